@@ -1,0 +1,117 @@
+# Makefile - builds libonyx, the onyx executable and the tests.
+#
+#   make            release build: build/onyx, build/libonyx.a, build/libonyx.so
+#   make run        build, then serve the bundled demo models
+#   make test       install test dependencies, build release + ASan/UBSan, run every suite
+#   make asan       the sanitizer build in build/asan/
+#
+# ISA-specific kernels are files named *_avx2.c / *_avx512.c / *_amx.c in
+# src/kernels/; only those get the ISA flags, and src/kernels/dispatch.c picks
+# among them at run time, so the binary runs on any x86-64.
+
+CC      ?= gcc
+BUILD   ?= build
+OPT     ?= -O2
+SAN     ?=
+VERSION := $(shell sed -n 's/^#define ONYX_VERSION "\(.*\)"/\1/p' include/onyx.h)
+COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+WARN    := -Wall -Wextra -Wpedantic -Werror -Wno-unused-parameter
+CFLAGS  := -std=c11 $(OPT) -g $(WARN) -fPIC -pthread -Iinclude -Isrc \
+           -D_POSIX_C_SOURCE=200809L -DONYX_COMMIT='"$(COMMIT)"' $(EXTRA_CFLAGS)
+LDLIBS  := -lm -pthread
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC := $(sort $(wildcard src/base/*.c src/onnx/*.c src/core/*.c src/ops/*.c \
+                             src/ops/ml/*.c src/kernels/*.c))
+IO_SRC  := $(sort $(wildcard src/io/*.c))
+CLI_SRC := $(sort $(wildcard src/cli/*.c))
+UNIT_SRC:= $(sort $(wildcard tests/unit/*.c))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+IO_OBJ  := $(IO_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_OBJ:= $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
+
+ISA_avx2   := -mavx2 -mfma -mf16c
+ISA_avx512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
+ISA_amx    := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mamx-tile -mamx-bf16 -mfma
+
+.PHONY: all lib asan run test test-deps unit conformance pytest clean
+all: $(BUILD)/onyx $(BUILD)/libonyx.a $(BUILD)/libonyx.so $(BUILD)/example \
+     $(BUILD)/unit_tests $(BUILD)/conformance
+
+lib: $(BUILD)/libonyx.a
+
+$(BUILD)/obj/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ISA_avx2) -MMD -MP -c $< -o $@
+$(BUILD)/obj/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ISA_avx512) -MMD -MP -c $< -o $@
+$(BUILD)/obj/%_amx.o: %_amx.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ISA_amx) -MMD -MP -c $< -o $@
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libonyx.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/libonyx.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/onyx: $(CLI_OBJ) $(IO_OBJ) $(BUILD)/libonyx.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(IO_OBJ) $(BUILD)/libonyx.a $(LDLIBS)
+$(BUILD)/example: $(BUILD)/obj/examples/classify.o $(BUILD)/libonyx.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(IO_OBJ) $(BUILD)/libonyx.a
+	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(IO_OBJ) $(BUILD)/libonyx.a $(LDLIBS)
+$(BUILD)/conformance: $(BUILD)/obj/tests/conformance/runner.o $(IO_OBJ) $(BUILD)/libonyx.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+asan:
+	$(MAKE) BUILD=build/asan SAN=1 OPT=-O1 all
+
+# ---------------------------------------------------------------------------
+# Test environment: apt packages and a venv with pinned oracles.
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+test-deps: $(VENV)/.stamp
+$(VENV)/.stamp: tests/requirements.txt tools/setup-deps.sh
+	bash tools/setup-deps.sh
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r tests/requirements.txt
+	touch $@
+
+ONNX_NODE_DATA = $(shell $(PY) -c 'import onnx,os;print(os.path.join(os.path.dirname(onnx.__file__),"backend/test/data/node"))')
+
+unit: all
+	$(BUILD)/unit_tests
+conformance: all test-deps
+	$(BUILD)/conformance --expected tests/conformance/expected_failures.txt $(ONNX_NODE_DATA)
+pytest: all test-deps
+	ONYX=$(BUILD)/onyx $(PY) -m pytest -q tests/models tests/cli
+
+test: test-deps
+	bash tools/setup-deps.sh
+	$(MAKE) all
+	$(MAKE) asan
+	build/unit_tests
+	build/asan/unit_tests
+	build/conformance --expected tests/conformance/expected_failures.txt $(ONNX_NODE_DATA)
+	ASAN_OPTIONS=detect_leaks=1 build/asan/conformance --expected tests/conformance/expected_failures.txt $(ONNX_NODE_DATA)
+	ONYX=build/onyx ONYX_ASAN=build/asan/onyx $(PY) -m pytest -q tests/models tests/cli
+
+run: all
+	$(BUILD)/onyx serve --model-repository models --port 8000
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,89 @@
+/* file.c - POSIX mmap and whole-file reads; see file.h. */
+#define _GNU_SOURCE
+#include "base/file.h"
+
+#include "base/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+onyx_status onyx_file_map(const char *path, onyx_mapping *out, onyx_error *err) {
+    out->data = NULL;
+    out->size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return onyx_errorf(err, ONYX_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return onyx_errorf(err, ONYX_ERR_IO, "cannot map %s: not a regular file", path);
+    }
+    if (st.st_size > 0) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return onyx_errorf(err, ONYX_ERR_IO, "cannot map %s: %s", path, strerror(e));
+        }
+        out->data = p;
+        out->size = (size_t)st.st_size;
+    }
+    close(fd);
+    return ONYX_OK;
+}
+
+void onyx_file_unmap(onyx_mapping *m) {
+    if (m->data) munmap((void *)m->data, m->size);
+    m->data = NULL;
+    m->size = 0;
+}
+
+onyx_status onyx_file_read(const char *path, uint8_t **out, size_t *size, onyx_error *err) {
+    *out = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return onyx_errorf(err, ONYX_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    size_t cap = 1 << 16, len = 0;
+    uint8_t *buf = malloc(cap);
+    if (!buf) goto oom;
+    for (;;) {
+        if (len == cap) {
+            uint8_t *nb = cap < ((size_t)1 << 40) ? realloc(buf, cap * 2) : NULL;
+            if (!nb) goto oom;
+            buf = nb;
+            cap *= 2;
+        }
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) break;
+    }
+    if (ferror(f)) {
+        free(buf);
+        fclose(f);
+        return onyx_errorf(err, ONYX_ERR_IO, "cannot read %s", path);
+    }
+    fclose(f);
+    *out = buf;
+    *size = len;
+    return ONYX_OK;
+oom:
+    free(buf);
+    fclose(f);
+    return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
+}
+
+int onyx_cpu_count(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}

@@ -1,0 +1,26 @@
+/* file.h - read-only file mappings. The only place that knows about mmap. */
+#ifndef ONYX_FILE_H
+#define ONYX_FILE_H
+
+#include "onyx.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct onyx_mapping {
+    const uint8_t *data; /* NULL for an empty file */
+    size_t size;
+} onyx_mapping;
+
+/* Maps `path` read-only (private). On failure returns ONYX_ERR_IO with the
+ * path and the OS reason in `err`. Release with onyx_file_unmap. */
+onyx_status onyx_file_map(const char *path, onyx_mapping *out, onyx_error *err);
+void onyx_file_unmap(onyx_mapping *m);
+
+/* Reads a whole file into malloc'ed memory (the caller frees *out). */
+onyx_status onyx_file_read(const char *path, uint8_t **out, size_t *size, onyx_error *err);
+
+/* Number of CPUs this process may run on (sched affinity), at least 1. */
+int onyx_cpu_count(void);
+
+#endif

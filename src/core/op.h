@@ -1,0 +1,140 @@
+/* op.h - the contract between the engine and an operator.
+ *
+ * Owns: the schema row every op family contributes to the registry, the node
+ * as an op sees it, attribute access, and the run-time services an op may use
+ * (inputs, output allocation, scratch memory, the thread pool, subgraphs).
+ * Does not own: resolution (registry.c), scheduling and memory (exec.c).
+ *
+ * Node lifecycle: at load, `init` validates and parses attributes once into
+ * `node->state` (allocated with onyx_node_alloc, freed with the model); per
+ * request, `run` reads inputs, computes output shapes, allocates each output
+ * with onyx_exec_output and fills it. `run` must not write to node or state:
+ * a loaded model is shared by concurrent sessions.
+ */
+#ifndef ONYX_OP_H
+#define ONYX_OP_H
+
+#include "base/error.h"
+#include "base/pool.h"
+#include "core/tensor.h"
+#include "onnx/onnx.h"
+
+typedef struct onyx_node onyx_node;
+typedef struct onyx_exec onyx_exec;
+typedef struct onyx_graph onyx_graph;
+
+/* Bit masks over onyx_dtype for `types` below. */
+#define ONYX_T(t) ((uint64_t)1 << (t))
+#define ONYX_T_FLOATS                                                                   \
+    (ONYX_T(ONYX_DTYPE_FLOAT) | ONYX_T(ONYX_DTYPE_DOUBLE) | ONYX_T(ONYX_DTYPE_FLOAT16) | \
+     ONYX_T(ONYX_DTYPE_BFLOAT16))
+#define ONYX_T_SINTS                                                                   \
+    (ONYX_T(ONYX_DTYPE_INT8) | ONYX_T(ONYX_DTYPE_INT16) | ONYX_T(ONYX_DTYPE_INT32) | \
+     ONYX_T(ONYX_DTYPE_INT64))
+#define ONYX_T_UINTS                                                                     \
+    (ONYX_T(ONYX_DTYPE_UINT8) | ONYX_T(ONYX_DTYPE_UINT16) | ONYX_T(ONYX_DTYPE_UINT32) | \
+     ONYX_T(ONYX_DTYPE_UINT64))
+#define ONYX_T_INTS (ONYX_T_SINTS | ONYX_T_UINTS)
+#define ONYX_T_NUMERIC (ONYX_T_FLOATS | ONYX_T_INTS)
+#define ONYX_T_ALL (~(uint64_t)0)
+
+/* One registry row. A family file (src/ops/<family>.c) defines a table
+ * `const onyx_op_schema onyx_ops_<family>[]` ending with a zeroed row. */
+typedef struct onyx_op_schema {
+    const char *domain;   /* "" (ai.onnx), "ai.onnx.ml", "com.microsoft", ... */
+    const char *op_type;
+    int since_version;    /* this row serves opsets since_version .. next row's - 1 */
+    int min_inputs, max_inputs;   /* max_inputs -1: variadic */
+    int min_outputs, max_outputs; /* max_outputs -1: variadic */
+    uint64_t types;       /* accepted element types of input 0 (0: not checked) */
+    /* Parses attributes into node->state; NULL when there are none to parse.
+     * Errors name the attribute; the engine prefixes node and op. */
+    onyx_status (*init)(onyx_node *n, onyx_error *err);
+    onyx_status (*run)(const onyx_node *n, onyx_exec *x);
+} onyx_op_schema;
+
+/* ---------------------------------------------------------------------- */
+/* The node                                                                */
+
+struct onyx_node {
+    const char *name;     /* "" when the model gave none */
+    const char *op_type;
+    const char *domain;
+    int opset;            /* the model's opset for this node's domain */
+    const onyx_op_schema *op;
+    int n_in, n_out;
+    int *in;              /* (n_in) value slots; -1 for an omitted optional input */
+    int *out;             /* (n_out) value slots; -1 for an omitted optional output */
+    const onyx_pb_attr *attrs;
+    int n_attrs;
+    const onyx_graph **subgraphs; /* (n_attrs) compiled GRAPH attributes, else NULL */
+    void *state;          /* parsed attributes, from init */
+    onyx_arena *arena;    /* the model's arena; for onyx_node_alloc during init */
+};
+
+/* Zeroed memory that lives as long as the model; NULL when out of memory. */
+void *onyx_node_alloc(onyx_node *n, size_t size);
+
+/* ---------------------------------------------------------------------- */
+/* Attributes (all lookups by name; absent -> default)                      */
+
+const onyx_pb_attr *onyx_attr_find(const onyx_node *n, const char *name);
+int64_t onyx_attr_int(const onyx_node *n, const char *name, int64_t def);
+float onyx_attr_float(const onyx_node *n, const char *name, float def);
+/* NUL-terminated string attribute (borrowed from the model), or def. */
+const char *onyx_attr_string(const onyx_node *n, const char *name, const char *def);
+/* Number of ints/floats and a borrowed pointer, or -1 when absent. */
+int64_t onyx_attr_ints(const onyx_node *n, const char *name, const int64_t **out);
+int64_t onyx_attr_floats(const onyx_node *n, const char *name, const float **out);
+/* A TENSOR attribute converted to a runtime tensor that lives as long as the
+ * model (call from init). ONYX_ERR_INVALID_MODEL when malformed; `found` is
+ * set to false (and ONYX_OK returned) when absent. */
+onyx_status onyx_attr_tensor(onyx_node *n, const char *name, onyx_tensor *out, bool *found,
+                             onyx_error *err);
+/* The compiled subgraph of GRAPH attribute `name`, or NULL when absent. */
+const onyx_graph *onyx_attr_graph(const onyx_node *n, const char *name);
+
+/* ---------------------------------------------------------------------- */
+/* Run-time services                                                       */
+
+/* Input i as a tensor; NULL when omitted or i >= n_in. A non-tensor input
+ * (sequence, map) also gives NULL: use onyx_exec_input_value. */
+const onyx_tensor *onyx_exec_input(onyx_exec *x, int i);
+const onyx_value *onyx_exec_input_value(onyx_exec *x, int i);
+
+/* Allocates output i with the given type and shape and returns it in *out
+ * (data uninitialized, except strings which start NULL). When the output was
+ * omitted by the model, *out is a scratch tensor that is discarded after the
+ * node. Fails (with the message set) on a bad shape or the memory limit. */
+onyx_status onyx_exec_output(onyx_exec *x, int i, onyx_dtype dtype, int ndim,
+                             const int64_t *dims, onyx_tensor **out);
+/* Output i as a value for sequence/map/optional results: the op fills it
+ * with heap-owned content (onyx_value_take, onyx_tensor_alloc). */
+onyx_value *onyx_exec_output_value(onyx_exec *x, int i);
+/* Whether output i is consumed (not omitted by the model). */
+bool onyx_exec_wants_output(onyx_exec *x, int i);
+
+/* Records a failure that names the node and op, and returns `status`. */
+onyx_status onyx_exec_fail(onyx_exec *x, onyx_status status, const char *fmt, ...)
+    ONYX_PRINTF(3, 4);
+
+/* Scratch memory valid until the op returns; NULL when out of memory. */
+void *onyx_exec_scratch(onyx_exec *x, size_t bytes);
+
+/* Parallel-for on the session's pool (inline when single-threaded). */
+void onyx_exec_parallel(onyx_exec *x, int64_t n, int64_t grain, onyx_task_fn fn, void *ctx);
+int onyx_exec_threads(const onyx_exec *x);
+/* Non-zero when the run was aborted: long loops should check and return
+ * ONYX_ERR_CANCELLED. */
+int onyx_exec_aborted(const onyx_exec *x);
+
+/* Runs subgraph g (from onyx_attr_graph) with the given inputs (borrowed;
+ * n_inputs must equal the graph's input count) and outer-scope values taken
+ * from the current frame. On success outputs[0..graph outputs) receive
+ * heap-owned values (the caller clears them). */
+onyx_status onyx_exec_run_graph(onyx_exec *x, const onyx_graph *g, int n_inputs,
+                                const onyx_value *const *inputs, onyx_value *outputs);
+int onyx_graph_num_inputs(const onyx_graph *g);
+int onyx_graph_num_outputs(const onyx_graph *g);
+
+#endif

@@ -1,0 +1,6 @@
+/* control.c - the control operator family (not yet populated). */
+#include "core/op.h"
+
+const onyx_op_schema onyx_ops_control[] = {
+    {0},
+};

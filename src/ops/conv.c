@@ -1,0 +1,6 @@
+/* conv.c - the conv operator family (not yet populated). */
+#include "core/op.h"
+
+const onyx_op_schema onyx_ops_conv[] = {
+    {0},
+};

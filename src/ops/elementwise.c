@@ -1,0 +1,6 @@
+/* elementwise.c - the elementwise operator family (not yet populated). */
+#include "core/op.h"
+
+const onyx_op_schema onyx_ops_elementwise[] = {
+    {0},
+};

@@ -1,0 +1,6 @@
+/* logic.c - the logic operator family (not yet populated). */
+#include "core/op.h"
+
+const onyx_op_schema onyx_ops_logic[] = {
+    {0},
+};

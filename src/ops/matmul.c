@@ -1,0 +1,6 @@
+/* matmul.c - the matmul operator family (not yet populated). */
+#include "core/op.h"
+
+const onyx_op_schema onyx_ops_matmul[] = {
+    {0},
+};

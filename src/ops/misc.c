@@ -1,0 +1,6 @@
+/* misc.c - the misc operator family (not yet populated). */
+#include "core/op.h"
+
+const onyx_op_schema onyx_ops_misc[] = {
+    {0},
+};

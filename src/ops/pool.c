@@ -1,0 +1,6 @@
+/* pool.c - the pool operator family (not yet populated). */
+#include "core/op.h"
+
+const onyx_op_schema onyx_ops_pool[] = {
+    {0},
+};

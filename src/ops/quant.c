@@ -1,0 +1,6 @@
+/* quant.c - the quant operator family (not yet populated). */
+#include "core/op.h"
+
+const onyx_op_schema onyx_ops_quant[] = {
+    {0},
+};

@@ -1,0 +1,6 @@
+/* reduce.c - the reduce operator family (not yet populated). */
+#include "core/op.h"
+
+const onyx_op_schema onyx_ops_reduce[] = {
+    {0},
+};

@@ -1,0 +1,6 @@
+/* sequence.c - the sequence operator family (not yet populated). */
+#include "core/op.h"
+
+const onyx_op_schema onyx_ops_sequence[] = {
+    {0},
+};

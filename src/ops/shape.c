@@ -1,0 +1,6 @@
+/* shape.c - the shape operator family (not yet populated). */
+#include "core/op.h"
+
+const onyx_op_schema onyx_ops_shape[] = {
+    {0},
+};

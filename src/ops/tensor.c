@@ -1,0 +1,6 @@
+/* tensor.c - the tensor operator family (not yet populated). */
+#include "core/op.h"
+
+const onyx_op_schema onyx_ops_tensor[] = {
+    {0},
+};
