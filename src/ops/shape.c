@@ -1,6 +1,812 @@
-/* shape.c - the shape operator family (not yet populated). */
+/* shape.c - shape and layout operators: Shape, Size, Reshape, Flatten,
+ * Squeeze, Unsqueeze, Expand, Transpose, Identity, Dropout, DepthToSpace,
+ * SpaceToDepth. Data moves by element size, so one path serves every dtype;
+ * STRING outputs receive their own copies of the strings.
+ * Does not own: Concat/Slice/Pad and friends (tensor.c), gathers (gather.c). */
 #include "core/op.h"
 
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------- */
+/* Helpers                                                                 */
+
+/* After pointer copies into a STRING tensor, replaces every borrowed pointer
+ * with an owned copy. On failure the not-yet-copied tail is set to NULL so
+ * that releasing the tensor frees only what it owns. */
+static onyx_status own_strings(onyx_exec *x, onyx_tensor *t) {
+    if (t->dtype != ONYX_DTYPE_STRING) return ONYX_OK;
+    int64_t n = onyx_tensor_count(t);
+    char **s = t->data;
+    for (int64_t i = 0; i < n; i++) {
+        if (!s[i]) continue;
+        char *c = strdup(s[i]);
+        if (!c) {
+            for (int64_t j = i; j < n; j++) s[j] = NULL;
+            return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory copying strings");
+        }
+        s[i] = c;
+    }
+    return ONYX_OK;
+}
+
+/* Copies all of src's elements into dst (same dtype and count). */
+static onyx_status copy_data(onyx_exec *x, onyx_tensor *dst, const onyx_tensor *src) {
+    size_t nb = onyx_tensor_nbytes(src);
+    if (nb) memcpy(dst->data, src->data, nb);
+    return own_strings(x, dst);
+}
+
+/* Normalizes axis `a` against `rank` (valid: [-rank, rank)); false if out of range. */
+static bool norm_axis(int64_t a, int rank, int *out) {
+    if (a < -(int64_t)rank || a >= rank) return false;
+    *out = (int)(a < 0 ? a + rank : a);
+    return true;
+}
+
+/* Reads an axes list (attribute or 1-D input) into axes[0..*n), each
+ * normalized against rank; fails on out-of-range, duplicates or too many. */
+static onyx_status read_axes(onyx_exec *x, const int64_t *attr, int64_t n_attr,
+                             const onyx_tensor *in, int rank, int *axes, int *n) {
+    int64_t cnt = in ? onyx_tensor_count(in) : n_attr;
+    if (cnt > ONYX_MAX_DIMS)
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "too many axes (%lld)", (long long)cnt);
+    bool seen[ONYX_MAX_DIMS] = {false};
+    for (int64_t i = 0; i < cnt; i++) {
+        int64_t a = in ? onyx_tensor_get_i64(in, i) : attr[i];
+        int ax;
+        if (!norm_axis(a, rank, &ax))
+            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "axis %lld out of range for rank %d",
+                                  (long long)a, rank);
+        if (seen[ax])
+            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "axis %lld repeated", (long long)a);
+        seen[ax] = true;
+        axes[i] = ax;
+    }
+    *n = (int)cnt;
+    return ONYX_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Strided copy: out[i0..in] = src[sum_k i_k * strides[k]], the engine of   */
+/* Transpose, Expand, DepthToSpace and SpaceToDepth.                        */
+
+#define MAXD (2 * ONYX_MAX_DIMS)
+
+typedef struct strided_job {
+    char *dst;
+    const char *src;
+    size_t es;              /* element size in bytes */
+    int ndim;               /* >= 1 after simplification */
+    int64_t dims[MAXD];     /* output dims */
+    int64_t strides[MAXD];  /* input element stride per output axis */
+} strided_job;
+
+/* Copies n elements with input stride `s` (in elements) to contiguous dst. */
+static void copy_line(char *d, const char *s, int64_t n, int64_t st, size_t es) {
+    if (st == 1) {
+        memcpy(d, s, (size_t)n * es);
+        return;
+    }
+    switch (es) {
+    case 1:
+        for (int64_t i = 0; i < n; i++) d[i] = s[i * st];
+        break;
+    case 2: {
+        uint16_t *o = (uint16_t *)(void *)d;
+        const uint16_t *p = (const uint16_t *)(const void *)s;
+        for (int64_t i = 0; i < n; i++) o[i] = p[i * st];
+        break;
+    }
+    case 4: {
+        uint32_t *o = (uint32_t *)(void *)d;
+        const uint32_t *p = (const uint32_t *)(const void *)s;
+        for (int64_t i = 0; i < n; i++) o[i] = p[i * st];
+        break;
+    }
+    case 8: {
+        uint64_t *o = (uint64_t *)(void *)d;
+        const uint64_t *p = (const uint64_t *)(const void *)s;
+        for (int64_t i = 0; i < n; i++) o[i] = p[i * st];
+        break;
+    }
+    default:
+        for (int64_t i = 0; i < n; i++) memcpy(d + (size_t)i * es, s + (size_t)(i * st) * es, es);
+    }
+}
+
+/* Rows [begin, end) of the output, a row being the last output axis. */
+static void strided_rows(void *ctx, int64_t begin, int64_t end, int thread) {
+    (void)thread;
+    const strided_job *j = ctx;
+    int nd = j->ndim;
+    int64_t inner = j->dims[nd - 1], ist = j->strides[nd - 1];
+    int64_t idx[MAXD] = {0};
+    int64_t r = begin, off = 0;
+    for (int k = nd - 2; k >= 0; k--) {
+        idx[k] = r % j->dims[k];
+        r /= j->dims[k];
+        off += idx[k] * j->strides[k];
+    }
+    for (int64_t row = begin; row < end; row++) {
+        copy_line(j->dst + (size_t)(row * inner) * j->es, j->src + (size_t)off * j->es, inner, ist,
+                  j->es);
+        for (int k = nd - 2; k >= 0; k--) {
+            off += j->strides[k];
+            if (++idx[k] < j->dims[k]) break;
+            off -= idx[k] * j->strides[k];
+            idx[k] = 0;
+        }
+    }
+}
+
+/* Batched 2-D transpose: out (B, P, Q) from in (B, Q, P), in square tiles so
+ * both sides stay in cache (NCHW <-> NHWC lands here). */
+#define TILE 32
+
+typedef struct tile_job {
+    char *dst;
+    const char *src;
+    size_t es;
+    int64_t B, P, Q; /* output is (B, P, Q) */
+    int64_t ptiles;  /* ceil(P / TILE) */
+} tile_job;
+
+#define TRANSPOSE_TILE(T)                                                               \
+    do {                                                                                \
+        T *o = (T *)(void *)ob;                                                         \
+        const T *s = (const T *)(const void *)ib;                                       \
+        for (int64_t q0 = 0; q0 < Q; q0 += TILE) {                                      \
+            int64_t q1 = q0 + TILE < Q ? q0 + TILE : Q;                                 \
+            for (int64_t p = p0; p < p1; p++)                                           \
+                for (int64_t q = q0; q < q1; q++) o[p * Q + q] = s[q * P + p];          \
+        }                                                                               \
+    } while (0)
+
+static void tile_rows(void *ctx, int64_t begin, int64_t end, int thread) {
+    (void)thread;
+    const tile_job *j = ctx;
+    int64_t P = j->P, Q = j->Q;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t b = t / j->ptiles, p0 = (t % j->ptiles) * TILE;
+        int64_t p1 = p0 + TILE < P ? p0 + TILE : P;
+        char *ob = j->dst + (size_t)(b * P * Q) * j->es;
+        const char *ib = j->src + (size_t)(b * P * Q) * j->es;
+        switch (j->es) {
+        case 1: TRANSPOSE_TILE(uint8_t); break;
+        case 2: TRANSPOSE_TILE(uint16_t); break;
+        case 4: TRANSPOSE_TILE(uint32_t); break;
+        case 8: TRANSPOSE_TILE(uint64_t); break;
+        default:
+            for (int64_t p = p0; p < p1; p++)
+                for (int64_t q = 0; q < Q; q++)
+                    memcpy(ob + (size_t)(p * Q + q) * j->es, ib + (size_t)(q * P + p) * j->es,
+                           j->es);
+        }
+    }
+}
+
+/* Fills dst (count elements of size es, laid out as `dims`) from src through
+ * per-axis input strides. Axes of size 1 are dropped and axes contiguous in
+ * the input are merged before choosing the tiled or the row path. */
+static void strided_copy(onyx_exec *x, void *dst, const void *src, size_t es, int ndim,
+                         const int64_t *dims, const int64_t *strides) {
+    strided_job j = {.dst = dst, .src = src, .es = es, .ndim = 0};
+    int64_t count = 1;
+    for (int k = 0; k < ndim; k++) count *= dims[k];
+    if (count == 0) return;
+    for (int k = 0; k < ndim; k++) {
+        if (dims[k] == 1) continue;
+        if (j.ndim > 0 && j.strides[j.ndim - 1] == strides[k] * dims[k]) {
+            j.dims[j.ndim - 1] *= dims[k];
+            j.strides[j.ndim - 1] = strides[k];
+            continue;
+        }
+        j.dims[j.ndim] = dims[k];
+        j.strides[j.ndim] = strides[k];
+        j.ndim++;
+    }
+    if (j.ndim == 0) {
+        memcpy(dst, src, es);
+        return;
+    }
+    int nd = j.ndim;
+    /* A transpose of the last two axes, optionally batched over a third. */
+    if (nd >= 2 && j.strides[nd - 2] == 1 && j.strides[nd - 1] == j.dims[nd - 2] &&
+        (nd == 2 || (nd == 3 && j.strides[0] == j.dims[1] * j.dims[2])) && j.dims[nd - 2] >= 4 &&
+        j.dims[nd - 1] >= 4) {
+        tile_job t = {.dst = dst, .src = src, .es = es};
+        t.B = nd == 3 ? j.dims[0] : 1;
+        t.P = j.dims[nd - 2];
+        t.Q = j.dims[nd - 1];
+        t.ptiles = (t.P + TILE - 1) / TILE;
+        onyx_exec_parallel(x, t.B * t.ptiles, 1, tile_rows, &t);
+        return;
+    }
+    int64_t rows = count / j.dims[nd - 1];
+    int64_t grain = j.dims[nd - 1] >= 4096 ? 1 : 4096 / j.dims[nd - 1];
+    onyx_exec_parallel(x, rows, grain, strided_rows, &j);
+}
+
+/* out = in transposed by perm (out axis k is in axis perm[k]). */
+static void permute(onyx_exec *x, void *dst, const void *src, size_t es, int ndim,
+                    const int64_t *idims, const int *perm) {
+    int64_t istr[MAXD], odims[MAXD], ostr[MAXD];
+    int64_t s = 1;
+    for (int k = ndim - 1; k >= 0; k--) {
+        istr[k] = s;
+        s *= idims[k];
+    }
+    for (int k = 0; k < ndim; k++) {
+        odims[k] = idims[perm[k]];
+        ostr[k] = istr[perm[k]];
+    }
+    strided_copy(x, dst, src, es, ndim, odims, ostr);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Shape, Size                                                             */
+
+typedef struct shape_attrs {
+    int64_t start, end;
+    bool has_end;
+} shape_attrs;
+
+static onyx_status shape_init(onyx_node *n, onyx_error *err) {
+    shape_attrs *a = onyx_node_alloc(n, sizeof *a);
+    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    a->start = onyx_attr_int(n, "start", 0);
+    a->has_end = onyx_attr_find(n, "end") != NULL;
+    a->end = onyx_attr_int(n, "end", 0);
+    n->state = a;
+    return ONYX_OK;
+}
+
+static int64_t clamp_dim_index(int64_t v, int rank) {
+    if (v < 0) v += rank;
+    if (v < 0) v = 0;
+    if (v > rank) v = rank;
+    return v;
+}
+
+static onyx_status shape_run(const onyx_node *n, onyx_exec *x) {
+    const shape_attrs *a = n->state;
+    const onyx_tensor *in = onyx_exec_input(x, 0);
+    if (!in) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "input is not a tensor");
+    int64_t start = 0, end = in->ndim;
+    if (a) {
+        start = clamp_dim_index(a->start, in->ndim);
+        if (a->has_end) end = clamp_dim_index(a->end, in->ndim);
+    }
+    int64_t len = end > start ? end - start : 0;
+    onyx_tensor *out;
+    onyx_status st = onyx_exec_output(x, 0, ONYX_DTYPE_INT64, 1, &len, &out);
+    if (st) return st;
+    int64_t *o = out->data;
+    for (int64_t i = 0; i < len; i++) o[i] = in->dims[start + i];
+    return ONYX_OK;
+}
+
+static onyx_status size_run(const onyx_node *n, onyx_exec *x) {
+    (void)n;
+    const onyx_tensor *in = onyx_exec_input(x, 0);
+    if (!in) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "input is not a tensor");
+    onyx_tensor *out;
+    onyx_status st = onyx_exec_output(x, 0, ONYX_DTYPE_INT64, 0, NULL, &out);
+    if (st) return st;
+    *(int64_t *)out->data = onyx_tensor_count(in);
+    return ONYX_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Reshape, Flatten                                                        */
+
+typedef struct reshape_attrs {
+    const int64_t *shape; /* opset 1-4: the shape attribute */
+    int64_t n_shape;
+    bool allowzero;
+} reshape_attrs;
+
+static onyx_status reshape_init(onyx_node *n, onyx_error *err) {
+    reshape_attrs *a = onyx_node_alloc(n, sizeof *a);
+    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    a->n_shape = -1;
+    if (n->opset < 5) {
+        a->n_shape = onyx_attr_ints(n, "shape", &a->shape);
+        if (a->n_shape < 0) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'shape' is required");
+        if (a->n_shape > ONYX_MAX_DIMS)
+            return onyx_errorf(err, ONYX_ERR_UNSUPPORTED, "attribute 'shape' has more than %d dims",
+                               ONYX_MAX_DIMS);
+    }
+    a->allowzero = onyx_attr_int(n, "allowzero", 0) != 0;
+    n->state = a;
+    return ONYX_OK;
+}
+
+static onyx_status reshape_run(const onyx_node *n, onyx_exec *x) {
+    const reshape_attrs *a = n->state;
+    const onyx_tensor *in = onyx_exec_input(x, 0);
+    const onyx_tensor *sh = a->n_shape >= 0 ? NULL : onyx_exec_input(x, 1);
+    if (!in || (a->n_shape < 0 && !sh))
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing data or shape input");
+    int64_t nd = sh ? onyx_tensor_count(sh) : a->n_shape;
+    if (sh && sh->ndim != 1)
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "shape must be 1-D");
+    if (nd > ONYX_MAX_DIMS)
+        return onyx_exec_fail(x, ONYX_ERR_UNSUPPORTED, "shape has %lld dims (max %d)", (long long)nd,
+                              ONYX_MAX_DIMS);
+    int64_t dims[ONYX_MAX_DIMS];
+    int infer = -1;
+    int64_t known = 1;
+    for (int i = 0; i < nd; i++) {
+        int64_t d = sh ? onyx_tensor_get_i64(sh, i) : a->shape[i];
+        if (d == 0 && !a->allowzero) {
+            if (i >= in->ndim)
+                return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
+                                      "shape[%d] = 0 copies a dim the input lacks", i);
+            d = in->dims[i];
+        }
+        if (d == -1) {
+            if (infer >= 0)
+                return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "shape has more than one -1");
+            infer = i;
+            d = 1;
+        } else if (d < 0) {
+            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "shape[%d] = %lld is invalid", i,
+                                  (long long)d);
+        }
+        dims[i] = d;
+        if (d && known > INT64_MAX / d)
+            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "shape overflows");
+        known *= d;
+    }
+    int64_t count = onyx_tensor_count(in);
+    if (infer >= 0) {
+        if (known == 0 || count % known)
+            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
+                                  "cannot infer -1: %lld elements into blocks of %lld",
+                                  (long long)count, (long long)known);
+        dims[infer] = count / known;
+        known = count;
+    }
+    if (known != count)
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
+                              "cannot reshape %lld elements into %lld", (long long)count,
+                              (long long)known);
+    onyx_tensor *out;
+    onyx_status st = onyx_exec_output(x, 0, in->dtype, (int)nd, dims, &out);
+    if (st) return st;
+    return copy_data(x, out, in);
+}
+
+typedef struct axis_attr {
+    int64_t axis;
+} axis_attr;
+
+static onyx_status flatten_init(onyx_node *n, onyx_error *err) {
+    axis_attr *a = onyx_node_alloc(n, sizeof *a);
+    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    a->axis = onyx_attr_int(n, "axis", 1);
+    n->state = a;
+    return ONYX_OK;
+}
+
+static onyx_status flatten_run(const onyx_node *n, onyx_exec *x) {
+    const axis_attr *a = n->state;
+    const onyx_tensor *in = onyx_exec_input(x, 0);
+    if (!in) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing input");
+    int64_t axis = a->axis;
+    if (axis < 0) axis += in->ndim;
+    if (axis < 0 || axis > in->ndim)
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "axis %lld out of range for rank %d",
+                              (long long)a->axis, in->ndim);
+    int64_t dims[2] = {1, 1};
+    for (int k = 0; k < in->ndim; k++) dims[k < axis ? 0 : 1] *= in->dims[k];
+    onyx_tensor *out;
+    onyx_status st = onyx_exec_output(x, 0, in->dtype, 2, dims, &out);
+    if (st) return st;
+    return copy_data(x, out, in);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Squeeze, Unsqueeze                                                      */
+
+typedef struct axes_attr {
+    const int64_t *axes;
+    int64_t n_axes; /* -1: absent */
+} axes_attr;
+
+static onyx_status axes_init(onyx_node *n, onyx_error *err) {
+    axes_attr *a = onyx_node_alloc(n, sizeof *a);
+    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    a->n_axes = onyx_attr_ints(n, "axes", &a->axes);
+    n->state = a;
+    return ONYX_OK;
+}
+
+static onyx_status squeeze_run(const onyx_node *n, onyx_exec *x) {
+    const axes_attr *a = n->state;
+    const onyx_tensor *in = onyx_exec_input(x, 0);
+    if (!in) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing input");
+    const onyx_tensor *ax = n->opset >= 13 ? onyx_exec_input(x, 1) : NULL;
+    bool drop[ONYX_MAX_DIMS] = {false};
+    if (ax || (n->opset < 13 && a->n_axes >= 0)) {
+        int axes[ONYX_MAX_DIMS], na;
+        onyx_status st = read_axes(x, a->axes, a->n_axes, ax, in->ndim, axes, &na);
+        if (st) return st;
+        for (int i = 0; i < na; i++) {
+            if (in->dims[axes[i]] != 1)
+                return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
+                                      "cannot squeeze axis %d of size %lld", axes[i],
+                                      (long long)in->dims[axes[i]]);
+            drop[axes[i]] = true;
+        }
+    } else {
+        for (int k = 0; k < in->ndim; k++) drop[k] = in->dims[k] == 1;
+    }
+    int64_t dims[ONYX_MAX_DIMS];
+    int nd = 0;
+    for (int k = 0; k < in->ndim; k++)
+        if (!drop[k]) dims[nd++] = in->dims[k];
+    onyx_tensor *out;
+    onyx_status st = onyx_exec_output(x, 0, in->dtype, nd, dims, &out);
+    if (st) return st;
+    return copy_data(x, out, in);
+}
+
+static onyx_status unsqueeze_run(const onyx_node *n, onyx_exec *x) {
+    const axes_attr *a = n->state;
+    const onyx_tensor *in = onyx_exec_input(x, 0);
+    if (!in) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing input");
+    const onyx_tensor *ax = NULL;
+    if (n->opset >= 13) {
+        ax = onyx_exec_input(x, 1);
+        if (!ax) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing axes input");
+    } else if (a->n_axes < 0) {
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "attribute 'axes' is required");
+    }
+    int64_t na64 = ax ? onyx_tensor_count(ax) : a->n_axes;
+    if (in->ndim + na64 > ONYX_MAX_DIMS)
+        return onyx_exec_fail(x, ONYX_ERR_UNSUPPORTED, "output rank %lld exceeds %d",
+                              (long long)(in->ndim + na64), ONYX_MAX_DIMS);
+    int rank = in->ndim + (int)na64;
+    int axes[ONYX_MAX_DIMS], na;
+    onyx_status st = read_axes(x, a->axes, a->n_axes, ax, rank, axes, &na);
+    if (st) return st;
+    bool ins[ONYX_MAX_DIMS] = {false};
+    for (int i = 0; i < na; i++) ins[axes[i]] = true;
+    int64_t dims[ONYX_MAX_DIMS];
+    for (int k = 0, j = 0; k < rank; k++) dims[k] = ins[k] ? 1 : in->dims[j++];
+    onyx_tensor *out;
+    st = onyx_exec_output(x, 0, in->dtype, rank, dims, &out);
+    if (st) return st;
+    return copy_data(x, out, in);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Expand                                                                  */
+
+static onyx_status expand_run(const onyx_node *n, onyx_exec *x) {
+    (void)n;
+    const onyx_tensor *in = onyx_exec_input(x, 0);
+    const onyx_tensor *sh = onyx_exec_input(x, 1);
+    if (!in || !sh) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing input");
+    int64_t ns = onyx_tensor_count(sh);
+    if (sh->ndim != 1 || ns > ONYX_MAX_DIMS)
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "shape must be 1-D with at most %d dims",
+                              ONYX_MAX_DIMS);
+    int64_t want[ONYX_MAX_DIMS], dims[ONYX_MAX_DIMS];
+    for (int i = 0; i < ns; i++) {
+        want[i] = onyx_tensor_get_i64(sh, i);
+        if (want[i] < 0)
+            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "shape[%d] = %lld is negative", i,
+                                  (long long)want[i]);
+    }
+    int nd;
+    if (onyx_broadcast_shape(in->ndim, in->dims, (int)ns, want, &nd, dims) != ONYX_OK)
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "input cannot be broadcast to shape");
+    onyx_tensor *out;
+    onyx_status st = onyx_exec_output(x, 0, in->dtype, nd, dims, &out);
+    if (st) return st;
+    int64_t strides[ONYX_MAX_DIMS];
+    onyx_broadcast_strides(in, nd, dims, strides);
+    strided_copy(x, out->data, in->data, onyx_dtype_size(in->dtype), nd, dims, strides);
+    return own_strings(x, out);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Transpose                                                               */
+
+typedef struct transpose_attrs {
+    const int64_t *perm;
+    int64_t n_perm; /* -1: reverse the axes */
+} transpose_attrs;
+
+static onyx_status transpose_init(onyx_node *n, onyx_error *err) {
+    transpose_attrs *a = onyx_node_alloc(n, sizeof *a);
+    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    a->n_perm = onyx_attr_ints(n, "perm", &a->perm);
+    if (a->n_perm > ONYX_MAX_DIMS)
+        return onyx_errorf(err, ONYX_ERR_UNSUPPORTED, "attribute 'perm' longer than %d", ONYX_MAX_DIMS);
+    bool seen[ONYX_MAX_DIMS] = {false};
+    for (int64_t i = 0; i < a->n_perm; i++) {
+        int64_t p = a->perm[i];
+        if (p < 0 || p >= a->n_perm || seen[p])
+            return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'perm' is not a permutation");
+        seen[p] = true;
+    }
+    n->state = a;
+    return ONYX_OK;
+}
+
+static onyx_status transpose_run(const onyx_node *n, onyx_exec *x) {
+    const transpose_attrs *a = n->state;
+    const onyx_tensor *in = onyx_exec_input(x, 0);
+    if (!in) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing input");
+    int r = in->ndim, perm[ONYX_MAX_DIMS];
+    if (a->n_perm >= 0 && a->n_perm != r)
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "perm has %lld entries for rank %d",
+                              (long long)a->n_perm, r);
+    for (int k = 0; k < r; k++) perm[k] = a->n_perm >= 0 ? (int)a->perm[k] : r - 1 - k;
+    int64_t dims[ONYX_MAX_DIMS];
+    for (int k = 0; k < r; k++) dims[k] = in->dims[perm[k]];
+    onyx_tensor *out;
+    onyx_status st = onyx_exec_output(x, 0, in->dtype, r, dims, &out);
+    if (st) return st;
+    permute(x, out->data, in->data, onyx_dtype_size(in->dtype), r, in->dims, perm);
+    return own_strings(x, out);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Identity                                                                */
+
+static onyx_status identity_run(const onyx_node *n, onyx_exec *x) {
+    (void)n;
+    const onyx_value *v = onyx_exec_input_value(x, 0);
+    if (!v) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing input");
+    if (v->kind == ONYX_KIND_TENSOR && !v->is_optional) {
+        const onyx_tensor *in = &v->tensor;
+        onyx_tensor *out;
+        onyx_status st = onyx_exec_output(x, 0, in->dtype, in->ndim, in->dims, &out);
+        if (st) return st;
+        return copy_data(x, out, in);
+    }
+    onyx_value *out = onyx_exec_output_value(x, 0);
+    if (!out) return onyx_exec_fail(x, ONYX_ERR_RUNTIME, "output value unavailable");
+    onyx_status st = onyx_value_copy(out, v);
+    if (st) return onyx_exec_fail(x, st, "could not copy the input value");
+    return ONYX_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Dropout                                                                 */
+
+typedef struct dropout_attrs {
+    float ratio;     /* opset < 12: the ratio attribute */
+    bool training;   /* opset < 7: is_test == 0 */
+    bool has_seed;
+    uint64_t seed;
+} dropout_attrs;
+
+static onyx_status dropout_init(onyx_node *n, onyx_error *err) {
+    dropout_attrs *a = onyx_node_alloc(n, sizeof *a);
+    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    a->ratio = onyx_attr_float(n, "ratio", 0.5f);
+    /* Before opset 7 the op trained unless is_test was set; inference
+     * engines (onnxruntime included) run it as the identity regardless. */
+    a->training = false;
+    a->has_seed = onyx_attr_find(n, "seed") != NULL;
+    a->seed = (uint64_t)onyx_attr_int(n, "seed", 0);
+    n->state = a;
+    return ONYX_OK;
+}
+
+/* splitmix64: a small deterministic generator for training-mode masks. */
+static uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static onyx_status dropout_run(const onyx_node *n, onyx_exec *x) {
+    const dropout_attrs *a = n->state;
+    const onyx_tensor *in = onyx_exec_input(x, 0);
+    if (!in) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing input");
+    double ratio = a->ratio;
+    bool training = a->training;
+    if (n->opset >= 12) {
+        const onyx_tensor *r = onyx_exec_input(x, 1), *t = onyx_exec_input(x, 2);
+        ratio = r && onyx_tensor_count(r) ? onyx_tensor_get_f64(r, 0) : 0.5;
+        training = t && onyx_tensor_count(t) && onyx_tensor_get_i64(t, 0) != 0;
+    }
+    if (training && !(ratio >= 0 && ratio < 1))
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "ratio %g is not in [0, 1)", ratio);
+    if (training && ratio == 0) training = false;
+    onyx_tensor *out, *mask = NULL;
+    onyx_status st = onyx_exec_output(x, 0, in->dtype, in->ndim, in->dims, &out);
+    if (st) return st;
+    if (n->n_out > 1 && onyx_exec_wants_output(x, 1)) {
+        st = onyx_exec_output(x, 1, ONYX_DTYPE_BOOL, in->ndim, in->dims, &mask);
+        if (st) return st;
+    }
+    int64_t count = onyx_tensor_count(in);
+    if (!training) {
+        if (mask && count) memset(mask->data, 1, (size_t)count);
+        return copy_data(x, out, in);
+    }
+    /* Training: keep each element with probability 1 - ratio, scaled by
+     * 1 / (1 - ratio). The stream cannot match numpy's, so tests can only
+     * check statistics and the mask/output agreement. */
+    uint64_t s = a->has_seed ? a->seed : 0x5DEECE66Dull;
+    double scale = 1.0 / (1.0 - ratio);
+    for (int64_t i = 0; i < count; i++) {
+        double u = (double)(splitmix64(&s) >> 11) * 0x1.0p-53;
+        bool keep = u >= ratio;
+        if (mask) ((uint8_t *)mask->data)[i] = keep;
+        double v = keep ? onyx_tensor_get_f64(in, i) * scale : 0.0;
+        float f = (float)v;
+        switch (in->dtype) {
+        case ONYX_DTYPE_FLOAT: ((float *)out->data)[i] = f; break;
+        case ONYX_DTYPE_DOUBLE: ((double *)out->data)[i] = v; break;
+        case ONYX_DTYPE_FLOAT16: ((uint16_t *)out->data)[i] = onyx_f32_to_f16(f); break;
+        case ONYX_DTYPE_BFLOAT16: ((uint16_t *)out->data)[i] = onyx_f32_to_bf16(f); break;
+        default:
+            st = onyx_convert(in->dtype, (char *)out->data + i * (int64_t)onyx_dtype_size(in->dtype),
+                              ONYX_DTYPE_FLOAT, &f, 1, false);
+            if (st) return onyx_exec_fail(x, st, "cannot convert dropout output");
+        }
+    }
+    return ONYX_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* DepthToSpace, SpaceToDepth                                              */
+
+typedef struct block_attrs {
+    int64_t blocksize;
+    bool crd; /* DepthToSpace mode CRD (column-row-depth) instead of DCR */
+} block_attrs;
+
+static onyx_status block_init(onyx_node *n, onyx_error *err) {
+    block_attrs *a = onyx_node_alloc(n, sizeof *a);
+    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    a->blocksize = onyx_attr_int(n, "blocksize", 0);
+    if (a->blocksize <= 0 || a->blocksize > (1 << 20))
+        return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'blocksize' must be positive");
+    const char *mode = onyx_attr_string(n, "mode", "DCR");
+    if (strcmp(mode, "DCR") == 0) {
+        a->crd = false;
+    } else if (strcmp(mode, "CRD") == 0) {
+        a->crd = true;
+    } else {
+        return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'mode' is '%s' (DCR or CRD)", mode);
+    }
+    n->state = a;
+    return ONYX_OK;
+}
+
+static onyx_status depth_to_space_run(const onyx_node *n, onyx_exec *x) {
+    const block_attrs *a = n->state;
+    const onyx_tensor *in = onyx_exec_input(x, 0);
+    if (!in || in->ndim != 4)
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "input must be 4-D (N, C, H, W)");
+    int64_t b = a->blocksize, N = in->dims[0], C = in->dims[1], H = in->dims[2], W = in->dims[3];
+    if (C % (b * b))
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "C = %lld not divisible by blocksize^2",
+                              (long long)C);
+    int64_t Co = C / (b * b);
+    int64_t odims[4] = {N, Co, H * b, W * b};
+    onyx_tensor *out;
+    onyx_status st = onyx_exec_output(x, 0, in->dtype, 4, odims, &out);
+    if (st) return st;
+    static const int dcr[6] = {0, 3, 4, 1, 5, 2}, crd[6] = {0, 1, 4, 2, 5, 3};
+    int64_t dcr_dims[6] = {N, b, b, Co, H, W}, crd_dims[6] = {N, Co, b, b, H, W};
+    permute(x, out->data, in->data, onyx_dtype_size(in->dtype), 6, a->crd ? crd_dims : dcr_dims,
+            a->crd ? crd : dcr);
+    return own_strings(x, out);
+}
+
+static onyx_status space_to_depth_run(const onyx_node *n, onyx_exec *x) {
+    const block_attrs *a = n->state;
+    const onyx_tensor *in = onyx_exec_input(x, 0);
+    if (!in || in->ndim != 4)
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "input must be 4-D (N, C, H, W)");
+    int64_t b = a->blocksize, N = in->dims[0], C = in->dims[1], H = in->dims[2], W = in->dims[3];
+    if (H % b || W % b)
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
+                              "H = %lld, W = %lld not divisible by blocksize %lld", (long long)H,
+                              (long long)W, (long long)b);
+    int64_t odims[4] = {N, C * b * b, H / b, W / b};
+    onyx_tensor *out;
+    onyx_status st = onyx_exec_output(x, 0, in->dtype, 4, odims, &out);
+    if (st) return st;
+    static const int perm[6] = {0, 3, 5, 1, 2, 4};
+    int64_t idims[6] = {N, C, H / b, b, W / b, b};
+    permute(x, out->data, in->data, onyx_dtype_size(in->dtype), 6, idims, perm);
+    return own_strings(x, out);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Registry rows                                                           */
+
+#define ANY ONYX_T_ALL
+#define FLOATS ONYX_T_FLOATS
+#define ROW(op, v, mi, xi, mo, xo, types, init, run) {"", op, v, mi, xi, mo, xo, types, init, run}
+
 const onyx_op_schema onyx_ops_shape[] = {
+    ROW("Shape", 1, 1, 1, 1, 1, ANY, NULL, shape_run),
+    ROW("Shape", 13, 1, 1, 1, 1, ANY, NULL, shape_run),
+    ROW("Shape", 15, 1, 1, 1, 1, ANY, shape_init, shape_run),
+    ROW("Shape", 19, 1, 1, 1, 1, ANY, shape_init, shape_run),
+    ROW("Shape", 21, 1, 1, 1, 1, ANY, shape_init, shape_run),
+    ROW("Shape", 23, 1, 1, 1, 1, ANY, shape_init, shape_run),
+    ROW("Shape", 24, 1, 1, 1, 1, ANY, shape_init, shape_run),
+    ROW("Size", 1, 1, 1, 1, 1, ANY, NULL, size_run),
+    ROW("Size", 13, 1, 1, 1, 1, ANY, NULL, size_run),
+    ROW("Size", 19, 1, 1, 1, 1, ANY, NULL, size_run),
+    ROW("Size", 21, 1, 1, 1, 1, ANY, NULL, size_run),
+    ROW("Size", 23, 1, 1, 1, 1, ANY, NULL, size_run),
+    ROW("Size", 24, 1, 1, 1, 1, ANY, NULL, size_run),
+    ROW("Reshape", 1, 1, 1, 1, 1, FLOATS, reshape_init, reshape_run),
+    ROW("Reshape", 5, 2, 2, 1, 1, ANY, reshape_init, reshape_run),
+    ROW("Reshape", 13, 2, 2, 1, 1, ANY, reshape_init, reshape_run),
+    ROW("Reshape", 14, 2, 2, 1, 1, ANY, reshape_init, reshape_run),
+    ROW("Reshape", 19, 2, 2, 1, 1, ANY, reshape_init, reshape_run),
+    ROW("Reshape", 21, 2, 2, 1, 1, ANY, reshape_init, reshape_run),
+    ROW("Reshape", 23, 2, 2, 1, 1, ANY, reshape_init, reshape_run),
+    ROW("Reshape", 24, 2, 2, 1, 1, ANY, reshape_init, reshape_run),
+    ROW("Flatten", 1, 1, 1, 1, 1, FLOATS, flatten_init, flatten_run),
+    ROW("Flatten", 9, 1, 1, 1, 1, ANY, flatten_init, flatten_run),
+    ROW("Flatten", 11, 1, 1, 1, 1, ANY, flatten_init, flatten_run),
+    ROW("Flatten", 13, 1, 1, 1, 1, ANY, flatten_init, flatten_run),
+    ROW("Flatten", 21, 1, 1, 1, 1, ANY, flatten_init, flatten_run),
+    ROW("Flatten", 23, 1, 1, 1, 1, ANY, flatten_init, flatten_run),
+    ROW("Flatten", 24, 1, 1, 1, 1, ANY, flatten_init, flatten_run),
+    ROW("Squeeze", 1, 1, 1, 1, 1, ANY, axes_init, squeeze_run),
+    ROW("Squeeze", 11, 1, 1, 1, 1, ANY, axes_init, squeeze_run),
+    ROW("Squeeze", 13, 1, 2, 1, 1, ANY, axes_init, squeeze_run),
+    ROW("Squeeze", 21, 1, 2, 1, 1, ANY, axes_init, squeeze_run),
+    ROW("Squeeze", 23, 1, 2, 1, 1, ANY, axes_init, squeeze_run),
+    ROW("Squeeze", 24, 1, 2, 1, 1, ANY, axes_init, squeeze_run),
+    ROW("Unsqueeze", 1, 1, 1, 1, 1, ANY, axes_init, unsqueeze_run),
+    ROW("Unsqueeze", 11, 1, 1, 1, 1, ANY, axes_init, unsqueeze_run),
+    ROW("Unsqueeze", 13, 2, 2, 1, 1, ANY, axes_init, unsqueeze_run),
+    ROW("Unsqueeze", 21, 2, 2, 1, 1, ANY, axes_init, unsqueeze_run),
+    ROW("Unsqueeze", 23, 2, 2, 1, 1, ANY, axes_init, unsqueeze_run),
+    ROW("Unsqueeze", 24, 2, 2, 1, 1, ANY, axes_init, unsqueeze_run),
+    ROW("Expand", 8, 2, 2, 1, 1, ANY, NULL, expand_run),
+    ROW("Expand", 13, 2, 2, 1, 1, ANY, NULL, expand_run),
+    ROW("Transpose", 1, 1, 1, 1, 1, ANY, transpose_init, transpose_run),
+    ROW("Transpose", 13, 1, 1, 1, 1, ANY, transpose_init, transpose_run),
+    ROW("Transpose", 21, 1, 1, 1, 1, ANY, transpose_init, transpose_run),
+    ROW("Transpose", 23, 1, 1, 1, 1, ANY, transpose_init, transpose_run),
+    ROW("Transpose", 24, 1, 1, 1, 1, ANY, transpose_init, transpose_run),
+    /* Identity also passes sequences and optionals: input types unchecked. */
+    ROW("Identity", 1, 1, 1, 1, 1, 0, NULL, identity_run),
+    ROW("Identity", 13, 1, 1, 1, 1, 0, NULL, identity_run),
+    ROW("Identity", 14, 1, 1, 1, 1, 0, NULL, identity_run),
+    ROW("Identity", 16, 1, 1, 1, 1, 0, NULL, identity_run),
+    ROW("Identity", 19, 1, 1, 1, 1, 0, NULL, identity_run),
+    ROW("Identity", 21, 1, 1, 1, 1, 0, NULL, identity_run),
+    ROW("Identity", 23, 1, 1, 1, 1, 0, NULL, identity_run),
+    ROW("Identity", 24, 1, 1, 1, 1, 0, NULL, identity_run),
+    ROW("Dropout", 1, 1, 1, 1, 2, FLOATS, dropout_init, dropout_run),
+    ROW("Dropout", 6, 1, 1, 1, 2, FLOATS, dropout_init, dropout_run),
+    ROW("Dropout", 7, 1, 1, 1, 2, FLOATS, dropout_init, dropout_run),
+    ROW("Dropout", 10, 1, 1, 1, 2, FLOATS, dropout_init, dropout_run),
+    ROW("Dropout", 12, 1, 3, 1, 2, FLOATS, dropout_init, dropout_run),
+    ROW("Dropout", 13, 1, 3, 1, 2, FLOATS, dropout_init, dropout_run),
+    ROW("Dropout", 22, 1, 3, 1, 2, ONYX_T_FLOATS | ONYX_T(ONYX_DTYPE_FLOAT8E4M3FN) |
+                                         ONYX_T(ONYX_DTYPE_FLOAT8E4M3FNUZ) |
+                                         ONYX_T(ONYX_DTYPE_FLOAT8E5M2) |
+                                         ONYX_T(ONYX_DTYPE_FLOAT8E5M2FNUZ),
+        dropout_init, dropout_run),
+    ROW("DepthToSpace", 1, 1, 1, 1, 1, ANY, block_init, depth_to_space_run),
+    ROW("DepthToSpace", 11, 1, 1, 1, 1, ANY, block_init, depth_to_space_run),
+    ROW("DepthToSpace", 13, 1, 1, 1, 1, ANY, block_init, depth_to_space_run),
+    ROW("SpaceToDepth", 1, 1, 1, 1, 1, ANY, block_init, space_to_depth_run),
+    ROW("SpaceToDepth", 13, 1, 1, 1, 1, ANY, block_init, space_to_depth_run),
     {0},
 };
