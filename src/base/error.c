@@ -35,7 +35,13 @@ onyx_status onyx_error_prefix(onyx_error *e, const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, e->message, sizeof old);
-    snprintf(e->message, sizeof e->message, "%s: %s", prefix, old);
+    size_t lp = strlen(prefix), lo = strnlen(old, sizeof old - 1);
+    if (lp > sizeof e->message - 3) lp = sizeof e->message - 3;
+    if (lo > sizeof e->message - 3 - lp) lo = sizeof e->message - 3 - lp;
+    memcpy(e->message, prefix, lp);
+    memcpy(e->message + lp, ": ", 2);
+    memcpy(e->message + lp + 2, old, lo);
+    e->message[lp + 2 + lo] = 0;
     return e->status;
 }
 

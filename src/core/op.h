@@ -70,6 +70,7 @@ struct onyx_node {
     const onyx_graph **subgraphs; /* (n_attrs) compiled GRAPH attributes, else NULL */
     void *state;          /* parsed attributes, from init */
     onyx_arena *arena;    /* the model's arena; for onyx_node_alloc during init */
+    struct onyx_model *model; /* the owning model (for init-time helpers) */
 };
 
 /* Zeroed memory that lives as long as the model; NULL when out of memory. */

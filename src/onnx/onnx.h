@@ -294,4 +294,17 @@ onyx_status onyx_pb_encode_tensor(onyx_buf *out, const char *name, const onyx_te
 /* Encodes a SequenceProto / MapProto / OptionalProto from a public value. */
 onyx_status onyx_pb_encode_value(onyx_buf *out, const char *name, const onyx_value *v);
 
+/* ---------------------------------------------------------------------- */
+/* Conversion to runtime values (convert.c)                                 */
+
+struct onyx_tensor;
+/* Maps an external-data location to bytes that outlive the tensor. */
+typedef onyx_status (*onyx_pb_external_fn)(void *user, const char *location,
+                                           const uint8_t **data, size_t *size, onyx_error *err);
+/* Converts a decoded TensorProto to a runtime tensor: in place when the data
+ * is raw/external and aligned for its type (out->heap NULL), else a heap copy
+ * owned by out->heap. Fails when the data size does not match the dims. */
+onyx_status onyx_pb_tensor_to_tensor(const onyx_pb_tensor *pb, onyx_pb_external_fn resolve,
+                                     void *user, struct onyx_tensor *out, onyx_error *err);
+
 #endif /* ONYX_ONNX_H */

@@ -1,0 +1,289 @@
+/* exec.c - the executor: walks a graph's nodes in order over a frame of
+ * values, serves ops their inputs, outputs, scratch and threads, and frees
+ * each value after its last reader. Subgraphs (If/Loop/Scan bodies) run in
+ * child frames that read outer values through their captures.
+ */
+#include "core/exec.h"
+
+#include "base/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { SCRATCH_ALIGN = 64, MAX_DISCARD = 16 };
+
+typedef struct frame frame;
+struct frame {
+    const onyx_graph *g;
+    onyx_value *own;         /* (n_slots) values computed here */
+    const onyx_value **cur;  /* (n_slots) the value each slot has now */
+    const frame *parent;
+    bool planned;            /* outputs go to the session's plan arena */
+    bool recording;          /* sizes are recorded into the plan */
+};
+
+typedef struct scratch_block {
+    struct scratch_block *next;
+    _Alignas(64) unsigned char data[];
+} scratch_block;
+
+struct onyx_exec {
+    onyx_session *s;
+    frame *f;
+    const onyx_node *node;
+    int node_index;
+    onyx_error *err;
+    size_t scratch_mark;
+    scratch_block *extra;    /* scratch that did not fit the session block */
+    onyx_value discard[MAX_DISCARD]; /* outputs the model omitted */
+};
+
+// ----------------------------------------------------------------------------
+// Run-time services for ops
+
+const onyx_value *onyx_exec_input_value(onyx_exec *x, int i) {
+    if (i < 0 || i >= x->node->n_in || x->node->in[i] < 0) return NULL;
+    return x->f->cur[x->node->in[i]];
+}
+
+const onyx_tensor *onyx_exec_input(onyx_exec *x, int i) {
+    const onyx_value *v = onyx_exec_input_value(x, i);
+    return v && v->kind == ONYX_KIND_TENSOR ? &v->tensor : NULL;
+}
+
+bool onyx_exec_wants_output(onyx_exec *x, int i) {
+    return i >= 0 && i < x->node->n_out && x->node->out[i] >= 0;
+}
+
+onyx_value *onyx_exec_output_value(onyx_exec *x, int i) {
+    onyx_value *v;
+    if (onyx_exec_wants_output(x, i)) {
+        int s = x->node->out[i];
+        v = &x->f->own[s];
+        x->f->cur[s] = v;
+    } else {
+        if (i < 0 || i >= MAX_DISCARD) return NULL;
+        v = &x->discard[i];
+    }
+    onyx_value_clear(v);
+    return v;
+}
+
+onyx_status onyx_exec_fail(onyx_exec *x, onyx_status status, const char *fmt, ...) {
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const onyx_node *n = x->node;
+    if (n->name[0])
+        return onyx_errorf(x->err, status, "node '%s' (%s): %s", n->name, n->op_type, msg);
+    return onyx_errorf(x->err, status, "node #%d (%s): %s", x->node_index, n->op_type, msg);
+}
+
+onyx_status onyx_exec_output(onyx_exec *x, int i, onyx_dtype dtype, int ndim, const int64_t *dims,
+                             onyx_tensor **out) {
+    *out = NULL;
+    if (ndim < 0 || ndim > ONYX_MAX_DIMS)
+        return onyx_exec_fail(x, ONYX_ERR_UNSUPPORTED, "output %d has rank %d (at most %d)", i,
+                              ndim, ONYX_MAX_DIMS);
+    if (!onyx_dtype_size(dtype))
+        return onyx_exec_fail(x, ONYX_ERR_RUNTIME, "output %d has no element type", i);
+    int64_t count = onyx_dims_count(ndim, dims);
+    size_t bytes = onyx_dtype_bytes(dtype, count);
+    if (count < 0 || bytes == SIZE_MAX)
+        return onyx_exec_fail(x, ONYX_ERR_RUNTIME, "output %d has an invalid or too large shape",
+                              i);
+    onyx_session *s = x->s;
+    if (s->memory_limit && bytes > s->memory_limit)
+        return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY,
+                              "output %d needs %zu bytes, over the memory limit of %zu", i, bytes,
+                              s->memory_limit);
+    onyx_value *v = onyx_exec_output_value(x, i);
+    if (!v) return onyx_exec_fail(x, ONYX_ERR_RUNTIME, "output index %d out of range", i);
+    v->kind = ONYX_KIND_TENSOR;
+    onyx_tensor *t = &v->tensor;
+    t->dtype = dtype;
+    onyx_tensor_set_shape(t, ndim, dims);
+    int slot = onyx_exec_wants_output(x, i) ? x->node->out[i] : -1;
+    if (slot >= 0 && x->f->recording && bytes > s->plan.size[slot]) s->plan.size[slot] = bytes;
+    if (slot >= 0 && x->f->planned && dtype != ONYX_DTYPE_STRING && bytes &&
+        bytes <= s->plan.size[slot]) {
+        t->data = s->plan.arena + s->plan.offset[slot];
+    } else {
+        /* Never NULL, even for empty tensors: ops may pass data to memcpy. */
+        t->heap = dtype == ONYX_DTYPE_STRING ? calloc(1, bytes ? bytes : 1)
+                                             : malloc(bytes ? bytes : 1);
+        if (!t->heap) {
+            v->kind = ONYX_KIND_NONE;
+            return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory for %zu bytes",
+                                  bytes);
+        }
+        t->data = t->heap;
+    }
+    *out = t;
+    return ONYX_OK;
+}
+
+void *onyx_exec_scratch(onyx_exec *x, size_t bytes) {
+    onyx_session *s = x->s;
+    size_t need = (bytes + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
+    if (need < bytes) return NULL;
+    if (s->scratch && s->scratch_used + need <= s->scratch_cap) {
+        void *p = s->scratch + s->scratch_used;
+        s->scratch_used += need;
+        return p;
+    }
+    if (s->scratch_used + need > s->scratch_want) s->scratch_want = s->scratch_used + need;
+    scratch_block *b = aligned_alloc(SCRATCH_ALIGN, sizeof *b + need);
+    if (!b) return NULL;
+    b->next = x->extra;
+    x->extra = b;
+    return b->data;
+}
+
+/* Drops the current node's scratch; at top level grows the session block to
+ * what the node wanted, so the next run needs no extra blocks. */
+static void scratch_reset(onyx_exec *x) {
+    onyx_session *s = x->s;
+    while (x->extra) {
+        scratch_block *b = x->extra;
+        x->extra = b->next;
+        free(b);
+    }
+    s->scratch_used = x->scratch_mark;
+    if (s->scratch_used == 0 && s->scratch_want > s->scratch_cap) {
+        free(s->scratch);
+        s->scratch_cap = (s->scratch_want + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
+        s->scratch = aligned_alloc(SCRATCH_ALIGN, s->scratch_cap);
+        if (!s->scratch) s->scratch_cap = 0;
+    }
+}
+
+void onyx_exec_parallel(onyx_exec *x, int64_t n, int64_t grain, onyx_task_fn fn, void *ctx) {
+    onyx_pool_run(x->s->pool, n, grain, fn, ctx);
+}
+
+int onyx_exec_threads(const onyx_exec *x) { return onyx_pool_threads(x->s->pool); }
+
+int onyx_exec_aborted(const onyx_exec *x) { return atomic_load(&x->s->abort); }
+
+// ----------------------------------------------------------------------------
+// Frames
+
+/* Runs every node of f->g. Values in f->own are released after their last
+ * use; graph outputs stay. */
+static onyx_status run_frame(onyx_session *s, frame *f, onyx_error *err) {
+    const onyx_graph *g = f->g;
+    onyx_exec x = {.s = s, .f = f, .err = err};
+    for (int i = 0; i < g->n_nodes; i++) {
+        const onyx_node *n = &g->nodes[i];
+        x.node = n;
+        x.node_index = i;
+        if (atomic_load(&s->abort))
+            return onyx_errorf(err, ONYX_ERR_CANCELLED, "the run was cancelled");
+        for (int k = 0; k < n->n_in; k++) {
+            if (n->in[k] >= 0 && !f->cur[n->in[k]])
+                return onyx_exec_fail(&x, ONYX_ERR_RUNTIME, "input '%s' was not computed",
+                                      g->slots[n->in[k]].name);
+        }
+        x.scratch_mark = s->scratch_used;
+        if (err) err->message[0] = 0;
+        onyx_status st = n->op->run(n, &x);
+        scratch_reset(&x);
+        for (int k = 0; k < MAX_DISCARD; k++)
+            if (x.discard[k].kind != ONYX_KIND_NONE || x.discard[k].items) onyx_value_clear(&x.discard[k]);
+        if (st) {
+            if (err && !err->message[0]) onyx_exec_fail(&x, st, "failed (%s)", onyx_status_name(st));
+            return st;
+        }
+        /* Release what is dead after node i: inputs read for the last time,
+         * and outputs nobody reads. */
+        for (int k = 0; k < n->n_in; k++) {
+            int sl = n->in[k];
+            if (sl >= 0 && g->slots[sl].last_use == i && g->slots[sl].producer >= 0) {
+                onyx_value_clear(&f->own[sl]);
+                f->cur[sl] = NULL;
+            }
+        }
+        for (int *p = g->implicit[i]; p && *p >= 0; p++) {
+            if (g->slots[*p].last_use == i && g->slots[*p].producer >= 0) {
+                onyx_value_clear(&f->own[*p]);
+                f->cur[*p] = NULL;
+            }
+        }
+        for (int k = 0; k < n->n_out; k++) {
+            int sl = n->out[k];
+            if (sl >= 0 && g->slots[sl].last_use < 0) {
+                onyx_value_clear(&f->own[sl]);
+                f->cur[sl] = NULL;
+            }
+        }
+    }
+    return ONYX_OK;
+}
+
+/* Points constants and captures of frame f at their values. */
+static void bind_fixed(frame *f) {
+    const onyx_graph *g = f->g;
+    for (int s = 0; s < g->n_slots; s++)
+        if (g->slots[s].constant && !f->cur[s]) f->cur[s] = g->slots[s].constant;
+    for (int c = 0; c < g->n_captures; c++) {
+        int s = g->captures[c];
+        f->cur[s] = f->parent ? f->parent->cur[g->slots[s].outer] : NULL;
+    }
+}
+
+onyx_status onyx_exec_run_graph(onyx_exec *x, const onyx_graph *g, int n_inputs,
+                                const onyx_value *const *inputs, onyx_value *outputs) {
+    if (n_inputs != g->n_inputs)
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_MODEL, "subgraph takes %d inputs, given %d",
+                              g->n_inputs, n_inputs);
+    onyx_status st = ONYX_OK;
+    frame f = {.g = g, .parent = x->f};
+    f.own = calloc((size_t)g->n_slots + 1, sizeof *f.own);
+    f.cur = calloc((size_t)g->n_slots + 1, sizeof *f.cur);
+    if (!f.own || !f.cur) {
+        st = onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n_inputs; i++) f.cur[g->inputs[i]] = inputs[i];
+    bind_fixed(&f);
+    if ((st = run_frame(x->s, &f, x->err))) goto done;
+    for (int j = 0; j < g->n_outputs; j++) {
+        int sl = g->outputs[j];
+        if (!f.cur[sl]) {
+            st = onyx_exec_fail(x, ONYX_ERR_RUNTIME, "subgraph output '%s' was not computed",
+                                g->slots[sl].name);
+            goto done;
+        }
+        st = f.cur[sl] == &f.own[sl] ? onyx_value_take(&outputs[j], &f.own[sl])
+                                     : onyx_value_copy(&outputs[j], f.cur[sl]);
+        if (st) {
+            st = onyx_exec_fail(x, st, "out of memory copying subgraph outputs");
+            goto done;
+        }
+    }
+done:
+    if (st && outputs)
+        for (int j = 0; j < g->n_outputs; j++) onyx_value_clear(&outputs[j]);
+    if (f.own)
+        for (int sl = 0; sl < g->n_slots; sl++) onyx_value_clear(&f.own[sl]);
+    free(f.own);
+    free(f.cur);
+    return st;
+}
+
+onyx_status onyx_exec_run_session(onyx_session *s, onyx_error *err) {
+    const onyx_graph *g = s->model->graph;
+    frame f = {.g = g, .own = s->own, .cur = s->cur};
+    bind_fixed(&f);
+    bool use_plan = onyx_plan_begin(&s->plan, g, s->cur);
+    f.planned = use_plan;
+    f.recording = !use_plan;
+    onyx_status st = run_frame(s, &f, err);
+    if (!st && !use_plan) onyx_plan_finish(&s->plan, g, s->memory_limit);
+    return st;
+}

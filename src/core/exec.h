@@ -1,0 +1,35 @@
+/* exec.h - sessions and the executor: the mutable side of running a model.
+ *
+ * Owns: value frames, walking nodes in order, releasing values after their
+ * last use, output allocation from the memory plan, scratch memory, subgraph
+ * frames, cancellation. Does not own: the plan's layout algorithm (plan.c).
+ */
+#ifndef ONYX_EXEC_H
+#define ONYX_EXEC_H
+
+#include "core/graph.h"
+#include "core/plan.h"
+
+#include <stdatomic.h>
+
+struct onyx_session {
+    const onyx_model *model;
+    onyx_pool *pool;
+    atomic_int abort;
+    size_t memory_limit;
+    /* the top-level frame's storage: own[s] holds values computed in this
+     * run; cur[s] points at the value slot s currently has (own, a caller
+     * input or a model constant) */
+    onyx_value *own;          /* (n_slots) */
+    const onyx_value **cur;   /* (n_slots) */
+    onyx_plan plan;
+    /* scratch: one block reused node after node */
+    unsigned char *scratch;
+    size_t scratch_cap, scratch_used, scratch_want;
+    onyx_value *views;        /* (n_outputs) for onyx_session_run_tensors */
+};
+
+/* Runs the top-level graph with the inputs bound in s->cur. */
+onyx_status onyx_exec_run_session(onyx_session *s, onyx_error *err);
+
+#endif

@@ -1,0 +1,76 @@
+/* graph.h - the graph IR: value slots, nodes in topological order, subgraphs
+ * with their outer-scope captures, and the loaded model that owns them.
+ *
+ * Owns: building the IR from a decoded ModelProto (name resolution, function
+ * inlining, op resolution through the registry, arity checks, cycle
+ * detection, node init) and value lifetimes. Does not own: running it (exec.c).
+ */
+#ifndef ONYX_GRAPH_H
+#define ONYX_GRAPH_H
+
+#include "base/arena.h"
+#include "base/file.h"
+#include "core/op.h"
+
+/* Static facts about one value slot of a graph. */
+typedef struct onyx_slot {
+    const char *name;
+    onyx_kind kind;        /* from the declared type; NONE when unknown */
+    onyx_dtype dtype;      /* UNDEFINED when unknown */
+    int ndim;              /* -1 when unknown */
+    int64_t dims[ONYX_MAX_DIMS];     /* -1 for symbolic/unknown dims */
+    const char *dim_names[ONYX_MAX_DIMS];
+    int producer;          /* node index, or -1 (input, constant, capture) */
+    int last_use;          /* last node index reading it; n_nodes when a graph output */
+    const onyx_value *constant; /* initializer or folded constant, else NULL */
+    int outer;             /* capture: the slot in the parent graph, else -1 */
+} onyx_slot;
+
+struct onyx_graph {
+    const onyx_graph *parent;
+    const char *name;
+    int n_slots;
+    onyx_slot *slots;      /* (n_slots) */
+    int n_nodes;
+    onyx_node *nodes;      /* (n_nodes) topologically sorted */
+    int **implicit;        /* (n_nodes) per node: outer slots its subgraphs read, -1 ended */
+    int n_inputs;
+    int *inputs;           /* (n_inputs) slots bound by the caller */
+    int n_required;        /* inputs without an initializer default */
+    int n_outputs;
+    int *outputs;          /* (n_outputs) slots */
+    int n_captures;
+    int *captures;         /* (n_captures) local slots whose value comes from the parent */
+};
+
+struct onyx_model {
+    onyx_options opts;
+    onyx_mapping map;          /* the model file, when loaded from a path */
+    const uint8_t *bytes;      /* the serialized model (mapped or borrowed) */
+    size_t size;
+    char *dir;                 /* directory for external data, or NULL */
+    onyx_arena arena;          /* decoded protos, IR, constants' metadata */
+    onyx_pb_model *pb;
+    onyx_graph *graph;
+    onyx_value **constants;    /* owned constant values, freed with the model */
+    int n_constants, cap_constants;
+    onyx_mapping *externals;   /* mmap'ed external data files */
+    char **external_names;
+    int n_externals;
+};
+
+/* Builds model->graph from model->pb. Errors name the node, op and cause. */
+onyx_status onyx_graph_build(onyx_model *m, onyx_error *err);
+
+/* Hands a heap value to the model, which frees it with the model. */
+onyx_status onyx_model_keep_constant(onyx_model *m, onyx_value *v, onyx_error *err);
+
+/* Runs every node's init-time cleanup and frees owned constants. */
+void onyx_model_release_graph(onyx_model *m);
+
+/* Resolves an external-data location relative to the model directory,
+ * mapping the file once (callback for onyx_pb_tensor_to_tensor). */
+onyx_status onyx_model_external(void *model, const char *location, const uint8_t **data,
+                                size_t *size, onyx_error *err);
+
+#endif

@@ -1,0 +1,435 @@
+/* model.c - the public model and session API (include/onyx.h): loading
+ * (mmap, decode, build), describing inputs/outputs, and binding inputs for a
+ * run. Graph building is graph.c's; running is exec.c's. */
+#include "core/exec.h"
+
+#include "base/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void onyx_options_init(onyx_options *o) {
+    memset(o, 0, sizeof *o);
+    o->optimize = 1;
+}
+
+// ----------------------------------------------------------------------------
+// External data
+
+onyx_status onyx_model_external(void *model, const char *location, const uint8_t **data,
+                                size_t *size, onyx_error *err) {
+    onyx_model *m = model;
+    for (int i = 0; i < m->n_externals; i++) {
+        if (strcmp(m->external_names[i], location) == 0) {
+            *data = m->externals[i].data;
+            *size = m->externals[i].size;
+            return ONYX_OK;
+        }
+    }
+    if (!m->dir)
+        return onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
+                           "external data '%s' cannot be resolved for a model loaded from memory",
+                           location);
+    if (location[0] == '/' || strstr(location, ".."))
+        return onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
+                           "external data location '%s' must be a relative path inside the model "
+                           "directory",
+                           location);
+    size_t ld = strlen(m->dir), ll = strlen(location);
+    char *path = malloc(ld + ll + 2);
+    onyx_mapping *ext = realloc(m->externals, ((size_t)m->n_externals + 1) * sizeof *ext);
+    if (ext) m->externals = ext;
+    char **names = realloc(m->external_names, ((size_t)m->n_externals + 1) * sizeof *names);
+    if (names) m->external_names = names;
+    char *name = malloc(ll + 1);
+    if (!path || !ext || !names || !name) {
+        free(path);
+        free(name);
+        return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    memcpy(path, m->dir, ld);
+    path[ld] = '/';
+    memcpy(path + ld + 1, location, ll + 1);
+    memcpy(name, location, ll + 1);
+    onyx_mapping map;
+    onyx_status st = onyx_file_map(path, &map, err);
+    free(path);
+    if (st) {
+        free(name);
+        return st;
+    }
+    m->externals[m->n_externals] = map;
+    m->external_names[m->n_externals] = name;
+    m->n_externals++;
+    *data = map.data;
+    *size = map.size;
+    return ONYX_OK;
+}
+
+// ----------------------------------------------------------------------------
+// Loading
+
+static onyx_status load(onyx_model *m, onyx_error *err) {
+    onyx_status st = onyx_pb_decode_model(m->bytes, m->size, &m->arena, &m->pb, err);
+    if (st) return st;
+    if (!m->pb->graph) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "the model has no graph");
+    return onyx_graph_build(m, err);
+}
+
+static onyx_status finish_load(onyx_model *m, onyx_model **out, onyx_error *err) {
+    onyx_status st = load(m, err);
+    if (st) {
+        onyx_model_free(m);
+        return st;
+    }
+    *out = m;
+    return ONYX_OK;
+}
+
+static onyx_model *model_new(const onyx_options *opts) {
+    onyx_model *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    if (opts)
+        m->opts = *opts;
+    else
+        onyx_options_init(&m->opts);
+    onyx_arena_init(&m->arena);
+    return m;
+}
+
+onyx_status onyx_model_load_file(const char *path, const onyx_options *opts, onyx_model **out,
+                                 onyx_error *err) {
+    *out = NULL;
+    onyx_model *m = model_new(opts);
+    if (!m) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    onyx_status st = onyx_file_map(path, &m->map, err);
+    if (st) {
+        onyx_model_free(m);
+        return st;
+    }
+    m->bytes = m->map.data;
+    m->size = m->map.size;
+    const char *slash = strrchr(path, '/');
+    size_t dl = slash ? (size_t)(slash - path) : 1;
+    m->dir = malloc(dl + 1);
+    if (!m->dir) {
+        onyx_model_free(m);
+        return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    memcpy(m->dir, slash ? path : ".", dl);
+    m->dir[dl] = 0;
+    if (slash == path) m->dir[0] = '/', m->dir[1] = 0;
+    if (m->size == 0) {
+        onyx_model_free(m);
+        return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "%s: the file is empty", path);
+    }
+    st = finish_load(m, out, err);
+    if (st) onyx_error_prefix(err, "%s", path);
+    return st;
+}
+
+onyx_status onyx_model_load_memory(const void *data, size_t size, const char *dir,
+                                   const onyx_options *opts, onyx_model **out, onyx_error *err) {
+    *out = NULL;
+    if (!data || !size) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "the model is empty");
+    onyx_model *m = model_new(opts);
+    if (!m) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    m->bytes = data;
+    m->size = size;
+    if (dir) {
+        size_t dl = strlen(dir);
+        m->dir = malloc(dl + 1);
+        if (!m->dir) {
+            onyx_model_free(m);
+            return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+        }
+        memcpy(m->dir, dir, dl + 1);
+    }
+    return finish_load(m, out, err);
+}
+
+void onyx_model_free(onyx_model *m) {
+    if (!m) return;
+    onyx_model_release_graph(m);
+    onyx_arena_deinit(&m->arena);
+    for (int i = 0; i < m->n_externals; i++) {
+        onyx_file_unmap(&m->externals[i]);
+        free(m->external_names[i]);
+    }
+    free(m->externals);
+    free(m->external_names);
+    onyx_file_unmap(&m->map);
+    free(m->dir);
+    free(m);
+}
+
+// ----------------------------------------------------------------------------
+// Description
+
+int onyx_model_num_inputs(const onyx_model *m) { return m->graph->n_required; }
+int onyx_model_num_outputs(const onyx_model *m) { return m->graph->n_outputs; }
+
+static void slot_info(const onyx_slot *sl, onyx_io_info *out) {
+    memset(out, 0, sizeof *out);
+    out->name = sl->name;
+    out->kind = sl->kind;
+    out->dtype = sl->dtype;
+    out->ndim = sl->ndim;
+    for (int i = 0; i < sl->ndim && i < ONYX_MAX_DIMS; i++) {
+        out->dims[i] = sl->dims[i];
+        out->dim_names[i] = sl->dim_names[i];
+    }
+}
+
+/* The i-th input that the caller must bind (inputs with an initializer are
+ * defaults, listed after the required ones in the graph's own order). */
+static int required_input(const onyx_graph *g, int i) {
+    for (int k = 0; k < g->n_inputs; k++) {
+        if (g->slots[g->inputs[k]].constant) continue;
+        if (i-- == 0) return g->inputs[k];
+    }
+    return -1;
+}
+
+onyx_status onyx_model_input(const onyx_model *m, int i, onyx_io_info *out) {
+    int s = i >= 0 ? required_input(m->graph, i) : -1;
+    if (s < 0) return ONYX_ERR_INVALID_ARGUMENT;
+    slot_info(&m->graph->slots[s], out);
+    return ONYX_OK;
+}
+
+onyx_status onyx_model_output(const onyx_model *m, int i, onyx_io_info *out) {
+    if (i < 0 || i >= m->graph->n_outputs) return ONYX_ERR_INVALID_ARGUMENT;
+    slot_info(&m->graph->slots[m->graph->outputs[i]], out);
+    return ONYX_OK;
+}
+
+static const char *nonempty(const char *s) { return s && s[0] ? s : NULL; }
+const char *onyx_model_producer(const onyx_model *m) { return nonempty(m->pb->producer_name); }
+const char *onyx_model_graph_name(const onyx_model *m) { return nonempty(m->graph->name); }
+int64_t onyx_model_ir_version(const onyx_model *m) { return m->pb->ir_version; }
+int onyx_model_num_metadata(const onyx_model *m) { return m->pb->n_metadata; }
+int onyx_model_num_nodes(const onyx_model *m) { return m->graph->n_nodes; }
+
+int64_t onyx_model_opset(const onyx_model *m, const char *domain) {
+    if (strcmp(domain, "ai.onnx") == 0) domain = "";
+    for (int i = 0; i < m->pb->n_opsets; i++)
+        if (strcmp(m->pb->opsets[i].domain, domain) == 0) return m->pb->opsets[i].version;
+    return -1;
+}
+
+void onyx_model_metadata(const onyx_model *m, int i, const char **key, const char **value) {
+    *key = *value = NULL;
+    if (i < 0 || i >= m->pb->n_metadata) return;
+    *key = m->pb->metadata[i].key;
+    *value = m->pb->metadata[i].value;
+}
+
+// ----------------------------------------------------------------------------
+// Sessions
+
+onyx_status onyx_session_new(const onyx_model *m, const onyx_options *opts, onyx_session **out,
+                             onyx_error *err) {
+    *out = NULL;
+    const onyx_options *o = opts ? opts : &m->opts;
+    onyx_session *s = calloc(1, sizeof *s);
+    if (!s) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    s->model = m;
+    s->memory_limit = o->memory_limit;
+    int threads = o->threads > 0 ? o->threads : onyx_cpu_count();
+    int n = m->graph->n_slots;
+    s->own = calloc((size_t)n + 1, sizeof *s->own);
+    s->cur = calloc((size_t)n + 1, sizeof *s->cur);
+    s->views = calloc((size_t)m->graph->n_outputs + 1, sizeof *s->views);
+    s->pool = onyx_pool_new(threads);
+    if (!s->own || !s->cur || !s->views || !s->pool || onyx_plan_init(&s->plan, n)) {
+        onyx_session_free(s);
+        return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory creating a session");
+    }
+    *out = s;
+    return ONYX_OK;
+}
+
+/* Drops the values of the previous run (outputs included). */
+static void session_clear(onyx_session *s) {
+    const onyx_graph *g = s->model->graph;
+    for (int i = 0; i < g->n_slots; i++) {
+        onyx_value_clear(&s->own[i]);
+        s->cur[i] = NULL;
+    }
+}
+
+void onyx_session_free(onyx_session *s) {
+    if (!s) return;
+    if (s->own) session_clear(s);
+    free(s->own);
+    free(s->cur);
+    free(s->views);
+    onyx_plan_deinit(&s->plan);
+    onyx_pool_free(s->pool);
+    free(s->scratch);
+    free(s);
+}
+
+void onyx_session_abort(onyx_session *s) { atomic_store(&s->abort, 1); }
+
+static void dims_str(char *buf, size_t len, int ndim, const int64_t *dims) {
+    size_t k = 0;
+    k += (size_t)snprintf(buf + k, len - k, "[");
+    for (int i = 0; i < ndim && k < len; i++)
+        k += (size_t)snprintf(buf + k, len - k, i ? ",%lld" : "%lld", (long long)dims[i]);
+    if (k < len) snprintf(buf + k, len - k, "]");
+}
+
+/* Checks an input against its declared type; the message says what differs. */
+static onyx_status check_input(const onyx_slot *sl, const onyx_value *v, onyx_error *err) {
+    if (sl->kind == ONYX_KIND_TENSOR && v->kind != ONYX_KIND_TENSOR)
+        return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "input '%s' must be a tensor", sl->name);
+    if (v->kind != ONYX_KIND_TENSOR) return ONYX_OK;
+    const onyx_tensor *t = &v->tensor;
+    if (!onyx_dtype_size(t->dtype) || t->ndim < 0 || t->ndim > ONYX_MAX_DIMS ||
+        onyx_tensor_count(t) < 0)
+        return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "input '%s' is not a valid tensor",
+                           sl->name);
+    if (onyx_tensor_count(t) > 0 && !t->data)
+        return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "input '%s' has no data", sl->name);
+    if (sl->dtype != ONYX_DTYPE_UNDEFINED && t->dtype != sl->dtype)
+        return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "input '%s' must be %s, got %s",
+                           sl->name, onyx_dtype_name(sl->dtype), onyx_dtype_name(t->dtype));
+    bool bad = sl->ndim >= 0 && sl->ndim != t->ndim;
+    for (int i = 0; !bad && sl->ndim >= 0 && i < sl->ndim; i++)
+        bad = sl->dims[i] >= 0 && sl->dims[i] != t->dims[i];
+    if (bad) {
+        char want[160], got[160];
+        int64_t d[ONYX_MAX_DIMS];
+        for (int i = 0; i < sl->ndim; i++) d[i] = sl->dims[i];
+        dims_str(want, sizeof want, sl->ndim, d);
+        dims_str(got, sizeof got, t->ndim, t->dims);
+        return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT,
+                           "input '%s' must have shape %s (-1: any), got %s", sl->name, want, got);
+    }
+    return ONYX_OK;
+}
+
+static int find_input(const onyx_graph *g, const char *name) {
+    for (int i = 0; i < g->n_inputs; i++)
+        if (strcmp(g->slots[g->inputs[i]].name, name) == 0) return g->inputs[i];
+    return -1;
+}
+
+static int find_output(const onyx_graph *g, const char *name) {
+    for (int i = 0; i < g->n_outputs; i++)
+        if (strcmp(g->slots[g->outputs[i]].name, name) == 0) return g->outputs[i];
+    return -1;
+}
+
+onyx_status onyx_session_run(onyx_session *s, int n_inputs, const char *const *names,
+                             const onyx_value *const *inputs, int n_outputs,
+                             const char *const *output_names, const onyx_value **outputs,
+                             onyx_error *err) {
+    const onyx_graph *g = s->model->graph;
+    atomic_store(&s->abort, 0);
+    session_clear(s);
+    onyx_status st;
+    for (int i = 0; i < n_inputs; i++) {
+        int sl = find_input(g, names[i]);
+        if (sl < 0) {
+            st = onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "the model has no input named '%s'",
+                             names[i]);
+            goto fail;
+        }
+        if (s->cur[sl]) {
+            st = onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "input '%s' is given twice", names[i]);
+            goto fail;
+        }
+        if (!inputs[i]) {
+            st = onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "input '%s' is NULL", names[i]);
+            goto fail;
+        }
+        if ((st = check_input(&g->slots[sl], inputs[i], err))) goto fail;
+        s->cur[sl] = inputs[i];
+    }
+    for (int i = 0; i < g->n_inputs; i++) {
+        int sl = g->inputs[i];
+        if (!s->cur[sl] && !g->slots[sl].constant) {
+            st = onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "input '%s' is missing",
+                             g->slots[sl].name);
+            goto fail;
+        }
+    }
+    if (!output_names && n_outputs != g->n_outputs) {
+        st = onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "the model has %d outputs, %d requested",
+                         g->n_outputs, n_outputs);
+        goto fail;
+    }
+    int *want = calloc((size_t)n_outputs + 1, sizeof *want);
+    if (!want) {
+        st = onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+        goto fail;
+    }
+    for (int j = 0; j < n_outputs; j++) {
+        want[j] = output_names ? find_output(g, output_names[j]) : g->outputs[j];
+        if (want[j] < 0) {
+            st = onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "the model has no output named '%s'",
+                             output_names[j]);
+            free(want);
+            goto fail;
+        }
+    }
+    st = onyx_exec_run_session(s, err);
+    for (int j = 0; j < n_outputs; j++) outputs[j] = st ? NULL : s->cur[want[j]];
+    free(want);
+    if (st) goto fail;
+    for (int j = 0; j < n_outputs; j++) {
+        if (!outputs[j]) {
+            st = onyx_errorf(err, ONYX_ERR_RUNTIME, "output %d was not computed", j);
+            goto fail;
+        }
+    }
+    return ONYX_OK;
+fail:
+    session_clear(s);
+    return st;
+}
+
+onyx_status onyx_session_run_tensors(onyx_session *s, int n_inputs, const char *const *names,
+                                     const onyx_tensor_view *inputs, int n_outputs,
+                                     const char *const *output_names, onyx_tensor_view *outputs,
+                                     onyx_error *err) {
+    onyx_value *in = calloc((size_t)n_inputs + 1, sizeof *in);
+    const onyx_value **inp = calloc((size_t)n_inputs + 1, sizeof *inp);
+    const onyx_value **out = calloc((size_t)n_outputs + 1, sizeof *out);
+    onyx_status st;
+    if (!in || !inp || !out) {
+        st = onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n_inputs; i++) {
+        /* Borrowed views: heap stays NULL so nothing is freed. */
+        if (inputs[i].ndim < 0 || inputs[i].ndim > ONYX_MAX_DIMS) {
+            st = onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "input '%s' has rank %d", names[i],
+                             inputs[i].ndim);
+            goto done;
+        }
+        in[i].kind = ONYX_KIND_TENSOR;
+        in[i].tensor.dtype = inputs[i].dtype;
+        onyx_tensor_set_shape(&in[i].tensor, inputs[i].ndim, inputs[i].dims);
+        in[i].tensor.data = inputs[i].data;
+        inp[i] = &in[i];
+    }
+    st = onyx_session_run(s, n_inputs, names, inp, n_outputs, output_names, out, err);
+    for (int j = 0; !st && j < n_outputs; j++) {
+        if (out[j]->kind != ONYX_KIND_TENSOR) {
+            st = onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT,
+                             "output %d is not a tensor: use onyx_session_run", j);
+            break;
+        }
+        onyx_tensor_to_view(&out[j]->tensor, &outputs[j]);
+    }
+done:
+    free(in);
+    free(inp);
+    free(out);
+    return st;
+}

@@ -1,0 +1,120 @@
+/* plan.c - record-then-place memory planning; see plan.h. */
+#include "core/plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { PLAN_ALIGN = 64 };
+
+onyx_status onyx_plan_init(onyx_plan *p, int n_slots) {
+    memset(p, 0, sizeof *p);
+    p->n_slots = n_slots;
+    p->size = calloc((size_t)n_slots + 1, sizeof *p->size);
+    p->offset = calloc((size_t)n_slots + 1, sizeof *p->offset);
+    if (!p->size || !p->offset) {
+        onyx_plan_deinit(p);
+        return ONYX_ERR_OUT_OF_MEMORY;
+    }
+    return ONYX_OK;
+}
+
+void onyx_plan_deinit(onyx_plan *p) {
+    free(p->sig);
+    free(p->size);
+    free(p->offset);
+    free(p->arena);
+    memset(p, 0, sizeof *p);
+}
+
+bool onyx_plan_begin(onyx_plan *p, const onyx_graph *g, const onyx_value *const *cur) {
+    int n = 0;
+    for (int i = 0; i < g->n_inputs; i++) {
+        const onyx_value *v = cur[g->inputs[i]];
+        n += 1 + (v && v->kind == ONYX_KIND_TENSOR ? v->tensor.ndim : 0);
+    }
+    int64_t stack[64], *sig = n <= 64 ? stack : malloc((size_t)n * sizeof *sig);
+    if (!sig) {
+        p->ready = false;
+        return false;
+    }
+    int k = 0;
+    for (int i = 0; i < g->n_inputs; i++) {
+        const onyx_value *v = cur[g->inputs[i]];
+        bool t = v && v->kind == ONYX_KIND_TENSOR;
+        sig[k++] = t ? v->tensor.ndim : -1 - (v ? (int)v->kind : 0);
+        for (int d = 0; t && d < v->tensor.ndim; d++) sig[k++] = v->tensor.dims[d];
+    }
+    bool same = p->ready && p->n_sig == n && memcmp(p->sig, sig, (size_t)n * sizeof *sig) == 0;
+    if (!same) {
+        p->ready = false;
+        free(p->sig);
+        p->sig = malloc((size_t)n * sizeof *sig + 1);
+        if (p->sig) memcpy(p->sig, sig, (size_t)n * sizeof *sig);
+        p->n_sig = p->sig ? n : 0;
+        memset(p->size, 0, (size_t)p->n_slots * sizeof *p->size);
+    }
+    if (sig != stack) free(sig);
+    return same;
+}
+
+typedef struct item {
+    int slot;
+    int first, last; /* node index range in which the tensor is alive */
+    size_t size;
+} item;
+
+static int by_size_desc(const void *a, const void *b) {
+    const item *x = a, *y = b;
+    if (x->size != y->size) return x->size < y->size ? 1 : -1;
+    return x->first - y->first;
+}
+
+void onyx_plan_finish(onyx_plan *p, const onyx_graph *g, size_t limit) {
+    item *items = malloc(((size_t)p->n_slots + 1) * sizeof *items);
+    int *placed = malloc(((size_t)p->n_slots + 1) * sizeof *placed);
+    if (!items || !placed) goto done;
+    int n = 0;
+    for (int s = 0; s < p->n_slots; s++) {
+        if (!p->size[s] || g->slots[s].producer < 0) continue;
+        int last = g->slots[s].last_use;
+        if (last < g->slots[s].producer) last = g->slots[s].producer;
+        items[n++] = (item){s, g->slots[s].producer, last,
+                            (p->size[s] + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN};
+    }
+    qsort(items, (size_t)n, sizeof *items, by_size_desc);
+    /* Greedy by size: each tensor goes to the lowest offset where it does not
+     * overlap, in address and in time, a tensor placed before it. */
+    size_t total = 0;
+    int n_placed = 0;
+    for (int i = 0; i < n; i++) {
+        size_t off = 0;
+        bool moved = true;
+        while (moved) {
+            moved = false;
+            for (int j = 0; j < n_placed; j++) {
+                const item *q = &items[placed[j]];
+                if (q->last < items[i].first || items[i].last < q->first) continue;
+                size_t qo = p->offset[q->slot];
+                if (off < qo + q->size && qo < off + items[i].size) {
+                    off = qo + q->size;
+                    moved = true;
+                }
+            }
+        }
+        p->offset[items[i].slot] = off;
+        placed[n_placed++] = i;
+        if (off + items[i].size > total) total = off + items[i].size;
+    }
+    if (limit && total > limit) goto done;
+    free(p->arena);
+    p->arena = NULL;
+    p->arena_size = 0;
+    if (total && !(p->arena = aligned_alloc(PLAN_ALIGN, total))) goto done;
+    p->arena_size = total;
+    for (int s = 0; s < p->n_slots; s++)
+        if (g->slots[s].producer < 0) p->size[s] = 0;
+    p->ready = true;
+done:
+    free(items);
+    free(placed);
+}
