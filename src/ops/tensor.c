@@ -630,94 +630,24 @@ static onyx_status pad_run(const onyx_node *n, onyx_exec *x) {
 /* ---------------------------------------------------------------------- */
 /* Constant                                                                */
 
-/* Reads element i of a decoded TensorProto into dst (es bytes); false when
- * the field holding it is too short or the type is not supported here. */
-static bool pb_elem(const onyx_pb_tensor *p, int64_t i, void *dst, size_t es) {
-    if (p->has_raw) {
-        if ((uint64_t)i >= p->raw_size / es) return false;
-        memcpy(dst, p->raw + (size_t)i * es, es);
-        return true;
-    }
-    size_t u = (size_t)i;
-    switch (p->data_type) {
-    case ONYX_DTYPE_FLOAT:
-        if (u >= p->n_float) return false;
-        memcpy(dst, &p->float_data[u], es);
-        return true;
-    case ONYX_DTYPE_DOUBLE:
-        if (u >= p->n_double) return false;
-        memcpy(dst, &p->double_data[u], es);
-        return true;
-    case ONYX_DTYPE_INT64:
-        if (u >= p->n_int64) return false;
-        memcpy(dst, &p->int64_data[u], es);
-        return true;
-    case ONYX_DTYPE_UINT32:
-    case ONYX_DTYPE_UINT64: {
-        if (u >= p->n_uint64) return false;
-        uint64_t v = p->uint64_data[u];
-        if (es == 4) {
-            uint32_t w = (uint32_t)v;
-            memcpy(dst, &w, 4);
-        } else {
-            memcpy(dst, &v, 8);
-        }
-        return true;
-    }
-    default: {
-        if (u >= p->n_int32 || es > 4) return false;
-        uint32_t w = (uint32_t)p->int32_data[u];
-        if (es == 1) {
-            uint8_t b = (uint8_t)w;
-            memcpy(dst, &b, 1);
-        } else if (es == 2) {
-            uint16_t h = (uint16_t)w;
-            memcpy(dst, &h, 2);
-        } else {
-            memcpy(dst, &w, 4);
-        }
-        return true;
-    }
-    }
-}
-
-/* Densifies a SparseTensorProto into t (memory from the model arena). */
+/* Densifies a SparseTensorProto into t, with memory from the model arena
+ * (node state has no destructor, so the heap copy is moved there). */
 static onyx_status sparse_to_dense(onyx_node *n, const onyx_pb_sparse_tensor *sp, onyx_tensor *t,
                                    onyx_error *err) {
-    const onyx_pb_tensor *v = &sp->values, *ix = &sp->indices;
-    onyx_dtype dt = (onyx_dtype)v->data_type;
-    if (!onyx_dtype_is_valid(v->data_type) || dt == ONYX_DTYPE_STRING || dt == ONYX_DTYPE_UNDEFINED ||
-        sp->ndims > ONYX_MAX_DIMS || sp->ndims < 0)
-        return onyx_errorf(err, ONYX_ERR_UNSUPPORTED, "attribute 'sparse_value': unsupported type or rank");
-    int64_t count = onyx_dims_count(sp->ndims, sp->dims);
-    size_t es = onyx_dtype_size(dt);
-    size_t bytes = onyx_dtype_bytes(dt, count);
-    if (count < 0 || bytes == SIZE_MAX)
-        return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'sparse_value': bad dims");
-    t->dtype = dt;
-    onyx_tensor_set_shape(t, sp->ndims, sp->dims);
-    t->data = onyx_node_alloc(n, bytes ? bytes : 1);
-    if (!t->data) return OOM_INIT(err);
-    int64_t nnz = v->ndims == 1 ? v->dims[0] : 0;
-    bool coo = ix->ndims == 2;
-    if (nnz < 0 || ix->ndims < 1 || ix->dims[0] != nnz || (coo && ix->dims[1] != sp->ndims))
-        return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'sparse_value': indices shape");
-    for (int64_t i = 0; i < nnz; i++) {
-        int64_t lin = 0;
-        if (coo) {
-            for (int k = 0; k < sp->ndims; k++) {
-                int64_t c;
-                if (!pb_elem(ix, i * sp->ndims + k, &c, 8) || c < 0 || c >= sp->dims[k])
-                    return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'sparse_value': bad index");
-                lin = lin * sp->dims[k] + c;
-            }
-        } else if (!pb_elem(ix, i, &lin, 8) || lin < 0 || lin >= count) {
-            return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'sparse_value': bad index");
-        }
-        if (!pb_elem(v, i, (char *)t->data + (size_t)lin * es, es))
-            return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'sparse_value': short values");
+    onyx_tensor h = {0};
+    onyx_status st = onyx_pb_sparse_to_tensor(sp, NULL, NULL, &h, err);
+    if (st) return st;
+    if (h.dtype == ONYX_DTYPE_STRING) {
+        onyx_tensor_release(&h);
+        return onyx_errorf(err, ONYX_ERR_UNSUPPORTED, "attribute 'sparse_value' of strings");
     }
-    return ONYX_OK;
+    size_t nb = onyx_tensor_nbytes(&h);
+    *t = h;
+    t->heap = NULL;
+    t->data = onyx_node_alloc(n, nb ? nb : 1);
+    if (t->data && nb) memcpy(t->data, h.data, nb);
+    onyx_tensor_release(&h);
+    return t->data ? ONYX_OK : OOM_INIT(err);
 }
 
 static onyx_status constant_init(onyx_node *n, onyx_error *err) {
