@@ -17,6 +17,7 @@
 #define ONYX_ONNX_H
 
 #include "base/arena.h"
+#include "core/tensor.h"
 #include "onyx.h"
 
 #include <stddef.h>
@@ -279,6 +280,44 @@ onyx_status onyx_pb_decode_map(const uint8_t *data, size_t size, onyx_arena *are
                                onyx_pb_map **out, onyx_error *err);
 onyx_status onyx_pb_decode_optional(const uint8_t *data, size_t size, onyx_arena *arena,
                                     onyx_pb_optional **out, onyx_error *err);
+
+/* ---------------------------------------------------------------------- */
+/* Conversion to runtime tensors and values (convert.c)                    */
+
+/* Maps an external data `location` (a relative path, already checked to hold
+ * no ".." component and not to be absolute) to the bytes of that file, which
+ * must stay valid as long as the tensors made from them. Returns ONYX_OK or a
+ * status with the reason in `err`. */
+typedef onyx_status (*onyx_pb_external_fn)(void *user, const char *location,
+                                           const uint8_t **data, size_t *size, onyx_error *err);
+
+/* Converts a decoded TensorProto to a runtime tensor. When the data is
+ * raw_data (or external) and its address is aligned for the element type,
+ * out->data points in place (into the decoded buffer or the resolved file) and
+ * out->heap is NULL: zero copy. Otherwise the data is copied or converted into
+ * heap memory owned by out->heap (release with onyx_tensor_release). 4-bit
+ * types are unpacked to one byte per element (low nibble first; INT4 sign
+ * extended); STRING elements are malloc'ed copies. The element count must
+ * match dims exactly. `resolve` may be NULL when external data is not allowed.
+ * ONYX_ERR_INVALID_MODEL (naming the tensor), ONYX_ERR_UNSUPPORTED,
+ * ONYX_ERR_OUT_OF_MEMORY; `out` is left empty on failure. */
+onyx_status onyx_pb_tensor_to_tensor(const onyx_pb_tensor *pb, onyx_pb_external_fn resolve,
+                                     void *user, onyx_tensor *out, onyx_error *err);
+/* Densifies a SparseTensorProto (indices [NNZ] linearized or [NNZ, rank])
+ * into a new heap tensor of shape `dims`, zero elsewhere. */
+onyx_status onyx_pb_sparse_to_tensor(const onyx_pb_sparse_tensor *pb,
+                                     onyx_pb_external_fn resolve, void *user, onyx_tensor *out,
+                                     onyx_error *err);
+/* Convert SequenceProto / MapProto / OptionalProto files (inputs of `onyx
+ * run`) to values that own all their memory (release with onyx_value_clear).
+ * A map's keys become a 1-D tensor; its values a 1-D tensor when they are
+ * scalars of one type, else a SEQUENCE. An empty optional is kind NONE with
+ * is_optional set. */
+onyx_status onyx_pb_sequence_to_value(const onyx_pb_sequence *pb, onyx_value *out,
+                                      onyx_error *err);
+onyx_status onyx_pb_map_to_value(const onyx_pb_map *pb, onyx_value *out, onyx_error *err);
+onyx_status onyx_pb_optional_to_value(const onyx_pb_optional *pb, onyx_value *out,
+                                      onyx_error *err);
 
 /* ---------------------------------------------------------------------- */
 /* Encoding (for `onyx run --format pb`). Writes a serialized proto into a
