@@ -1,0 +1,53 @@
+/* elementwise.h - the broadcasting map shared by the elementwise families
+ * (elementwise.c, math.c, logic.c, activation.c): output shape, strided
+ * iteration, thread split and small-float conversion around typed row kernels.
+ * Does not own any operator; the families own their kernels and schema rows. */
+#ifndef ONYX_OPS_ELEMENTWISE_H
+#define ONYX_OPS_ELEMENTWISE_H
+
+#include "core/op.h"
+
+#define ONYX_EW_MAX_IN 3
+
+/* A row kernel computes n output elements. p[0] is the output (stride 1),
+ * p[1..n_in] the inputs; s[k] is operand k's element stride along the row:
+ * 0 when broadcast along it, 1 when contiguous, anything else in general.
+ * Operands of the small float types (float16, bfloat16, float8, float4,
+ * e8m0) are presented to the kernel as float32 (see onyx_ew_compute_type):
+ * the map converts them in blocks around the call. `ctx` is shared by all
+ * threads and must only be read, except by kernels on STRING operands,
+ * which run on one thread. */
+typedef void (*onyx_ew_row_fn)(void *ctx, char *const *p, const int64_t *s, int64_t n);
+
+/* The element type a row kernel sees for operands of type t: FLOAT for the
+ * small float types, t otherwise. */
+onyx_dtype onyx_ew_compute_type(onyx_dtype t);
+
+/* The numpy broadcast of the shapes of in[0..n); fails (message through x)
+ * naming the shapes when they are incompatible. */
+onyx_status onyx_ew_shape(onyx_exec *x, int n, const onyx_tensor *const *in, int *ndim,
+                          int64_t *dims);
+
+/* Flags of onyx_ew_map. */
+#define ONYX_EW_RAW 1u    /* no float32 conversion: the kernel sees stored bytes */
+#define ONYX_EW_SERIAL 2u /* run on the calling thread only */
+
+/* Runs `row` over all of `out`, with in[0..n_in) broadcast to out's shape
+ * (the caller has checked that they broadcast). `out` may be one of the
+ * inputs when it has the full shape (in-place accumulation). Large maps are
+ * split over the session's threads; maps with a STRING operand run inline.
+ * p[] always has ONYX_EW_MAX_IN + 1 entries (unused ones NULL). */
+onyx_status onyx_ew_map(onyx_exec *x, onyx_ew_row_fn row, void *ctx, unsigned flags,
+                        onyx_tensor *out, int n_in, const onyx_tensor *const *in);
+
+/* Opset < 7 binary ops with broadcast=1 and an explicit axis align B's dims
+ * with A's starting at `axis`. From init: the axis to align at, or
+ * ONYX_EW_NO_AXIS when numpy (suffix) alignment applies. */
+#define ONYX_EW_NO_AXIS INT32_MIN
+int onyx_ew_legacy_axis(const onyx_node *n);
+/* Fills *view with b's data and its shape padded with trailing 1s so that
+ * it starts at `axis` of a; a plain copy of b when axis is ONYX_EW_NO_AXIS. */
+onyx_status onyx_ew_align(onyx_exec *x, int axis, const onyx_tensor *a, const onyx_tensor *b,
+                          onyx_tensor *view);
+
+#endif
