@@ -1,0 +1,35 @@
+/* dispatch.c - picks each kernel's ISA variant from the CPU features, once;
+ * see dispatch.h. */
+#include "kernels/dispatch.h"
+
+#include "base/cpu.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static onyx_kernels table;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void choose(void) {
+    const onyx_cpu *cpu = onyx_cpu_get();
+    const char *cap = getenv("ONYX_KERNELS");
+    int level = 2; /* 0 generic, 1 avx2, 2 avx512 */
+    if (cap && strcmp(cap, "generic") == 0) level = 0;
+    if (cap && strcmp(cap, "avx2") == 0) level = 1;
+    table.isa = "generic";
+    table.sgemm = &onyx_sgemm_kernel_generic;
+    if (level >= 1 && cpu->avx2 && cpu->fma) {
+        table.isa = "avx2";
+        table.sgemm = &onyx_sgemm_kernel_avx2;
+    }
+    if (level >= 2 && cpu->avx512f) {
+        table.isa = "avx512";
+        table.sgemm = &onyx_sgemm_kernel_avx512;
+    }
+}
+
+const onyx_kernels *onyx_kernels_get(void) {
+    pthread_once(&once, choose);
+    return &table;
+}

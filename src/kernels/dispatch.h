@@ -1,0 +1,21 @@
+/* dispatch.h - the table of kernels chosen once for this CPU. Ops ask here
+ * instead of testing CPU features themselves: the one place the choice is
+ * made. ONYX_KERNELS=generic|avx2|avx512 in the environment caps the choice
+ * (for testing the twins against each other). */
+#ifndef ONYX_DISPATCH_H
+#define ONYX_DISPATCH_H
+
+#include "kernels/gemm.h"
+
+typedef struct onyx_kernels {
+    const char *isa;                  /* "generic", "avx2", "avx512" */
+    const onyx_sgemm_kernel *sgemm;
+} onyx_kernels;
+
+/* The kernels for this CPU. Thread-safe; chosen on first call. */
+const onyx_kernels *onyx_kernels_get(void);
+
+extern const onyx_sgemm_kernel onyx_sgemm_kernel_avx2;
+extern const onyx_sgemm_kernel onyx_sgemm_kernel_avx512;
+
+#endif
