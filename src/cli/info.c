@@ -94,7 +94,7 @@ static void json_io(onyx_json *j, const onyx_io_info *io) {
     if (io->kind != ONYX_KIND_TENSOR || io->ndim < 0) {
         onyx_json_null(j);
     } else {
-        onyx_json_begin_array(j);
+        onyx_json_begin_array_compact(j);
         for (int d = 0; d < io->ndim && d < ONYX_MAX_DIMS; d++) {
             if (io->dim_names[d]) onyx_json_string(j, io->dim_names[d]);
             else if (io->dims[d] >= 0) onyx_json_int(j, io->dims[d]);
@@ -193,7 +193,7 @@ int onyx_cli_info(int argc, char **argv) {
     onyx_error err = {0};
     onyx_model *m = NULL;
     if (onyx_model_load_file(path, &opts, &m, &err) != ONYX_OK) {
-        onyx_cli_error("%s: %s", path, err.message);
+        onyx_cli_error("%s", err.message); /* the message names the file */
         return ONYX_CLI_FAIL;
     }
     if (json) print_json(path, m);

@@ -504,7 +504,7 @@ int onyx_cli_run(int argc, char **argv) {
     opts.threads = a.threads;
     onyx_error err = {0};
     if (onyx_model_load_file(a.model, &opts, &m, &err) != ONYX_OK) {
-        onyx_cli_error("%s: %s", a.model, err.message);
+        onyx_cli_error("%s", err.message); /* the message names the file */
         goto done;
     }
     n_in = onyx_model_num_inputs(m);
@@ -539,7 +539,14 @@ int onyx_cli_run(int argc, char **argv) {
         goto done;
     }
     if (onyx_session_run(s, n_bound, names, bound, n_out, NULL, outs, &err) != ONYX_OK) {
-        onyx_cli_error("%s", err.message);
+        if (n_bound < n_in) {
+            char list[1024];
+            list_inputs(infos, n_in, list, sizeof list);
+            onyx_cli_error("%s (bind inputs with -i NAME=PATH; the model's inputs: %s)",
+                           err.message, list);
+        } else {
+            onyx_cli_error("%s", err.message);
+        }
         goto done;
     }
     status = write_outputs(&a, m, outs, n_out);

@@ -48,7 +48,7 @@ def sequence_input_model():
         [helper.make_node("ConcatFromSequence", ["s"], ["cat"], axis=0),
          helper.make_node("SequenceLength", ["s"], ["len"])],
         [helper.make_tensor_sequence_value_info("s", TensorProto.FLOAT, None)],
-        [helper.make_tensor_value_info("cat", TensorProto.FLOAT, None),
+        [helper.make_tensor_value_info("cat", TensorProto.FLOAT, ["M", 2]),
          helper.make_tensor_value_info("len", TensorProto.INT64, [])],
     )
 
@@ -64,4 +64,17 @@ def string_model():
          helper.make_tensor_value_info("same", TensorProto.STRING, ["N"])],
         initializer=[cat],
         opsets=[helper.make_opsetid("", 19)],
+    )
+
+
+def pair_model(dtype=TensorProto.FLOAT, shape=("N", 3)):
+    """Two inputs a, b passed through to outputs c, d (only Identity, so the
+    command-line tests do not depend on arithmetic kernels)."""
+    return make(
+        [helper.make_node("Identity", ["a"], ["c"]), helper.make_node("Identity", ["b"], ["d"])],
+        [helper.make_tensor_value_info("a", dtype, shape),
+         helper.make_tensor_value_info("b", dtype, shape)],
+        [helper.make_tensor_value_info("c", dtype, shape),
+         helper.make_tensor_value_info("d", dtype, shape)],
+        name="pair",
     )
