@@ -450,11 +450,38 @@ static onyx_status build_node(onyx_model *m, scope *sc, const pending_node *p, i
             return onyx_errorf(err, ONYX_ERR_UNSUPPORTED, "%s: input type %s is not supported",
                                label, onyx_dtype_name(t));
     }
-    if (op->init) {
-        onyx_status st = op->init(n, err);
-        if (st) return onyx_error_prefix(err, "%s", label);
+    return ONYX_OK;
+}
+
+/* Runs each node's init (after graph passes have settled the inputs). */
+static onyx_status init_nodes(onyx_graph *g, onyx_error *err) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        onyx_node *n = &g->nodes[i];
+        if (!n->op->init) continue;
+        onyx_status st = n->op->init(n, err);
+        if (st) {
+            if (n->name[0]) return onyx_error_prefix(err, "node '%s' (%s)", n->name, n->op_type);
+            return onyx_error_prefix(err, "node #%d (%s)", i, n->op_type);
+        }
     }
     return ONYX_OK;
+}
+
+void onyx_graph_lifetimes(onyx_graph *g) {
+    for (int s = 0; s < g->n_slots; s++) {
+        g->slots[s].producer = -1;
+        g->slots[s].last_use = -1;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const onyx_node *n = &g->nodes[i];
+        if (!n->op) continue; /* removed by a pass, not yet compacted */
+        for (int k = 0; k < n->n_out; k++)
+            if (n->out[k] >= 0) g->slots[n->out[k]].producer = i;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0) g->slots[n->in[k]].last_use = i;
+        for (int *p = g->implicit[i]; p && *p >= 0; p++) g->slots[*p].last_use = i;
+    }
+    for (int i = 0; i < g->n_outputs; i++) g->slots[g->outputs[i]].last_use = g->n_nodes;
 }
 
 /* Kahn's algorithm over node indices; order[] receives the sorted indices.
@@ -635,17 +662,11 @@ static onyx_status build_graph(onyx_model *m, const onyx_pb_graph *pg, scope *pa
     g->n_inputs = pg->n_inputs;
     g->inputs = onyx_arena_calloc(&m->arena, (size_t)pg->n_inputs + 1, sizeof(int));
     if (!g->nodes || !g->implicit || !g->slots || !g->captures || !g->inputs) goto oom;
-    int *rank = calloc((size_t)ex.n + 1, sizeof(int));
-    if (!rank) goto oom;
     for (int i = 0; i < ex.n; i++) {
         g->nodes[i] = nodes[order[i]];
         g->implicit[i] = implicit[order[i]];
-        rank[order[i]] = i;
     }
     memcpy(g->slots, sc.slots, (size_t)sc.n_slots * sizeof *g->slots);
-    for (int s = 0; s < g->n_slots; s++)
-        if (g->slots[s].producer >= 0) g->slots[s].producer = rank[g->slots[s].producer];
-    free(rank);
     if (sc.n_captures) memcpy(g->captures, sc.captures, (size_t)sc.n_captures * sizeof(int));
     for (int i = 0; i < pg->n_inputs; i++) {
         g->inputs[i] = i; /* inputs were added first */
@@ -654,14 +675,9 @@ static onyx_status build_graph(onyx_model *m, const onyx_pb_graph *pg, scope *pa
     g->n_outputs = pg->n_outputs;
     g->outputs = outs;
 
-    /* Lifetimes: the last node reading each slot; outputs live to the end. */
-    for (int i = 0; i < g->n_nodes; i++) {
-        const onyx_node *n = &g->nodes[i];
-        for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] >= 0) g->slots[n->in[k]].last_use = i;
-        for (int *p = g->implicit[i]; p && *p >= 0; p++) g->slots[*p].last_use = i;
-    }
-    for (int i = 0; i < g->n_outputs; i++) g->slots[g->outputs[i]].last_use = g->n_nodes;
+    if (m->opts.optimize && (st = onyx_graph_optimize(m, g, err))) goto fail;
+    onyx_graph_lifetimes(g);
+    if ((st = init_nodes(g, err))) goto fail;
     g->parent = NULL; /* set by the caller for subgraphs */
     *out = g;
     goto done;

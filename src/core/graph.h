@@ -62,6 +62,13 @@ struct onyx_model {
 /* Builds model->graph from model->pb. Errors name the node, op and cause. */
 onyx_status onyx_graph_build(onyx_model *m, onyx_error *err);
 
+/* Recomputes producer and last_use of every slot from the node list. */
+void onyx_graph_lifetimes(onyx_graph *g);
+
+/* Graph passes (passes.c), run after building and before node init: they
+ * may remove nodes, rewire inputs and add constants. */
+onyx_status onyx_graph_optimize(onyx_model *m, onyx_graph *g, onyx_error *err);
+
 /* Hands a heap value to the model, which frees it with the model. */
 onyx_status onyx_model_keep_constant(onyx_model *m, onyx_value *v, onyx_error *err);
 

@@ -1,0 +1,199 @@
+/* passes.c - graph rewrites at load, before node init: dropping no-op nodes
+ * (Identity, inference Dropout) and folding BatchNormalization into the
+ * Conv before it. Each pass keeps the model's meaning exactly; a pattern
+ * that does not match every condition is left alone.
+ * Does not own: kernels' own prepacking (their init does it).
+ */
+#include "core/graph.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+// ----------------------------------------------------------------------------
+// Rewiring helpers
+
+static bool is_op(const onyx_node *n, const char *op_type) {
+    return n->op && n->domain[0] == 0 && strcmp(n->op_type, op_type) == 0;
+}
+
+static bool is_graph_output(const onyx_graph *g, int slot) {
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == slot) return true;
+    return false;
+}
+
+/* Number of reads of `slot` by live nodes (subgraph captures included). */
+static int count_uses(const onyx_graph *g, int slot) {
+    int uses = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const onyx_node *n = &g->nodes[i];
+        if (!n->op) continue;
+        for (int k = 0; k < n->n_in; k++) uses += n->in[k] == slot;
+        for (int *p = g->implicit[i]; p && *p >= 0; p++) uses += *p == slot;
+    }
+    return uses;
+}
+
+/* Makes every reader of slot `from` read `to` instead, including the
+ * captures of subgraphs of this graph's nodes. */
+static void rewire(onyx_graph *g, int from, int to) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        onyx_node *n = &g->nodes[i];
+        if (!n->op) continue;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] == from) n->in[k] = to;
+        for (int *p = g->implicit[i]; p && *p >= 0; p++)
+            if (*p == from) *p = to;
+        if (!n->subgraphs) continue;
+        for (int a = 0; a < n->n_attrs; a++) {
+            onyx_graph *sub = (onyx_graph *)n->subgraphs[a];
+            if (!sub) continue;
+            for (int c = 0; c < sub->n_captures; c++)
+                if (sub->slots[sub->captures[c]].outer == from) sub->slots[sub->captures[c]].outer = to;
+        }
+    }
+}
+
+/* Drops removed nodes (op == NULL) from the node list. */
+static void compact(onyx_graph *g) {
+    int k = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (!g->nodes[i].op) continue;
+        g->nodes[k] = g->nodes[i];
+        g->implicit[k] = g->implicit[i];
+        k++;
+    }
+    g->n_nodes = k;
+}
+
+/* Appends a slot holding constant `v` (owned by the model from now on). */
+static int add_constant(onyx_model *m, onyx_graph *g, const char *name, onyx_value *v,
+                        onyx_error *err) {
+    onyx_slot *slots = onyx_arena_calloc(&m->arena, (size_t)g->n_slots + 2, sizeof *slots);
+    if (!slots || onyx_model_keep_constant(m, v, err)) {
+        if (!slots) onyx_value_free(v);
+        return -1;
+    }
+    memcpy(slots, g->slots, (size_t)g->n_slots * sizeof *slots);
+    g->slots = slots;
+    int s = g->n_slots++;
+    onyx_slot *sl = &slots[s];
+    sl->name = name;
+    sl->kind = ONYX_KIND_TENSOR;
+    sl->dtype = v->tensor.dtype;
+    sl->ndim = v->tensor.ndim;
+    memcpy(sl->dims, v->tensor.dims, sizeof sl->dims);
+    sl->producer = -1;
+    sl->last_use = -1;
+    sl->outer = -1;
+    sl->constant = v;
+    return s;
+}
+
+static const onyx_tensor *const_tensor(const onyx_graph *g, int slot) {
+    if (slot < 0 || !g->slots[slot].constant) return NULL;
+    const onyx_value *v = g->slots[slot].constant;
+    return v->kind == ONYX_KIND_TENSOR ? &v->tensor : NULL;
+}
+
+static const float *const_f32(const onyx_graph *g, int slot, int64_t count) {
+    const onyx_tensor *t = const_tensor(g, slot);
+    if (!t || t->dtype != ONYX_DTYPE_FLOAT || onyx_tensor_count(t) != count) return NULL;
+    return t->data;
+}
+
+// ----------------------------------------------------------------------------
+// Identity and inference Dropout
+
+static void drop_noops(onyx_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        onyx_node *n = &g->nodes[i];
+        bool noop = is_op(n, "Identity") && n->n_in == 1;
+        if (is_op(n, "Dropout") && n->n_in >= 1 && (n->n_out < 2 || n->out[1] < 0)) {
+            /* training_mode (opset 12+) must be absent or a constant false */
+            const onyx_tensor *tm = n->n_in >= 3 ? const_tensor(g, n->in[2]) : NULL;
+            bool training = n->n_in >= 3 && n->in[2] >= 0 &&
+                            (!tm || onyx_tensor_count(tm) != 1 || onyx_tensor_get_i64(tm, 0));
+            noop = !training && onyx_attr_int(n, "is_test", 1) != 0;
+        }
+        if (!noop || n->in[0] < 0 || n->out[0] < 0 || is_graph_output(g, n->out[0])) continue;
+        rewire(g, n->out[0], n->in[0]);
+        n->op = NULL;
+    }
+}
+
+// ----------------------------------------------------------------------------
+// Conv + BatchNormalization
+
+/* Y = BN(Conv(X, W, B)) with constant parameters becomes Conv(X, W', B'):
+ * W'[k] = W[k] * s[k], B'[k] = (B[k] - mean[k]) * s[k] + bias[k], with
+ * s = scale / sqrt(var + epsilon). */
+static onyx_status fold_batchnorm(onyx_model *m, onyx_graph *g, onyx_error *err) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        onyx_node *bn = &g->nodes[i];
+        if (!is_op(bn, "BatchNormalization") || bn->n_in != 5 || bn->n_out != 1 ||
+            onyx_attr_int(bn, "training_mode", 0) != 0 || bn->in[0] < 0)
+            continue;
+        int y = bn->in[0];
+        int p = g->slots[y].producer;
+        if (p < 0 || p >= g->n_nodes) continue;
+        onyx_node *conv = &g->nodes[p];
+        if (!is_op(conv, "Conv") || conv->n_out != 1 || conv->out[0] != y || conv->n_in < 2 ||
+            is_graph_output(g, y) || count_uses(g, y) != 1)
+            continue;
+        const onyx_tensor *w = const_tensor(g, conv->in[1]);
+        if (!w || w->dtype != ONYX_DTYPE_FLOAT || w->ndim < 3) continue;
+        int64_t k = w->dims[0], per = onyx_tensor_count(w) / (k ? k : 1);
+        const float *b = conv->n_in >= 3 && conv->in[2] >= 0 ? const_f32(g, conv->in[2], k) : NULL;
+        if (conv->n_in >= 3 && conv->in[2] >= 0 && !b) continue;
+        const float *scale = const_f32(g, bn->in[1], k), *bias = const_f32(g, bn->in[2], k);
+        const float *mean = const_f32(g, bn->in[3], k), *var = const_f32(g, bn->in[4], k);
+        if (!scale || !bias || !mean || !var) continue;
+        float eps = onyx_attr_float(bn, "epsilon", 1e-5f);
+
+        onyx_value *nw = calloc(1, sizeof *nw), *nb = calloc(1, sizeof *nb);
+        int64_t bdims[1] = {k};
+        if (!nw || !nb || onyx_tensor_alloc(&nw->tensor, ONYX_DTYPE_FLOAT, w->ndim, w->dims) ||
+            onyx_tensor_alloc(&nb->tensor, ONYX_DTYPE_FLOAT, 1, bdims)) {
+            onyx_value_free(nw);
+            onyx_value_free(nb);
+            return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory folding batch norm");
+        }
+        nw->kind = nb->kind = ONYX_KIND_TENSOR;
+        float *wd = nw->tensor.data, *bd = nb->tensor.data;
+        const float *ws = w->data;
+        for (int64_t o = 0; o < k; o++) {
+            float s = scale[o] / sqrtf(var[o] + eps);
+            for (int64_t j = 0; j < per; j++) wd[o * per + j] = ws[o * per + j] * s;
+            bd[o] = ((b ? b[o] : 0.0f) - mean[o]) * s + bias[o];
+        }
+        int sw = add_constant(m, g, g->slots[conv->in[1]].name, nw, err);
+        if (sw < 0) {
+            onyx_value_free(nb);
+            return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory folding batch norm");
+        }
+        int sb = add_constant(m, g, g->slots[bn->in[2]].name, nb, err);
+        if (sb < 0) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory folding batch norm");
+        /* node->in has room for n_in + 1 entries (graph.c), so B fits. */
+        conv->in[1] = sw;
+        conv->in[2] = sb;
+        if (conv->n_in < 3) conv->n_in = 3;
+        conv->out[0] = bn->out[0];
+        bn->op = NULL;
+        onyx_graph_lifetimes(g);
+    }
+    return ONYX_OK;
+}
+
+// ----------------------------------------------------------------------------
+
+onyx_status onyx_graph_optimize(onyx_model *m, onyx_graph *g, onyx_error *err) {
+    onyx_graph_lifetimes(g);
+    drop_noops(g);
+    compact(g);
+    onyx_graph_lifetimes(g);
+    onyx_status st = fold_batchnorm(m, g, err);
+    compact(g);
+    return st;
+}
