@@ -26,10 +26,10 @@ onyx_dtype onyx_ew_compute_type(onyx_dtype t) { return small_float(t) ? ONYX_DTY
 onyx_status onyx_ew_shape(onyx_exec *x, int n, const onyx_tensor *const *in, int *ndim,
                           int64_t *dims) {
     int nd = 0;
-    int64_t d[ONYX_MAX_DIMS];
+    int64_t d[ONYX_MAX_DIMS], next[ONYX_MAX_DIMS];
     for (int k = 0; k < n; k++) {
         const onyx_tensor *t = in[k];
-        if (onyx_broadcast_shape(nd, d, t->ndim, t->dims, &nd, d) != ONYX_OK) {
+        if (onyx_broadcast_shape(nd, d, t->ndim, t->dims, &nd, next) != ONYX_OK) {
             char shape[128];
             size_t len = 0;
             shape[0] = 0;
@@ -40,6 +40,7 @@ onyx_status onyx_ew_shape(onyx_exec *x, int n, const onyx_tensor *const *in, int
                                   "input %d of shape [%s] does not broadcast with the others", k,
                                   shape);
         }
+        memcpy(d, next, (size_t)nd * sizeof *d);
     }
     *ndim = nd;
     for (int i = 0; i < nd; i++) dims[i] = d[i];
@@ -251,147 +252,100 @@ typedef struct arith_ctx {
     onyx_dtype t; /* compute type of input 0 */
 } arith_ctx;
 
-/* True when v < 0, written so that unsigned types draw no warning. */
-#define NEG(v) (!((v) > 0) && (v) != 0)
-
-/* The four stride cases of a binary row; EXPR reads `a` and `b`. */
-#define BIN(T, TB, EXPR)                                                                  \
-    do {                                                                                  \
-        const T *A_ = (const T *)(const void *)p[1];                                      \
-        const TB *B_ = (const TB *)(const void *)p[2];                                    \
-        int64_t sa_ = s[1], sb_ = s[2];                                                   \
-        if (sa_ == 1 && sb_ == 1) {                                                       \
-            for (int64_t i = 0; i < n; i++) {                                             \
-                T a = A_[i];                                                              \
-                TB b = B_[i];                                                             \
-                o[i] = (EXPR);                                                            \
-            }                                                                             \
-        } else if (sa_ == 1 && sb_ == 0) {                                                \
-            TB b = B_[0];                                                                 \
-            for (int64_t i = 0; i < n; i++) {                                             \
-                T a = A_[i];                                                              \
-                o[i] = (EXPR);                                                            \
-            }                                                                             \
-        } else if (sa_ == 0 && sb_ == 1) {                                                \
-            T a = A_[0];                                                                  \
-            for (int64_t i = 0; i < n; i++) {                                             \
-                TB b = B_[i];                                                             \
-                o[i] = (EXPR);                                                            \
-            }                                                                             \
-        } else {                                                                          \
-            for (int64_t i = 0; i < n; i++) {                                             \
-                T a = A_[i * sa_];                                                        \
-                TB b = B_[i * sb_];                                                       \
-                o[i] = (EXPR);                                                            \
-            }                                                                             \
-        }                                                                                 \
-    } while (0)
-
-/* Integer types: X(ENUM, T, W, S): W is the unsigned type arithmetic wraps
- * in (no signed overflow, no int promotion surprises), S whether T is signed. */
-#define INT_TYPES(X)                                                                      \
-    X(INT8, int8_t, uint32_t, 1) X(INT16, int16_t, uint32_t, 1)                           \
-    X(INT32, int32_t, uint32_t, 1) X(INT64, int64_t, uint64_t, 1)                         \
-    X(UINT8, uint8_t, uint32_t, 0) X(UINT16, uint16_t, uint32_t, 0)                       \
-    X(UINT32, uint32_t, uint32_t, 0) X(UINT64, uint64_t, uint64_t, 0)
-
-/* Float types: X(ENUM, T, SFX) with SFX the libm suffix. */
-#define FLOAT_TYPES(X) X(FLOAT, float, f) X(DOUBLE, double, )
-
-#define INT_KERNEL(ENUM, T, W, S)                                                         \
-    /* Division by zero gives 0, and INT_MIN / -1 wraps, instead of trapping. */          \
-    static T div_##ENUM(T a, T b) {                                                       \
-        if (b == 0) return 0;                                                             \
-        if (S && b == (T)-1) return (T)(0u - (W)a);                                       \
-        return (T)(a / b);                                                                \
-    }                                                                                     \
-    /* C remainder (sign of the dividend): Mod with fmod=1. */                            \
-    static T rem_##ENUM(T a, T b) {                                                       \
-        if (b == 0 || (S && b == (T)-1)) return 0;                                        \
-        return (T)(a % b);                                                                \
-    }                                                                                     \
-    /* numpy/Python remainder (sign of the divisor): Mod with fmod=0. */                  \
-    static T mod_##ENUM(T a, T b) {                                                       \
-        T r = rem_##ENUM(a, b);                                                           \
-        if (r != 0 && NEG(r) != NEG(b)) r = (T)((W)r + (W)b);                             \
-        return r;                                                                         \
-    }                                                                                     \
-    static T pow_##ENUM(T a, T b) {                                                       \
-        if (NEG(b)) return a == 1 ? 1 : (S && a == (T)-1) ? ((b & 1) ? a : 1) : 0;       \
-        W r = 1, base = (W)a;                                                             \
-        for (T e = b; e; e = (T)(e >> 1)) {                                               \
-            if (e & 1) r *= base;                                                         \
-            base *= base;                                                                 \
-        }                                                                                 \
-        return (T)r;                                                                      \
-    }                                                                                     \
-    static T powd_##ENUM(T a, double b) {                                                 \
-        double v = pow((double)a, b);                                                     \
-        return (T)(v >= -9223372036854775808.0 && v < 9223372036854775808.0 ? (int64_t)v  \
-                                                                            : INT64_MIN); \
-    }                                                                                     \
+#define INT_KERNEL(ENUM, T, W, S)                                                          \
+    /* Division by zero gives 0, and INT_MIN / -1 wraps, instead of trapping. */           \
+    static T div_##ENUM(T a, T b) {                                                        \
+        if (b == 0) return 0;                                                              \
+        if (S && b == (T)-1) return (T)(0u - (W)a);                                        \
+        return (T)(a / b);                                                                 \
+    }                                                                                      \
+    /* C remainder (sign of the dividend): Mod with fmod=1. */                             \
+    static T rem_##ENUM(T a, T b) {                                                        \
+        if (b == 0 || (S && b == (T)-1)) return 0;                                         \
+        return (T)(a % b);                                                                 \
+    }                                                                                      \
+    /* numpy/Python remainder (sign of the divisor): Mod with fmod=0. */                   \
+    static T mod_##ENUM(T a, T b) {                                                        \
+        T r = rem_##ENUM(a, b);                                                            \
+        if (r != 0 && ONYX_EW_NEG(r) != ONYX_EW_NEG(b)) r = (T)((W)r + (W)b);              \
+        return r;                                                                          \
+    }                                                                                      \
+    static T pow_##ENUM(T a, T b) {                                                        \
+        if (ONYX_EW_NEG(b)) return a == 1 ? 1 : (S && a == (T)-1) ? ((b & 1) ? a : 1) : 0; \
+        W r = 1, base = (W)a;                                                              \
+        for (T e = b; e; e = (T)(e >> 1)) {                                                \
+            if (e & 1) r *= base;                                                          \
+            base *= base;                                                                  \
+        }                                                                                  \
+        return (T)r;                                                                       \
+    }                                                                                      \
+    static T powd_##ENUM(T a, double b) {                                                  \
+        double v = pow((double)a, b);                                                      \
+        return (T)(v >= -9223372036854775808.0 && v < 9223372036854775808.0 ? (int64_t)v   \
+                                                                            : INT64_MIN);  \
+    }                                                                                      \
     static void arith_##ENUM(arith_op op, char *const *p, const int64_t *s, int64_t n) {   \
-        T *o = (T *)(void *)p[0];                                                         \
-        const int bits = (int)(8 * sizeof(T));                                            \
-        switch (op) {                                                                     \
-        case OP_ADD: BIN(T, T, (T)((W)a + (W)b)); break;                                  \
-        case OP_SUB: BIN(T, T, (T)((W)a - (W)b)); break;                                  \
-        case OP_MUL: BIN(T, T, (T)((W)a * (W)b)); break;                                  \
-        case OP_DIV: BIN(T, T, div_##ENUM(a, b)); break;                                  \
-        case OP_MOD: BIN(T, T, mod_##ENUM(a, b)); break;                                  \
-        case OP_FMOD: BIN(T, T, rem_##ENUM(a, b)); break;                                 \
-        case OP_MAX: BIN(T, T, a > b ? a : b); break;                                     \
-        case OP_MIN: BIN(T, T, a < b ? a : b); break;                                     \
-        case OP_POW: BIN(T, T, pow_##ENUM(a, b)); break;                                  \
-        case OP_POWD: BIN(T, double, powd_##ENUM(a, b)); break;                           \
-        case OP_AND: BIN(T, T, (T)(a & b)); break;                                        \
-        case OP_OR: BIN(T, T, (T)(a | b)); break;                                         \
-        case OP_XOR: BIN(T, T, (T)(a ^ b)); break;                                        \
-        case OP_SHL: BIN(T, T, NEG(b) || b >= bits ? 0 : (T)((W)a << b)); break;          \
-        case OP_SHR: BIN(T, T, NEG(b) || b >= bits ? 0 : (T)(a >> b)); break;             \
-        case OP_PRELU: BIN(T, T, NEG(a) ? (T)((W)a * (W)b) : a); break;                   \
-        case OP_NOT: {                                                                    \
-            const T *A_ = (const T *)(const void *)p[1];                                  \
-            for (int64_t i = 0; i < n; i++) o[i] = (T)~A_[i * s[1]];                      \
-            break;                                                                        \
-        }                                                                                 \
-        default: break;                                                                   \
-        }                                                                                 \
+        T *o = (T *)(void *)p[0];                                                          \
+        const int bits = (int)(8 * sizeof(T));                                             \
+        switch (op) {                                                                      \
+        case OP_ADD: ONYX_EW_BIN(T, T, (T)((W)a + (W)b)); break;                           \
+        case OP_SUB: ONYX_EW_BIN(T, T, (T)((W)a - (W)b)); break;                           \
+        case OP_MUL: ONYX_EW_BIN(T, T, (T)((W)a * (W)b)); break;                           \
+        case OP_DIV: ONYX_EW_BIN(T, T, div_##ENUM(a, b)); break;                           \
+        case OP_MOD: ONYX_EW_BIN(T, T, mod_##ENUM(a, b)); break;                           \
+        case OP_FMOD: ONYX_EW_BIN(T, T, rem_##ENUM(a, b)); break;                          \
+        case OP_MAX: ONYX_EW_BIN(T, T, a > b ? a : b); break;                              \
+        case OP_MIN: ONYX_EW_BIN(T, T, a < b ? a : b); break;                              \
+        case OP_POW: ONYX_EW_BIN(T, T, pow_##ENUM(a, b)); break;                           \
+        case OP_POWD: ONYX_EW_BIN(T, double, powd_##ENUM(a, b)); break;                    \
+        case OP_AND: ONYX_EW_BIN(T, T, (T)(a & b)); break;                                 \
+        case OP_OR: ONYX_EW_BIN(T, T, (T)(a | b)); break;                                  \
+        case OP_XOR: ONYX_EW_BIN(T, T, (T)(a ^ b)); break;                                 \
+        case OP_SHL: ONYX_EW_BIN(T, T, ONYX_EW_NEG(b) || b >= bits ? 0 : (T)((W)a << b)); break; \
+        case OP_SHR: ONYX_EW_BIN(T, T, ONYX_EW_NEG(b) || b >= bits ? 0 : (T)(a >> b)); break; \
+        case OP_PRELU: ONYX_EW_BIN(T, T, ONYX_EW_NEG(a) ? (T)((W)a * (W)b) : a); break;    \
+        case OP_NOT: {                                                                     \
+            const T *A_ = (const T *)(const void *)p[1];                                   \
+            for (int64_t i = 0; i < n; i++) o[i] = (T)~A_[i * s[1]];                       \
+            break;                                                                         \
+        }                                                                                  \
+        default: break;                                                                    \
+        }                                                                                  \
     }
-INT_TYPES(INT_KERNEL)
+ONYX_EW_INT_TYPES(INT_KERNEL)
 
-#define FLOAT_KERNEL(ENUM, T, SFX)                                                        \
-    static T mod_##ENUM(T a, T b) {                                                       \
-        T r = fmod##SFX(a, b);                                                            \
-        return isnan(r) ? 0 : r;                                                          \
-    }                                                                                     \
+#define FLOAT_KERNEL(ENUM, T, SFX)                                                         \
+    static T mod_##ENUM(T a, T b) {                                                        \
+        T r = fmod##SFX(a, b);                                                             \
+        return isnan(r) ? 0 : r;                                                           \
+    }                                                                                      \
     static void arith_##ENUM(arith_op op, char *const *p, const int64_t *s, int64_t n) {   \
-        T *o = (T *)(void *)p[0];                                                         \
-        switch (op) {                                                                     \
-        case OP_ADD: BIN(T, T, a + b); break;                                             \
-        case OP_SUB: BIN(T, T, a - b); break;                                             \
-        case OP_MUL: BIN(T, T, a * b); break;                                             \
-        case OP_DIV: BIN(T, T, a / b); break;                                             \
-        case OP_MOD: BIN(T, T, mod_##ENUM(a, b)); break;                                  \
-        case OP_FMOD: BIN(T, T, fmod##SFX(a, b)); break;                                  \
-        case OP_MAX: BIN(T, T, isnan(a) || a > b ? a : b); break;                         \
-        case OP_MIN: BIN(T, T, isnan(a) || a < b ? a : b); break;                         \
-        case OP_POW: BIN(T, T, pow##SFX(a, b)); break;                                    \
-        case OP_PRELU: BIN(T, T, a < 0 ? a * b : a); break;                               \
-        default: break;                                                                   \
-        }                                                                                 \
+        T *o = (T *)(void *)p[0];                                                          \
+        switch (op) {                                                                      \
+        case OP_ADD: ONYX_EW_BIN(T, T, a + b); break;                                      \
+        case OP_SUB: ONYX_EW_BIN(T, T, a - b); break;                                      \
+        case OP_MUL: ONYX_EW_BIN(T, T, a * b); break;                                      \
+        case OP_DIV: ONYX_EW_BIN(T, T, a / b); break;                                      \
+        case OP_MOD: ONYX_EW_BIN(T, T, mod_##ENUM(a, b)); break;                           \
+        case OP_FMOD: ONYX_EW_BIN(T, T, fmod##SFX(a, b)); break;                           \
+        case OP_MAX: ONYX_EW_BIN(T, T, isnan(a) || a > b ? a : b); break;                  \
+        case OP_MIN: ONYX_EW_BIN(T, T, isnan(a) || a < b ? a : b); break;                  \
+        case OP_POW: ONYX_EW_BIN(T, T, pow##SFX(a, b)); break;                             \
+        case OP_PRELU: ONYX_EW_BIN(T, T, a < 0 ? a * b : a); break;                        \
+        default: break;                                                                    \
+        }                                                                                  \
     }
-FLOAT_TYPES(FLOAT_KERNEL)
+ONYX_EW_FLOAT_TYPES(FLOAT_KERNEL)
 
 static void arith_row(void *ctx, char *const *p, const int64_t *s, int64_t n) {
     const arith_ctx *c = ctx;
     switch (c->t) {
-#define CASE_INT(ENUM, T, W, S) \
+#define CASE_INT(ENUM, T, W, S)                                                            \
     case ONYX_DTYPE_##ENUM: arith_##ENUM(c->op, p, s, n); break;
-#define CASE_FLOAT(ENUM, T, SFX) \
+#define CASE_FLOAT(ENUM, T, SFX)                                                           \
     case ONYX_DTYPE_##ENUM: arith_##ENUM(c->op, p, s, n); break;
-        INT_TYPES(CASE_INT)
-        FLOAT_TYPES(CASE_FLOAT)
+        ONYX_EW_INT_TYPES(CASE_INT)
+        ONYX_EW_FLOAT_TYPES(CASE_FLOAT)
 #undef CASE_INT
 #undef CASE_FLOAT
     default: break;
@@ -587,11 +541,11 @@ typedef struct where_ctx {
     bool failed; /* a string copy ran out of memory (string maps are serial) */
 } where_ctx;
 
-#define WHERE_ROW(T)                                                                      \
-    do {                                                                                  \
-        T *o = (T *)(void *)p[0];                                                         \
-        const T *X = (const T *)(const void *)p[2], *Y = (const T *)(const void *)p[3];   \
-        for (int64_t i = 0; i < n; i++) o[i] = c[i * s[1]] ? X[i * s[2]] : Y[i * s[3]];   \
+#define WHERE_ROW(T)                                                                       \
+    do {                                                                                   \
+        T *o = (T *)(void *)p[0];                                                          \
+        const T *X = (const T *)(const void *)p[2], *Y = (const T *)(const void *)p[3];    \
+        for (int64_t i = 0; i < n; i++) o[i] = c[i * s[1]] ? X[i * s[2]] : Y[i * s[3]];    \
     } while (0)
 
 static void where_row(void *ctx, char *const *p, const int64_t *s, int64_t n) {
@@ -667,35 +621,35 @@ static onyx_status init_clip(onyx_node *n, onyx_error *err) {
     return ONYX_OK;
 }
 
-#define CLIP_KERNEL(T)                                                                    \
-    do {                                                                                  \
-        T *o = (T *)(void *)p[0];                                                         \
-        const T *X = (const T *)(const void *)p[1];                               \
-        T lo, hi;                                                                         \
-        memcpy(&lo, c->lo, sizeof lo);                                                    \
-        memcpy(&hi, c->hi, sizeof hi);                                                    \
-        if (c->has_lo && c->has_hi)                                                       \
-            for (int64_t i = 0; i < n; i++) {                                             \
-                T v = X[i] < lo ? lo : X[i];                                              \
-                o[i] = v > hi ? hi : v;                                                   \
-            }                                                                             \
-        else if (c->has_lo)                                                               \
-            for (int64_t i = 0; i < n; i++) o[i] = X[i] < lo ? lo : X[i];                 \
-        else if (c->has_hi)                                                               \
-            for (int64_t i = 0; i < n; i++) o[i] = X[i] > hi ? hi : X[i];                 \
-        else                                                                              \
-            for (int64_t i = 0; i < n; i++) o[i] = X[i];                                  \
+#define CLIP_KERNEL(T)                                                                     \
+    do {                                                                                   \
+        T *o = (T *)(void *)p[0];                                                          \
+        const T *X = (const T *)(const void *)p[1];                                        \
+        T lo, hi;                                                                          \
+        memcpy(&lo, c->lo, sizeof lo);                                                     \
+        memcpy(&hi, c->hi, sizeof hi);                                                     \
+        if (c->has_lo && c->has_hi)                                                        \
+            for (int64_t i = 0; i < n; i++) {                                              \
+                T v = X[i] < lo ? lo : X[i];                                               \
+                o[i] = v > hi ? hi : v;                                                    \
+            }                                                                              \
+        else if (c->has_lo)                                                                \
+            for (int64_t i = 0; i < n; i++) o[i] = X[i] < lo ? lo : X[i];                  \
+        else if (c->has_hi)                                                                \
+            for (int64_t i = 0; i < n; i++) o[i] = X[i] > hi ? hi : X[i];                  \
+        else                                                                               \
+            for (int64_t i = 0; i < n; i++) o[i] = X[i];                                   \
     } while (0)
 
 static void clip_row(void *ctx, char *const *p, const int64_t *s, int64_t n) {
     const clip_ctx *c = ctx;
     switch (c->t) {
-#define CASE_INT(ENUM, T, W, S) \
+#define CASE_INT(ENUM, T, W, S)                                                            \
     case ONYX_DTYPE_##ENUM: CLIP_KERNEL(T); break;
-#define CASE_FLOAT(ENUM, T, SFX) \
+#define CASE_FLOAT(ENUM, T, SFX)                                                           \
     case ONYX_DTYPE_##ENUM: CLIP_KERNEL(T); break;
-        INT_TYPES(CASE_INT)
-        FLOAT_TYPES(CASE_FLOAT)
+        ONYX_EW_INT_TYPES(CASE_INT)
+        ONYX_EW_FLOAT_TYPES(CASE_FLOAT)
 #undef CASE_INT
 #undef CASE_FLOAT
     default: break;
@@ -854,7 +808,7 @@ static onyx_status run_cast(const onyx_node *n, onyx_exec *x) {
 #define T_F (ONYX_T(ONYX_DTYPE_FLOAT) | ONYX_T(ONYX_DTYPE_DOUBLE) | ONYX_T(ONYX_DTYPE_FLOAT16))
 #define T_FB ONYX_T_FLOATS
 #define T_I3264                                                                            \
-    (ONYX_T(ONYX_DTYPE_INT32) | ONYX_T(ONYX_DTYPE_INT64) | ONYX_T(ONYX_DTYPE_UINT32) |   \
+    (ONYX_T(ONYX_DTYPE_INT32) | ONYX_T(ONYX_DTYPE_INT64) | ONYX_T(ONYX_DTYPE_UINT32) |     \
      ONYX_T(ONYX_DTYPE_UINT64))
 #define T_F8                                                                               \
     (ONYX_T(ONYX_DTYPE_FLOAT8E4M3FN) | ONYX_T(ONYX_DTYPE_FLOAT8E4M3FNUZ) |                 \

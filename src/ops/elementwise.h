@@ -50,4 +50,55 @@ int onyx_ew_legacy_axis(const onyx_node *n);
 onyx_status onyx_ew_align(onyx_exec *x, int axis, const onyx_tensor *a, const onyx_tensor *b,
                           onyx_tensor *view);
 
+// ----------------------------------------------------------------------------
+// Building blocks of typed row kernels
+
+/* True when v < 0, written so that unsigned types draw no warning. */
+#define ONYX_EW_NEG(v) (!((v) > 0) && (v) != 0)
+
+/* The four stride cases of a binary row; EXPR reads `a` (T) and `b` (TB) and
+ * is stored to o[i]. Expects `o`, `p`, `s` and `n` of a row kernel in scope. */
+#define ONYX_EW_BIN(T, TB, EXPR)                                                           \
+    do {                                                                                   \
+        const T *A_ = (const T *)(const void *)p[1];                                       \
+        const TB *B_ = (const TB *)(const void *)p[2];                                     \
+        int64_t sa_ = s[1], sb_ = s[2];                                                    \
+        if (sa_ == 1 && sb_ == 1) {                                                        \
+            for (int64_t i = 0; i < n; i++) {                                              \
+                T a = A_[i];                                                               \
+                TB b = B_[i];                                                              \
+                o[i] = (EXPR);                                                             \
+            }                                                                              \
+        } else if (sa_ == 1 && sb_ == 0) {                                                 \
+            TB b = B_[0];                                                                  \
+            for (int64_t i = 0; i < n; i++) {                                              \
+                T a = A_[i];                                                               \
+                o[i] = (EXPR);                                                             \
+            }                                                                              \
+        } else if (sa_ == 0 && sb_ == 1) {                                                 \
+            T a = A_[0];                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                              \
+                TB b = B_[i];                                                              \
+                o[i] = (EXPR);                                                             \
+            }                                                                              \
+        } else {                                                                           \
+            for (int64_t i = 0; i < n; i++) {                                              \
+                T a = A_[i * sa_];                                                         \
+                TB b = B_[i * sb_];                                                        \
+                o[i] = (EXPR);                                                             \
+            }                                                                              \
+        }                                                                                  \
+    } while (0)
+
+/* Integer types: X(ENUM, T, W, S): W is the unsigned type arithmetic wraps
+ * in (no signed overflow, no int promotion surprises), S whether T is signed. */
+#define ONYX_EW_INT_TYPES(X)                                                               \
+    X(INT8, int8_t, uint32_t, 1) X(INT16, int16_t, uint32_t, 1)                            \
+    X(INT32, int32_t, uint32_t, 1) X(INT64, int64_t, uint64_t, 1)                          \
+    X(UINT8, uint8_t, uint32_t, 0) X(UINT16, uint16_t, uint32_t, 0)                        \
+    X(UINT32, uint32_t, uint32_t, 0) X(UINT64, uint64_t, uint64_t, 0)
+
+/* Float types: X(ENUM, T, SFX) with SFX the libm suffix. */
+#define ONYX_EW_FLOAT_TYPES(X) X(FLOAT, float, f) X(DOUBLE, double, )
+
 #endif
