@@ -51,7 +51,32 @@ typedef struct onyx_op_schema {
      * Errors name the attribute; the engine prefixes node and op. */
     onyx_status (*init)(onyx_node *n, onyx_error *err);
     onyx_status (*run)(const onyx_node *n, onyx_exec *x);
+    unsigned flags;       /* ONYX_OP_* below */
 } onyx_op_schema;
+
+/* The op applies node->act to its float32 output (graph passes may then fuse
+ * a following activation node into it). */
+#define ONYX_OP_FUSES_ACT 1u
+
+/* An activation fused into a node's output by passes.c. Ops whose schema
+ * has ONYX_OP_FUSES_ACT apply it in their epilogue with onyx_act_apply
+ * (src/kernels/act.h). */
+typedef enum onyx_act_kind {
+    ONYX_ACT_NONE = 0,
+    ONYX_ACT_RELU,
+    ONYX_ACT_CLIP,          /* a = min, b = max */
+    ONYX_ACT_LEAKY_RELU,    /* a = alpha */
+    ONYX_ACT_SIGMOID,
+    ONYX_ACT_HARD_SIGMOID,  /* a = alpha, b = beta */
+    ONYX_ACT_HARD_SWISH,
+    ONYX_ACT_TANH,
+    ONYX_ACT_KIND_COUNT
+} onyx_act_kind;
+
+typedef struct onyx_act {
+    onyx_act_kind kind;
+    float a, b;
+} onyx_act;
 
 /* ---------------------------------------------------------------------- */
 /* The node                                                                */
@@ -68,6 +93,7 @@ struct onyx_node {
     const onyx_pb_attr *attrs;
     int n_attrs;
     const onyx_graph **subgraphs; /* (n_attrs) compiled GRAPH attributes, else NULL */
+    onyx_act act;         /* fused activation (ONYX_OP_FUSES_ACT ops only) */
     void *state;          /* parsed attributes, from init */
     onyx_arena *arena;    /* the model's arena; for onyx_node_alloc during init */
     struct onyx_model *model; /* the owning model (for init-time helpers) */

@@ -1,6 +1,6 @@
 /* passes.c - graph rewrites at load, before node init: dropping no-op nodes
- * (Identity, inference Dropout) and folding BatchNormalization into the
- * Conv before it. Each pass keeps the model's meaning exactly; a pattern
+ * (Identity, inference Dropout), folding BatchNormalization into the Conv
+ * before it, and fusing an activation into the op that feeds it. Each pass keeps the model's meaning exactly; a pattern
  * that does not match every condition is left alone.
  * Does not own: kernels' own prepacking (their init does it).
  */
@@ -187,6 +187,77 @@ static onyx_status fold_batchnorm(onyx_model *m, onyx_graph *g, onyx_error *err)
 }
 
 // ----------------------------------------------------------------------------
+// Activation fusion
+
+/* Reads the activation computed by node `n` into *act; false when `n` is
+ * not a fusable float activation (Clip needs constant bounds). */
+static bool activation_of(const onyx_graph *g, const onyx_node *n, onyx_act *act) {
+    act->a = act->b = 0.0f;
+    if (n->n_in < 1 || n->n_out != 1) return false;
+    if (is_op(n, "Relu")) {
+        act->kind = ONYX_ACT_RELU;
+    } else if (is_op(n, "LeakyRelu")) {
+        act->kind = ONYX_ACT_LEAKY_RELU;
+        act->a = onyx_attr_float(n, "alpha", 0.01f);
+    } else if (is_op(n, "Sigmoid")) {
+        act->kind = ONYX_ACT_SIGMOID;
+    } else if (is_op(n, "Tanh")) {
+        act->kind = ONYX_ACT_TANH;
+    } else if (is_op(n, "HardSigmoid")) {
+        act->kind = ONYX_ACT_HARD_SIGMOID;
+        act->a = onyx_attr_float(n, "alpha", 0.2f);
+        act->b = onyx_attr_float(n, "beta", 0.5f);
+    } else if (is_op(n, "HardSwish")) {
+        act->kind = ONYX_ACT_HARD_SWISH;
+    } else if (is_op(n, "Clip")) {
+        act->kind = ONYX_ACT_CLIP;
+        if (n->opset < 11) {
+            act->a = onyx_attr_float(n, "min", -INFINITY);
+            act->b = onyx_attr_float(n, "max", INFINITY);
+            return true;
+        }
+        act->a = -INFINITY;
+        act->b = INFINITY;
+        for (int k = 1; k < 3 && k < n->n_in; k++) {
+            if (n->in[k] < 0) continue;
+            const float *v = const_f32(g, n->in[k], 1);
+            if (!v) return false;
+            if (k == 1) act->a = *v;
+            else act->b = *v;
+        }
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* X -> Op -> Act becomes X -> Op[act] when Op applies fused activations,
+ * its output is known to be float32, and Act is its only reader. */
+static void fuse_activations(onyx_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        onyx_node *a = &g->nodes[i];
+        onyx_act act;
+        if (!a->op || !activation_of(g, a, &act) || a->in[0] < 0) continue;
+        int y = a->in[0];
+        int p = g->slots[y].producer;
+        if (p < 0 || p >= g->n_nodes) continue;
+        onyx_node *op = &g->nodes[p];
+        if (!op->op || !(op->op->flags & ONYX_OP_FUSES_ACT) || op->act.kind != ONYX_ACT_NONE ||
+            op->n_out != 1 || op->out[0] != y || is_graph_output(g, y) || count_uses(g, y) != 1)
+            continue;
+        /* The element type must be known to be float32: from the declared
+         * output, or from the weights (input 1) that fix the op's type. */
+        onyx_dtype t = g->slots[a->out[0]].dtype;
+        if (t == ONYX_DTYPE_UNDEFINED && op->n_in > 1 && op->in[1] >= 0) t = g->slots[op->in[1]].dtype;
+        if (t != ONYX_DTYPE_FLOAT) continue;
+        op->act = act;
+        op->out[0] = a->out[0];
+        a->op = NULL;
+        onyx_graph_lifetimes(g);
+    }
+}
+
+// ----------------------------------------------------------------------------
 
 onyx_status onyx_graph_optimize(onyx_model *m, onyx_graph *g, onyx_error *err) {
     onyx_graph_lifetimes(g);
@@ -195,5 +266,8 @@ onyx_status onyx_graph_optimize(onyx_model *m, onyx_graph *g, onyx_error *err) {
     onyx_graph_lifetimes(g);
     onyx_status st = fold_batchnorm(m, g, err);
     compact(g);
-    return st;
+    if (st) return st;
+    fuse_activations(g);
+    compact(g);
+    return ONYX_OK;
 }
