@@ -16,7 +16,7 @@ SAN     ?=
 VERSION := $(shell sed -n 's/^#define ONYX_VERSION "\(.*\)"/\1/p' include/onyx.h)
 COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-WARN    := -Wall -Wextra -Wpedantic -Werror -Wno-unused-parameter -Wno-format-truncation
+WARN    := -Wall -Wextra -Wpedantic -Werror -Wno-unused-parameter -Wno-format-truncation -Wno-missing-field-initializers
 CFLAGS  := -std=c11 $(OPT) -g $(WARN) -fPIC -pthread -Iinclude -Isrc \
            -D_POSIX_C_SOURCE=200809L -DONYX_COMMIT='"$(COMMIT)"' $(EXTRA_CFLAGS)
 LDLIBS  := -lm -pthread
