@@ -859,7 +859,7 @@ done:
 // ----------------------------------------------------------------------------
 // Registry
 
-#define ROW(op, v, mi, xi, mo, xo, init, run) {"", op, v, mi, xi, mo, xo, 0, init, run}
+#define ROW(op, v, mi, xi, mo, xo, init, run) {"", op, v, mi, xi, mo, xo, 0, init, run, 0}
 
 const onyx_op_schema onyx_ops_control[] = {
     ROW("If", 1, 1, 1, 1, -1, if_init, if_run),
