@@ -269,24 +269,22 @@ fail:
 static onyx_status from_optional(conv_ctx *c, const onyx_pb_optional *o, onyx_dtype hint,
                                  onyx_value *out, onyx_error *err) {
     memset(out, 0, sizeof *out);
+    /* elem_type says what the optional may hold; a missing value field means
+     * it is empty (as onnx.numpy_helper.to_optional reads it): kind NONE. */
     onyx_status st = ONYX_OK;
     switch (o->elem_type) {
-    case ONYX_PB_ELEM_UNDEFINED: break; /* an empty optional: kind NONE */
+    case ONYX_PB_ELEM_UNDEFINED: break;
     case ONYX_PB_ELEM_TENSOR:
-        if (!o->tensor) goto missing;
-        st = from_tensor(c, o->tensor, out, err);
+        if (o->tensor) st = from_tensor(c, o->tensor, out, err);
         break;
     case ONYX_PB_ELEM_SEQUENCE:
-        if (!o->sequence) goto missing;
-        st = from_sequence(c, o->sequence, hint, out, err);
+        if (o->sequence) st = from_sequence(c, o->sequence, hint, out, err);
         break;
     case ONYX_PB_ELEM_MAP:
-        if (!o->map) goto missing;
-        st = from_map(c, o->map, out, err);
+        if (o->map) st = from_map(c, o->map, out, err);
         break;
     case ONYX_PB_ELEM_OPTIONAL:
-        if (!o->optional) goto missing;
-        st = from_optional(c, o->optional, hint, out, err);
+        if (o->optional) st = from_optional(c, o->optional, hint, out, err);
         break;
     default:
         return onyx_errorf(err, ONYX_ERR_UNSUPPORTED, "optional of element type %d is not supported",
@@ -294,9 +292,6 @@ static onyx_status from_optional(conv_ctx *c, const onyx_pb_optional *o, onyx_dt
     }
     if (!st) out->is_optional = true;
     return st;
-missing:
-    return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT,
-                       "OptionalProto says elem_type %d but holds no such value", (int)o->elem_type);
 }
 
 // ----------------------------------------------------------------------------

@@ -78,3 +78,13 @@ def pair_model(dtype=TensorProto.FLOAT, shape=("N", 3)):
          helper.make_tensor_value_info("d", dtype, shape)],
         name="pair",
     )
+
+
+def identity_of_type(type_proto, opset=17):
+    """x -> Identity -> y for any TypeProto (sequence, optional, ...)."""
+    return make(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        [helper.make_value_info("x", type_proto)],
+        [helper.make_value_info("y", type_proto)],
+        opsets=[helper.make_opsetid("", opset)],
+    )

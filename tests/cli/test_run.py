@@ -234,3 +234,39 @@ def test_zipmap_output_is_readable_json(tmp_path):
     # float32, so compare as float32.
     assert [{int(k): np.float32(v) for k, v in d.items()} for d in doc] == \
         [{k: np.float32(v) for k, v in d.items()} for d in want]
+
+
+def test_sequence_passthrough_pb_in_json_and_pb_out(tmp_path, onyx_bin):
+    seq_type = helper.make_sequence_type_proto(
+        helper.make_tensor_type_proto(TensorProto.FLOAT, None))
+    model = save_model(models.identity_of_type(seq_type), tmp_path / "m.onnx")
+    items = [np.ones((1, 2), np.float32), np.arange(6, dtype=np.float32).reshape(2, 3) / 7,
+             np.zeros((0,), np.float32)]
+    (tmp_path / "s.pb").write_bytes(numpy_helper.from_list(items, "x").SerializeToString())
+    want = ort_run(model, {"x": items})["y"]
+    check_ok(run_onyx("run", model, "-i", tmp_path / "s.pb", "-o", tmp_path / "j",
+                      binary=onyx_bin))
+    doc = json.loads((tmp_path / "j" / "y.json").read_text())
+    assert [(d["dtype"], d["shape"]) for d in doc] == [("float", list(w.shape)) for w in want]
+    for d, w in zip(doc, want):
+        np.testing.assert_array_equal(np.array(d["data"], np.float32).reshape(w.shape), w)
+    check_ok(run_onyx("run", model, "-i", tmp_path / "s.pb", "-o", tmp_path / "p",
+                      "--format", "pb", binary=onyx_bin))
+    seq = onnx.SequenceProto()
+    seq.ParseFromString((tmp_path / "p" / "y.pb").read_bytes())
+    assert seq.name == "y"
+    got = numpy_helper.to_list(seq)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_array_equal(g, w)
+
+
+def test_optional_input_from_optional_proto(tmp_path):
+    opt_type = helper.make_optional_type_proto(
+        helper.make_tensor_type_proto(TensorProto.FLOAT, [2]))
+    model = save_model(models.identity_of_type(opt_type), tmp_path / "m.onnx")
+    x = np.array([1.5, -2], np.float32)
+    (tmp_path / "o.pb").write_bytes(numpy_helper.from_optional(x, "x").SerializeToString())
+    check_ok(run_onyx("run", model, "-i", tmp_path / "o.pb", "-o", tmp_path))
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), ort_run(model, {"x": x})["y"])
