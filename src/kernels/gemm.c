@@ -1,0 +1,438 @@
+/* gemm.c - the portable GEMM: a BLIS-style blocked single-precision driver
+ * with the generic C micro-kernel, matrix-vector paths, and a plain double
+ * GEMM. ISA micro-kernels (gemm_avx2.c, ...) reuse this driver through
+ * onyx_sgemm_kernel; they do not duplicate packing or tiling.
+ *
+ * Blocking (GEMM M/N/K): C is cut into tiles of MC rows x NT columns, one
+ * task each. A task walks K in steps of KC: it packs the KC x NT slice of
+ * op(B) into NR-wide strips and the MC x KC slice of op(A) into MR-tall
+ * strips, then runs the micro-kernel over every MR x NR tile. The packed A
+ * block stays in L2 and one B strip in L1 while the micro-kernel runs.
+ */
+#include "kernels/gemm.h"
+
+#include "base/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define KC 256 /* depth of one packed panel */
+#define MC 64  /* rows of C per task (rounded up to the kernel's mr) */
+#define NC 256 /* maximum columns of C per task (rounded up to nr) */
+
+/* Below this many multiply-adds a product runs on one thread. */
+#define PARALLEL_MIN_MACS ((int64_t)1 << 16)
+
+/* ---------------------------------------------------------------------- */
+/* Generic micro-kernel                                                    */
+
+#define GEN_MR 4
+#define GEN_NR 8
+
+/* The unroll pragmas keep the accumulator tile in registers: without them
+ * gcc -O2 vectorizes the j loop but leaves acc in memory. 4 x 8 floats is 8
+ * SSE registers, leaving room for B and the broadcast of A. */
+static void ukernel_generic(int64_t kc, const float *restrict a, const float *restrict b,
+                            float *restrict c, int64_t ldc, float alpha, float beta) {
+    float acc[GEN_MR][GEN_NR] = {{0}};
+    for (int64_t p = 0; p < kc; p++) {
+        const float *ap = a + p * GEN_MR, *bp = b + p * GEN_NR;
+#pragma GCC unroll 16
+        for (int i = 0; i < GEN_MR; i++)
+#pragma GCC unroll 16
+            for (int j = 0; j < GEN_NR; j++) acc[i][j] += ap[i] * bp[j];
+    }
+    if (beta == 0.0f) {
+        for (int i = 0; i < GEN_MR; i++)
+            for (int j = 0; j < GEN_NR; j++) c[i * ldc + j] = alpha * acc[i][j];
+    } else {
+        for (int i = 0; i < GEN_MR; i++)
+            for (int j = 0; j < GEN_NR; j++)
+                c[i * ldc + j] = alpha * acc[i][j] + beta * c[i * ldc + j];
+    }
+}
+
+const onyx_sgemm_kernel onyx_sgemm_kernel_generic = {"generic", GEN_MR, GEN_NR,
+                                                     ukernel_generic};
+
+/* ---------------------------------------------------------------------- */
+/* Workspace                                                               */
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+static bool is_gemv(int64_t m, int64_t n) { return m == 1 || n == 1; }
+
+/* Floats one thread needs: a packed A block, a packed B panel, and one tile
+ * for partial edges. Bounds hold for any kernel with mr/nr within the max. */
+static int64_t thread_floats(int64_t m, int64_t n, int64_t k) {
+    int64_t kc = min64(k, KC);
+    int64_t a = (min64(m, MC) + ONYX_SGEMM_MAX_MR) * kc;
+    int64_t b = (min64(n, NC) + ONYX_SGEMM_MAX_NR) * kc;
+    return round_up(a, 16) + round_up(b, 16) + ONYX_SGEMM_MAX_MR * ONYX_SGEMM_MAX_NR;
+}
+
+size_t onyx_sgemm_workspace(int64_t m, int64_t n, int64_t k, int threads) {
+    if (m <= 0 || n <= 0 || k <= 0 || is_gemv(m, n)) return 0;
+    if (threads < 1) threads = 1;
+    return (size_t)thread_floats(m, n, k) * sizeof(float) * (size_t)threads;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Packing                                                                 */
+
+typedef struct sgemm_problem {
+    const onyx_sgemm_kernel *kern;
+    bool ta, tb;
+    int64_t m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    int64_t lda, ldb, ldc;
+    int64_t nt;      /* columns per task (multiple of nr) */
+    int64_t m_tiles; /* ceil(m / MC) */
+    float *work;     /* thread_floats(...) floats per thread */
+    int64_t work_stride;
+} sgemm_problem;
+
+/* Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into mr-tall strips,
+ * zero-padding rows past m. dst: (ceil(mc/mr), kc, mr). */
+static void pack_a(const sgemm_problem *g, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+                   float *dst) {
+    const int mr = g->kern->mr;
+    for (int64_t s = 0; s < mc; s += mr) {
+        int rows = (int)min64(mr, mc - s);
+        float *d = dst + s * kc;
+        if (!g->ta) {
+            for (int r = 0; r < rows; r++) {
+                const float *src = g->a + (i0 + s + r) * g->lda + p0;
+                for (int64_t p = 0; p < kc; p++) d[p * mr + r] = src[p];
+            }
+        } else {
+            for (int64_t p = 0; p < kc; p++) {
+                const float *src = g->a + (p0 + p) * g->lda + i0 + s;
+                for (int r = 0; r < rows; r++) d[p * mr + r] = src[r];
+            }
+        }
+        for (int r = rows; r < mr; r++)
+            for (int64_t p = 0; p < kc; p++) d[p * mr + r] = 0.0f;
+    }
+}
+
+/* Packs depth [p0, p0+kc) x columns [j0, j0+nc) of op(B) into nr-wide
+ * strips, zero-padding columns past n. dst: (ceil(nc/nr), kc, nr). */
+static void pack_b(const sgemm_problem *g, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                   float *dst) {
+    const int nr = g->kern->nr;
+    for (int64_t s = 0; s < nc; s += nr) {
+        int cols = (int)min64(nr, nc - s);
+        float *d = dst + s * kc;
+        if (!g->tb) {
+            for (int64_t p = 0; p < kc; p++) {
+                const float *src = g->b + (p0 + p) * g->ldb + j0 + s;
+                float *dp = d + p * nr;
+                if (cols == nr) {
+                    memcpy(dp, src, (size_t)nr * sizeof(float));
+                } else {
+                    int j = 0;
+                    for (; j < cols; j++) dp[j] = src[j];
+                    for (; j < nr; j++) dp[j] = 0.0f;
+                }
+            }
+        } else {
+            for (int j = 0; j < cols; j++) {
+                const float *src = g->b + (j0 + s + j) * g->ldb + p0;
+                for (int64_t p = 0; p < kc; p++) d[p * nr + j] = src[p];
+            }
+            for (int j = cols; j < nr; j++)
+                for (int64_t p = 0; p < kc; p++) d[p * nr + j] = 0.0f;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Blocked driver                                                          */
+
+/* Multiplies the packed blocks into C[i0.., j0..] (mc x nc), scaling the
+ * old C by `beta`. */
+static void macro_kernel(const sgemm_problem *g, const float *pa, const float *pb, int64_t kc,
+                         int64_t i0, int64_t mc, int64_t j0, int64_t nc, float beta,
+                         float *tile) {
+    const int mr = g->kern->mr, nr = g->kern->nr;
+    const float alpha = g->alpha;
+    for (int64_t js = 0; js < nc; js += nr) {
+        int cols = (int)min64(nr, nc - js);
+        const float *bs = pb + js * kc;
+        for (int64_t is = 0; is < mc; is += mr) {
+            int rows = (int)min64(mr, mc - is);
+            const float *as = pa + is * kc;
+            float *c = g->c + (i0 + is) * g->ldc + j0 + js;
+            if (rows == mr && cols == nr) {
+                g->kern->fn(kc, as, bs, c, g->ldc, alpha, beta);
+                continue;
+            }
+            g->kern->fn(kc, as, bs, tile, nr, 1.0f, 0.0f);
+            for (int i = 0; i < rows; i++)
+                for (int j = 0; j < cols; j++) {
+                    float v = alpha * tile[i * nr + j];
+                    c[i * g->ldc + j] = beta == 0.0f ? v : v + beta * c[i * g->ldc + j];
+                }
+        }
+    }
+}
+
+/* Tasks are tiles t = jb * m_tiles + ib; a chunk [begin, end) of them shares
+ * each packed B panel among its consecutive tiles of the same column block. */
+static void sgemm_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const sgemm_problem *g = ctx;
+    float *pa = g->work + (int64_t)thread * g->work_stride;
+    int64_t kc_max = min64(g->k, KC);
+    float *pb = pa + round_up((min64(g->m, MC) + ONYX_SGEMM_MAX_MR) * kc_max, 16);
+    float *tile = pb + round_up((min64(g->n, NC) + ONYX_SGEMM_MAX_NR) * kc_max, 16);
+    const int64_t mc_full = round_up(MC, g->kern->mr);
+
+    int64_t t = begin;
+    while (t < end) {
+        int64_t jb = t / g->m_tiles;
+        int64_t ib_first = t % g->m_tiles;
+        int64_t ib_last = min64(g->m_tiles, ib_first + (end - t)); /* exclusive */
+        int64_t j0 = jb * g->nt, nc = min64(g->nt, g->n - j0);
+        for (int64_t p0 = 0; p0 < g->k; p0 += KC) {
+            int64_t kc = min64(KC, g->k - p0);
+            float beta = p0 == 0 ? g->beta : 1.0f;
+            pack_b(g, p0, kc, j0, nc, pb);
+            for (int64_t ib = ib_first; ib < ib_last; ib++) {
+                int64_t i0 = ib * mc_full, mc = min64(mc_full, g->m - i0);
+                pack_a(g, i0, mc, p0, kc, pa);
+                macro_kernel(g, pa, pb, kc, i0, mc, j0, nc, beta, tile);
+            }
+        }
+        t += ib_last - ib_first;
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Matrix-vector paths (m == 1 or n == 1)                                  */
+
+/* y[r*ys] = alpha * sum_p X[r*xr + p*xp] * v[p*vs] + beta*y[r*ys] for r in
+ * [0, rows). Chooses dot products when X rows are contiguous and axpy
+ * sweeps when X columns are. */
+typedef struct gemv_problem {
+    int64_t rows, k;
+    const float *x;
+    int64_t xr, xp;
+    const float *v;
+    int64_t vs;
+    float *y;
+    int64_t ys;
+    float alpha, beta;
+} gemv_problem;
+
+static float dot_strided(const float *x, const float *v, int64_t vs, int64_t k) {
+    if (vs == 1) {
+        /* Eight partial sums so the compiler can vectorize without
+         * reassociating a single accumulator. */
+        float s[8] = {0};
+        int64_t p = 0;
+        for (; p + 8 <= k; p += 8)
+            for (int q = 0; q < 8; q++) s[q] += x[p + q] * v[p + q];
+        float r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+        for (; p < k; p++) r += x[p] * v[p];
+        return r;
+    }
+    float r = 0.0f;
+    for (int64_t p = 0; p < k; p++) r += x[p] * v[p * vs];
+    return r;
+}
+
+static void gemv_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const gemv_problem *g = ctx;
+    (void)thread;
+    if (g->xp == 1) {
+        for (int64_t r = begin; r < end; r++) {
+            float d = g->alpha * dot_strided(g->x + r * g->xr, g->v, g->vs, g->k);
+            float *y = g->y + r * g->ys;
+            *y = g->beta == 0.0f ? d : d + g->beta * *y;
+        }
+        return;
+    }
+    /* Columns of X are contiguous along r (xr == 1): sweep y once per p. */
+    for (int64_t r = begin; r < end; r++) {
+        float *y = g->y + r * g->ys;
+        *y = g->beta == 0.0f ? 0.0f : g->beta * *y;
+    }
+    if (g->ys == 1) {
+        float *y = g->y;
+        for (int64_t p = 0; p < g->k; p++) {
+            float s = g->alpha * g->v[p * g->vs];
+            const float *x = g->x + p * g->xp;
+            for (int64_t r = begin; r < end; r++) y[r] += s * x[r];
+        }
+    } else {
+        for (int64_t p = 0; p < g->k; p++) {
+            float s = g->alpha * g->v[p * g->vs];
+            const float *x = g->x + p * g->xp;
+            for (int64_t r = begin; r < end; r++) g->y[r * g->ys] += s * x[r * g->xr];
+        }
+    }
+}
+
+static void run_parallel(const onyx_parallel *par, int64_t n, int64_t grain, onyx_task_fn fn,
+                         void *ctx, int64_t macs) {
+    if (!par || !par->run || par->threads <= 1 || macs < PARALLEL_MIN_MACS) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    par->run(par->ctx, n, grain, fn, ctx);
+}
+
+static void sgemv(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                  float *c, int64_t ldc, const onyx_parallel *par) {
+    gemv_problem g = {.k = k, .alpha = alpha, .beta = beta};
+    if (m == 1) {
+        /* y = C row 0 over j; X(j, p) = op(B)(p, j); v = op(A)(0, p). */
+        g.rows = n;
+        g.x = b;
+        g.xr = tb ? ldb : 1;
+        g.xp = tb ? 1 : ldb;
+        g.v = a;
+        g.vs = ta ? lda : 1;
+        g.y = c;
+        g.ys = 1;
+    } else {
+        /* y = C column 0 over i; X(i, p) = op(A)(i, p); v = op(B)(p, 0). */
+        g.rows = m;
+        g.x = a;
+        g.xr = ta ? 1 : lda;
+        g.xp = ta ? lda : 1;
+        g.v = b;
+        g.vs = tb ? 1 : ldb;
+        g.y = c;
+        g.ys = ldc;
+    }
+    int64_t grain = g.xp == 1 ? 16 : 256;
+    run_parallel(par, g.rows, grain, gemv_task, &g, m * n * k);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Entry points                                                            */
+
+static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+}
+
+static void sgemm_run(const onyx_sgemm_kernel *kern, bool ta, bool tb, int64_t m, int64_t n,
+                      int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                      int64_t ldb, float beta, float *c, int64_t ldc, const onyx_parallel *par,
+                      int threads, void *work) {
+    sgemm_problem g = {.kern = kern ? kern : &onyx_sgemm_kernel_generic,
+                       .ta = ta, .tb = tb, .m = m, .n = n, .k = k,
+                       .alpha = alpha, .beta = beta, .a = a, .b = b, .c = c,
+                       .lda = lda, .ldb = ldb, .ldc = ldc};
+    ONYX_ASSERT(g.kern->mr <= ONYX_SGEMM_MAX_MR && g.kern->nr <= ONYX_SGEMM_MAX_NR);
+    const int64_t mc = round_up(MC, g.kern->mr);
+    g.m_tiles = (m + mc - 1) / mc;
+    /* Column tiles: as wide as NC, narrower when that leaves threads idle. */
+    int64_t nt = round_up(min64(n, NC), g.kern->nr);
+    int64_t want = threads > 1 ? 4 * (int64_t)threads : 1;
+    if (g.m_tiles * ((n + nt - 1) / nt) < want) {
+        int64_t n_tiles = (want + g.m_tiles - 1) / g.m_tiles;
+        int64_t w = round_up((n + n_tiles - 1) / n_tiles, g.kern->nr);
+        int64_t floor_w = round_up(32, g.kern->nr); /* keep packing amortized */
+        nt = w < floor_w ? floor_w : w;
+        if (nt > round_up(min64(n, NC), g.kern->nr)) nt = round_up(min64(n, NC), g.kern->nr);
+    }
+    g.nt = nt;
+    g.work = work;
+    g.work_stride = thread_floats(m, n, k);
+    int64_t tiles = g.m_tiles * ((n + nt - 1) / nt);
+    run_parallel(par, tiles, 1, sgemm_task, &g, threads > 1 ? m * n * k : 0);
+}
+
+void onyx_sgemm_serial(const onyx_sgemm_kernel *kern, bool trans_a, bool trans_b, int64_t m,
+                       int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                       const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                       void *work) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0.0f) {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    if (is_gemv(m, n)) {
+        sgemv(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
+        return;
+    }
+    sgemm_run(kern, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 1,
+              work);
+}
+
+onyx_status onyx_sgemm(const onyx_sgemm_kernel *kern, bool trans_a, bool trans_b, int64_t m,
+                       int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                       const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                       const onyx_parallel *par, void *work) {
+    if (m <= 0 || n <= 0) return ONYX_OK;
+    if (k <= 0 || alpha == 0.0f) {
+        scale_c(m, n, beta, c, ldc);
+        return ONYX_OK;
+    }
+    if (is_gemv(m, n)) {
+        sgemv(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, par);
+        return ONYX_OK;
+    }
+    int threads = par && par->run && par->threads > 1 ? par->threads : 1;
+    void *own = NULL;
+    if (!work) {
+        own = malloc(onyx_sgemm_workspace(m, n, k, threads));
+        if (!own) return ONYX_ERR_OUT_OF_MEMORY;
+        work = own;
+    }
+    sgemm_run(kern, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+              threads > 1 ? par : NULL, threads, work);
+    free(own);
+    return ONYX_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Double precision                                                        */
+
+typedef struct dgemm_problem {
+    bool ta, tb;
+    int64_t n, k;
+    double alpha, beta;
+    const double *a, *b;
+    double *c;
+    int64_t lda, ldb, ldc;
+} dgemm_problem;
+
+/* Rows [begin, end) of C: scale by beta, then accumulate alpha*A(i,p)*B(p,:)
+ * (an axpy over contiguous rows of B when B is not transposed). */
+static void dgemm_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const dgemm_problem *g = ctx;
+    (void)thread;
+    for (int64_t i = begin; i < end; i++) {
+        double *c = g->c + i * g->ldc;
+        for (int64_t j = 0; j < g->n; j++) c[j] = g->beta == 0.0 ? 0.0 : g->beta * c[j];
+        for (int64_t p = 0; p < g->k; p++) {
+            double s = g->alpha * (g->ta ? g->a[p * g->lda + i] : g->a[i * g->lda + p]);
+            if (!g->tb) {
+                const double *b = g->b + p * g->ldb;
+                for (int64_t j = 0; j < g->n; j++) c[j] += s * b[j];
+            } else {
+                const double *b = g->b + p;
+                for (int64_t j = 0; j < g->n; j++) c[j] += s * b[j * g->ldb];
+            }
+        }
+    }
+}
+
+void onyx_dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+                double *c, int64_t ldc, const onyx_parallel *par) {
+    if (m <= 0 || n <= 0) return;
+    if (k < 0) k = 0;
+    dgemm_problem g = {trans_a, trans_b, n, k, alpha, beta, a, b, c, lda, ldb, ldc};
+    int64_t grain = n * k > 0 ? 1 + PARALLEL_MIN_MACS / (n * k) : m;
+    run_parallel(par, m, grain, dgemm_task, &g, m * n * k);
+}

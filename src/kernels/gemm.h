@@ -1,0 +1,92 @@
+/* gemm.h - general matrix multiply for the operators: C = alpha*op(A)*op(B) + beta*C.
+ *
+ * Owns: the cache-blocked single-precision driver (packing, tiling, parallel
+ * split), the micro-kernel boundary that ISA variants plug into, and a plain
+ * double-precision GEMM. Does not own: choosing an ISA (dispatch), threads
+ * (callers pass a parallel-for), or operator semantics (src/ops/matmul.c).
+ *
+ * Shapes are GEMM M/N/K: op(A) is M x K, op(B) is K x N, C is M x N. Every
+ * matrix is row-major with a row stride (lda, ldb, ldc, in elements); op(X)
+ * is X or its transpose. When beta == 0, C is not read (NaNs in C vanish),
+ * as in BLAS.
+ */
+#ifndef ONYX_GEMM_H
+#define ONYX_GEMM_H
+
+#include "base/pool.h"
+#include "onyx.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------------- */
+/* Parallel-for, supplied by the caller so kernels/ does not depend on core/ */
+
+/* Runs fn over [0, n) in chunks of at least `grain`, with thread indices in
+ * [0, threads); returns when all items are done (onyx_pool_run's contract). */
+typedef void (*onyx_parallel_fn)(void *par_ctx, int64_t n, int64_t grain, onyx_task_fn fn,
+                                 void *ctx);
+
+typedef struct onyx_parallel {
+    onyx_parallel_fn run; /* NULL: everything runs inline on thread 0 */
+    void *ctx;            /* passed as par_ctx */
+    int threads;          /* upper bound of the thread index handed to tasks */
+} onyx_parallel;
+
+/* ---------------------------------------------------------------------- */
+/* Micro-kernel boundary                                                   */
+
+/* Computes one mr x nr register tile over kc steps from packed panels:
+ *   a: (kc, mr)  - column p of the A strip is a[p*mr .. p*mr+mr)
+ *   b: (kc, nr)  - row p of the B strip is b[p*nr .. p*nr+nr)
+ * and stores c[i*ldc + j] = alpha*acc[i][j] + beta*c[i*ldc + j] for the full
+ * tile (c not read when beta == 0). The driver handles partial tiles. */
+typedef void (*onyx_sgemm_ukernel_fn)(int64_t kc, const float *a, const float *b, float *c,
+                                      int64_t ldc, float alpha, float beta);
+
+typedef struct onyx_sgemm_kernel {
+    const char *name; /* "generic", "avx2", ... */
+    int mr, nr;       /* register tile; mr <= ONYX_SGEMM_MAX_MR, nr <= ONYX_SGEMM_MAX_NR */
+    onyx_sgemm_ukernel_fn fn;
+} onyx_sgemm_kernel;
+
+#define ONYX_SGEMM_MAX_MR 16
+#define ONYX_SGEMM_MAX_NR 64
+
+/* The portable C micro-kernel (4 x 8, vectorized by the compiler). */
+extern const onyx_sgemm_kernel onyx_sgemm_kernel_generic;
+
+/* ---------------------------------------------------------------------- */
+/* Single precision                                                        */
+
+/* Bytes of workspace onyx_sgemm needs for these sizes on `threads` threads
+ * (0 when none is needed). Independent of the micro-kernel chosen. */
+size_t onyx_sgemm_workspace(int64_t m, int64_t n, int64_t k, int threads);
+
+/* C = alpha*op(A)*op(B) + beta*C with the given micro-kernel (NULL: generic).
+ * `par` may be NULL (serial, thread 0). `work` holds at least
+ * onyx_sgemm_workspace(m, n, k, par ? par->threads : 1) bytes, 64-byte aligned
+ * preferred; when NULL the function allocates and frees its own.
+ * Returns ONYX_OK, or ONYX_ERR_OUT_OF_MEMORY (only when work is NULL). */
+onyx_status onyx_sgemm(const onyx_sgemm_kernel *kern, bool trans_a, bool trans_b, int64_t m,
+                       int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                       const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                       const onyx_parallel *par, void *work);
+
+/* The same product computed on one thread, as a task inside a caller's own
+ * parallel loop: `work` must hold onyx_sgemm_workspace(m, n, k, 1) bytes and
+ * belong to the calling thread. Never calls par->run. */
+void onyx_sgemm_serial(const onyx_sgemm_kernel *kern, bool trans_a, bool trans_b, int64_t m,
+                       int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                       const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                       void *work);
+
+/* ---------------------------------------------------------------------- */
+/* Double precision (straightforward loops; for double models)             */
+
+void onyx_dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+                double *c, int64_t ldc, const onyx_parallel *par);
+
+#endif

@@ -1,0 +1,182 @@
+/* test_gemm.c - checks onyx_sgemm / onyx_dgemm against a naive triple loop
+ * in double precision on odd sizes, both transposes, padded strides, several
+ * alpha/beta, serial and parallel (fake and real thread pool). */
+#include "unit.h"
+
+#include "base/pool.h"
+#include "kernels/gemm.h"
+
+#include <stdlib.h>
+
+/* Deterministic values in [-1, 1). */
+static float lcg(uint32_t *s) {
+    *s = *s * 1664525u + 1013904223u;
+    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+/* C = alpha*op(A)*op(B) + beta*C in double, the oracle. */
+static void naive(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                  const float *a, int64_t lda, const float *b, int64_t ldb, double beta,
+                  double *c, int64_t ldc) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0;
+            for (int64_t p = 0; p < k; p++) {
+                double av = ta ? a[p * lda + i] : a[i * lda + p];
+                double bv = tb ? b[j * ldb + p] : b[p * ldb + j];
+                s += av * bv;
+            }
+            c[i * ldc + j] = alpha * s + (beta == 0 ? 0 : beta * c[i * ldc + j]);
+        }
+}
+
+/* A parallel-for that runs chunks serially but hands out distinct thread
+ * indices, so per-thread workspace slicing is exercised deterministically. */
+static void fake_parallel(void *par_ctx, int64_t n, int64_t grain, onyx_task_fn fn, void *ctx) {
+    int threads = *(int *)par_ctx;
+    int64_t chunk = (n + threads * 2 - 1) / (threads * 2);
+    if (chunk < grain) chunk = grain;
+    int t = 0;
+    for (int64_t b = 0; b < n; b += chunk) {
+        fn(ctx, b, b + chunk < n ? b + chunk : n, t);
+        t = (t + 1) % threads;
+    }
+}
+
+static void pool_parallel(void *par_ctx, int64_t n, int64_t grain, onyx_task_fn fn, void *ctx) {
+    onyx_pool_run(par_ctx, n, grain, fn, ctx);
+}
+
+/* Runs one case; returns 1 when it matches the oracle and leaves the
+ * padding of C untouched. mode 0: serial, 1: fake parallel, 2: real pool,
+ * 3: onyx_sgemm_serial with a caller workspace. */
+static int run_case(int64_t m, int64_t n, int64_t k, bool ta, bool tb, float alpha, float beta,
+                    int mode, onyx_pool *pool, uint32_t seed) {
+    int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 5;
+    int64_t arows = ta ? k : m, brows = tb ? n : k;
+    float *a = malloc(sizeof(float) * (size_t)(arows * lda + 1));
+    float *b = malloc(sizeof(float) * (size_t)(brows * ldb + 1));
+    float *c = malloc(sizeof(float) * (size_t)(m * ldc));
+    double *r = malloc(sizeof(double) * (size_t)(m * ldc));
+    int ok = a && b && c && r;
+    if (!ok) goto done;
+    for (int64_t i = 0; i < arows * lda; i++) a[i] = lcg(&seed);
+    for (int64_t i = 0; i < brows * ldb; i++) b[i] = lcg(&seed);
+    for (int64_t i = 0; i < m * ldc; i++) r[i] = c[i] = lcg(&seed);
+    if (beta == 0.0f) /* C must not be read: poison it (padding excluded) */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) c[i * ldc + j] = NAN;
+    naive(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, r, ldc);
+
+    int threads = 3;
+    onyx_parallel fake = {fake_parallel, &threads, threads};
+    onyx_parallel real = {pool_parallel, pool, onyx_pool_threads(pool)};
+    if (mode == 3) {
+        void *w = malloc(onyx_sgemm_workspace(m, n, k, 1) + 1);
+        onyx_sgemm_serial(NULL, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, w);
+        free(w);
+    } else {
+        const onyx_parallel *par = mode == 1 ? &fake : mode == 2 ? &real : NULL;
+        ok = onyx_sgemm(NULL, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, par, NULL) ==
+             ONYX_OK;
+    }
+    for (int64_t i = 0; i < m && ok; i++)
+        for (int64_t j = 0; j < ldc; j++) {
+            double tol = 1e-4 * (double)(k + 1);
+            if (!(fabs(c[i * ldc + j] - r[i * ldc + j]) <= tol)) {
+                fprintf(stderr, "  m=%lld n=%lld k=%lld ta=%d tb=%d alpha=%g beta=%g mode=%d: "
+                        "C[%lld,%lld] = %g, want %g\n", (long long)m, (long long)n, (long long)k,
+                        ta, tb, alpha, beta, mode, (long long)i, (long long)j, c[i * ldc + j],
+                        r[i * ldc + j]);
+                ok = 0;
+                break;
+            }
+        }
+done:
+    free(a);
+    free(b);
+    free(c);
+    free(r);
+    return ok;
+}
+
+UNIT_TEST(gemm_odd_sizes) {
+    static const int64_t sizes[] = {1, 7, 17, 63, 100};
+    uint32_t seed = 1;
+    int bad = 0;
+    for (int im = 0; im < 5; im++)
+        for (int in = 0; in < 5; in++)
+            for (int ik = 0; ik < 5; ik++)
+                for (int t = 0; t < 4; t++) {
+                    float alpha = (t & 1) ? 0.5f : 1.0f, beta = (t & 2) ? 0.0f : 1.5f;
+                    bad += !run_case(sizes[im], sizes[in], sizes[ik], t & 1, (t >> 1) & 1, alpha,
+                                     beta, 0, NULL, seed++);
+                    if (bad > 5) goto out;
+                }
+out:
+    CHECK(bad == 0);
+}
+
+UNIT_TEST(gemm_blocks_and_parallel) {
+    onyx_pool *pool = onyx_pool_new(3);
+    CHECK(pool != NULL);
+    /* Sizes past MC/NC/KC so several panels, tiles and K steps occur. */
+    static const int64_t shapes[][3] = {{130, 300, 520}, {257, 9, 300}, {9, 600, 17},
+                                        {64, 64, 256}, {65, 257, 257}, {2, 2, 2}};
+    uint32_t seed = 99;
+    for (int s = 0; s < 6; s++)
+        for (int t = 0; t < 4; t++)
+            for (int mode = 0; mode < 4; mode++)
+                CHECK(run_case(shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t >> 1, 0.75f,
+                               t == 2 ? 0.0f : -1.0f, mode, pool, seed++));
+    onyx_pool_free(pool);
+}
+
+UNIT_TEST(gemm_degenerate) {
+    /* k == 0: C = beta*C; m == 0: nothing touched. */
+    float c[6] = {1, 2, 3, 4, 5, 6};
+    CHECK(onyx_sgemm(NULL, false, false, 2, 3, 0, 1.0f, NULL, 1, NULL, 3, 2.0f, c, 3, NULL,
+                     NULL) == ONYX_OK);
+    CHECK(c[0] == 2 && c[5] == 12);
+    CHECK(onyx_sgemm(NULL, false, false, 0, 3, 4, 1.0f, NULL, 1, NULL, 3, 2.0f, c, 3, NULL,
+                     NULL) == ONYX_OK);
+    CHECK(c[0] == 2);
+    CHECK(onyx_sgemm_workspace(1, 100, 100, 4) == 0);
+}
+
+UNIT_TEST(dgemm_odd_sizes) {
+    static const int64_t sizes[] = {1, 7, 17, 63};
+    uint32_t seed = 7;
+    int threads = 2;
+    onyx_parallel fake = {fake_parallel, &threads, threads};
+    for (int im = 0; im < 4; im++)
+        for (int in = 0; in < 4; in++)
+            for (int ik = 0; ik < 4; ik++)
+                for (int t = 0; t < 4; t++) {
+                    int64_t m = sizes[im], n = sizes[in], k = sizes[ik];
+                    bool ta = t & 1, tb = t >> 1;
+                    int64_t lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 1, ldc = n + 1;
+                    double *a = malloc(sizeof(double) * (size_t)((ta ? k : m) * lda));
+                    double *b = malloc(sizeof(double) * (size_t)((tb ? n : k) * ldb));
+                    double *c = malloc(sizeof(double) * (size_t)(m * ldc));
+                    float *af = malloc(sizeof(float) * (size_t)((ta ? k : m) * lda));
+                    float *bf = malloc(sizeof(float) * (size_t)((tb ? n : k) * ldb));
+                    double *r = malloc(sizeof(double) * (size_t)(m * ldc));
+                    for (int64_t i = 0; i < (ta ? k : m) * lda; i++) a[i] = af[i] = lcg(&seed);
+                    for (int64_t i = 0; i < (tb ? n : k) * ldb; i++) b[i] = bf[i] = lcg(&seed);
+                    for (int64_t i = 0; i < m * ldc; i++) c[i] = r[i] = lcg(&seed);
+                    naive(ta, tb, m, n, k, 2.0, af, lda, bf, ldb, 0.5, r, ldc);
+                    onyx_dgemm(ta, tb, m, n, k, 2.0, a, lda, b, ldb, 0.5, c, ldc,
+                               t == 3 ? &fake : NULL);
+                    double worst = 0;
+                    for (int64_t i = 0; i < m * ldc; i++)
+                        if (fabs(c[i] - r[i]) > worst) worst = fabs(c[i] - r[i]);
+                    CHECK(worst < 1e-9);
+                    free(a);
+                    free(b);
+                    free(c);
+                    free(af);
+                    free(bf);
+                    free(r);
+                }
+}
