@@ -165,52 +165,75 @@ static bool check_input(const onyx_io_info *io, const onyx_value *v, const char 
     return false;
 }
 
-/* Loads every -i argument into values[] (indexed like the graph inputs). */
+/* Loads every -i argument into values[] (indexed like the graph inputs).
+ * Named arguments are bound first, wherever they appear; positional ones then
+ * take the graph inputs still unbound, in graph order. */
 static int bind_inputs(const run_args *a, const onyx_io_info *infos, int n_in,
                        onyx_value **values) {
-    int cursor = 0; /* next graph input for a positional file */
+    int status = ONYX_CLI_FAIL;
+    int *target = calloc((size_t)a->n_inputs + 1, sizeof *target); /* graph input per -i */
+    const char **paths = calloc((size_t)a->n_inputs + 1, sizeof *paths);
+    bool *taken = calloc((size_t)n_in + 1, sizeof *taken);
+    if (!target || !paths || !taken) {
+        onyx_cli_error("out of memory");
+        goto done;
+    }
     for (int k = 0; k < a->n_inputs; k++) {
-        const char *spec = a->inputs[k], *path = spec;
+        const char *spec = a->inputs[k];
         const char *eq = strchr(spec, '=');
         int idx = -1;
-        if (eq) {
-            idx = find_input(infos, n_in, spec, (size_t)(eq - spec));
-            if (idx >= 0) {
-                path = eq + 1;
-            } else if (access(spec, F_OK) != 0) {
-                /* Not an input name and not a file called "a=b": a typo. */
-                char names[1024];
-                list_inputs(infos, n_in, names, sizeof names);
-                onyx_cli_error("-i %s: the model has no input named '%.*s' (inputs: %s)", spec,
-                               (int)(eq - spec), spec, names);
-                return ONYX_CLI_FAIL;
+        /* Input names may themselves contain '=': take the first prefix
+         * ending before an '=' that names an input. */
+        for (const char *e = eq; e && idx < 0; e = strchr(e + 1, '='))
+            if ((idx = find_input(infos, n_in, spec, (size_t)(e - spec))) >= 0) eq = e;
+        paths[k] = idx >= 0 ? eq + 1 : spec;
+        target[k] = idx;
+        if (idx < 0 && eq && access(spec, F_OK) != 0) {
+            /* Not an input name and not a file called "a=b": a typo. */
+            char names[1024];
+            list_inputs(infos, n_in, names, sizeof names);
+            onyx_cli_error("-i %s: the model has no input named '%.*s' (inputs: %s)", spec,
+                           (int)(eq - spec), spec, names);
+            goto done;
+        }
+        if (idx >= 0) {
+            if (taken[idx]) {
+                onyx_cli_error("-i %s: input '%s' is given twice", spec, infos[idx].name);
+                goto done;
             }
+            taken[idx] = true;
         }
-        if (idx < 0) {
-            while (cursor < n_in && values[cursor]) cursor++;
-            if (cursor == n_in) {
-                onyx_cli_error("-i %s: too many inputs (the model has %d, all already bound)",
-                               spec, n_in);
-                return ONYX_CLI_FAIL;
-            }
-            idx = cursor++;
+    }
+    int cursor = 0; /* next graph input for a positional file */
+    for (int k = 0; k < a->n_inputs; k++) {
+        if (target[k] >= 0) continue;
+        while (cursor < n_in && taken[cursor]) cursor++;
+        if (cursor == n_in) {
+            onyx_cli_error("-i %s: too many inputs (the model has %d)", a->inputs[k], n_in);
+            goto done;
         }
-        if (values[idx]) {
-            onyx_cli_error("-i %s: input '%s' is given twice", spec, infos[idx].name);
-            return ONYX_CLI_FAIL;
-        }
-        if (!*path) {
-            onyx_cli_error("-i %s: no file given for input '%s'", spec, infos[idx].name);
-            return ONYX_CLI_FAIL;
+        target[k] = cursor;
+        taken[cursor++] = true;
+    }
+    for (int k = 0; k < a->n_inputs; k++) {
+        int idx = target[k];
+        if (!*paths[k]) {
+            onyx_cli_error("-i %s: no file given for input '%s'", a->inputs[k], infos[idx].name);
+            goto done;
         }
         onyx_error err = {0};
-        if (onyx_tensorfile_load(path, &infos[idx], &values[idx], &err) != ONYX_OK) {
+        if (onyx_tensorfile_load(paths[k], &infos[idx], &values[idx], &err) != ONYX_OK) {
             onyx_cli_error("input '%s': %s", infos[idx].name, err.message);
-            return ONYX_CLI_FAIL;
+            goto done;
         }
-        if (!check_input(&infos[idx], values[idx], path)) return ONYX_CLI_FAIL;
+        if (!check_input(&infos[idx], values[idx], paths[k])) goto done;
     }
-    return ONYX_CLI_OK;
+    status = ONYX_CLI_OK;
+done:
+    free(target);
+    free(paths);
+    free(taken);
+    return status;
 }
 
 // ----------------------------------------------------------------------------

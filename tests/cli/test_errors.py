@@ -5,7 +5,7 @@ import struct
 
 import numpy as np
 import pytest
-from onnx import TensorProto
+from onnx import TensorProto, helper
 
 import models
 from conftest import check_error, check_ok, run_onyx, save_model
@@ -112,6 +112,31 @@ def test_bad_pb_input(tmp_path, onyx_bin):
 def test_unknown_input_name(tmp_path, add, onyx_bin):
     r = run_onyx("run", add, "-i", f"nosuch={tmp_path / 'a.npy'}", binary=onyx_bin)
     check_error(r, "no input named 'nosuch'", "a, b")
+
+
+def test_positional_binding_skips_named_inputs(tmp_path, add):
+    np.save(tmp_path / "b.npy", np.full((2, 3), 2, np.float32))
+    # The positional file comes first but b is named later: it binds to a.
+    check_ok(run_onyx("run", add, "-i", tmp_path / "a.npy", "-i", f"b={tmp_path / 'b.npy'}",
+                      "-o", tmp_path))
+    assert np.load(tmp_path / "c.npy").tolist() == [[1] * 3] * 2
+    assert np.load(tmp_path / "d.npy").tolist() == [[2] * 3] * 2
+    # Positional first, then the same input by name: a is taken by name, so
+    # the positional file binds to b.
+    check_ok(run_onyx("run", add, "-i", tmp_path / "b.npy", "-i", f"a={tmp_path / 'a.npy'}",
+                      "-o", tmp_path))
+    assert np.load(tmp_path / "d.npy").tolist() == [[2] * 3] * 2
+
+
+def test_input_name_containing_equals(tmp_path):
+    model = models.make(
+        [helper.make_node("Identity", ["k=v"], ["y"])],
+        [helper.make_tensor_value_info("k=v", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    path = save_model(model, tmp_path / "m.onnx")
+    np.save(tmp_path / "x.npy", np.array([4], np.float32))
+    check_ok(run_onyx("run", path, "-i", f"k=v={tmp_path / 'x.npy'}", "-o", tmp_path))
+    assert np.load(tmp_path / "y.npy").tolist() == [4]
 
 
 def test_input_given_twice_and_too_many(tmp_path, add):

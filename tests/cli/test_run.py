@@ -44,10 +44,10 @@ def test_named_inputs_in_any_order_and_mixed_with_positional(tmp_path):
     b = np.full((2, 3), 100, dtype=np.int64)
     np.save(tmp_path / "a.npy", a)
     np.save(tmp_path / "b.npy", b)
-    # b bound by name first; the positional file then goes to the next
-    # unbound input in graph order, which is a.
-    check_ok(run_onyx("run", model, "-i", f"b={tmp_path / 'b.npy'}", "--input",
-                      tmp_path / "a.npy", f"--output={tmp_path}"))
+    # Named inputs are bound first wherever they appear; the positional file
+    # then goes to the next unbound input in graph order, which is a.
+    check_ok(run_onyx("run", model, "--input", tmp_path / "a.npy", "-i",
+                      f"b={tmp_path / 'b.npy'}", f"--output={tmp_path}"))
     np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), a + b)
     # Swapped by name: the result is the same (Add commutes) but exercises lookup.
     check_ok(run_onyx("run", model, "-i", f"b={tmp_path / 'a.npy'}", "-i",
