@@ -272,3 +272,27 @@ def test_optional_input_from_optional_proto(tmp_path):
     (tmp_path / "o.pb").write_bytes(numpy_helper.from_optional(x, "x").SerializeToString())
     check_ok(run_onyx("run", model, "-i", tmp_path / "o.pb", "-o", tmp_path))
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), ort_run(model, {"x": x})["y"])
+
+
+def test_map_input_from_pb(tmp_path):
+    """A MapProto input (scikit-learn's DictVectorizer takes map(string, float))."""
+    map_type = helper.make_map_type_proto(TensorProto.STRING,
+                                          helper.make_tensor_type_proto(TensorProto.FLOAT, []))
+    model = models.make(
+        [helper.make_node("DictVectorizer", ["m"], ["v"], domain="ai.onnx.ml",
+                          string_vocabulary=["a", "b", "c"])],
+        [helper.make_value_info("m", map_type)],
+        [helper.make_tensor_value_info("v", TensorProto.FLOAT, None)],
+        opsets=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)],
+    )
+    path = save_model(model, tmp_path / "dv.onnx", check=False)
+    d = {"c": np.float32(3.5), "a": np.float32(-1)}
+    mp = onnx.MapProto(name="m", key_type=TensorProto.STRING,
+                       string_keys=[k.encode() for k in d])
+    mp.values.CopyFrom(numpy_helper.from_list([np.array(v) for v in d.values()]))
+    (tmp_path / "m.pb").write_bytes(mp.SerializeToString())
+    check_ok(run_onyx("run", path, "-i", tmp_path / "m.pb", "-o", tmp_path))
+    want = ort_run(path, {"m": {k: float(v) for k, v in d.items()}})["v"]
+    got = np.load(tmp_path / "v.npy")
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got.reshape(want.shape), want)
