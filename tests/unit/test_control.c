@@ -865,3 +865,54 @@ UNIT_TEST(optional_get_element_of_empty_fails) {
     CHECK(strstr(r.err.message, "empty") != NULL);
     fini(&r);
 }
+
+/* A Loop body holding an If whose branches read a top-level input (a
+ * capture through two scopes) and the body's own carried value. */
+UNIT_TEST(loop_with_nested_if_reading_two_scopes_up) {
+    static const int64_t d1[1] = {1};
+    static const char *const names[] = {"M", "x0", "delta"};
+    const int64_t trips = 5;
+    const float x0[1] = {1}, delta[1] = {10};
+    run r = {0};
+    in_tensor(&r, ONYX_DTYPE_INT64, 0, NULL, &trips);
+    in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d1, x0);
+    in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d1, delta);
+    wb then_g = {0}, else_g = {0}, body = {0}, g = {0}, n, t;
+    /* odd iterations add delta, even ones double x */
+    n = node("Add", "x delta", "y_t"), add_node(&then_g, &n);
+    add_io(&then_g, 12, "y_t", NULL);
+    n = node("Add", "x x", "y_e"), add_node(&else_g, &n);
+    add_io(&else_g, 12, "y_e", NULL);
+    t = tp_tensor(ONYX_DTYPE_INT64, 0, NULL), add_io(&body, 11, "i", &t);
+    t = tp_tensor(ONYX_DTYPE_BOOL, 0, NULL), add_io(&body, 11, "c", &t);
+    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d1), add_io(&body, 11, "x", &t);
+    n = node("Mod", "i two", "m"), add_node(&body, &n);
+    n = node("Equal", "m one", "odd"), add_node(&body, &n);
+    n = node("If", "odd", "x_out");
+    attr_graph(&n, "then_branch", &then_g);
+    attr_graph(&n, "else_branch", &else_g);
+    add_node(&body, &n);
+    n = node("Identity", "c", "c_out"), add_node(&body, &n);
+    add_io(&body, 12, "c_out", NULL);
+    add_io(&body, 12, "x_out", NULL);
+    t = tp_tensor(ONYX_DTYPE_INT64, 0, NULL), add_io(&g, 11, "M", &t);
+    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d1), add_io(&g, 11, "x0", &t);
+    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d1), add_io(&g, 11, "delta", &t);
+    add_scalar_i64(&g, "two", 2);
+    add_scalar_i64(&g, "one", 1);
+    n = node("Loop", "M - x0", "x_final");
+    attr_graph(&n, "body", &body);
+    add_node(&g, &n);
+    add_io(&g, 12, "x_final", NULL);
+    onyx_status st = run_graph(&r, &g, 13, 3, names, 1);
+    CHECK(st == ONYX_OK);
+    if (!st) {
+        /* i=0: 2, i=1: 12, i=2: 24, i=3: 34, i=4: 68 */
+        const float want[1] = {68};
+        onyx_tensor_view tv;
+        CHECK(is_tensor(r.out[0], ONYX_DTYPE_FLOAT, 1, d1, &tv) && floats_eq(&tv, want, 1));
+    } else {
+        fprintf(stderr, "  %s\n", r.err.message);
+    }
+    fini(&r);
+}
