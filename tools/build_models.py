@@ -37,6 +37,8 @@ Choices (see docs/testing.md):
 """
 
 import argparse
+import collections
+import functools
 import hashlib
 import os
 import sys
@@ -121,10 +123,9 @@ class Value:
 class Graph:
     """Accumulates nodes and initializers with torch-style names."""
 
-    def __init__(self, name, seed, fold_bn):
+    def __init__(self, name, seed):
         self.name = name
         self.rng = np.random.default_rng(seed)
-        self.fold_bn = fold_bn
         self.nodes = []
         self.inits = []
         self.used = set()
@@ -133,8 +134,8 @@ class Graph:
     def init(self, name, array):
         assert name not in self.used, name
         self.used.add(name)
-        self.inits.append(numpy_helper.from_array(
-            np.ascontiguousarray(array, dtype=np.float32), name))
+        # np.asarray, not np.ascontiguousarray, which turns a scalar into [1].
+        self.inits.append(numpy_helper.from_array(np.asarray(array, dtype=np.float32), name))
         return name
 
     def node(self, op, inputs, scope, **attrs):
@@ -173,8 +174,7 @@ class Graph:
 
     def conv_bn(self, x, cin, cout, k, stride=1, groups=1, conv_scope="", bn_scope="",
                 gamma=(0.6, 1.4), beta_std=0.25):
-        """nn.Conv2d(bias=False) then nn.BatchNorm2d in eval mode, or the two
-        folded into one Conv with a bias when fold_bn is set. The running
+        """nn.Conv2d(bias=False) then nn.BatchNorm2d in eval mode. The running
         statistics are those of the convolution output on the calibration
         images, give or take a little (as after training), so the output is
         about N(beta, gamma^2) per channel."""
@@ -186,18 +186,12 @@ class Graph:
         b = self.rng.standard_normal(cout) * beta_std
         mean = zmean + self.rng.standard_normal(cout) * 0.1 * np.sqrt(zvar)
         var = zvar * self.rng.uniform(0.8, 1.25, cout)
-        # What onnxruntime computes in float32, for the calibration data.
         g, b, mean, var = (a.astype(np.float32) for a in (g, b, mean, var))
         s = g / np.sqrt(var + np.float32(BN_EPS))
         y = (z - mean[None, :, None, None]) * s[None, :, None, None] + b[None, :, None, None]
-        attrs = dict(dilations=[1, 1], group=groups, kernel_shape=[k, k], pads=[pad] * 4,
-                     strides=[stride, stride])
-        if self.fold_bn:
-            s64 = g.astype(np.float64) / np.sqrt(var.astype(np.float64) + BN_EPS)
-            ins = [x.name, self.init(conv_scope + ".weight", w * s64[:, None, None, None]),
-                   self.init(conv_scope + ".bias", b - mean * s64)]
-            return Value(self.node("Conv", ins, conv_scope, **attrs), y)
-        c = self.node("Conv", [x.name, self.init(conv_scope + ".weight", w)], conv_scope, **attrs)
+        c = self.node("Conv", [x.name, self.init(conv_scope + ".weight", w)], conv_scope,
+                      dilations=[1, 1], group=groups, kernel_shape=[k, k], pads=[pad] * 4,
+                      strides=[stride, stride])
         ins = [c] + [self.init(f"{bn_scope}.{p}", a) for p, a in
                      (("weight", g), ("bias", b), ("running_mean", mean), ("running_var", var))]
         return Value(self.node("BatchNormalization", ins, bn_scope, epsilon=BN_EPS, momentum=0.9), y)
@@ -242,8 +236,9 @@ class Graph:
         return self.node("Gemm", [f, self.init(scope + ".weight", w), self.init(scope + ".bias", b)],
                          scope, alpha=1.0, beta=1.0, transB=1)
 
-    def finish(self, last_node_output, opset):
-        """Renames the last value to "logits" and wraps the graph in a model."""
+    def finish(self, last_node_output):
+        """Renames the last value to "logits" and wraps the graph in a model
+        (opset and IR version are set by build())."""
         for n in self.nodes:
             for i, o in enumerate(n.output):
                 if o == last_node_output:
@@ -251,14 +246,8 @@ class Graph:
         inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 224, 224])
         out = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", NUM_CLASSES])
         graph = helper.make_graph(self.nodes, "main_graph", [inp], [out], self.inits)
-        model = helper.make_model(
-            graph, opset_imports=[helper.make_opsetid("", opset)],
-            producer_name="onyx tools/build_models.py", producer_version=builder_hash(),
-            ir_version=helper.find_min_ir_version_for([helper.make_opsetid("", opset)]))
-        model.doc_string = (f"torchvision {self.name} architecture, random weights "
-                            f"(seed {SEEDS[self.name]}), BatchNorm "
-                            f"{'folded' if self.fold_bn else 'kept'}")
-        return model
+        return helper.make_model(graph, producer_name="onyx tools/build_models.py",
+                                 producer_version=builder_hash())
 
 
 def model_input():
@@ -420,13 +409,60 @@ BUILDERS = {"resnet50": resnet50, "mobilenet_v2": mobilenet_v2,
 # Building and caching
 
 
+@functools.lru_cache(maxsize=None)
+def _base_model(name):
+    """The model with BatchNorm kept, before its opset is set (built once per
+    process: the calibration pass is most of the cost)."""
+    g = Graph(name, SEEDS[name])
+    return g.finish(BUILDERS[name](g)).SerializeToString()
+
+
 def build(name, opset=17, fold_bn=False):
     """Returns the ModelProto of one architecture (checked by onnx.checker)."""
-    g = Graph(name, SEEDS[name], fold_bn)
-    last = BUILDERS[name](g)
-    model = g.finish(last, opset)
+    model = onnx.ModelProto.FromString(_base_model(name))
+    if fold_bn:
+        fold_batchnorm(model)
+    del model.opset_import[:]
+    model.opset_import.append(helper.make_opsetid("", opset))
+    model.ir_version = helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
+    model.doc_string = (f"torchvision {name} architecture, random weights (seed {SEEDS[name]}), "
+                        f"BatchNorm {'folded into Conv' if fold_bn else 'kept'}")
     onnx.checker.check_model(model, full_check=True)
     return model
+
+
+def fold_batchnorm(model):
+    """Folds every BatchNormalization into the bias-free Conv that feeds it, as
+    torch's exporter does in eval mode: W' = W * s, b' = beta - mean * s with
+    s = gamma / sqrt(var + eps), computed in float64. Edits model in place."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    uses = collections.Counter(i for n in graph.node for i in n.input)
+    drop_nodes, drop_inits, new_inits = set(), set(), []
+    for bn in graph.node:
+        if bn.op_type != "BatchNormalization":
+            continue
+        conv = producer[bn.input[0]]
+        assert conv.op_type == "Conv" and len(conv.input) == 2 and uses[bn.input[0]] == 1
+        eps = next(a.f for a in bn.attribute if a.name == "epsilon")
+        g, b, mean, var = (numpy_helper.to_array(inits[i]).astype(np.float64) for i in bn.input[1:])
+        w = numpy_helper.to_array(inits[conv.input[1]]).astype(np.float64)
+        s = g / np.sqrt(var + eps)
+        wname = conv.input[1]
+        bname = wname[:-len(".weight")] + ".bias"
+        new_inits += [numpy_helper.from_array((w * s[:, None, None, None]).astype(np.float32), wname),
+                      numpy_helper.from_array((b - mean * s).astype(np.float32), bname)]
+        drop_inits.update([wname, *bn.input[1:]])
+        conv.input.append(bname)
+        conv.output[0] = bn.output[0]
+        drop_nodes.add(id(bn))
+    keep_nodes = [n for n in graph.node if id(n) not in drop_nodes]
+    keep_inits = [t for t in graph.initializer if t.name not in drop_inits] + new_inits
+    del graph.node[:]
+    graph.node.extend(keep_nodes)
+    del graph.initializer[:]
+    graph.initializer.extend(keep_inits)
 
 
 def builder_hash():

@@ -52,6 +52,11 @@ def test_model_structure(name, model_file):
                  and not t.name.startswith("clip_"))
     assert params == NUM_PARAMS[name]
     assert dict(collections.Counter(n.op_type for n in m.graph.node)) == OP_COUNTS[name]
+    inits = {t.name: t for t in m.graph.initializer}
+    for n in m.graph.node:
+        if n.op_type == "Clip":  # ReLU6 as torch writes it: scalar min 0 and max 6 inputs
+            assert [list(inits[i].dims) for i in n.input[1:]] == [[], []]
+            assert [float(onnx.numpy_helper.to_array(inits[i])) for i in n.input[1:]] == [0, 6]
     folded = onnx.load(model_file(name, 17, True))
     assert not any(n.op_type == "BatchNormalization" for n in folded.graph.node)
     assert onnx.load(model_file(name, 13)).opset_import[0].version == 13
