@@ -149,7 +149,11 @@ static int resolve(scope *sc, const char *name) {
 static void apply_type(onyx_slot *sl, const onyx_pb_type *t) {
     if (!t) return;
     const onyx_pb_type *tt = t;
-    if (tt->kind == ONYX_PB_TYPE_OPTIONAL && tt->elem) tt = tt->elem;
+    if (tt->kind == ONYX_PB_TYPE_OPTIONAL) {
+        sl->optional = true;
+        if (!tt->elem) return;
+        tt = tt->elem;
+    }
     switch (tt->kind) {
     case ONYX_PB_TYPE_TENSOR:
     case ONYX_PB_TYPE_SPARSE_TENSOR:

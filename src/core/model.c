@@ -284,6 +284,7 @@ static void dims_str(char *buf, size_t len, int ndim, const int64_t *dims) {
 
 /* Checks an input against its declared type; the message says what differs. */
 static onyx_status check_input(const onyx_slot *sl, const onyx_value *v, onyx_error *err) {
+    if (v->kind == ONYX_KIND_NONE && sl->optional) return ONYX_OK;
     if (sl->kind == ONYX_KIND_TENSOR && v->kind != ONYX_KIND_TENSOR)
         return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "input '%s' must be a tensor", sl->name);
     if (v->kind != ONYX_KIND_TENSOR) return ONYX_OK;
