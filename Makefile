@@ -40,7 +40,7 @@ ISA_avx2   := -mavx2 -mfma -mf16c
 ISA_avx512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
 ISA_amx    := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mamx-tile -mamx-bf16 -mfma
 
-.PHONY: all lib asan run test test-deps unit conformance pytest clean docs check-docs
+.PHONY: all lib asan run deps test test-deps unit conformance pytest clean docs check-docs
 all: $(BUILD)/onyx $(BUILD)/libonyx.a $(BUILD)/libonyx.so $(BUILD)/example \
      $(BUILD)/unit_tests $(BUILD)/conformance $(BUILD)/opdoc
 
@@ -94,6 +94,7 @@ PY      := $(VENV)/bin/python
 test-deps: $(VENV)/.stamp
 $(VENV)/.stamp: tests/requirements.txt tools/setup-deps.sh
 	bash tools/setup-deps.sh
+	rm -rf $(VENV)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r tests/requirements.txt
@@ -108,7 +109,10 @@ conformance: all test-deps
 pytest: all test-deps
 	ONYX=$(BUILD)/onyx $(PY) -m pytest -q tests/models tests/cli
 
-test: test-deps
+deps:
+	bash tools/setup-deps.sh
+
+test: deps test-deps
 	$(MAKE) all
 	$(MAKE) asan
 	$(MAKE) check-docs
@@ -118,7 +122,8 @@ test: test-deps
 	build/asan/conformance --timeout 300 --expected tests/conformance/expected_failures.txt $(ONNX_NODE_DATA)
 	ONYX=build/onyx ONYX_ASAN=build/asan/onyx $(PY) -m pytest -q tests/models tests/cli
 
-run: all
+run: deps
+	$(MAKE) all
 	$(BUILD)/onyx serve --model-repository models --port 8000
 
 clean:
