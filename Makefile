@@ -116,8 +116,8 @@ test: deps test-deps
 	$(MAKE) all
 	$(MAKE) asan
 	$(MAKE) check-docs
-	build/unit_tests
-	build/asan/unit_tests
+	ONYX_NODE_DATA=$(ONNX_NODE_DATA) build/unit_tests
+	ONYX_NODE_DATA=$(ONNX_NODE_DATA) build/asan/unit_tests
 	build/conformance --expected tests/conformance/expected_failures.txt $(ONNX_NODE_DATA)
 	build/asan/conformance --timeout 300 --expected tests/conformance/expected_failures.txt $(ONNX_NODE_DATA)
 	ONYX=build/onyx ONYX_ASAN=build/asan/onyx $(PY) -m pytest -q tests/models tests/cli
