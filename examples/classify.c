@@ -41,13 +41,20 @@ static int read_floats(const char *path, float *data, int64_t count) {
 /* Element i of a numeric tensor as a double, for ranking. */
 static double element(const onyx_tensor_view *t, int64_t i) {
     switch (t->dtype) {
-    case ONYX_DTYPE_FLOAT: return ((const float *)t->data)[i];
-    case ONYX_DTYPE_DOUBLE: return ((const double *)t->data)[i];
-    case ONYX_DTYPE_INT64: return (double)((const int64_t *)t->data)[i];
-    case ONYX_DTYPE_INT32: return ((const int32_t *)t->data)[i];
-    case ONYX_DTYPE_UINT8: return ((const uint8_t *)t->data)[i];
-    case ONYX_DTYPE_INT8: return ((const int8_t *)t->data)[i];
-    default: return 0;
+    case ONYX_DTYPE_FLOAT:
+        return ((const float *)t->data)[i];
+    case ONYX_DTYPE_DOUBLE:
+        return ((const double *)t->data)[i];
+    case ONYX_DTYPE_INT64:
+        return (double)((const int64_t *)t->data)[i];
+    case ONYX_DTYPE_INT32:
+        return ((const int32_t *)t->data)[i];
+    case ONYX_DTYPE_UINT8:
+        return ((const uint8_t *)t->data)[i];
+    case ONYX_DTYPE_INT8:
+        return ((const int8_t *)t->data)[i];
+    default:
+        return 0;
     }
 }
 
@@ -56,10 +63,14 @@ int main(int argc, char **argv) {
     float fill = 0.5f;
     int threads = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--fill") == 0 && i + 1 < argc) fill = strtof(argv[++i], NULL);
-        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!model_path) model_path = argv[i];
-        else if (!input_path) input_path = argv[i];
+        if (strcmp(argv[i], "--fill") == 0 && i + 1 < argc)
+            fill = strtof(argv[++i], NULL);
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!model_path)
+            model_path = argv[i];
+        else if (!input_path)
+            input_path = argv[i];
         else {
             fprintf(stderr, "unexpected argument '%s'\n", argv[i]);
             return 2;
@@ -110,7 +121,8 @@ int main(int argc, char **argv) {
     if (input_path) {
         if (read_floats(input_path, input, count) != 0) goto done;
     } else {
-        for (int64_t i = 0; i < count; i++) input[i] = fill;
+        for (int64_t i = 0; i < count; i++)
+            input[i] = fill;
     }
     x.data = input;
 
@@ -132,7 +144,8 @@ int main(int argc, char **argv) {
     /* 4. Rank the output's elements (all of them, flattened: a [1, classes]
      * output ranks the classes) and print the best TOP_K. */
     int64_t n = 1;
-    for (int d = 0; d < y.ndim; d++) n *= y.dims[d];
+    for (int d = 0; d < y.ndim; d++)
+        n *= y.dims[d];
     if (n <= 0 || (y.dtype != ONYX_DTYPE_FLOAT && y.dtype != ONYX_DTYPE_DOUBLE &&
                    y.dtype != ONYX_DTYPE_INT64 && y.dtype != ONYX_DTYPE_INT32 &&
                    y.dtype != ONYX_DTYPE_UINT8 && y.dtype != ONYX_DTYPE_INT8)) {
@@ -145,7 +158,8 @@ int main(int argc, char **argv) {
         /* Insertion into a sorted list of at most TOP_K indices. */
         double v = element(&y, i);
         int pos = k;
-        while (pos > 0 && element(&y, top[pos - 1]) < v) pos--;
+        while (pos > 0 && element(&y, top[pos - 1]) < v)
+            pos--;
         if (pos >= TOP_K) continue;
         if (k < TOP_K) k++;
         memmove(&top[pos + 1], &top[pos], (size_t)(k - 1 - pos) * sizeof top[0]);

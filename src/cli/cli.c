@@ -61,11 +61,16 @@ bool onyx_cli_parse_int(const char *s, int *out) {
 
 const char *onyx_cli_kind_name(onyx_kind kind) {
     switch (kind) {
-    case ONYX_KIND_TENSOR: return "tensor";
-    case ONYX_KIND_SEQUENCE: return "sequence";
-    case ONYX_KIND_MAP: return "map";
-    case ONYX_KIND_NONE: return "optional";
-    default: return "unknown";
+    case ONYX_KIND_TENSOR:
+        return "tensor";
+    case ONYX_KIND_SEQUENCE:
+        return "sequence";
+    case ONYX_KIND_MAP:
+        return "map";
+    case ONYX_KIND_NONE:
+        return "optional";
+    default:
+        return "unknown";
     }
 }
 

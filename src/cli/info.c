@@ -25,7 +25,9 @@ static const char *const known_domains[] = {
 };
 #define N_KNOWN_DOMAINS (sizeof known_domains / sizeof known_domains[0])
 
-static const char *domain_label(const char *d) { return *d ? d : "ai.onnx"; }
+static const char *domain_label(const char *d) {
+    return *d ? d : "ai.onnx";
+}
 
 // ----------------------------------------------------------------------------
 // Text
@@ -83,12 +85,16 @@ static void json_io(onyx_json *j, const onyx_io_info *io) {
     onyx_json_key(j, "kind");
     onyx_json_string(j, onyx_cli_kind_name(io->kind));
     onyx_json_key(j, "dtype");
-    if (io->dtype == ONYX_DTYPE_UNDEFINED) onyx_json_null(j);
-    else onyx_json_string(j, onyx_dtype_name(io->dtype));
+    if (io->dtype == ONYX_DTYPE_UNDEFINED)
+        onyx_json_null(j);
+    else
+        onyx_json_string(j, onyx_dtype_name(io->dtype));
     if (io->kind == ONYX_KIND_MAP) {
         onyx_json_key(j, "key_dtype");
-        if (io->key_dtype == ONYX_DTYPE_UNDEFINED) onyx_json_null(j);
-        else onyx_json_string(j, onyx_dtype_name(io->key_dtype));
+        if (io->key_dtype == ONYX_DTYPE_UNDEFINED)
+            onyx_json_null(j);
+        else
+            onyx_json_string(j, onyx_dtype_name(io->key_dtype));
     }
     onyx_json_key(j, "shape");
     if (io->kind != ONYX_KIND_TENSOR || io->ndim < 0) {
@@ -96,9 +102,12 @@ static void json_io(onyx_json *j, const onyx_io_info *io) {
     } else {
         onyx_json_begin_array_compact(j);
         for (int d = 0; d < io->ndim && d < ONYX_MAX_DIMS; d++) {
-            if (io->dim_names[d]) onyx_json_string(j, io->dim_names[d]);
-            else if (io->dims[d] >= 0) onyx_json_int(j, io->dims[d]);
-            else onyx_json_null(j);
+            if (io->dim_names[d])
+                onyx_json_string(j, io->dim_names[d]);
+            else if (io->dims[d] >= 0)
+                onyx_json_int(j, io->dims[d]);
+            else
+                onyx_json_null(j);
         }
         onyx_json_end_array(j);
     }
@@ -196,8 +205,10 @@ int onyx_cli_info(int argc, char **argv) {
         onyx_cli_error("%s", err.message); /* the message names the file */
         return ONYX_CLI_FAIL;
     }
-    if (json) print_json(path, m);
-    else print_text(path, m);
+    if (json)
+        print_json(path, m);
+    else
+        print_text(path, m);
     onyx_model_free(m);
     return ONYX_CLI_OK;
 }

@@ -23,7 +23,8 @@ static bool in_compact(const onyx_json *j) {
 static void newline_indent(onyx_json *j) {
     if (!j->pretty || in_compact(j)) return;
     fputc('\n', j->f);
-    for (int i = 0; i < j->depth; i++) fputs("  ", j->f);
+    for (int i = 0; i < j->depth; i++)
+        fputs("  ", j->f);
 }
 
 /* Called before every value and key: separates it from the previous one. */
@@ -54,10 +55,18 @@ static void close_container(onyx_json *j, char c) {
     fputc(c, j->f);
 }
 
-void onyx_json_begin_object(onyx_json *j) { open_container(j, '{'); }
-void onyx_json_end_object(onyx_json *j) { close_container(j, '}'); }
-void onyx_json_begin_array(onyx_json *j) { open_container(j, '['); }
-void onyx_json_end_array(onyx_json *j) { close_container(j, ']'); }
+void onyx_json_begin_object(onyx_json *j) {
+    open_container(j, '{');
+}
+void onyx_json_end_object(onyx_json *j) {
+    close_container(j, '}');
+}
+void onyx_json_begin_array(onyx_json *j) {
+    open_container(j, '[');
+}
+void onyx_json_end_array(onyx_json *j) {
+    close_container(j, ']');
+}
 
 void onyx_json_begin_array_compact(onyx_json *j) {
     open_container(j, '[');
@@ -71,10 +80,14 @@ static int utf8_valid_len(const unsigned char *p) {
     int n;
     uint32_t cp;
     if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0) n = 2, cp = c & 0x1F;
-    else if ((c & 0xF0) == 0xE0) n = 3, cp = c & 0x0F;
-    else if ((c & 0xF8) == 0xF0) n = 4, cp = c & 0x07;
-    else return 0;
+    if ((c & 0xE0) == 0xC0)
+        n = 2, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0)
+        n = 3, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0)
+        n = 4, cp = c & 0x07;
+    else
+        return 0;
     for (int i = 1; i < n; i++) {
         if ((p[i] & 0xC0) != 0x80) return 0; /* also stops at the NUL */
         cp = (cp << 6) | (p[i] & 0x3F);
@@ -96,12 +109,24 @@ static void write_escaped(FILE *f, const char *s) {
             p++;
         } else if (c < 0x20) {
             switch (c) {
-            case '\n': fputs("\\n", f); break;
-            case '\r': fputs("\\r", f); break;
-            case '\t': fputs("\\t", f); break;
-            case '\b': fputs("\\b", f); break;
-            case '\f': fputs("\\f", f); break;
-            default: fprintf(f, "\\u%04x", c); break;
+            case '\n':
+                fputs("\\n", f);
+                break;
+            case '\r':
+                fputs("\\r", f);
+                break;
+            case '\t':
+                fputs("\\t", f);
+                break;
+            case '\b':
+                fputs("\\b", f);
+                break;
+            case '\f':
+                fputs("\\f", f);
+                break;
+            default:
+                fprintf(f, "\\u%04x", c);
+                break;
             }
             p++;
         } else {
@@ -145,9 +170,12 @@ void onyx_json_uint(onyx_json *j, uint64_t v) {
 }
 
 static bool write_nonfinite(FILE *f, double v) {
-    if (isnan(v)) fputs("NaN", f);
-    else if (isinf(v)) fputs(v > 0 ? "Infinity" : "-Infinity", f);
-    else return false;
+    if (isnan(v))
+        fputs("NaN", f);
+    else if (isinf(v))
+        fputs(v > 0 ? "Infinity" : "-Infinity", f);
+    else
+        return false;
     return true;
 }
 
@@ -183,4 +211,6 @@ void onyx_json_null(onyx_json *j) {
     fputs("null", j->f);
 }
 
-void onyx_json_finish(onyx_json *j) { fputc('\n', j->f); }
+void onyx_json_finish(onyx_json *j) {
+    fputc('\n', j->f);
+}

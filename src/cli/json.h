@@ -19,7 +19,7 @@ typedef struct onyx_json {
     bool pretty;
     int depth;
     bool after_key;
-    int compact_at; /* depth from which containers stay on one line, or 0 */
+    int compact_at;                      /* depth from which containers stay on one line, or 0 */
     bool has_items[ONYX_JSON_MAX_DEPTH]; /* per open container: a value was written */
 } onyx_json;
 

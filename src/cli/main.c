@@ -21,8 +21,7 @@ static const command commands[] = {
     {"info", onyx_cli_info, "info    MODEL [--json]"},
     {"run", onyx_cli_run,
      "run     MODEL [-i [NAME=]PATH]... [-o DIR] [--format npy|pb] [--threads N]"},
-    {"predict", NULL,
-     "predict MODEL IMAGE... [--top K] [--labels FILE] [--preprocess PRESET] ..."},
+    {"predict", NULL, "predict MODEL IMAGE... [--top K] [--labels FILE] [--preprocess PRESET] ..."},
     {"serve", NULL, "serve   [MODEL... | --model-repository DIR] [--host H] [--port P] ..."},
     {"bench", NULL, "bench   MODEL [--threads N] [--batch B] [--iterations K] [--json]"},
     {"bundle", NULL, "bundle  MODEL... -o APP"},
@@ -31,7 +30,8 @@ static const command commands[] = {
 static void usage(FILE *f) {
     fputs("usage: onyx COMMAND [ARGS]\n\ncommands:\n", f);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  onyx %s%s\n", commands[i].usage, commands[i].fn ? "" : "   (not implemented yet)");
+        fprintf(f, "  onyx %s%s\n", commands[i].usage,
+                commands[i].fn ? "" : "   (not implemented yet)");
     fputs("\nonyx --version     version, commit and CPU features\n"
           "onyx COMMAND --help for the options of a command\n",
           f);

@@ -67,8 +67,10 @@ static int parse_args(int argc, char **argv, run_args *a) {
             a->outdir = v;
         } else if ((r = onyx_cli_option(argc, argv, &i, NULL, "--format", &v)) != 0) {
             if (r < 0) return ONYX_CLI_USAGE;
-            if (strcmp(v, "npy") == 0) a->format = ONYX_TENSORFILE_NPY;
-            else if (strcmp(v, "pb") == 0) a->format = ONYX_TENSORFILE_PB;
+            if (strcmp(v, "npy") == 0)
+                a->format = ONYX_TENSORFILE_NPY;
+            else if (strcmp(v, "pb") == 0)
+                a->format = ONYX_TENSORFILE_PB;
             else {
                 onyx_cli_error("run: --format must be npy or pb, not '%s'", v);
                 return ONYX_CLI_USAGE;
@@ -136,8 +138,10 @@ static void format_value_type(const onyx_value *v, char *buf, size_t cap) {
                        ? v->map_values->tensor.dtype
                        : ONYX_DTYPE_UNDEFINED;
     }
-    if (v->kind == ONYX_KIND_NONE) snprintf(buf, cap, "an empty optional");
-    else onyx_cli_format_type(&io, buf, cap);
+    if (v->kind == ONYX_KIND_NONE)
+        snprintf(buf, cap, "an empty optional");
+    else
+        onyx_cli_format_type(&io, buf, cap);
 }
 
 /* Checks that value `v` read from `path` fits graph input `io`; reports and
@@ -207,7 +211,8 @@ static int bind_inputs(const run_args *a, const onyx_io_info *infos, int n_in,
     int cursor = 0; /* next graph input for a positional file */
     for (int k = 0; k < a->n_inputs; k++) {
         if (target[k] >= 0) continue;
-        while (cursor < n_in && taken[cursor]) cursor++;
+        while (cursor < n_in && taken[cursor])
+            cursor++;
         if (cursor == n_in) {
             onyx_cli_error("-i %s: too many inputs (the model has %d)", a->inputs[k], n_in);
             goto done;
@@ -313,7 +318,9 @@ static void json_element(onyx_json *j, const onyx_tensor *t, int64_t i) {
         break;
     }
     case ONYX_DTYPE_INT8:
-    case ONYX_DTYPE_INT4: onyx_json_int(j, (int8_t)p[0]); break;
+    case ONYX_DTYPE_INT4:
+        onyx_json_int(j, (int8_t)p[0]);
+        break;
     case ONYX_DTYPE_INT16: {
         int16_t v;
         memcpy(&v, p, sizeof v);
@@ -333,7 +340,9 @@ static void json_element(onyx_json *j, const onyx_tensor *t, int64_t i) {
         break;
     }
     case ONYX_DTYPE_UINT8:
-    case ONYX_DTYPE_UINT4: onyx_json_uint(j, p[0]); break;
+    case ONYX_DTYPE_UINT4:
+        onyx_json_uint(j, p[0]);
+        break;
     case ONYX_DTYPE_UINT16: {
         uint16_t v;
         memcpy(&v, p, sizeof v);
@@ -352,7 +361,9 @@ static void json_element(onyx_json *j, const onyx_tensor *t, int64_t i) {
         onyx_json_uint(j, v);
         break;
     }
-    case ONYX_DTYPE_BOOL: onyx_json_bool(j, p[0] != 0); break;
+    case ONYX_DTYPE_BOOL:
+        onyx_json_bool(j, p[0] != 0);
+        break;
     case ONYX_DTYPE_STRING: {
         const char *s = ((char *const *)t->data)[i];
         onyx_json_string(j, s ? s : "");
@@ -379,19 +390,22 @@ static void json_value(onyx_json *j, const onyx_value *v) {
         onyx_json_string(j, onyx_dtype_name(t->dtype));
         onyx_json_key(j, "shape");
         onyx_json_begin_array_compact(j);
-        for (int d = 0; d < t->ndim; d++) onyx_json_int(j, t->dims[d]);
+        for (int d = 0; d < t->ndim; d++)
+            onyx_json_int(j, t->dims[d]);
         onyx_json_end_array(j);
         onyx_json_key(j, "data");
         onyx_json_begin_array_compact(j);
         int64_t n = onyx_tensor_count(t);
-        for (int64_t i = 0; i < n; i++) json_element(j, t, i);
+        for (int64_t i = 0; i < n; i++)
+            json_element(j, t, i);
         onyx_json_end_array(j);
         onyx_json_end_object(j);
         break;
     }
     case ONYX_KIND_SEQUENCE:
         onyx_json_begin_array(j);
-        for (int64_t i = 0; i < v->n_items; i++) json_value(j, &v->items[i]);
+        for (int64_t i = 0; i < v->n_items; i++)
+            json_value(j, &v->items[i]);
         onyx_json_end_array(j);
         break;
     case ONYX_KIND_MAP: {
@@ -411,17 +425,21 @@ static void json_value(onyx_json *j, const onyx_value *v) {
                 snprintf(kbuf, sizeof kbuf, "%lld", (long long)onyx_tensor_get_i64(keys, i));
             }
             onyx_json_key(j, key);
-            if (!vals) onyx_json_null(j);
+            if (!vals)
+                onyx_json_null(j);
             else if (vals->kind == ONYX_KIND_TENSOR && i < onyx_tensor_count(&vals->tensor))
                 json_element(j, &vals->tensor, i);
             else if (vals->kind == ONYX_KIND_SEQUENCE && i < vals->n_items)
                 json_value(j, &vals->items[i]);
-            else onyx_json_null(j);
+            else
+                onyx_json_null(j);
         }
         onyx_json_end_object(j);
         break;
     }
-    default: onyx_json_null(j); break;
+    default:
+        onyx_json_null(j);
+        break;
     }
 }
 
@@ -447,7 +465,7 @@ static bool write_json(const char *path, const onyx_value *v) {
 static int write_outputs(const run_args *a, const onyx_model *m, const onyx_value **outs,
                          int n_out) {
     if (!make_dirs(a->outdir)) return ONYX_CLI_FAIL;
-    char (*files)[300] = calloc((size_t)n_out + 1, sizeof *files);
+    char(*files)[300] = calloc((size_t)n_out + 1, sizeof *files);
     if (!files) {
         onyx_cli_error("out of memory");
         return ONYX_CLI_FAIL;
@@ -463,8 +481,8 @@ static int write_outputs(const run_args *a, const onyx_model *m, const onyx_valu
         sanitize(io.name, files[i], sizeof files[i]);
         for (int k = 0; k < i; k++)
             if (strcmp(files[k], files[i]) == 0) {
-                onyx_cli_error("outputs %d and %d would both be written to %s.*; rename one", k,
-                               i, files[i]);
+                onyx_cli_error("outputs %d and %d would both be written to %s.*; rename one", k, i,
+                               files[i]);
                 status = ONYX_CLI_FAIL;
                 goto done;
             }
@@ -576,7 +594,8 @@ int onyx_cli_run(int argc, char **argv) {
 done:
     onyx_session_free(s);
     if (values)
-        for (int i = 0; i < n_in; i++) onyx_value_free(values[i]);
+        for (int i = 0; i < n_in; i++)
+            onyx_value_free(values[i]);
     free(values);
     free(infos);
     free(names);

@@ -210,7 +210,8 @@ static onyx_status parse_header(const char *text, size_t len, npy_header *hd, on
                 return onyx_errorf(err, ONYX_ERR_UNSUPPORTED,
                                    "structured .npy arrays (record descr) are not supported");
             if (!hp_string(&h, descr, sizeof descr)) goto syntax;
-            if (!parse_descr(descr, &hd->descr, err)) return err ? err->status : ONYX_ERR_UNSUPPORTED;
+            if (!parse_descr(descr, &hd->descr, err))
+                return err ? err->status : ONYX_ERR_UNSUPPORTED;
             have_descr = true;
         } else if (strcmp(key, "fortran_order") == 0 && !have_order) {
             if (hp_word(&h, "True"))
@@ -241,9 +242,10 @@ static onyx_status parse_header(const char *text, size_t len, npy_header *hd, on
     for (; h.p < h.end; h.p++)
         if (*h.p != ' ' && *h.p != '\n' && *h.p != '\r' && *h.p != '\t' && *h.p != 0) goto syntax;
     if (!have_descr || !have_order || !have_shape)
-        return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT,
-                           "bad .npy header: missing '%s'",
-                           !have_descr ? "descr" : !have_order ? "fortran_order" : "shape");
+        return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "bad .npy header: missing '%s'",
+                           !have_descr   ? "descr"
+                           : !have_order ? "fortran_order"
+                                         : "shape");
     return ONYX_OK;
 syntax:
     return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "bad .npy header at byte %zu of \"%.*s\"",
@@ -284,7 +286,11 @@ static size_t utf8_put(uint8_t *buf, uint32_t c) {
 static uint32_t utf8_get(const uint8_t **s) {
     const uint8_t *p = *s;
     uint32_t c = p[0];
-    int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
+    int n = c < 0x80             ? 0
+            : (c & 0xE0) == 0xC0 ? 1
+            : (c & 0xF0) == 0xE0 ? 2
+            : (c & 0xF8) == 0xF0 ? 3
+                                 : -1;
     if (n < 0) goto bad;
     c &= n == 0 ? 0x7F : n == 1 ? 0x1F : n == 2 ? 0x0F : 0x07;
     for (int i = 1; i <= n; i++) {
@@ -292,8 +298,8 @@ static uint32_t utf8_get(const uint8_t **s) {
         c = (c << 6) | (p[i] & 0x3F);
     }
     /* Overlong forms, surrogates and out-of-range values are malformed. */
-    if ((n == 1 && c < 0x80) || (n == 2 && c < 0x800) || (n == 3 && c < 0x10000) ||
-        c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+    if ((n == 1 && c < 0x80) || (n == 2 && c < 0x800) || (n == 3 && c < 0x10000) || c > 0x10FFFF ||
+        (c >= 0xD800 && c <= 0xDFFF))
         goto bad;
     *s = p + n + 1;
     return c;
@@ -333,7 +339,8 @@ static onyx_status decode_text(const npy_descr *d, const uint8_t *src, int64_t n
                 len--;
             }
         } else {
-            while (len > 0 && e[len - 1] == 0) len--;
+            while (len > 0 && e[len - 1] == 0)
+                len--;
         }
         size_t cap = d->text == NPY_TEXT_UCS4 ? len * 4 + 1 : len + 1;
         uint8_t *s = malloc(cap);
@@ -426,7 +433,8 @@ onyx_status onyx_npy_decode(const uint8_t *data, size_t size, onyx_tensor *out, 
         if (d->swap) swap_bytes(out->data, need, d->swap);
         if (d->dtype == ONYX_DTYPE_BOOL) {
             uint8_t *b = out->data;
-            for (size_t i = 0; i < need; i++) b[i] = b[i] != 0;
+            for (size_t i = 0; i < need; i++)
+                b[i] = b[i] != 0;
         }
     }
     return ONYX_OK;
@@ -489,22 +497,38 @@ static void sink_put(npy_sink *s, const void *p, size_t n) {
 static const char *write_descr(onyx_dtype t, onyx_dtype *as) {
     *as = t;
     switch (t) {
-    case ONYX_DTYPE_FLOAT: return "<f4";
-    case ONYX_DTYPE_DOUBLE: return "<f8";
-    case ONYX_DTYPE_FLOAT16: return "<f2";
-    case ONYX_DTYPE_INT8: return "|i1";
-    case ONYX_DTYPE_UINT8: return "|u1";
-    case ONYX_DTYPE_INT16: return "<i2";
-    case ONYX_DTYPE_UINT16: return "<u2";
-    case ONYX_DTYPE_INT32: return "<i4";
-    case ONYX_DTYPE_UINT32: return "<u4";
-    case ONYX_DTYPE_INT64: return "<i8";
-    case ONYX_DTYPE_UINT64: return "<u8";
-    case ONYX_DTYPE_BOOL: return "|b1";
-    case ONYX_DTYPE_COMPLEX64: return "<c8";
-    case ONYX_DTYPE_COMPLEX128: return "<c16";
-    case ONYX_DTYPE_INT4: return "|i1";  /* unpacked: one byte per element */
-    case ONYX_DTYPE_UINT4: return "|u1"; /* unpacked: one byte per element */
+    case ONYX_DTYPE_FLOAT:
+        return "<f4";
+    case ONYX_DTYPE_DOUBLE:
+        return "<f8";
+    case ONYX_DTYPE_FLOAT16:
+        return "<f2";
+    case ONYX_DTYPE_INT8:
+        return "|i1";
+    case ONYX_DTYPE_UINT8:
+        return "|u1";
+    case ONYX_DTYPE_INT16:
+        return "<i2";
+    case ONYX_DTYPE_UINT16:
+        return "<u2";
+    case ONYX_DTYPE_INT32:
+        return "<i4";
+    case ONYX_DTYPE_UINT32:
+        return "<u4";
+    case ONYX_DTYPE_INT64:
+        return "<i8";
+    case ONYX_DTYPE_UINT64:
+        return "<u8";
+    case ONYX_DTYPE_BOOL:
+        return "|b1";
+    case ONYX_DTYPE_COMPLEX64:
+        return "<c8";
+    case ONYX_DTYPE_COMPLEX128:
+        return "<c16";
+    case ONYX_DTYPE_INT4:
+        return "|i1"; /* unpacked: one byte per element */
+    case ONYX_DTYPE_UINT4:
+        return "|u1"; /* unpacked: one byte per element */
     case ONYX_DTYPE_BFLOAT16:
     case ONYX_DTYPE_FLOAT8E4M3FN:
     case ONYX_DTYPE_FLOAT8E4M3FNUZ:
@@ -514,7 +538,8 @@ static const char *write_descr(onyx_dtype t, onyx_dtype *as) {
     case ONYX_DTYPE_FLOAT8E8M0:
         *as = ONYX_DTYPE_FLOAT;
         return "<f4";
-    default: return NULL;
+    default:
+        return NULL;
     }
 }
 
@@ -587,7 +612,8 @@ static onyx_status npy_write(npy_sink *s, const onyx_tensor_view *t, onyx_error 
         for (int64_t i = 0; i < count && !s->failed; i++) {
             memset(row, 0, maxchars * 4);
             const uint8_t *p = (const uint8_t *)(str[i] ? str[i] : "");
-            for (size_t k = 0; *p; k++) row[k] = utf8_get(&p); /* little-endian host */
+            for (size_t k = 0; *p; k++)
+                row[k] = utf8_get(&p); /* little-endian host */
             sink_put(s, row, maxchars * 4);
         }
         free(row);
@@ -599,13 +625,15 @@ static onyx_status npy_write(npy_sink *s, const onyx_tensor_view *t, onyx_error 
             int64_t m = count - i < 1024 ? count - i : 1024;
             onyx_status st = onyx_convert(ONYX_DTYPE_FLOAT, block, t->dtype,
                                           (const uint8_t *)t->data + (size_t)i * esz, m, false);
-            if (st) return onyx_errorf(err, st, "cannot convert %s to float",
-                                       onyx_dtype_name(t->dtype));
+            if (st)
+                return onyx_errorf(err, st, "cannot convert %s to float",
+                                   onyx_dtype_name(t->dtype));
             sink_put(s, block, (size_t)m * sizeof(float));
         }
     } else {
         size_t bytes = onyx_dtype_bytes(t->dtype, count);
-        if (bytes == SIZE_MAX) return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "tensor too large");
+        if (bytes == SIZE_MAX)
+            return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "tensor too large");
         sink_put(s, t->data, bytes);
     }
     return ONYX_OK;
@@ -617,7 +645,8 @@ onyx_status onyx_npy_encode(const onyx_tensor_view *t, uint8_t **out, size_t *si
     *size = 0;
     npy_sink s = {0};
     onyx_status st = npy_write(&s, t, err);
-    if (!st && s.failed) st = onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory encoding .npy");
+    if (!st && s.failed)
+        st = onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory encoding .npy");
     if (st) {
         free(s.buf);
         return st;
@@ -633,8 +662,10 @@ onyx_status onyx_npy_save(const char *path, const onyx_tensor_view *t, onyx_erro
     npy_sink s = {.f = f};
     onyx_status st = npy_write(&s, t, err);
     if (fclose(f) != 0) s.failed = true;
-    if (!st && s.failed) st = onyx_errorf(err, ONYX_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    else if (st) onyx_error_prefix(err, "%s", path);
+    if (!st && s.failed)
+        st = onyx_errorf(err, ONYX_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    else if (st)
+        onyx_error_prefix(err, "%s", path);
     if (st) remove(path);
     return st;
 }

@@ -53,8 +53,8 @@ static onyx_status ext_lookup(void *ctx, const char *location, const uint8_t **d
                               onyx_error *err) {
     ext_ctx *c = ctx;
     if (location[0] == '/' || strcmp(location, "..") == 0 || strncmp(location, "../", 3) == 0 ||
-        strstr(location, "/../") || (strlen(location) >= 3 &&
-                                     strcmp(location + strlen(location) - 3, "/..") == 0))
+        strstr(location, "/../") ||
+        (strlen(location) >= 3 && strcmp(location + strlen(location) - 3, "/..") == 0))
         return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT,
                            "external data location '%s' leaves the tensor file's directory",
                            location);
@@ -122,15 +122,17 @@ static onyx_status from_tensor(conv_ctx *c, const onyx_pb_tensor *pb, onyx_value
 static onyx_status sequence_item(conv_ctx *c, const onyx_pb_sequence *s, int32_t kind, int i,
                                  onyx_value *out, onyx_error *err) {
     switch (kind) {
-    case ONYX_PB_ELEM_TENSOR: return from_tensor(c, &s->tensors[i], out, err);
+    case ONYX_PB_ELEM_TENSOR:
+        return from_tensor(c, &s->tensors[i], out, err);
     case ONYX_PB_ELEM_SEQUENCE:
         return from_sequence(c, &s->sequences[i], ONYX_DTYPE_UNDEFINED, out, err);
-    case ONYX_PB_ELEM_MAP: return from_map(c, &s->maps[i], out, err);
+    case ONYX_PB_ELEM_MAP:
+        return from_map(c, &s->maps[i], out, err);
     case ONYX_PB_ELEM_OPTIONAL:
         return from_optional(c, &s->optionals[i], ONYX_DTYPE_UNDEFINED, out, err);
     default:
-        return onyx_errorf(err, ONYX_ERR_UNSUPPORTED, "sequence of element type %d is not supported",
-                           (int)kind);
+        return onyx_errorf(err, ONYX_ERR_UNSUPPORTED,
+                           "sequence of element type %d is not supported", (int)kind);
     }
 }
 
@@ -141,20 +143,29 @@ static onyx_status from_sequence(conv_ctx *c, const onyx_pb_sequence *s, onyx_dt
     int n = 0;
     if (kind == ONYX_PB_ELEM_UNDEFINED) {
         /* Writers that leave elem_type unset: infer it from the filled list. */
-        kind = s->n_tensors ? ONYX_PB_ELEM_TENSOR
+        kind = s->n_tensors     ? ONYX_PB_ELEM_TENSOR
                : s->n_sequences ? ONYX_PB_ELEM_SEQUENCE
-               : s->n_maps ? ONYX_PB_ELEM_MAP
+               : s->n_maps      ? ONYX_PB_ELEM_MAP
                : s->n_optionals ? ONYX_PB_ELEM_OPTIONAL
-               : s->n_sparse ? ONYX_PB_ELEM_SPARSE_TENSOR
-                             : ONYX_PB_ELEM_TENSOR;
+               : s->n_sparse    ? ONYX_PB_ELEM_SPARSE_TENSOR
+                                : ONYX_PB_ELEM_TENSOR;
     }
     switch (kind) {
-    case ONYX_PB_ELEM_TENSOR: n = s->n_tensors; break;
-    case ONYX_PB_ELEM_SEQUENCE: n = s->n_sequences; break;
-    case ONYX_PB_ELEM_MAP: n = s->n_maps; break;
-    case ONYX_PB_ELEM_OPTIONAL: n = s->n_optionals; break;
+    case ONYX_PB_ELEM_TENSOR:
+        n = s->n_tensors;
+        break;
+    case ONYX_PB_ELEM_SEQUENCE:
+        n = s->n_sequences;
+        break;
+    case ONYX_PB_ELEM_MAP:
+        n = s->n_maps;
+        break;
+    case ONYX_PB_ELEM_OPTIONAL:
+        n = s->n_optionals;
+        break;
     case ONYX_PB_ELEM_SPARSE_TENSOR:
-        return onyx_errorf(err, ONYX_ERR_UNSUPPORTED, "sequences of sparse tensors are not supported");
+        return onyx_errorf(err, ONYX_ERR_UNSUPPORTED,
+                           "sequences of sparse tensors are not supported");
     default:
         return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "SequenceProto has bad elem_type %d",
                            (int)s->elem_type);
@@ -165,7 +176,8 @@ static onyx_status from_sequence(conv_ctx *c, const onyx_pb_sequence *s, onyx_dt
     for (int i = 0; i < n; i++) {
         if ((st = sequence_item(c, s, kind, i, &items[i], err))) {
             onyx_error_prefix(err, "sequence item %d", i);
-            for (int k = 0; k < i; k++) onyx_value_clear(&items[k]);
+            for (int k = 0; k < i; k++)
+                onyx_value_clear(&items[k]);
             free(items);
             return st;
         }
@@ -182,8 +194,8 @@ static onyx_status from_sequence(conv_ctx *c, const onyx_pb_sequence *s, onyx_dt
  * 1-D tensor, the runtime's form for map(K, scalar). */
 static onyx_status collapse_scalars(onyx_value *seq, onyx_error *err) {
     if (seq->kind != ONYX_KIND_SEQUENCE || seq->n_items == 0) return ONYX_OK;
-    onyx_dtype dt = seq->items[0].kind == ONYX_KIND_TENSOR ? seq->items[0].tensor.dtype
-                                                            : ONYX_DTYPE_UNDEFINED;
+    onyx_dtype dt =
+        seq->items[0].kind == ONYX_KIND_TENSOR ? seq->items[0].tensor.dtype : ONYX_DTYPE_UNDEFINED;
     for (int64_t i = 0; i < seq->n_items; i++) {
         const onyx_value *it = &seq->items[i];
         if (it->kind != ONYX_KIND_TENSOR || it->tensor.dtype != dt ||
@@ -241,7 +253,8 @@ static onyx_status from_map(conv_ctx *c, const onyx_pb_map *m, onyx_value *out, 
             }
             memcpy(keys[i], s->s, s->len + 1);
         }
-    } else if (n && (st = onyx_convert(kt, out->tensor.data, ONYX_DTYPE_INT64, m->keys, n, false))) {
+    } else if (n &&
+               (st = onyx_convert(kt, out->tensor.data, ONYX_DTYPE_INT64, m->keys, n, false))) {
         st = onyx_errorf(err, st, "cannot convert map keys to %s", onyx_dtype_name(kt));
         goto fail;
     }
@@ -273,7 +286,8 @@ static onyx_status from_optional(conv_ctx *c, const onyx_pb_optional *o, onyx_dt
      * it is empty (as onnx.numpy_helper.to_optional reads it): kind NONE. */
     onyx_status st = ONYX_OK;
     switch (o->elem_type) {
-    case ONYX_PB_ELEM_UNDEFINED: break;
+    case ONYX_PB_ELEM_UNDEFINED:
+        break;
     case ONYX_PB_ELEM_TENSOR:
         if (o->tensor) st = from_tensor(c, o->tensor, out, err);
         break;
@@ -287,8 +301,8 @@ static onyx_status from_optional(conv_ctx *c, const onyx_pb_optional *o, onyx_dt
         if (o->optional) st = from_optional(c, o->optional, hint, out, err);
         break;
     default:
-        return onyx_errorf(err, ONYX_ERR_UNSUPPORTED, "optional of element type %d is not supported",
-                           (int)o->elem_type);
+        return onyx_errorf(err, ONYX_ERR_UNSUPPORTED,
+                           "optional of element type %d is not supported", (int)o->elem_type);
     }
     if (!st) out->is_optional = true;
     return st;
@@ -343,8 +357,7 @@ static onyx_status load_pb(const char *path, const onyx_io_info *hint, onyx_valu
             onyx_error first = err ? *err : (onyx_error){0};
             onyx_pb_optional *o;
             if (!onyx_pb_decode_optional(map.data, map.size, &arena, &o, NULL) &&
-                o->elem_type != ONYX_PB_ELEM_UNDEFINED &&
-                !from_optional(&c, o, dtype, out, NULL))
+                o->elem_type != ONYX_PB_ELEM_UNDEFINED && !from_optional(&c, o, dtype, out, NULL))
                 st = ONYX_OK;
             else if (err)
                 *err = first;
@@ -371,7 +384,9 @@ onyx_status onyx_tensorfile_load(const char *path, const onyx_io_info *hint, ony
         st = onyx_npy_load(path, &v->tensor, err);
         if (!st) v->kind = ONYX_KIND_TENSOR;
         break;
-    case ONYX_TENSORFILE_PB: st = load_pb(path, hint, v, err); break;
+    case ONYX_TENSORFILE_PB:
+        st = load_pb(path, hint, v, err);
+        break;
     default:
         st = onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT,
                          "%s: unknown tensor file type (expected a .npy or .pb file)", path);
@@ -392,8 +407,8 @@ onyx_status onyx_tensorfile_save(const char *path, onyx_tensorfile_format fmt, c
                                  const onyx_value *v, onyx_error *err) {
     if (fmt == ONYX_TENSORFILE_NPY) {
         if (v->kind != ONYX_KIND_TENSOR)
-            return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT,
-                               "%s: a %s cannot be stored as .npy", path,
+            return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "%s: a %s cannot be stored as .npy",
+                               path,
                                v->kind == ONYX_KIND_SEQUENCE ? "sequence"
                                : v->kind == ONYX_KIND_MAP    ? "map"
                                                              : "missing optional value");
