@@ -161,6 +161,7 @@ typedef struct onyx_io_info {
     onyx_kind kind;        /* TENSOR, SEQUENCE, MAP or NONE (optional) */
     onyx_dtype dtype;      /* element type (tensor), or the sequence's/map value's */
     onyx_dtype key_dtype;  /* MAP only */
+    int optional;          /* declared optional(...): an empty (NONE) value is allowed */
     int ndim;              /* -1 when the rank is unknown */
     int64_t dims[ONYX_MAX_DIMS];      /* -1 for a symbolic or unknown dim */
     const char *dim_names[ONYX_MAX_DIMS]; /* symbolic name or NULL */
@@ -173,11 +174,15 @@ onyx_status onyx_model_input(const onyx_model *m, int i, onyx_io_info *out);
 onyx_status onyx_model_output(const onyx_model *m, int i, onyx_io_info *out);
 
 /* Model metadata, borrowed from the model; NULL when absent. */
-const char *onyx_model_producer(const onyx_model *m);   /* "pytorch 2.5" */
+const char *onyx_model_producer(const onyx_model *m);   /* "pytorch" */
+const char *onyx_model_producer_version(const onyx_model *m); /* "2.5.0" */
 const char *onyx_model_graph_name(const onyx_model *m);
 int64_t onyx_model_ir_version(const onyx_model *m);
 /* The opset imported for `domain` ("" is ai.onnx), or -1. */
 int64_t onyx_model_opset(const onyx_model *m, const char *domain);
+/* The model's opset imports, i in [0, onyx_model_num_opsets). */
+int onyx_model_num_opsets(const onyx_model *m);
+void onyx_model_opset_at(const onyx_model *m, int i, const char **domain, int64_t *version);
 int onyx_model_num_metadata(const onyx_model *m);
 void onyx_model_metadata(const onyx_model *m, int i, const char **key, const char **value);
 /* Number of nodes after graph passes. */

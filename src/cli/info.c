@@ -10,21 +10,6 @@
 
 static const char info_usage[] = "usage: onyx info MODEL [--json]\n";
 
-/* The public API answers "which opset for domain D?" but cannot list the
- * imported domains, so we ask for the ones models actually use. */
-static const char *const known_domains[] = {
-    "",
-    "ai.onnx.ml",
-    "ai.onnx.preview.training",
-    "ai.onnx.training",
-    "ai.onnx.contrib",
-    "com.microsoft",
-    "com.microsoft.nchwc",
-    "com.microsoft.experimental",
-    "org.pytorch.aten",
-};
-#define N_KNOWN_DOMAINS (sizeof known_domains / sizeof known_domains[0])
-
 static const char *domain_label(const char *d) {
     return *d ? d : "ai.onnx";
 }
@@ -49,14 +34,17 @@ static void print_text(const char *path, const onyx_model *m) {
     const char *producer = onyx_model_producer(m);
     const char *graph = onyx_model_graph_name(m);
     printf("model:      %s\n", path);
-    printf("producer:   %s\n", producer && *producer ? producer : "(none)");
+    const char *version = onyx_model_producer_version(m);
+    printf("producer:   %s%s%s\n", producer && *producer ? producer : "(none)", version ? " " : "",
+           version ? version : "");
     printf("ir_version: %lld\n", (long long)onyx_model_ir_version(m));
     printf("opsets:     ");
     bool first = true;
-    for (size_t i = 0; i < N_KNOWN_DOMAINS; i++) {
-        int64_t v = onyx_model_opset(m, known_domains[i]);
-        if (v < 0) continue;
-        printf("%s%s %lld", first ? "" : ", ", domain_label(known_domains[i]), (long long)v);
+    for (int i = 0; i < onyx_model_num_opsets(m); i++) {
+        const char *d;
+        int64_t v;
+        onyx_model_opset_at(m, i, &d, &v);
+        printf("%s%s %lld", first ? "" : ", ", domain_label(d), (long long)v);
         first = false;
     }
     printf("%s\n", first ? "(none)" : "");
@@ -134,14 +122,17 @@ static void print_json(const char *path, const onyx_model *m) {
     onyx_json_string(&j, path);
     onyx_json_key(&j, "producer");
     onyx_json_string(&j, onyx_model_producer(m));
+    onyx_json_key(&j, "producer_version");
+    onyx_json_string(&j, onyx_model_producer_version(m));
     onyx_json_key(&j, "ir_version");
     onyx_json_int(&j, onyx_model_ir_version(m));
     onyx_json_key(&j, "opsets");
     onyx_json_begin_object(&j);
-    for (size_t i = 0; i < N_KNOWN_DOMAINS; i++) {
-        int64_t v = onyx_model_opset(m, known_domains[i]);
-        if (v < 0) continue;
-        onyx_json_key(&j, domain_label(known_domains[i]));
+    for (int i = 0; i < onyx_model_num_opsets(m); i++) {
+        const char *d;
+        int64_t v;
+        onyx_model_opset_at(m, i, &d, &v);
+        onyx_json_key(&j, domain_label(d));
         onyx_json_int(&j, v);
     }
     onyx_json_end_object(&j);

@@ -174,6 +174,7 @@ static void apply_type(onyx_slot *sl, const onyx_pb_type *t) {
         break;
     case ONYX_PB_TYPE_MAP:
         sl->kind = ONYX_KIND_MAP;
+        if (onyx_dtype_is_valid(tt->key_type)) sl->key_dtype = (onyx_dtype)tt->key_type;
         if (tt->elem && onyx_dtype_is_valid(tt->elem->elem_type))
             sl->dtype = (onyx_dtype)tt->elem->elem_type;
         break;

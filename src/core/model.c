@@ -175,6 +175,8 @@ static void slot_info(const onyx_slot *sl, onyx_io_info *out) {
     out->name = sl->name;
     out->kind = sl->kind;
     out->dtype = sl->dtype;
+    out->key_dtype = sl->key_dtype;
+    out->optional = sl->optional;
     out->ndim = sl->ndim;
     for (int i = 0; i < sl->ndim && i < ONYX_MAX_DIMS; i++) {
         out->dims[i] = sl->dims[i];
@@ -207,6 +209,17 @@ onyx_status onyx_model_output(const onyx_model *m, int i, onyx_io_info *out) {
 
 static const char *nonempty(const char *s) { return s && s[0] ? s : NULL; }
 const char *onyx_model_producer(const onyx_model *m) { return nonempty(m->pb->producer_name); }
+const char *onyx_model_producer_version(const onyx_model *m) {
+    return nonempty(m->pb->producer_version);
+}
+int onyx_model_num_opsets(const onyx_model *m) { return m->pb->n_opsets; }
+void onyx_model_opset_at(const onyx_model *m, int i, const char **domain, int64_t *version) {
+    *domain = NULL;
+    *version = -1;
+    if (i < 0 || i >= m->pb->n_opsets) return;
+    *domain = m->pb->opsets[i].domain;
+    *version = m->pb->opsets[i].version;
+}
 const char *onyx_model_graph_name(const onyx_model *m) { return nonempty(m->graph->name); }
 int64_t onyx_model_ir_version(const onyx_model *m) { return m->pb->ir_version; }
 int onyx_model_num_metadata(const onyx_model *m) { return m->pb->n_metadata; }
