@@ -8,7 +8,8 @@
 #define ONYX_FAMILIES(X)                                                                 \
     X(elementwise) X(activation) X(math) X(logic) X(conv) X(pool) X(norm) X(matmul)  \
     X(reduce) X(shape) X(tensor) X(gather) X(resize) X(control) X(sequence) X(rnn)   \
-    X(quant) X(misc) X(ml)
+    X(quant) X(misc) X(attention) X(loss) X(spatial) X(signal) X(random) X(string)      \
+    X(training) X(ml)
 
 #define DECLARE(f) extern const onyx_op_schema onyx_ops_##f[];
 ONYX_FAMILIES(DECLARE)

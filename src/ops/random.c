@@ -1,0 +1,6 @@
+/* random.c - the random operator family (not yet populated). */
+#include "core/op.h"
+
+const onyx_op_schema onyx_ops_random[] = {
+    {0},
+};
