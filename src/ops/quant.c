@@ -339,9 +339,10 @@ static onyx_status quantize_run(const onyx_node *n, onyx_exec *x) {
         st_t != ONYX_DTYPE_FLOAT8E8M0)
         return onyx_exec_fail(x, ONYX_ERR_UNSUPPORTED, "y_scale of type %s", onyx_dtype_name(st_t));
     qjob q = {.x = in->data, .xdt = xt, .ydt = yt, .saturate = a->saturate};
-    q.prec = a->precision                                                ? a->precision
-             : st_t == ONYX_DTYPE_FLOAT16 || st_t == ONYX_DTYPE_BFLOAT16 ? st_t
-                                                                         : ONYX_DTYPE_FLOAT;
+    /* The division runs in float32 unless `precision` says otherwise: the
+     * specification names y_scale's type, but onnxruntime (the oracle users
+     * compare against) divides float16/bfloat16 inputs in float32. */
+    q.prec = a->precision ? a->precision : ONYX_DTYPE_FLOAT;
     onyx_status st = qlayout_make(x, in, scale, zp, a->axis, a->block, &q.l);
     if (st) return st;
     if (!(q.scale = converted(x, scale, ONYX_DTYPE_FLOAT))) return ONYX_ERR_OUT_OF_MEMORY;
