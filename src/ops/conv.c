@@ -1,6 +1,762 @@
-/* conv.c - the conv operator family (not yet populated). */
+/* conv.c - the convolution operators: Conv (1-D/2-D/3-D..., groups,
+ * dilations, strides, pads, auto_pad, bias, fused activation), ConvTranspose
+ * (output_padding, output_shape) and ConvInteger.
+ * Conv is im2col + GEMM per (image, group), with a pointwise path that skips
+ * im2col and a direct 2-D depthwise path; ConvTranspose is GEMM + col2im.
+ * float32 is the fast path; float16/bfloat16 compute in float32, double in
+ * double. The GEMM itself lives in src/kernels/gemm.c. */
 #include "core/op.h"
+#include "kernels/act.h"
+#include "kernels/dispatch.h"
+#include "kernels/gemm.h"
+
+#include <string.h>
+
+#define MAX_SPATIAL (ONYX_MAX_DIMS - 2)
+
+// ----------------------------------------------------------------------------
+// Attributes and geometry
+
+typedef enum auto_pad { PAD_NOTSET, PAD_VALID, PAD_SAME_UPPER, PAD_SAME_LOWER } auto_pad;
+
+/* Parsed attributes; the arrays are borrowed from the model (count -1 when
+ * absent). Sizes are checked against the input rank at run time. */
+typedef struct conv_attr {
+    auto_pad pad_mode;
+    int64_t group;
+    int64_t n_kernel, n_dil, n_pads, n_strides, n_opad, n_oshape;
+    const int64_t *kernel, *dil, *pads, *strides, *opad, *oshape;
+} conv_attr;
+
+static onyx_status init_conv(onyx_node *n, onyx_error *err) {
+    conv_attr *a = onyx_node_alloc(n, sizeof *a);
+    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    const char *ap = onyx_attr_string(n, "auto_pad", "NOTSET");
+    if (!strcmp(ap, "NOTSET") || !ap[0]) a->pad_mode = PAD_NOTSET;
+    else if (!strcmp(ap, "VALID")) a->pad_mode = PAD_VALID;
+    else if (!strcmp(ap, "SAME_UPPER")) a->pad_mode = PAD_SAME_UPPER;
+    else if (!strcmp(ap, "SAME_LOWER")) a->pad_mode = PAD_SAME_LOWER;
+    else return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "auto_pad \"%s\" is not valid", ap);
+    a->group = onyx_attr_int(n, "group", 1);
+    if (a->group < 1) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "group must be >= 1");
+    a->n_kernel = onyx_attr_ints(n, "kernel_shape", &a->kernel);
+    a->n_dil = onyx_attr_ints(n, "dilations", &a->dil);
+    a->n_pads = onyx_attr_ints(n, "pads", &a->pads);
+    a->n_strides = onyx_attr_ints(n, "strides", &a->strides);
+    a->n_opad = onyx_attr_ints(n, "output_padding", &a->opad);
+    a->n_oshape = onyx_attr_ints(n, "output_shape", &a->oshape);
+    for (int64_t i = 0; i < a->n_dil; i++)
+        if (a->dil[i] < 1) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "dilations must be >= 1");
+    for (int64_t i = 0; i < a->n_strides; i++)
+        if (a->strides[i] < 1) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "strides must be >= 1");
+    for (int64_t i = 0; i < a->n_kernel; i++)
+        if (a->kernel[i] < 1)
+            return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "kernel_shape must be >= 1");
+    n->state = a;
+    return ONYX_OK;
+}
+
+/* One convolution's sizes. For Conv, `in` is X's spatial shape and `out`
+ * Y's; for ConvTranspose the GEMM side (the "image") is X and `out` is the
+ * scattered result. c/k are input/output channels, cg/kg per group. */
+typedef struct conv_geom {
+    int nd;                                   /* spatial rank */
+    int64_t n, c, k, group, cg, kg;
+    int64_t in[MAX_SPATIAL], out[MAX_SPATIAL], kern[MAX_SPATIAL];
+    int64_t stride[MAX_SPATIAL], dil[MAX_SPATIAL], pad[MAX_SPATIAL]; /* pad: leading */
+    int64_t in_size, out_size, kern_size;     /* spatial products */
+} conv_geom;
+
+static int64_t floor_div(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+/* Common checks of X and W and the per-dimension attributes. `w_in_dim`
+ * is the W axis holding input channels per group (1 for Conv: W is
+ * (K, C/group, k...); 0 for ConvTranspose: W is (C, K/group, k...)). */
+static onyx_status geom_common(onyx_exec *x, const conv_attr *a, const onyx_tensor *X,
+                               const onyx_tensor *W, bool transpose, conv_geom *g) {
+    memset(g, 0, sizeof *g);
+    if (X->ndim < 3 || X->ndim > ONYX_MAX_DIMS)
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
+                              "X must be (N, C, spatial...) with at least one spatial axis, got rank %d",
+                              X->ndim);
+    if (W->ndim != X->ndim)
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "W has rank %d but X has rank %d",
+                              W->ndim, X->ndim);
+    g->nd = X->ndim - 2;
+    g->n = X->dims[0];
+    g->c = X->dims[1];
+    g->group = a->group;
+    if (g->c % g->group != 0)
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
+                              "%lld input channels do not split into %lld groups", (long long)g->c,
+                              (long long)g->group);
+    g->cg = g->c / g->group;
+    if (!transpose) {
+        g->k = W->dims[0];
+        if (W->dims[1] != g->cg || g->k % g->group != 0)
+            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
+                                  "W (%lld, %lld, ...) does not fit %lld input channels in %lld groups",
+                                  (long long)W->dims[0], (long long)W->dims[1], (long long)g->c,
+                                  (long long)g->group);
+        g->kg = g->k / g->group;
+    } else {
+        if (W->dims[0] != g->c)
+            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
+                                  "W has %lld input channels but X has %lld",
+                                  (long long)W->dims[0], (long long)g->c);
+        g->kg = W->dims[1];
+        g->k = g->kg * g->group;
+    }
+    const struct { int64_t n; const char *name; } arr[] = {
+        {a->n_kernel, "kernel_shape"}, {a->n_dil, "dilations"}, {a->n_strides, "strides"},
+        {a->n_opad, "output_padding"}};
+    for (size_t i = 0; i < sizeof arr / sizeof arr[0]; i++)
+        if (arr[i].n >= 0 && arr[i].n != g->nd)
+            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "%s has %lld values for %d spatial axes",
+                                  arr[i].name, (long long)arr[i].n, g->nd);
+    if (a->n_pads >= 0 && a->n_pads != 2 * g->nd)
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "pads has %lld values for %d spatial axes",
+                              (long long)a->n_pads, g->nd);
+    g->in_size = g->kern_size = 1;
+    for (int d = 0; d < g->nd; d++) {
+        g->in[d] = X->dims[d + 2];
+        g->kern[d] = W->dims[d + 2];
+        if (a->n_kernel >= 0 && a->kernel[d] != g->kern[d])
+            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
+                                  "kernel_shape[%d] = %lld but W has %lld", d,
+                                  (long long)a->kernel[d], (long long)g->kern[d]);
+        g->stride[d] = a->n_strides >= 0 ? a->strides[d] : 1;
+        g->dil[d] = a->n_dil >= 0 ? a->dil[d] : 1;
+        g->in_size *= g->in[d];
+        g->kern_size *= g->kern[d];
+    }
+    return ONYX_OK;
+}
+
+/* Conv output shape and leading pads (auto_pad rules of the spec). */
+static onyx_status geom_conv(onyx_exec *x, const conv_attr *a, const onyx_tensor *X,
+                             const onyx_tensor *W, conv_geom *g) {
+    onyx_status st = geom_common(x, a, X, W, false, g);
+    if (st) return st;
+    g->out_size = 1;
+    for (int d = 0; d < g->nd; d++) {
+        int64_t in = g->in[d], s = g->stride[d], ek = (g->kern[d] - 1) * g->dil[d] + 1;
+        int64_t out;
+        if (a->pad_mode == PAD_SAME_UPPER || a->pad_mode == PAD_SAME_LOWER) {
+            out = (in + s - 1) / s;
+            int64_t total = (out - 1) * s + ek - in;
+            if (total < 0) total = 0;
+            g->pad[d] = a->pad_mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+        } else {
+            int64_t pb = 0, pe = 0;
+            if (a->pad_mode == PAD_NOTSET && a->n_pads >= 0) {
+                pb = a->pads[d];
+                pe = a->pads[d + g->nd];
+            }
+            g->pad[d] = pb;
+            int64_t span = in + pb + pe - ek;
+            if (span < 0)
+                return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
+                                      "spatial axis %d: input %lld with pads is smaller than the kernel extent %lld",
+                                      d, (long long)in, (long long)ek);
+            out = span / s + 1;
+        }
+        g->out[d] = out;
+        g->out_size *= out;
+    }
+    return ONYX_OK;
+}
+
+/* ConvTranspose output shape and leading pads (the reference's rules:
+ * explicit output_shape keeps explicit pads; SAME_* derive pads from it). */
+static onyx_status geom_convtranspose(onyx_exec *x, const conv_attr *a, const onyx_tensor *X,
+                                      const onyx_tensor *W, conv_geom *g) {
+    onyx_status st = geom_common(x, a, X, W, true, g);
+    if (st) return st;
+    const int64_t *oshape = NULL;
+    if (a->n_oshape >= 0) {
+        /* output_shape may list the spatial axes only or the whole shape. */
+        if (a->n_oshape == g->nd) oshape = a->oshape;
+        else if (a->n_oshape == g->nd + 2) oshape = a->oshape + 2;
+        else
+            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
+                                  "output_shape has %lld values for %d spatial axes",
+                                  (long long)a->n_oshape, g->nd);
+    }
+    bool same = a->pad_mode == PAD_SAME_UPPER || a->pad_mode == PAD_SAME_LOWER;
+    g->out_size = 1;
+    for (int d = 0; d < g->nd; d++) {
+        int64_t in = g->in[d], s = g->stride[d], ek = (g->kern[d] - 1) * g->dil[d] + 1;
+        int64_t opad = a->n_opad >= 0 ? a->opad[d] : 0;
+        int64_t out;
+        if (same && a->n_pads < 0) {
+            out = oshape ? oshape[d] : in * s;
+            int64_t total = s * (in - 1) + opad + ek - out;
+            g->pad[d] = a->pad_mode == PAD_SAME_UPPER ? floor_div(total, 2)
+                                                      : total - floor_div(total, 2);
+        } else {
+            int64_t pb = 0, pe = 0;
+            if (a->pad_mode == PAD_NOTSET && a->n_pads >= 0) {
+                pb = a->pads[d];
+                pe = a->pads[d + g->nd];
+            }
+            g->pad[d] = pb;
+            out = oshape ? oshape[d] : s * (in - 1) + opad + ek - pb - pe;
+        }
+        if (out < 0)
+            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
+                                  "spatial axis %d: computed output size %lld is negative", d,
+                                  (long long)out);
+        g->out[d] = out;
+        g->out_size *= out;
+    }
+    return ONYX_OK;
+}
+
+static bool geom_is_pointwise(const conv_geom *g) {
+    for (int d = 0; d < g->nd; d++)
+        if (g->kern[d] != 1 || g->stride[d] != 1 || g->pad[d] != 0 || g->in[d] != g->out[d])
+            return false;
+    return true;
+}
+
+// ----------------------------------------------------------------------------
+// Shared helpers
+
+static void exec_parallel_for(void *px, int64_t n, int64_t grain, onyx_task_fn fn, void *ctx) {
+    onyx_exec_parallel(px, n, grain, fn, ctx);
+}
+
+static onyx_parallel parallel_of(onyx_exec *x) {
+    onyx_parallel p = {exec_parallel_for, x, onyx_exec_threads(x)};
+    return p;
+}
+
+/* float32 copy of t in scratch (t's own data when already float32). */
+static float *as_f32(onyx_exec *x, const onyx_tensor *t) {
+    if (t->dtype == ONYX_DTYPE_FLOAT) return t->data;
+    int64_t count = onyx_tensor_count(t);
+    float *buf = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, count ? count : 1));
+    if (buf && count) onyx_convert(ONYX_DTYPE_FLOAT, buf, t->dtype, t->data, count, false);
+    return buf;
+}
+
+/* Decodes flat kernel offset r into per-axis kernel indices. */
+static void kernel_index(const conv_geom *g, int64_t r, int64_t *kidx) {
+    for (int d = g->nd - 1; d >= 0; d--) {
+        kidx[d] = r % g->kern[d];
+        r /= g->kern[d];
+    }
+}
+
+/* Valid range [lo, hi) of o in [0, n) for which o*s + off lies in [0, lim). */
+static void valid_range(int64_t n, int64_t s, int64_t off, int64_t lim, int64_t *lo,
+                        int64_t *hi) {
+    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t b = lim - off <= 0 ? 0 : (lim - off + s - 1) / s;
+    if (a > n) a = n;
+    if (b > n) b = n;
+    if (b < a) b = a;
+    *lo = a;
+    *hi = b;
+}
+
+// ----------------------------------------------------------------------------
+// im2col and col2im
+
+/* im2col: col (cg*R, P) from one group's image x (cg, in...):
+ *   col[(c*R + r)*P + o] = x[c][o*stride + kidx(r)*dil - pad]  (0 outside).
+ * The last spatial axis is the inner loop, with its valid range computed
+ * once per row so that stride-1 rows are plain copies. */
+#define IM2COL(T)                                                                          \
+    static void im2col_rows_##T(const conv_geom *g, const T *x, T *col, int64_t begin,       \
+                                int64_t end) {                                             \
+        const int nd = g->nd, last = g->nd - 1;                                            \
+        const int64_t ow = g->out[last], iw = g->in[last], sw = g->stride[last];           \
+        for (int64_t q = begin; q < end; q++) {                                            \
+            int64_t c = q / g->kern_size, r = q % g->kern_size;                            \
+            int64_t kidx[MAX_SPATIAL], oidx[MAX_SPATIAL] = {0};                            \
+            kernel_index(g, r, kidx);                                                      \
+            const T *xc = x + c * g->in_size;                                              \
+            T *dst = col + q * g->out_size;                                                \
+            int64_t off = kidx[last] * g->dil[last] - g->pad[last], lo, hi;                 \
+            valid_range(ow, sw, off, iw, &lo, &hi);                                        \
+            int64_t rows = g->out_size / ow;                                               \
+            for (int64_t row = 0; row < rows; row++, dst += ow) {                          \
+                /* offset of this output row in x, or -1 when it is in padding */           \
+                int64_t base = 0;                                                          \
+                for (int d = 0; d < last; d++) {                                           \
+                    int64_t i = oidx[d] * g->stride[d] + kidx[d] * g->dil[d] - g->pad[d];  \
+                    if (i < 0 || i >= g->in[d]) { base = -1; break; }                      \
+                    base = base * g->in[d] + i;                                            \
+                }                                                                          \
+                for (int d = last - 1; d >= 0; d--) {                                      \
+                    if (++oidx[d] < g->out[d]) break;                                      \
+                    oidx[d] = 0;                                                           \
+                }                                                                          \
+                if (base < 0) {                                                            \
+                    for (int64_t o = 0; o < ow; o++) dst[o] = 0;                           \
+                    continue;                                                              \
+                }                                                                          \
+                const T *src = xc + base * iw + off;                                       \
+                int64_t o = 0;                                                             \
+                for (; o < lo; o++) dst[o] = 0;                                            \
+                if (sw == 1) {                                                             \
+                    for (; o < hi; o++) dst[o] = src[o];                                   \
+                } else {                                                                   \
+                    for (; o < hi; o++) dst[o] = src[o * sw];                              \
+                }                                                                          \
+                for (; o < ow; o++) dst[o] = 0;                                            \
+            }                                                                              \
+            (void)nd;                                                                      \
+        }                                                                                  \
+    }
+#define COL2IM(T)                                                                          \
+    /* col2im: y (kg, out...) += scatter of col (kg*R, P) with P over the image    \
+     * grid `in`; rows [begin, end) are output channels. */                                \
+    static void col2im_rows_##T(const conv_geom *g, const T *col, T *y, int64_t begin,      \
+                                int64_t end) {                                             \
+        const int last = g->nd - 1;                                                        \
+        const int64_t iw = g->in[last], ow = g->out[last], sw = g->stride[last];           \
+        for (int64_t k = begin; k < end; k++) {                                            \
+            T *yk = y + k * g->out_size;                                                   \
+            for (int64_t r = 0; r < g->kern_size; r++) {                                   \
+                int64_t kidx[MAX_SPATIAL], iidx[MAX_SPATIAL] = {0};                        \
+                kernel_index(g, r, kidx);                                                  \
+                const T *src = col + (k * g->kern_size + r) * g->in_size;                  \
+                int64_t off = kidx[last] * g->dil[last] - g->pad[last], lo, hi;             \
+                valid_range(iw, sw, off, ow, &lo, &hi);                                    \
+                int64_t rows = g->in_size / iw;                                            \
+                for (int64_t row = 0; row < rows; row++, src += iw) {                      \
+                    int64_t base = 0;                                                      \
+                    for (int d = 0; d < last; d++) {                                       \
+                        int64_t o = iidx[d] * g->stride[d] + kidx[d] * g->dil[d] - g->pad[d]; \
+                        if (o < 0 || o >= g->out[d]) { base = -1; break; }                 \
+                        base = base * g->out[d] + o;                                       \
+                    }                                                                      \
+                    for (int d = last - 1; d >= 0; d--) {                                  \
+                        if (++iidx[d] < g->in[d]) break;                                   \
+                        iidx[d] = 0;                                                       \
+                    }                                                                      \
+                    if (base < 0) continue;                                                \
+                    T *dst = yk + base * ow + off;                                         \
+                    for (int64_t i = lo; i < hi; i++) dst[i * sw] += src[i];               \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+    }
+IM2COL(float)
+IM2COL(double)
+IM2COL(int32_t)
+COL2IM(float)
+COL2IM(double)
+
+typedef struct cols_job {
+    const conv_geom *g;
+    bool is_double;
+    const void *src;
+    void *dst;
+} cols_job;
+
+static void im2col_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const cols_job *j = ctx;
+    (void)thread;
+    if (j->is_double) im2col_rows_double(j->g, j->src, j->dst, begin, end);
+    else im2col_rows_float(j->g, j->src, j->dst, begin, end);
+}
+
+static void col2im_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const cols_job *j = ctx;
+    (void)thread;
+    if (j->is_double) col2im_rows_double(j->g, j->src, j->dst, begin, end);
+    else col2im_rows_float(j->g, j->src, j->dst, begin, end);
+}
+
+static int64_t rows_grain(int64_t row_len) { return row_len >= 4096 ? 1 : 4096 / (row_len + 1) + 1; }
+
+/* y (rows, len) = bias[row] (or 0) for each row. */
+#define FILL_BIAS(T)                                                                       \
+    static void fill_bias_##T(T *y, int64_t rows, int64_t len, const T *bias) {            \
+        for (int64_t r = 0; r < rows; r++) {                                               \
+            T v = bias ? bias[r] : (T)0;                                                   \
+            for (int64_t i = 0; i < len; i++) y[r * len + i] = v;                          \
+        }                                                                                  \
+    }
+FILL_BIAS(float)
+FILL_BIAS(double)
+
+// ----------------------------------------------------------------------------
+// Conv, float32
+
+/* Direct 2-D depthwise convolution (one input channel per group): tap by
+ * tap, each a strided axpy over output rows. */
+typedef struct dw_job {
+    const conv_geom *g;
+    const float *x, *w, *b;
+    float *y;
+    const onyx_act *act;
+} dw_job;
+
+static void depthwise_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const dw_job *j = ctx;
+    const conv_geom *g = j->g;
+    (void)thread;
+    const int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    const int64_t sh = g->stride[0], sw = g->stride[1];
+    for (int64_t t = begin; t < end; t++) {
+        int64_t n = t / g->k, k = t % g->k, c = k / g->kg;
+        const float *x = j->x + (n * g->c + c) * H * W;
+        const float *w = j->w + k * g->kern_size;
+        float *y = j->y + t * OH * OW;
+        float bias = j->b ? j->b[k] : 0.0f;
+        for (int64_t i = 0; i < OH * OW; i++) y[i] = bias;
+        for (int64_t kh = 0; kh < g->kern[0]; kh++) {
+            int64_t offh = kh * g->dil[0] - g->pad[0], hlo, hhi;
+            valid_range(OH, sh, offh, H, &hlo, &hhi);
+            for (int64_t kw = 0; kw < g->kern[1]; kw++) {
+                float wv = w[kh * g->kern[1] + kw];
+                int64_t offw = kw * g->dil[1] - g->pad[1], wlo, whi;
+                valid_range(OW, sw, offw, W, &wlo, &whi);
+                for (int64_t oh = hlo; oh < hhi; oh++) {
+                    const float *xr = x + (oh * sh + offh) * W + offw;
+                    float *yr = y + oh * OW;
+                    if (sw == 1)
+                        for (int64_t ow = wlo; ow < whi; ow++) yr[ow] += wv * xr[ow];
+                    else
+                        for (int64_t ow = wlo; ow < whi; ow++) yr[ow] += wv * xr[ow * sw];
+                }
+            }
+        }
+        if (j->act) onyx_act_apply(j->act, y, OH * OW);
+    }
+}
+
+/* Grouped convolutions with many (image, group) pairs: each task owns one
+ * pair and runs im2col and a serial GEMM on per-thread buffers. */
+typedef struct group_job {
+    const conv_geom *g;
+    const onyx_sgemm_kernel *kern;
+    const float *x, *w, *b;
+    float *y;
+    const onyx_act *act;
+    bool pointwise;
+    unsigned char *work; /* per thread: col buffer then GEMM workspace */
+    size_t col_bytes, work_stride;
+} group_job;
+
+static void conv_pair_f32(const group_job *j, int64_t t, float *col, void *gemm_work) {
+    const conv_geom *g = j->g;
+    int64_t n = t / g->group, gi = t % g->group;
+    const float *xg = j->x + (n * g->c + gi * g->cg) * g->in_size;
+    const float *wg = j->w + gi * g->kg * g->cg * g->kern_size;
+    float *yg = j->y + (n * g->k + gi * g->kg) * g->out_size;
+    const float *b = xg;
+    if (!j->pointwise) {
+        im2col_rows_float(g, xg, col, 0, g->cg * g->kern_size);
+        b = col;
+    }
+    fill_bias_float(yg, g->kg, g->out_size, j->b ? j->b + gi * g->kg : NULL);
+    int64_t kk = g->cg * g->kern_size;
+    onyx_sgemm_serial(j->kern, false, false, g->kg, g->out_size, kk, 1.0f, wg, kk, b,
+                      g->out_size, 1.0f, yg, g->out_size, gemm_work);
+    if (j->act) onyx_act_apply(j->act, yg, g->kg * g->out_size);
+}
+
+static void group_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const group_job *j = ctx;
+    unsigned char *mine = j->work + (size_t)thread * j->work_stride;
+    for (int64_t t = begin; t < end; t++)
+        conv_pair_f32(j, t, (float *)(void *)mine, mine + j->col_bytes);
+}
+
+static size_t round64(size_t v) { return (v + 63) / 64 * 64; }
+
+static onyx_status conv_f32(onyx_exec *x, const conv_geom *g, const float *X, const float *W,
+                            const float *B, float *Y, const onyx_act *act) {
+    const int threads = onyx_exec_threads(x);
+    const onyx_sgemm_kernel *kern = onyx_kernels_get()->sgemm;
+    const int64_t pairs = g->n * g->group;
+    const int64_t kk = g->cg * g->kern_size;
+    const bool pointwise = geom_is_pointwise(g);
+
+    if (g->nd == 2 && g->cg == 1 && g->group > 1) {
+        dw_job j = {g, X, W, B, Y, act};
+        int64_t grain = g->out_size >= 1024 ? 1 : 1024 / (g->out_size + 1) + 1;
+        onyx_exec_parallel(x, g->n * g->k, grain, depthwise_task, &j);
+        return ONYX_OK;
+    }
+
+    size_t col_bytes = pointwise ? 0 : round64(onyx_dtype_bytes(ONYX_DTYPE_FLOAT, kk * g->out_size));
+    if (col_bytes == SIZE_MAX) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+
+    if (g->group > 1 && pairs >= 2 * (int64_t)threads) {
+        size_t ws = round64(onyx_sgemm_workspace(g->kg, g->out_size, kk, 1));
+        group_job j = {g, kern, X, W, B, Y, act, pointwise, NULL, col_bytes, col_bytes + ws};
+        if (j.work_stride > SIZE_MAX / (size_t)threads)
+            return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+        j.work = onyx_exec_scratch(x, j.work_stride * (size_t)threads);
+        if (!j.work) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+        onyx_exec_parallel(x, pairs, 1, group_task, &j);
+        return onyx_exec_aborted(x) ? ONYX_ERR_CANCELLED : ONYX_OK;
+    }
+
+    /* Large (image, group) pairs one at a time, parallel inside. */
+    onyx_parallel par = parallel_of(x);
+    size_t ws = onyx_sgemm_workspace(g->kg, g->out_size, kk, par.threads);
+    float *col = col_bytes ? onyx_exec_scratch(x, col_bytes) : NULL;
+    void *work = ws ? onyx_exec_scratch(x, ws) : NULL;
+    if ((col_bytes && !col) || (ws && !work))
+        return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int64_t t = 0; t < pairs; t++) {
+        if (onyx_exec_aborted(x)) return ONYX_ERR_CANCELLED;
+        int64_t n = t / g->group, gi = t % g->group;
+        const float *xg = X + (n * g->c + gi * g->cg) * g->in_size;
+        const float *wg = W + gi * g->kg * kk;
+        float *yg = Y + (n * g->k + gi * g->kg) * g->out_size;
+        const float *b = xg;
+        if (!pointwise) {
+            cols_job cj = {g, false, xg, col};
+            onyx_exec_parallel(x, kk, rows_grain(g->out_size), im2col_task, &cj);
+            b = col;
+        }
+        fill_bias_float(yg, g->kg, g->out_size, B ? B + gi * g->kg : NULL);
+        onyx_status st = onyx_sgemm(kern, false, false, g->kg, g->out_size, kk, 1.0f, wg, kk, b,
+                                    g->out_size, 1.0f, yg, g->out_size, &par, work);
+        if (st) return onyx_exec_fail(x, st, "out of memory");
+        if (act) onyx_act_apply(act, yg, g->kg * g->out_size);
+    }
+    return ONYX_OK;
+}
+
+// ----------------------------------------------------------------------------
+// Conv, double
+
+static onyx_status conv_f64(onyx_exec *x, const conv_geom *g, const double *X, const double *W,
+                            const double *B, double *Y) {
+    const int64_t kk = g->cg * g->kern_size;
+    const bool pointwise = geom_is_pointwise(g);
+    double *col = NULL;
+    if (!pointwise) {
+        col = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_DOUBLE, kk * g->out_size));
+        if (!col) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    onyx_parallel par = parallel_of(x);
+    for (int64_t t = 0; t < g->n * g->group; t++) {
+        if (onyx_exec_aborted(x)) return ONYX_ERR_CANCELLED;
+        int64_t n = t / g->group, gi = t % g->group;
+        const double *xg = X + (n * g->c + gi * g->cg) * g->in_size;
+        double *yg = Y + (n * g->k + gi * g->kg) * g->out_size;
+        const double *b = xg;
+        if (!pointwise) {
+            cols_job cj = {g, true, xg, col};
+            onyx_exec_parallel(x, kk, rows_grain(g->out_size), im2col_task, &cj);
+            b = col;
+        }
+        fill_bias_double(yg, g->kg, g->out_size, B ? B + gi * g->kg : NULL);
+        onyx_dgemm(false, false, g->kg, g->out_size, kk, 1.0, W + gi * g->kg * kk, kk, b,
+                   g->out_size, 1.0, yg, g->out_size, &par);
+    }
+    return ONYX_OK;
+}
+
+// ----------------------------------------------------------------------------
+// Conv and ConvTranspose entry points
+
+/* Checks the element types of X, W and the optional bias (K values). */
+static onyx_status check_inputs(onyx_exec *x, const onyx_tensor *X, const onyx_tensor *W,
+                                const onyx_tensor *B, int64_t k) {
+    if (!X || !W) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing input");
+    if (W->dtype != X->dtype || (B && B->dtype != X->dtype))
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "inputs differ in element type");
+    if (B && (B->ndim != 1 || B->dims[0] != k))
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "B must be 1-D of %lld values",
+                              (long long)k);
+    return ONYX_OK;
+}
+
+static onyx_status output_for(onyx_exec *x, const conv_geom *g, onyx_dtype t, onyx_tensor **Y) {
+    int64_t dims[ONYX_MAX_DIMS] = {g->n, g->k};
+    for (int d = 0; d < g->nd; d++) dims[d + 2] = g->out[d];
+    return onyx_exec_output(x, 0, t, g->nd + 2, dims, Y);
+}
+
+static onyx_status run_conv(const onyx_node *nd, onyx_exec *x) {
+    const conv_attr *a = nd->state;
+    const onyx_tensor *X = onyx_exec_input(x, 0), *W = onyx_exec_input(x, 1);
+    const onyx_tensor *B = onyx_exec_input(x, 2);
+    if (!X || !W) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing input");
+    conv_geom g;
+    onyx_status st = geom_conv(x, a, X, W, &g);
+    if (st) return st;
+    if ((st = check_inputs(x, X, W, B, g.k))) return st;
+    onyx_tensor *Y;
+    if ((st = output_for(x, &g, X->dtype, &Y))) return st;
+    int64_t count = onyx_tensor_count(Y);
+    if (count == 0) return ONYX_OK;
+    const onyx_act *act = nd->act.kind != ONYX_ACT_NONE ? &nd->act : NULL;
+    if (X->dtype == ONYX_DTYPE_DOUBLE)
+        return conv_f64(x, &g, X->data, W->data, B ? B->data : NULL, Y->data);
+    if (X->dtype == ONYX_DTYPE_FLOAT)
+        return conv_f32(x, &g, X->data, W->data, B ? B->data : NULL, Y->data, act);
+    const float *xf = as_f32(x, X), *wf = as_f32(x, W), *bf = B ? as_f32(x, B) : NULL;
+    float *yf = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, count));
+    if (!xf || !wf || (B && !bf) || !yf)
+        return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    if ((st = conv_f32(x, &g, xf, wf, bf, yf, act))) return st;
+    onyx_convert(X->dtype, Y->data, ONYX_DTYPE_FLOAT, yf, count, false);
+    return ONYX_OK;
+}
+
+/* ConvTranspose per (image, group): col (kg*R, P_in) = W_g^T * X_g, then
+ * col2im scatters col onto Y_g (prefilled with the bias). */
+static onyx_status convtranspose_typed(onyx_exec *x, const conv_geom *g, bool is_double,
+                                       const void *X, const void *W, const void *B, void *Y) {
+    const size_t es = is_double ? sizeof(double) : sizeof(float);
+    const int64_t m = g->kg * g->kern_size; /* GEMM M/N/K: m x in_size, depth cg */
+    bool direct = geom_is_pointwise(g);
+    void *col = NULL;
+    if (!direct) {
+        col = onyx_exec_scratch(x, onyx_dtype_bytes(is_double ? ONYX_DTYPE_DOUBLE : ONYX_DTYPE_FLOAT,
+                                                    m * g->in_size));
+        if (!col) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    onyx_parallel par = parallel_of(x);
+    size_t ws = is_double ? 0 : onyx_sgemm_workspace(m, g->in_size, g->cg, par.threads);
+    void *work = ws ? onyx_exec_scratch(x, ws) : NULL;
+    if (ws && !work) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int64_t t = 0; t < g->n * g->group; t++) {
+        if (onyx_exec_aborted(x)) return ONYX_ERR_CANCELLED;
+        int64_t n = t / g->group, gi = t % g->group;
+        const char *xg = (const char *)X + (size_t)((n * g->c + gi * g->cg) * g->in_size) * es;
+        const char *wg = (const char *)W + (size_t)(gi * g->cg * m) * es;
+        char *yg = (char *)Y + (size_t)((n * g->k + gi * g->kg) * g->out_size) * es;
+        const char *bg = B ? (const char *)B + (size_t)(gi * g->kg) * es : NULL;
+        void *dst = direct ? (void *)yg : col;
+        float beta = direct ? 1.0f : 0.0f;
+        if (is_double) {
+            fill_bias_double((double *)(void *)yg, g->kg, g->out_size, (const double *)(const void *)bg);
+            onyx_dgemm(true, false, m, g->in_size, g->cg, 1.0, (const double *)(const void *)wg, m,
+                       (const double *)(const void *)xg, g->in_size, beta, dst, g->in_size, &par);
+        } else {
+            fill_bias_float((float *)(void *)yg, g->kg, g->out_size, (const float *)(const void *)bg);
+            onyx_status st = onyx_sgemm(onyx_kernels_get()->sgemm, true, false, m, g->in_size,
+                                        g->cg, 1.0f, (const float *)(const void *)wg, m,
+                                        (const float *)(const void *)xg, g->in_size, beta, dst,
+                                        g->in_size, &par, work);
+            if (st) return onyx_exec_fail(x, st, "out of memory");
+        }
+        if (!direct) {
+            cols_job cj = {g, is_double, col, yg};
+            onyx_exec_parallel(x, g->kg, 1, col2im_task, &cj);
+        }
+    }
+    return ONYX_OK;
+}
+
+static onyx_status run_convtranspose(const onyx_node *nd, onyx_exec *x) {
+    const conv_attr *a = nd->state;
+    const onyx_tensor *X = onyx_exec_input(x, 0), *W = onyx_exec_input(x, 1);
+    const onyx_tensor *B = onyx_exec_input(x, 2);
+    if (!X || !W) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing input");
+    conv_geom g;
+    onyx_status st = geom_convtranspose(x, a, X, W, &g);
+    if (st) return st;
+    if ((st = check_inputs(x, X, W, B, g.k))) return st;
+    onyx_tensor *Y;
+    if ((st = output_for(x, &g, X->dtype, &Y))) return st;
+    int64_t count = onyx_tensor_count(Y);
+    if (count == 0) return ONYX_OK;
+    if (X->dtype == ONYX_DTYPE_DOUBLE || X->dtype == ONYX_DTYPE_FLOAT)
+        return convtranspose_typed(x, &g, X->dtype == ONYX_DTYPE_DOUBLE, X->data, W->data,
+                                   B ? B->data : NULL, Y->data);
+    const float *xf = as_f32(x, X), *wf = as_f32(x, W), *bf = B ? as_f32(x, B) : NULL;
+    float *yf = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, count));
+    if (!xf || !wf || (B && !bf) || !yf)
+        return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    if ((st = convtranspose_typed(x, &g, false, xf, wf, bf, yf))) return st;
+    onyx_convert(X->dtype, Y->data, ONYX_DTYPE_FLOAT, yf, count, false);
+    return ONYX_OK;
+}
+
+// ----------------------------------------------------------------------------
+// ConvInteger
+
+/* y (int32) = conv(x - x_zero_point, w - w_zero_point): both operands are
+ * widened to int32 (exact), convolved through im2col and an int32 GEMM
+ * whose sums wrap modulo 2^32. w_zero_point may be per output channel. */
+static onyx_status run_conv_integer(const onyx_node *nd, onyx_exec *x) {
+    const conv_attr *a = nd->state;
+    const onyx_tensor *X = onyx_exec_input(x, 0), *W = onyx_exec_input(x, 1);
+    const onyx_tensor *XZ = onyx_exec_input(x, 2), *WZ = onyx_exec_input(x, 3);
+    if (!X || !W) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing input");
+    for (int i = 0; i < 2; i++) {
+        onyx_dtype t = (i ? W : X)->dtype;
+        if (t != ONYX_DTYPE_UINT8 && t != ONYX_DTYPE_INT8)
+            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "%s must be int8 or uint8, got %s",
+                                  i ? "w" : "x", onyx_dtype_name(t));
+    }
+    conv_geom g;
+    onyx_status st = geom_conv(x, a, X, W, &g);
+    if (st) return st;
+    if (XZ && (XZ->dtype != X->dtype || onyx_tensor_count(XZ) != 1))
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "x_zero_point must be one %s",
+                              onyx_dtype_name(X->dtype));
+    int64_t nwz = WZ ? onyx_tensor_count(WZ) : 0;
+    if (WZ && (WZ->dtype != W->dtype || (nwz != 1 && nwz != g.k)))
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
+                              "w_zero_point must be one or %lld values of %s", (long long)g.k,
+                              onyx_dtype_name(W->dtype));
+    onyx_tensor *Y;
+    if ((st = output_for(x, &g, ONYX_DTYPE_INT32, &Y))) return st;
+    if (onyx_tensor_count(Y) == 0) return ONYX_OK;
+    const int64_t kk = g.cg * g.kern_size;
+    int64_t nx = onyx_tensor_count(X), nw = onyx_tensor_count(W);
+    int32_t *x32 = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_INT32, nx));
+    int32_t *w32 = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_INT32, nw));
+    int32_t *col = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_INT32, kk * g.out_size));
+    if (!x32 || !w32 || !col) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    int32_t xz = XZ ? (int32_t)onyx_tensor_get_i64(XZ, 0) : 0;
+    for (int64_t i = 0; i < nx; i++) x32[i] = (int32_t)onyx_tensor_get_i64(X, i) - xz;
+    for (int64_t i = 0; i < nw; i++) {
+        int64_t k = i / (kk ? kk : 1);
+        int32_t wz = WZ ? (int32_t)onyx_tensor_get_i64(WZ, nwz == 1 ? 0 : k) : 0;
+        w32[i] = (int32_t)onyx_tensor_get_i64(W, i) - wz;
+    }
+    int32_t *y = Y->data;
+    for (int64_t t = 0; t < g.n * g.group; t++) {
+        int64_t n = t / g.group, gi = t % g.group;
+        im2col_rows_int32_t(&g, x32 + (n * g.c + gi * g.cg) * g.in_size, col, 0, kk);
+        const int32_t *wg = w32 + gi * g.kg * kk;
+        for (int64_t k = 0; k < g.kg; k++) {
+            uint32_t *row = (uint32_t *)(y + (n * g.k + gi * g.kg + k) * g.out_size);
+            for (int64_t p = 0; p < g.out_size; p++) row[p] = 0;
+            for (int64_t q = 0; q < kk; q++) {
+                uint32_t wv = (uint32_t)wg[k * kk + q];
+                const int32_t *cq = col + q * g.out_size;
+                for (int64_t p = 0; p < g.out_size; p++) row[p] += wv * (uint32_t)cq[p];
+            }
+        }
+    }
+    return ONYX_OK;
+}
+
+// ----------------------------------------------------------------------------
+// Registry rows
+
+#define T_F (ONYX_T(ONYX_DTYPE_FLOAT) | ONYX_T(ONYX_DTYPE_DOUBLE) | ONYX_T(ONYX_DTYPE_FLOAT16))
+#define T_FB ONYX_T_FLOATS
+#define T_Q (ONYX_T(ONYX_DTYPE_INT8) | ONYX_T(ONYX_DTYPE_UINT8))
 
 const onyx_op_schema onyx_ops_conv[] = {
+    {"", "Conv", 1, 2, 3, 1, 1, T_F, init_conv, run_conv, ONYX_OP_FUSES_ACT},
+    {"", "Conv", 11, 2, 3, 1, 1, T_F, init_conv, run_conv, ONYX_OP_FUSES_ACT},
+    {"", "Conv", 22, 2, 3, 1, 1, T_FB, init_conv, run_conv, ONYX_OP_FUSES_ACT},
+    {"", "ConvTranspose", 1, 2, 3, 1, 1, T_F, init_conv, run_convtranspose, 0},
+    {"", "ConvTranspose", 11, 2, 3, 1, 1, T_F, init_conv, run_convtranspose, 0},
+    {"", "ConvTranspose", 22, 2, 3, 1, 1, T_FB, init_conv, run_convtranspose, 0},
+    {"", "ConvInteger", 10, 2, 4, 1, 1, T_Q, init_conv, run_conv_integer, 0},
     {0},
 };
