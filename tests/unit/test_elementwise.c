@@ -1,0 +1,501 @@
+/* test_elementwise.c - the elementwise families end to end through the public
+ * API, on what the ONNX node tests leave out: tensors large enough to split
+ * over threads, odd broadcast shapes, small-float blocks longer than one
+ * conversion block, integer wrap-around and division by zero, variadic folds,
+ * string Where, legacy broadcast, Softmax over an inner axis. Expected values
+ * come from plain scalar loops written here (and gcc's _Float16). */
+#include "core/tensor.h"
+#include "unit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+// ----------------------------------------------------------------------------
+// A one-node model built in memory
+
+typedef struct wb {
+    uint8_t *p;
+    size_t n, cap;
+} wb;
+
+static void wb_raw(wb *b, const void *d, size_t n) {
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->n + n) cap *= 2;
+        b->p = realloc(b->p, cap);
+        if (!b->p) abort();
+        b->cap = cap;
+    }
+    if (n) memcpy(b->p + b->n, d, n);
+    b->n += n;
+}
+
+static void wb_varint(wb *b, uint64_t v) {
+    uint8_t t[10];
+    int k = 0;
+    while (v >= 0x80) t[k++] = (uint8_t)(v | 0x80), v >>= 7;
+    t[k++] = (uint8_t)v;
+    wb_raw(b, t, (size_t)k);
+}
+
+static void wb_tag(wb *b, uint32_t num, int wire) {
+    wb_varint(b, (uint64_t)num << 3 | (unsigned)wire);
+}
+
+static void wb_int(wb *b, uint32_t num, int64_t v) {
+    wb_tag(b, num, 0);
+    wb_varint(b, (uint64_t)v);
+}
+
+static void wb_str(wb *b, uint32_t num, const char *s) {
+    wb_tag(b, num, 2);
+    wb_varint(b, strlen(s));
+    wb_raw(b, s, strlen(s));
+}
+
+static void wb_f32(wb *b, uint32_t num, float f) {
+    wb_tag(b, num, 5);
+    wb_raw(b, &f, 4);
+}
+
+/* Appends `inner` as a length-delimited field and empties it. */
+static void wb_msg(wb *b, uint32_t num, wb *inner) {
+    wb_tag(b, num, 2);
+    wb_varint(b, inner->n);
+    wb_raw(b, inner->p, inner->n);
+    free(inner->p);
+    memset(inner, 0, sizeof *inner);
+}
+
+/* Attributes of the node: "name=i:5", "name=f:0.5", "name=s:text". */
+typedef struct model_spec {
+    const char *op;
+    int opset;
+    int n_in;
+    onyx_dtype in_types[4];
+    const char *attrs[4];
+} model_spec;
+
+static void build(const model_spec *ms, wb *m) {
+    wb_int(m, 1, 8); /* ir_version */
+    wb op = {0}, g = {0}, node = {0}, at = {0}, vi = {0}, type = {0}, tt = {0};
+    wb_str(&op, 1, "");
+    wb_int(&op, 2, ms->opset);
+    wb_msg(m, 8, &op);
+    char name[8];
+    for (int i = 0; i < ms->n_in; i++) {
+        snprintf(name, sizeof name, "x%d", i);
+        wb_str(&node, 1, name);
+    }
+    wb_str(&node, 2, "y");
+    wb_str(&node, 4, ms->op);
+    for (int i = 0; i < 4 && ms->attrs[i]; i++) {
+        const char *eq = strchr(ms->attrs[i], '=');
+        char an[32];
+        snprintf(an, sizeof an, "%.*s", (int)(eq - ms->attrs[i]), ms->attrs[i]);
+        wb_str(&at, 1, an);
+        if (eq[1] == 'i') {
+            wb_int(&at, 3, atoll(eq + 3));
+            wb_int(&at, 20, 2);
+        } else if (eq[1] == 'f') {
+            wb_f32(&at, 2, (float)atof(eq + 3));
+            wb_int(&at, 20, 1);
+        } else {
+            wb_str(&at, 4, eq + 3);
+            wb_int(&at, 20, 3);
+        }
+        wb_msg(&node, 5, &at);
+    }
+    wb_msg(&g, 1, &node);
+    wb_str(&g, 2, "g");
+    for (int i = 0; i < ms->n_in; i++) {
+        snprintf(name, sizeof name, "x%d", i);
+        wb_int(&tt, 1, ms->in_types[i]);
+        wb_msg(&type, 1, &tt);
+        wb_str(&vi, 1, name);
+        wb_msg(&vi, 2, &type);
+        wb_msg(&g, 11, &vi);
+    }
+    wb_str(&vi, 1, "y");
+    wb_msg(&g, 12, &vi);
+    wb_msg(m, 7, &g);
+}
+
+/* Runs the model on `in` with `threads` threads; the output is copied into
+ * a heap tensor the caller releases. Returns the run's status. */
+static onyx_status run(const model_spec *ms, int threads, const onyx_tensor_view *in,
+                       onyx_tensor *out) {
+    wb m = {0};
+    build(ms, &m);
+    onyx_options o;
+    onyx_options_init(&o);
+    o.threads = threads;
+    onyx_model *model = NULL;
+    onyx_session *s = NULL;
+    onyx_error err = {0};
+    memset(out, 0, sizeof *out);
+    onyx_status st = onyx_model_load_memory(m.p, m.n, NULL, &o, &model, &err);
+    if (!st) st = onyx_session_new(model, &o, &s, &err);
+    const char *names[4] = {"x0", "x1", "x2", "x3"};
+    onyx_tensor_view y;
+    if (!st) st = onyx_session_run_tensors(s, ms->n_in, names, in, 1, NULL, &y, &err);
+    if (!st) {
+        onyx_tensor t = {.dtype = y.dtype, .ndim = y.ndim, .data = y.data};
+        memcpy(t.dims, y.dims, sizeof t.dims);
+        st = onyx_tensor_copy(out, &t);
+    }
+    if (st) fprintf(stderr, "  %s: %s\n", ms->op, err.message);
+    onyx_session_free(s);
+    onyx_model_free(model);
+    free(m.p);
+    return st;
+}
+
+static onyx_tensor_view view(onyx_dtype t, int nd, const int64_t *dims, void *data) {
+    onyx_tensor_view v = {.dtype = t, .ndim = nd, .data = data};
+    for (int i = 0; i < nd; i++) v.dims[i] = dims[i];
+    return v;
+}
+
+/* Offset into a tensor of shape (nd, dims) broadcast to the index `idx` of
+ * an output of rank `ond`: the plain numpy rule, one axis at a time. */
+static int64_t bcast_offset(int nd, const int64_t *dims, int ond, const int64_t *idx) {
+    int64_t off = 0;
+    for (int d = 0; d < nd; d++) {
+        int64_t i = idx[ond - nd + d];
+        off = off * dims[d] + (dims[d] == 1 ? 0 : i);
+    }
+    return off;
+}
+
+static void next_index(int nd, const int64_t *dims, int64_t *idx) {
+    for (int d = nd - 1; d >= 0; d--) {
+        if (++idx[d] < dims[d]) return;
+        idx[d] = 0;
+    }
+}
+
+static float frand(unsigned *state) {
+    *state = *state * 1103515245u + 12345u;
+    return (float)((*state >> 8) & 0xffff) / 65536.0f * 4.0f - 2.0f;
+}
+
+// ----------------------------------------------------------------------------
+// Tests
+
+UNIT_TEST(ew_add_broadcast_threads) {
+    /* (64, 1, 300) + (70, 300) -> (64, 70, 300): 1.3M elements, split over
+     * threads; single- and multi-threaded runs must agree with the loop. */
+    const int64_t da[3] = {64, 1, 300}, db[2] = {70, 300}, dout[3] = {64, 70, 300};
+    float *a = malloc(64 * 300 * sizeof *a), *b = malloc(70 * 300 * sizeof *b);
+    unsigned seed = 1;
+    for (int i = 0; i < 64 * 300; i++) a[i] = frand(&seed);
+    for (int i = 0; i < 70 * 300; i++) b[i] = frand(&seed);
+    onyx_tensor_view in[2] = {view(ONYX_DTYPE_FLOAT, 3, da, a), view(ONYX_DTYPE_FLOAT, 2, db, b)};
+    model_spec ms = {"Add", 17, 2, {ONYX_DTYPE_FLOAT, ONYX_DTYPE_FLOAT}, {0}};
+    for (int threads = 1; threads <= 3; threads += 2) {
+        onyx_tensor y;
+        CHECK(run(&ms, threads, in, &y) == ONYX_OK);
+        CHECK(y.ndim == 3 && y.dims[0] == 64 && y.dims[1] == 70 && y.dims[2] == 300);
+        if (!y.data) continue;
+        int64_t idx[3] = {0}, bad = 0;
+        for (int64_t i = 0; i < 64 * 70 * 300; i++, next_index(3, dout, idx)) {
+            float want = a[bcast_offset(3, da, 3, idx)] + b[bcast_offset(2, db, 3, idx)];
+            bad += ((float *)y.data)[i] != want;
+        }
+        CHECK(bad == 0);
+        onyx_tensor_release(&y);
+    }
+    free(a);
+    free(b);
+}
+
+UNIT_TEST(ew_odd_broadcast_shapes) {
+    /* (5, 1, 3, 1) * (1, 7, 1, 2): every axis broadcast one way or the other. */
+    const int64_t da[4] = {5, 1, 3, 1}, db[4] = {1, 7, 1, 2}, dout[4] = {5, 7, 3, 2};
+    double a[15], b[14];
+    for (int i = 0; i < 15; i++) a[i] = i + 1;
+    for (int i = 0; i < 14; i++) b[i] = 0.5 * i - 3;
+    onyx_tensor_view in[2] = {view(ONYX_DTYPE_DOUBLE, 4, da, a), view(ONYX_DTYPE_DOUBLE, 4, db, b)};
+    model_spec ms = {"Sub", 14, 2, {ONYX_DTYPE_DOUBLE, ONYX_DTYPE_DOUBLE}, {0}};
+    onyx_tensor y;
+    CHECK(run(&ms, 2, in, &y) == ONYX_OK);
+    if (y.data) {
+        int64_t idx[4] = {0}, bad = 0;
+        for (int64_t i = 0; i < 210; i++, next_index(4, dout, idx))
+            bad += ((double *)y.data)[i] !=
+                   a[bcast_offset(4, da, 4, idx)] - b[bcast_offset(4, db, 4, idx)];
+        CHECK(bad == 0);
+    }
+    onyx_tensor_release(&y);
+    /* Incompatible shapes fail with a status, not an abort. */
+    const int64_t dc[2] = {2, 1};
+    onyx_tensor_view bad_in[2] = {in[0], view(ONYX_DTYPE_DOUBLE, 2, dc, b)};
+    CHECK(run(&ms, 1, bad_in, &y) == ONYX_ERR_INVALID_ARGUMENT);
+}
+
+UNIT_TEST(ew_integer_edges) {
+    const int64_t d[1] = {6};
+    int32_t a[6] = {INT32_MAX, INT32_MIN, 7, -7, 7, -7};
+    int32_t b[6] = {1, -1, 0, 2, -2, 0};
+    onyx_tensor_view in[2] = {view(ONYX_DTYPE_INT32, 1, d, a), view(ONYX_DTYPE_INT32, 1, d, b)};
+    onyx_tensor y;
+    model_spec add = {"Add", 14, 2, {ONYX_DTYPE_INT32, ONYX_DTYPE_INT32}, {0}};
+    CHECK(run(&add, 1, in, &y) == ONYX_OK);
+    if (y.data) CHECK(((int32_t *)y.data)[0] == INT32_MIN && ((int32_t *)y.data)[1] == INT32_MAX);
+    onyx_tensor_release(&y);
+    /* Division by zero gives 0 and INT_MIN / -1 wraps: no trap. */
+    model_spec div = {"Div", 14, 2, {ONYX_DTYPE_INT32, ONYX_DTYPE_INT32}, {0}};
+    CHECK(run(&div, 1, in, &y) == ONYX_OK);
+    if (y.data) {
+        const int32_t *o = y.data;
+        CHECK(o[0] == INT32_MAX && o[1] == INT32_MIN && o[2] == 0 && o[3] == -3 && o[4] == -3);
+    }
+    onyx_tensor_release(&y);
+    /* Mod: fmod=0 takes the divisor's sign (numpy), fmod=1 the dividend's (C). */
+    model_spec mod = {"Mod", 13, 2, {ONYX_DTYPE_INT32, ONYX_DTYPE_INT32}, {0}};
+    CHECK(run(&mod, 1, in, &y) == ONYX_OK);
+    if (y.data) {
+        const int32_t *o = y.data;
+        CHECK(o[2] == 0 && o[3] == 1 && o[4] == -1 && o[5] == 0);
+    }
+    onyx_tensor_release(&y);
+    model_spec fmod = {"Mod", 13, 2, {ONYX_DTYPE_INT32, ONYX_DTYPE_INT32}, {"fmod=i:1"}};
+    CHECK(run(&fmod, 1, in, &y) == ONYX_OK);
+    if (y.data) {
+        const int32_t *o = y.data;
+        CHECK(o[3] == -1 && o[4] == 1);
+    }
+    onyx_tensor_release(&y);
+    /* uint8 multiply wraps modulo 256 (no int promotion surprises). */
+    uint8_t u[2] = {200, 255}, v[2] = {3, 255};
+    const int64_t d2[1] = {2};
+    onyx_tensor_view uin[2] = {view(ONYX_DTYPE_UINT8, 1, d2, u), view(ONYX_DTYPE_UINT8, 1, d2, v)};
+    model_spec mul = {"Mul", 14, 2, {ONYX_DTYPE_UINT8, ONYX_DTYPE_UINT8}, {0}};
+    CHECK(run(&mul, 1, uin, &y) == ONYX_OK);
+    if (y.data) CHECK(((uint8_t *)y.data)[0] == 88 && ((uint8_t *)y.data)[1] == 1);
+    onyx_tensor_release(&y);
+}
+
+__extension__ typedef _Float16 half_ref;
+
+UNIT_TEST(ew_float16_blocks) {
+    /* (3, 1000) * (1000,) in float16: rows longer than a conversion block, a
+     * broadcast operand; each product rounds once to half (gcc's _Float16
+     * does the same: float product, one rounding). */
+    const int64_t da[2] = {3, 1000}, db[1] = {1000};
+    uint16_t a[3000], b[1000];
+    unsigned seed = 7;
+    for (int i = 0; i < 3000; i++) a[i] = onyx_f32_to_f16(frand(&seed));
+    for (int i = 0; i < 1000; i++) b[i] = onyx_f32_to_f16(frand(&seed));
+    onyx_tensor_view in[2] = {view(ONYX_DTYPE_FLOAT16, 2, da, a),
+                              view(ONYX_DTYPE_FLOAT16, 1, db, b)};
+    model_spec ms = {"Mul", 14, 2, {ONYX_DTYPE_FLOAT16, ONYX_DTYPE_FLOAT16}, {0}};
+    onyx_tensor y;
+    CHECK(run(&ms, 2, in, &y) == ONYX_OK);
+    if (y.data) {
+        int bad = 0;
+        for (int i = 0; i < 3000; i++) {
+            half_ref x, z, p;
+            memcpy(&x, &a[i], 2);
+            memcpy(&z, &b[i % 1000], 2);
+            p = x * z;
+            uint16_t want;
+            memcpy(&want, &p, 2);
+            bad += ((uint16_t *)y.data)[i] != want;
+        }
+        CHECK(bad == 0);
+    }
+    onyx_tensor_release(&y);
+}
+
+UNIT_TEST(ew_variadic) {
+    /* Sum/Mean/Max of (2,3), (3,), (1,1), (2,1): folded in order. */
+    const int64_t d0[2] = {2, 3}, d1[1] = {3}, d2[2] = {1, 1}, d3[2] = {2, 1};
+    float x0[6] = {1, 2, 3, 4, 5, 6}, x1[3] = {10, 20, 30}, x2[1] = {100}, x3[2] = {NAN, -1};
+    onyx_tensor_view in[4] = {view(ONYX_DTYPE_FLOAT, 2, d0, x0), view(ONYX_DTYPE_FLOAT, 1, d1, x1),
+                              view(ONYX_DTYPE_FLOAT, 2, d2, x2), view(ONYX_DTYPE_FLOAT, 2, d3, x3)};
+    model_spec ms = {"Sum", 13, 3, {ONYX_DTYPE_FLOAT, ONYX_DTYPE_FLOAT, ONYX_DTYPE_FLOAT}, {0}};
+    onyx_tensor y;
+    CHECK(run(&ms, 1, in, &y) == ONYX_OK);
+    if (y.data) {
+        const float *o = y.data;
+        CHECK(o[0] == 111 && o[2] == 133 && o[5] == 136);
+    }
+    onyx_tensor_release(&y);
+    ms.op = "Mean";
+    CHECK(run(&ms, 1, in, &y) == ONYX_OK);
+    if (y.data) CHECK_NEAR(((float *)y.data)[4], 125.0 / 3, 1e-5);
+    onyx_tensor_release(&y);
+    /* Max propagates NaN, as numpy's maximum does. */
+    model_spec mx = {"Max", 13, 4, {ONYX_DTYPE_FLOAT, ONYX_DTYPE_FLOAT, ONYX_DTYPE_FLOAT,
+                                    ONYX_DTYPE_FLOAT}, {0}};
+    CHECK(run(&mx, 1, in, &y) == ONYX_OK);
+    if (y.data) {
+        const float *o = y.data;
+        CHECK(isnan(o[0]) && isnan(o[2]) && o[3] == 100 && o[5] == 100);
+    }
+    onyx_tensor_release(&y);
+}
+
+UNIT_TEST(ew_where_strings) {
+    const int64_t dc[2] = {2, 1}, dx[1] = {3};
+    uint8_t c[2] = {1, 0};
+    const char *xs[3] = {"a", "bb", "ccc"}, *ys[1] = {"z"};
+    onyx_tensor_view in[3] = {view(ONYX_DTYPE_BOOL, 2, dc, c), view(ONYX_DTYPE_STRING, 1, dx, xs),
+                              view(ONYX_DTYPE_STRING, 0, NULL, ys)};
+    model_spec ms = {"Where", 16, 3, {ONYX_DTYPE_BOOL, ONYX_DTYPE_STRING, ONYX_DTYPE_STRING}, {0}};
+    onyx_tensor y;
+    CHECK(run(&ms, 2, in, &y) == ONYX_OK);
+    if (y.data) {
+        char **o = y.data;
+        CHECK(y.ndim == 2 && y.dims[0] == 2 && y.dims[1] == 3);
+        CHECK(!strcmp(o[0], "a") && !strcmp(o[2], "ccc") && !strcmp(o[3], "z") &&
+              !strcmp(o[5], "z"));
+    }
+    onyx_tensor_release(&y);
+}
+
+UNIT_TEST(ew_legacy_broadcast_axis) {
+    /* Opset 6 Add with broadcast=1, axis=1: B (3, 4) aligns with A's axes 1-2. */
+    const int64_t da[4] = {2, 3, 4, 5}, db[2] = {3, 4};
+    float a[120], b[12];
+    for (int i = 0; i < 120; i++) a[i] = (float)i;
+    for (int i = 0; i < 12; i++) b[i] = (float)(1000 * i);
+    onyx_tensor_view in[2] = {view(ONYX_DTYPE_FLOAT, 4, da, a), view(ONYX_DTYPE_FLOAT, 2, db, b)};
+    model_spec ms = {"Add", 6, 2, {ONYX_DTYPE_FLOAT, ONYX_DTYPE_FLOAT}, {"broadcast=i:1", "axis=i:1"}};
+    onyx_tensor y;
+    CHECK(run(&ms, 1, in, &y) == ONYX_OK);
+    if (y.data) {
+        int bad = 0;
+        for (int i = 0; i < 120; i++) bad += ((float *)y.data)[i] != a[i] + b[(i / 5) % 12];
+        CHECK(bad == 0);
+    }
+    onyx_tensor_release(&y);
+}
+
+UNIT_TEST(ew_pow_mixed_types) {
+    const int64_t d[1] = {4};
+    int32_t base[4] = {2, 3, -2, 9};
+    float e[4] = {3, 2, 3, 0.5f};
+    onyx_tensor_view in[2] = {view(ONYX_DTYPE_INT32, 1, d, base), view(ONYX_DTYPE_FLOAT, 1, d, e)};
+    model_spec ms = {"Pow", 15, 2, {ONYX_DTYPE_INT32, ONYX_DTYPE_FLOAT}, {0}};
+    onyx_tensor y;
+    CHECK(run(&ms, 1, in, &y) == ONYX_OK);
+    if (y.data) {
+        const int32_t *o = y.data;
+        CHECK(o[0] == 8 && o[1] == 9 && o[2] == -8 && o[3] == 3);
+    }
+    onyx_tensor_release(&y);
+    float fb[4] = {1.5f, -2, 4, 10};
+    int64_t ie[4] = {2, 3, -1, 0};
+    onyx_tensor_view in2[2] = {view(ONYX_DTYPE_FLOAT, 1, d, fb), view(ONYX_DTYPE_INT64, 1, d, ie)};
+    model_spec ms2 = {"Pow", 15, 2, {ONYX_DTYPE_FLOAT, ONYX_DTYPE_INT64}, {0}};
+    CHECK(run(&ms2, 1, in2, &y) == ONYX_OK);
+    if (y.data) {
+        const float *o = y.data;
+        CHECK(o[0] == 2.25f && o[1] == -8 && o[2] == 0.25f && o[3] == 1);
+    }
+    onyx_tensor_release(&y);
+}
+
+UNIT_TEST(ew_cast_parallel) {
+    enum { N = 200003 };
+    const int64_t d[1] = {N};
+    float *a = malloc(N * sizeof *a);
+    for (int i = 0; i < N; i++) a[i] = (float)(i - N / 2) * 0.75f;
+    onyx_tensor_view in[1] = {view(ONYX_DTYPE_FLOAT, 1, d, a)};
+    model_spec ms = {"Cast", 13, 1, {ONYX_DTYPE_FLOAT}, {"to=i:6"}};
+    onyx_tensor y;
+    CHECK(run(&ms, 3, in, &y) == ONYX_OK);
+    if (y.data) {
+        int bad = 0;
+        for (int i = 0; i < N; i++) bad += ((int32_t *)y.data)[i] != (int32_t)a[i];
+        CHECK(bad == 0 && y.dtype == ONYX_DTYPE_INT32);
+    }
+    onyx_tensor_release(&y);
+    model_spec str = {"Cast", 13, 1, {ONYX_DTYPE_FLOAT}, {"to=i:8"}};
+    in[0].dims[0] = 3;
+    CHECK(run(&str, 1, in, &y) == ONYX_OK);
+    if (y.data) CHECK(!strcmp(((char **)y.data)[0], "-75000.75"));
+    onyx_tensor_release(&y);
+    free(a);
+}
+
+static void softmax_ref(const float *x, double *y, int64_t outer, int64_t len, int64_t inner) {
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            double mx = -INFINITY, sum = 0;
+            for (int64_t k = 0; k < len; k++) mx = fmax(mx, x[(o * len + k) * inner + i]);
+            for (int64_t k = 0; k < len; k++) sum += exp(x[(o * len + k) * inner + i] - mx);
+            for (int64_t k = 0; k < len; k++)
+                y[(o * len + k) * inner + i] = exp(x[(o * len + k) * inner + i] - mx) / sum;
+        }
+}
+
+UNIT_TEST(ew_softmax_axes) {
+    /* (2, 5000, 3) along axis 1 (opset 13): lanes of stride 3, threads. */
+    const int64_t d[3] = {2, 5000, 3};
+    enum { N = 30000 };
+    float *x = malloc(N * sizeof *x);
+    double *want = malloc(N * sizeof *want);
+    unsigned seed = 3;
+    for (int i = 0; i < N; i++) x[i] = 4 * frand(&seed);
+    onyx_tensor_view in[1] = {view(ONYX_DTYPE_FLOAT, 3, d, x)};
+    model_spec ms = {"Softmax", 13, 1, {ONYX_DTYPE_FLOAT}, {"axis=i:1"}};
+    onyx_tensor y;
+    CHECK(run(&ms, 2, in, &y) == ONYX_OK);
+    softmax_ref(x, want, 2, 5000, 3);
+    if (y.data) {
+        double worst = 0;
+        for (int i = 0; i < N; i++) worst = fmax(worst, fabs(((float *)y.data)[i] - want[i]));
+        CHECK(worst < 1e-7);
+    }
+    onyx_tensor_release(&y);
+    /* Opset 11, axis 1: the input is coerced to (2, 15000). */
+    model_spec old = {"Softmax", 11, 1, {ONYX_DTYPE_FLOAT}, {"axis=i:1"}};
+    CHECK(run(&old, 1, in, &y) == ONYX_OK);
+    softmax_ref(x, want, 2, 15000, 1);
+    if (y.data) {
+        double worst = 0;
+        for (int i = 0; i < N; i++) worst = fmax(worst, fabs(((float *)y.data)[i] - want[i]));
+        CHECK(worst < 1e-8);
+    }
+    onyx_tensor_release(&y);
+    free(x);
+    free(want);
+}
+
+UNIT_TEST(ew_unary_large) {
+    /* Sigmoid and Exp over 100k elements with threads, against libm in double. */
+    enum { N = 100000 };
+    const int64_t d[1] = {N};
+    float *x = malloc(N * sizeof *x);
+    unsigned seed = 11;
+    for (int i = 0; i < N; i++) x[i] = 10 * frand(&seed);
+    onyx_tensor_view in[1] = {view(ONYX_DTYPE_FLOAT, 1, d, x)};
+    model_spec ms = {"Sigmoid", 13, 1, {ONYX_DTYPE_FLOAT}, {0}};
+    onyx_tensor y;
+    CHECK(run(&ms, 2, in, &y) == ONYX_OK);
+    if (y.data) {
+        double worst = 0;
+        for (int i = 0; i < N; i++)
+            worst = fmax(worst, fabs(((float *)y.data)[i] - 1 / (1 + exp(-(double)x[i]))));
+        CHECK(worst < 1e-6);
+    }
+    onyx_tensor_release(&y);
+    model_spec ge = {"Gelu", 20, 1, {ONYX_DTYPE_FLOAT}, {"approximate=s:tanh"}};
+    CHECK(run(&ge, 2, in, &y) == ONYX_OK);
+    if (y.data) {
+        double worst = 0;
+        for (int i = 0; i < N; i++) {
+            double v = x[i];
+            double want = 0.5 * v * (1 + tanh(sqrt(2 / 3.14159265358979323846) *
+                                              (v + 0.044715 * v * v * v)));
+            worst = fmax(worst, fabs(((float *)y.data)[i] - want));
+        }
+        CHECK(worst < 1e-5);
+    }
+    onyx_tensor_release(&y);
+    free(x);
+}
