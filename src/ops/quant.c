@@ -1,8 +1,9 @@
 /* quant.c - linear quantization operators: QuantizeLinear, DequantizeLinear
  * (per-tensor, per-axis and blocked; 8/16/4-bit integers, float8, float4),
- * DynamicQuantizeLinear, and the integer kernels QLinearMatMul, QLinearConv
- * and ConvInteger (int32 accumulation, then requantization).
- * Does not own: MatMulInteger (matmul.c), float convolution (conv.c). */
+ * DynamicQuantizeLinear, and the requantizing integer kernels QLinearMatMul
+ * and QLinearConv (int32 accumulation, then rounding to the output scale).
+ * Does not own: MatMulInteger (matmul.c), ConvInteger and float convolution
+ * (conv.c). */
 #include "core/op.h"
 
 #include <math.h>
@@ -676,7 +677,7 @@ static onyx_status qlinear_matmul_run(const onyx_node *n, onyx_exec *x) {
 }
 
 /* ---------------------------------------------------------------------- */
-/* Integer convolution (QLinearConv, ConvInteger)                          */
+/* Integer convolution (QLinearConv)                          */
 
 enum { MAXSP = ONYX_MAX_DIMS - 2 };
 
@@ -878,23 +879,6 @@ static onyx_status conv_output(onyx_exec *x, const conv_geom *g, onyx_dtype t, o
     return onyx_exec_output(x, 0, t, g->ns + 2, d, out);
 }
 
-static onyx_status conv_integer_run(const onyx_node *n, onyx_exec *x) {
-    const onyx_tensor *X = onyx_exec_input(x, 0), *W = onyx_exec_input(x, 1),
-                      *xz = onyx_exec_input(x, 2), *wz = onyx_exec_input(x, 3);
-    if (!is_q8(X) || !is_q8(W))
-        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "x and w must be int8 or uint8");
-    if ((xz && xz->dtype != X->dtype) || (wz && wz->dtype != W->dtype))
-        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "zero point types do not match");
-    conv_geom g;
-    onyx_status st;
-    if ((st = conv_geometry(x, n->state, X, W, &g)) || (st = need_scalar(x, xz, "x_zero_point")) ||
-        (st = check_per_channel(x, wz, g.M, "w_zero_point")))
-        return st;
-    onyx_tensor *y;
-    if ((st = conv_output(x, &g, ONYX_DTYPE_INT32, &y))) return st;
-    return conv_int(x, &g, X, xz, W, wz, NULL, y->data);
-}
-
 static onyx_status qlinear_conv_run(const onyx_node *n, onyx_exec *x) {
     const onyx_tensor *X = onyx_exec_input(x, 0), *xs = onyx_exec_input(x, 1),
                       *xz = onyx_exec_input(x, 2), *W = onyx_exec_input(x, 3),
@@ -974,6 +958,5 @@ const onyx_op_schema onyx_ops_quant[] = {
     ROW("QLinearMatMul", 10, 8, 8, 1, 1, T_Q8, NULL, qlinear_matmul_run),
     ROW("QLinearMatMul", 21, 8, 8, 1, 1, T_Q8 | T_F8, NULL, qlinear_matmul_run),
     ROW("QLinearConv", 10, 8, 9, 1, 1, T_Q8, conv_init, qlinear_conv_run),
-    ROW("ConvInteger", 10, 2, 4, 1, 1, T_Q8, conv_init, conv_integer_run),
     {0},
 };
