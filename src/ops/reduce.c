@@ -119,39 +119,73 @@ static void load_i64(onyx_dtype t, const void *src, int64_t off, int64_t n, int6
 }
 
 /* acc (and acc2 for LogSumExp: the running sum, acc holding the max) folds
- * in v[0..n), all into one slot (step 0) or into consecutive slots (step 1). */
-static void fold_f64(red_kind k, double *acc, double *acc2, const double *v, int64_t n, int step) {
-    for (int64_t i = 0; i < n; i++) {
-        double *a = acc + i * step, x = v[i];
-        switch (k) {
-        case R_SUM:
-        case R_MEAN:
-        case R_LOGSUM: *a += x; break;
-        case R_SUMSQUARE:
-        case R_L2: *a += x * x; break;
-        case R_L1: *a += fabs(x); break;
-        case R_PROD: *a *= x; break;
-        case R_MAX:
-            if (x > *a || isnan(x)) *a = x;
-            break;
-        case R_MIN:
-            if (x < *a || isnan(x)) *a = x;
-            break;
-        case R_LOGSUMEXP: {
-            double *s = acc2 + i * step;
-            if (x == -INFINITY) break;
-            if (x > *a) {
-                *s = *s * exp(*a - x) + 1.0;
-                *a = x;
-            } else {
-                *s += exp(x - *a);
-            }
-            break;
-        }
-        default: break;
-        }
+ * in v[0..n), all into one slot (step 0) or into consecutive slots (step 1).
+ * Generated for float sources (read in place) and double (converted rows);
+ * the switch sits outside the loops so each case is a tight loop, and the
+ * one-slot sums keep four partial sums so they vectorize. */
+#define SUM_INTO(EXPR)                                                          \
+    do {                                                                        \
+        if (step) {                                                             \
+            for (int64_t i = 0; i < n; i++) {                                   \
+                double x = v[i];                                                \
+                acc[i] += (EXPR);                                               \
+            }                                                                   \
+        } else {                                                                \
+            double p0 = 0, p1 = 0, p2 = 0, p3 = 0, x;                           \
+            int64_t i = 0;                                                      \
+            for (; i + 4 <= n; i += 4) {                                        \
+                x = v[i], p0 += (EXPR);                                         \
+                x = v[i + 1], p1 += (EXPR);                                     \
+                x = v[i + 2], p2 += (EXPR);                                     \
+                x = v[i + 3], p3 += (EXPR);                                     \
+            }                                                                   \
+            for (; i < n; i++) x = v[i], p0 += (EXPR);                          \
+            acc[0] += (p0 + p1) + (p2 + p3);                                    \
+        }                                                                       \
+    } while (0)
+
+#define DEFINE_FOLD(NAME, T)                                                                  \
+    static void NAME(red_kind k, double *acc, double *acc2, const T *v, int64_t n, int step) { \
+        switch (k) {                                                                          \
+        case R_SUM:                                                                           \
+        case R_MEAN:                                                                          \
+        case R_LOGSUM: SUM_INTO(x); break;                                                    \
+        case R_SUMSQUARE:                                                                     \
+        case R_L2: SUM_INTO(x * x); break;                                                    \
+        case R_L1: SUM_INTO(fabs(x)); break;                                                  \
+        case R_PROD:                                                                          \
+            for (int64_t i = 0; i < n; i++) acc[i * step] *= (double)v[i];                   \
+            break;                                                                            \
+        case R_MAX:                                                                           \
+            for (int64_t i = 0; i < n; i++) {                                                 \
+                double x = v[i], *a = acc + i * step;                                         \
+                if (x > *a || isnan(x)) *a = x;                                               \
+            }                                                                                 \
+            break;                                                                            \
+        case R_MIN:                                                                           \
+            for (int64_t i = 0; i < n; i++) {                                                 \
+                double x = v[i], *a = acc + i * step;                                         \
+                if (x < *a || isnan(x)) *a = x;                                               \
+            }                                                                                 \
+            break;                                                                            \
+        case R_LOGSUMEXP:                                                                     \
+            for (int64_t i = 0; i < n; i++) {                                                 \
+                double x = v[i], *a = acc + i * step, *s = acc2 + i * step;                   \
+                if (x == -INFINITY) continue;                                                 \
+                if (x > *a) {                                                                 \
+                    *s = *s * exp(*a - x) + 1.0;                                              \
+                    *a = x;                                                                   \
+                } else {                                                                      \
+                    *s += exp(x - *a);                                                        \
+                }                                                                             \
+            }                                                                                 \
+            break;                                                                            \
+        default: break;                                                                       \
+        }                                                                                     \
     }
-}
+
+DEFINE_FOLD(fold_float, float)
+DEFINE_FOLD(fold_double, double)
 
 static void fold_i64(red_kind k, bool is_unsigned, int64_t *acc, const int64_t *v, int64_t n, int step) {
     for (int64_t i = 0; i < n; i++) {
@@ -276,8 +310,14 @@ static onyx_status red_run(const onyx_node *n, onyx_exec *x) {
     int step = gr[ng - 1] ? 0 : 1;
     for (int64_t row = 0; row < rows; row++) {
         if (use_f) {
-            load_f64(dt, in->data, row * L, L, fbuf);
-            fold_f64(a->kind, facc + base, facc2 + base, fbuf, L, step);
+            if (dt == ONYX_DTYPE_FLOAT) {
+                fold_float(a->kind, facc + base, facc2 + base, (const float *)in->data + row * L, L, step);
+            } else if (dt == ONYX_DTYPE_DOUBLE) {
+                fold_double(a->kind, facc + base, facc2 + base, (const double *)in->data + row * L, L, step);
+            } else {
+                load_f64(dt, in->data, row * L, L, fbuf);
+                fold_double(a->kind, facc + base, facc2 + base, fbuf, L, step);
+            }
         } else {
             load_i64(dt, in->data, row * L, L, ibuf);
             fold_i64(a->kind, is_unsigned, iacc + base, ibuf, L, step);

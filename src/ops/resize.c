@@ -291,7 +291,18 @@ static void pass_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
-/* Nearest: a gather of whole elements through the per-axis index maps. */
+/* Nearest: a gather of whole elements through the per-axis index maps. An
+ * output row whose source row equals the previous one (upsampling) is a
+ * copy of the previous output row. */
+#define GATHER_ROW(T)                                                            \
+    do {                                                                         \
+        T *d = (T *)(void *)o;                                                   \
+        const T *sr = (const T *)(const void *)srow;                             \
+        T fv;                                                                    \
+        memcpy(&fv, fill, sizeof fv);                                            \
+        for (int64_t j = 0; j < W; j++) d[j] = lidx[j] < 0 ? fv : sr[lidx[j]];   \
+    } while (0)
+
 static onyx_status nearest_gather(onyx_exec *x, const onyx_tensor *in, onyx_tensor *out, axis_taps *t,
                                   const char *fill) {
     int r = in->ndim;
@@ -309,18 +320,38 @@ static onyx_status nearest_gather(onyx_exec *x, const onyx_tensor *in, onyx_tens
     }
     int64_t W = out->dims[r - 1], rows = total / W, pos[ONYX_MAX_DIMS] = {0};
     const axis_taps *tl = &t[r - 1];
+    int64_t *lidx = onyx_exec_scratch(x, (size_t)W * sizeof *lidx);
+    if (!lidx) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int64_t j = 0; j < W; j++) lidx[j] = tl->extrap[j] ? -1 : tl->idx[tl->first[j]];
     char *o = out->data;
-    for (int64_t row = 0; row < rows; row++, o += W * (int64_t)es) {
+    size_t rowbytes = (size_t)W * es;
+    int64_t prev_src = -1;
+    bool prev_ex = false;
+    for (int64_t row = 0; row < rows; row++, o += rowbytes) {
         int64_t src = 0;
         bool ex = false;
         for (int k = 0; k < r - 1; k++) {
             if (t[k].extrap[pos[k]]) ex = true;
             else src += t[k].idx[t[k].first[pos[k]]] * istr[k];
         }
-        for (int64_t j = 0; j < W; j++) {
-            if (ex || tl->extrap[j]) memcpy(o + j * (int64_t)es, fill, es);
-            else memcpy(o + j * (int64_t)es, (const char *)in->data + (size_t)(src + tl->idx[tl->first[j]]) * es, es);
+        if (row > 0 && src == prev_src && ex == prev_ex) {
+            memcpy(o, o - rowbytes, rowbytes);
+        } else if (ex) {
+            for (int64_t j = 0; j < W; j++) memcpy(o + j * (int64_t)es, fill, es);
+        } else {
+            const char *srow = (const char *)in->data + (size_t)src * es;
+            switch (es) {
+            case 1: GATHER_ROW(uint8_t); break;
+            case 2: GATHER_ROW(uint16_t); break;
+            case 4: GATHER_ROW(uint32_t); break;
+            case 8: GATHER_ROW(uint64_t); break;
+            default:
+                for (int64_t j = 0; j < W; j++)
+                    memcpy(o + j * (int64_t)es, lidx[j] < 0 ? fill : srow + lidx[j] * (int64_t)es, es);
+            }
         }
+        prev_src = src;
+        prev_ex = ex;
         for (int k = r - 2; k >= 0; k--) {
             if (++pos[k] < out->dims[k]) break;
             pos[k] = 0;
@@ -459,51 +490,68 @@ static onyx_status resize_run(const onyx_node *n, onyx_exec *x) {
     if (in->dtype == ONYX_DTYPE_STRING || in->dtype == ONYX_DTYPE_BOOL)
         return onyx_exec_fail(x, ONYX_ERR_UNSUPPORTED, "%s interpolation of %s", interp_names[a->mode],
                               onyx_dtype_name(in->dtype));
-    /* Separable passes in float, between two buffers sized for the largest
-     * intermediate shape. */
+    /* Separable passes in float. Axes that shrink go first (less data for
+     * the rest); among equals the last axis goes first, since its pass
+     * (inner size 1) costs per output element. Float input is read in place
+     * and float output written in place; otherwise two scratch buffers,
+     * sized for the largest intermediate, hold the converted data. */
+    int order[ONYX_MAX_DIMS], np = 0;
+    for (int k = r - 1; k >= 0; k--)
+        if (!taps[k].identity) order[np++] = k;
+    for (int i = 1; i < np; i++)
+        for (int j = i; j > 0 && scale[order[j]] < scale[order[j - 1]]; j--) {
+            int tmp = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = tmp;
+        }
     int64_t cur[ONYX_MAX_DIMS], maxc = onyx_tensor_count(in), c = maxc;
     memcpy(cur, in->dims, sizeof cur);
-    for (int k = 0; k < r; k++) {
-        if (taps[k].identity) continue;
+    for (int i = 0; i < np; i++) {
+        int k = order[i];
         c = c / cur[k] * odims[k];
         cur[k] = odims[k];
         if (c > maxc) maxc = c;
     }
+    bool fin = in->dtype == ONYX_DTYPE_FLOAT;
+    double lo, hi;
+    bool is_int = int_range(in->dtype, &lo, &hi);
     float *b0 = onyx_exec_scratch(x, (size_t)maxc * sizeof(float));
     float *b1 = onyx_exec_scratch(x, (size_t)maxc * sizeof(float));
     if (!b0 || !b1) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
-    st = onyx_convert(ONYX_DTYPE_FLOAT, b0, in->dtype, in->data, onyx_tensor_count(in), false);
-    if (st) return onyx_exec_fail(x, st, "cannot convert the input to float");
+    const float *src = in->data;
+    if (!fin) {
+        st = onyx_convert(ONYX_DTYPE_FLOAT, b0, in->dtype, in->data, onyx_tensor_count(in), false);
+        if (st) return onyx_exec_fail(x, st, "cannot convert the input to float");
+        src = b0;
+    }
     memcpy(cur, in->dims, sizeof cur);
-    for (int k = 0; k < r; k++) {
-        if (taps[k].identity) continue;
-        pass_job j = {.src = b0, .dst = b1, .in = cur[k], .out = odims[k], .t = &taps[k],
+    for (int i = 0; i < np; i++) {
+        int k = order[i];
+        float *dst = fin && i == np - 1 ? (float *)out->data : src == b0 ? b1 : b0;
+        pass_job j = {.src = src, .dst = dst, .in = cur[k], .out = odims[k], .t = &taps[k],
                       .extrap = (float)a->extrapolation};
         int64_t outer = 1, inner = 1;
         for (int q = 0; q < k; q++) outer *= cur[q];
         for (int q = k + 1; q < r; q++) inner *= cur[q];
         j.inner = inner;
-        int64_t rows = outer * odims[k];
-        onyx_exec_parallel(x, rows, inner >= 256 ? 1 : 256 / inner, pass_rows, &j);
+        onyx_exec_parallel(x, outer * odims[k], inner >= 256 ? 1 : 256 / inner, pass_rows, &j);
         cur[k] = odims[k];
-        float *tmp = b0;
-        b0 = b1;
-        b1 = tmp;
+        src = dst;
         if (onyx_exec_aborted(x)) return onyx_exec_fail(x, ONYX_ERR_CANCELLED, "cancelled");
     }
     int64_t total = onyx_tensor_count(out);
-    double lo, hi;
-    if (int_range(in->dtype, &lo, &hi)) {
-        for (int64_t i = 0; i < total; i++) {
-            double v = nearbyint((double)b0[i]);
-            b0[i] = (float)(v < lo ? lo : v > hi ? hi : v);
-        }
-    }
-    if (in->dtype == ONYX_DTYPE_FLOAT) {
-        memcpy(out->data, b0, (size_t)total * sizeof(float));
+    if (fin) {
+        if (np == 0) memcpy(out->data, in->data, (size_t)total * sizeof(float));
         return ONYX_OK;
     }
-    st = onyx_convert(in->dtype, out->data, ONYX_DTYPE_FLOAT, b0, total, true);
+    float *res = (float *)src;
+    if (is_int) {
+        for (int64_t i = 0; i < total; i++) {
+            double v = nearbyint((double)res[i]);
+            res[i] = (float)(v < lo ? lo : v > hi ? hi : v);
+        }
+    }
+    st = onyx_convert(in->dtype, out->data, ONYX_DTYPE_FLOAT, res, total, true);
     if (st) return onyx_exec_fail(x, st, "cannot store the output");
     return ONYX_OK;
 }
