@@ -55,7 +55,8 @@ static void free_values(onyx_value *values, int n) {
     free(values);
 }
 
-/* A zeroed array of n values (at least one, so n == 0 is not NULL). */
+/* A zeroed array of n values (at least one, so n == 0 is not NULL); the
+ * caller frees it with free_values. NULL when out of memory. */
 static onyx_value *new_values(int n) { return calloc((size_t)n + 1, sizeof(onyx_value)); }
 
 /* The declared element type and shape of output j of body graph g. A scan
