@@ -19,20 +19,18 @@ COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 WARN    := -Wall -Wextra -Wpedantic -Werror -Wno-unused-parameter -Wno-format-truncation -Wno-missing-field-initializers
 CFLAGS  := -std=c11 $(OPT) -g $(WARN) -fPIC -pthread -Iinclude -Isrc \
            -D_POSIX_C_SOURCE=200809L -DONYX_COMMIT='"$(COMMIT)"' $(EXTRA_CFLAGS)
-LDLIBS  := -lm -pthread
+LDLIBS  := -ljpeg -lpng -lz -lm -pthread
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_SRC := $(sort $(wildcard src/base/*.c src/onnx/*.c src/core/*.c src/ops/*.c \
-                             src/ops/ml/*.c src/kernels/*.c))
-IO_SRC  := $(sort $(wildcard src/io/*.c))
+                             src/ops/ml/*.c src/kernels/*.c src/io/*.c))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 UNIT_SRC:= $(sort $(wildcard tests/unit/*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-IO_OBJ  := $(IO_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ:= $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 
@@ -64,13 +62,13 @@ $(BUILD)/libonyx.a: $(LIB_OBJ)
 	ar rcs $@ $^
 $(BUILD)/libonyx.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/onyx: $(CLI_OBJ) $(IO_OBJ) $(BUILD)/libonyx.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(IO_OBJ) $(BUILD)/libonyx.a $(LDLIBS)
+$(BUILD)/onyx: $(CLI_OBJ) $(BUILD)/libonyx.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libonyx.a $(LDLIBS)
 $(BUILD)/example: $(BUILD)/obj/examples/classify.o $(BUILD)/libonyx.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/unit_tests: $(UNIT_OBJ) $(IO_OBJ) $(BUILD)/libonyx.a
-	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(IO_OBJ) $(BUILD)/libonyx.a $(LDLIBS)
-$(BUILD)/conformance: $(BUILD)/obj/tests/conformance/runner.o $(IO_OBJ) $(BUILD)/libonyx.a
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libonyx.a
+	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/libonyx.a $(LDLIBS)
+$(BUILD)/conformance: $(BUILD)/obj/tests/conformance/runner.o $(BUILD)/libonyx.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/opdoc: $(BUILD)/obj/tools/opdoc.o $(BUILD)/libonyx.a
