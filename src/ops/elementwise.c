@@ -4,6 +4,8 @@
  * Does not own unary math (math.c), comparisons (logic.c), activations. */
 #include "ops/elementwise.h"
 
+#include "kernels/act.h"
+
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -249,7 +251,8 @@ typedef enum arith_op {
 
 typedef struct arith_ctx {
     arith_op op;
-    onyx_dtype t; /* compute type of input 0 */
+    onyx_dtype t;          /* compute type of input 0 */
+    const onyx_act *act;   /* fused activation on a float32 output, or NULL */
 } arith_ctx;
 
 #define INT_KERNEL(ENUM, T, W, S)                                                          \
@@ -350,6 +353,7 @@ static void arith_row(void *ctx, char *const *p, const int64_t *s, int64_t n) {
 #undef CASE_FLOAT
     default: break;
     }
+    if (c->act) onyx_act_apply(c->act, (float *)(void *)p[0], n); /* while the row is in cache */
 }
 
 /* Whether arith_row implements `op` for compute type t. */
@@ -436,7 +440,15 @@ static onyx_status run_binary(const onyx_node *n, onyx_exec *x) {
     const binary_attr *at = n->state;
     const onyx_tensor *a = onyx_exec_input(x, 0), *b0 = onyx_exec_input(x, 1);
     if (!a || !b0) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing input");
-    arith_ctx c = {at->op, onyx_ew_compute_type(a->dtype)};
+    arith_ctx c = {at->op, onyx_ew_compute_type(a->dtype), NULL};
+    if (n->act.kind != ONYX_ACT_NONE) {
+        /* The fusion pass only fuses when it knows the type is float32. */
+        if (a->dtype != ONYX_DTYPE_FLOAT)
+            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
+                                  "fused activation needs float inputs, got %s",
+                                  onyx_dtype_name(a->dtype));
+        c.act = &n->act;
+    }
     onyx_tensor b, conv;
     onyx_status st = onyx_ew_align(x, at->axis, a, b0, &b);
     if (st) return st;
@@ -473,7 +485,7 @@ static onyx_status run_binary(const onyx_node *n, onyx_exec *x) {
 static onyx_status run_bitwise_not(const onyx_node *n, onyx_exec *x) {
     const onyx_tensor *a = onyx_exec_input(x, 0);
     if (!a) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing input");
-    arith_ctx c = {OP_NOT, a->dtype};
+    arith_ctx c = {OP_NOT, a->dtype, NULL};
     if (!arith_supports(c.op, c.t)) return type_error(x, n->op_type, a->dtype);
     onyx_tensor *out;
     onyx_status st = onyx_exec_output(x, 0, a->dtype, a->ndim, a->dims, &out);
@@ -497,7 +509,7 @@ static onyx_status run_variadic(const onyx_node *n, onyx_exec *x) {
             return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "input types differ: %s and %s",
                                   onyx_dtype_name(in[0]->dtype), onyx_dtype_name(in[i]->dtype));
     }
-    arith_ctx c = {at->op, onyx_ew_compute_type(in[0]->dtype)};
+    arith_ctx c = {at->op, onyx_ew_compute_type(in[0]->dtype), NULL};
     if (!arith_supports(c.op, c.t)) return type_error(x, n->op_type, in[0]->dtype);
     int nd;
     int64_t dims[ONYX_MAX_DIMS];
@@ -524,7 +536,7 @@ static onyx_status run_variadic(const onyx_node *n, onyx_exec *x) {
         double kd = k;
         onyx_tensor div = {.dtype = in[0]->dtype, .ndim = 0, .data = count};
         onyx_convert(in[0]->dtype, count, ONYX_DTYPE_DOUBLE, &kd, 1, true);
-        arith_ctx d = {OP_DIV, c.t};
+        arith_ctx d = {OP_DIV, c.t, NULL};
         pair[0] = out;
         pair[1] = &div;
         if ((st = onyx_ew_map(x, arith_row, &d, 0, out, 2, pair))) return st;
@@ -819,11 +831,15 @@ static onyx_status run_cast(const onyx_node *n, onyx_exec *x) {
 #define T_CAST23 (T_CAST21 | ONYX_T(ONYX_DTYPE_FLOAT4E2M1))
 #define T_CAST24 (T_CAST23 | ONYX_T(ONYX_DTYPE_FLOAT8E8M0))
 
-#define BINARY(NAME, V, TYPES) {"", NAME, V, 2, 2, 1, 1, TYPES, init_binary, run_binary}
-#define VARIADIC(NAME, V, TYPES) {"", NAME, V, 1, -1, 1, 1, TYPES, init_binary, run_variadic}
-#define ARITH_ROWS(NAME)                                                                   \
-    BINARY(NAME, 1, T_F), BINARY(NAME, 6, T_F | T_I3264), BINARY(NAME, 7, T_F | T_I3264),  \
-        BINARY(NAME, 13, T_FB | T_I3264), BINARY(NAME, 14, T_FB | ONYX_T_INTS)
+#define BINARY(NAME, V, TYPES) {"", NAME, V, 2, 2, 1, 1, TYPES, init_binary, run_binary, 0}
+#define BINARY_ACT(NAME, V, TYPES)                                                        \
+    {"", NAME, V, 2, 2, 1, 1, TYPES, init_binary, run_binary, ONYX_OP_FUSES_ACT}
+#define VARIADIC(NAME, V, TYPES) {"", NAME, V, 1, -1, 1, 1, TYPES, init_binary, run_variadic, 0}
+/* Add/Sub/Mul/Div take a fused activation (e.g. a residual Add + Relu). */
+#define ARITH_ROWS(NAME)                                                                  \
+    BINARY_ACT(NAME, 1, T_F), BINARY_ACT(NAME, 6, T_F | T_I3264),                         \
+        BINARY_ACT(NAME, 7, T_F | T_I3264), BINARY_ACT(NAME, 13, T_FB | T_I3264),         \
+        BINARY_ACT(NAME, 14, T_FB | ONYX_T_INTS)
 
 const onyx_op_schema onyx_ops_elementwise[] = {
     ARITH_ROWS("Add"),
