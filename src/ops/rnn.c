@@ -380,8 +380,13 @@ static void mm_f64(const rnn_job *j, int64_t m, int64_t n, int64_t k, const doub
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
+        /* An empty sequence has a zero final state, as in onnxruntime. */                         \
         for (int64_t b = 0; b < N; b++) {                                                          \
             int64_t off = (bm ? b * D + d : d * N + b) * H;                                        \
+            if (j->lens && j->lens[b] == 0) {                                                      \
+                memset(h + b * H, 0, (size_t)H * sizeof(T));                                       \
+                memset(c + b * H, 0, (size_t)H * sizeof(T));                                       \
+            }                                                                                      \
             if (j->Yh) memcpy((T *)j->Yh + off, h + b * H, (size_t)H * sizeof(T));                 \
             if (j->Yc) memcpy((T *)j->Yc + off, c + b * H, (size_t)H * sizeof(T));                 \
         }                                                                                          \

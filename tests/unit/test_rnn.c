@@ -261,6 +261,12 @@ static const int qc_w[54] = {-110, -53, -100, 5,   78, 48,   40, -81, -28, 51,  
                              72,   -52, 64,   87,  10, -37,  23, -25, 3,   98,  50,  11};
 static const int qc_y[12] = {75, 115, 17, 0, 84, 17, 70, 255, 115, 210, 160, 213};
 
+static const float rnn0_y[16] = {
+    0.0f, 0.0f, -0.999884605f, 0.977889061f, 0.0f, 0.0f, 0.999983788f, 0.894665599f,
+    0.0f, 0.0f, -0.968355775f, -0.9845438f,  0.0f, 0.0f, 0.989934802f, 0.0247907639f};
+static const float rnn0_yh[8] = {0.0f, 0.0f, -0.968355775f, -0.9845438f,
+                                 0.0f, 0.0f, 0.999983788f,  0.894665599f};
+
 // ----------------------------------------------------------------------------
 // Tests
 
@@ -373,6 +379,36 @@ UNIT_TEST(rnn_only_final_state_threads) {
         check_f32(unit_failed_, &out[0], rnn_yh, 60, 1e-5);
         onyx_tensor_release(&out[0]);
     }
+}
+
+UNIT_TEST(rnn_empty_sequence_has_zero_state) {
+    /* sequence_lens 0: zero outputs and a zero final state (onnxruntime),
+     * not initial_h, in both directions. */
+    enum { T = 2, N = 2, I = 2, H = 2 };
+    float X[T * N * I], W[2 * H * I], R[2 * H * H], h0[2 * N * H];
+    unsigned s = 21;
+    fill(&s, X, T * N * I, 1.0f);
+    fill(&s, W, 2 * H * I, 1.0f);
+    fill(&s, R, 2 * H * H, 1.0f);
+    fill(&s, h0, 2 * N * H, 1.0f);
+    const int32_t sl[N] = {0, 2};
+    const int64_t xd[3] = {T, N, I}, wd[3] = {2, H, I}, rd[3] = {2, H, H}, ld[1] = {N},
+                  hd[3] = {2, N, H};
+    const onyx_tensor_view in[5] = {view(F, 3, xd, X), view(F, 3, wd, W), view(F, 3, rd, R),
+                                    view(ONYX_DTYPE_INT32, 1, ld, sl), view(F, 3, hd, h0)};
+    const model_spec ms = {"RNN",
+                           13,
+                           {"X", "W", "R", "", "sl", "h0"},
+                           {F, F, F, F, ONYX_DTYPE_INT32, F},
+                           {"Y", "Y_h"},
+                           {"hidden_size=i:2", "direction=s:bidirectional"}};
+    onyx_tensor out[2] = {0};
+    onyx_error err;
+    CHECK(run(&ms, 1, in, out, &err) == ONYX_OK);
+    check_f32(unit_failed_, &out[0], rnn0_y, 16, 1e-5);
+    check_f32(unit_failed_, &out[1], rnn0_yh, 8, 1e-5);
+    for (int i = 0; i < 2; i++)
+        onyx_tensor_release(&out[i]);
 }
 
 UNIT_TEST(rnn_rejects_bad_models_and_inputs) {
