@@ -455,7 +455,7 @@ static onyx_status slice_run(const onyx_node *n, onyx_exec *x) {
             e = e < 0 ? 0 : e > d ? d : e;
             len = e > s ? (e - s - 1) / p + 1 : 0;
         } else {
-            s = s < 0 ? -1 : s > d - 1 ? d - 1 : s;
+            s = s < 0 ? 0 : s > d - 1 ? d - 1 : s; /* the spec (and onnxruntime), not numpy */
             e = e < -1 ? -1 : e > d - 1 ? d - 1 : e;
             len = s > e ? (s - e - 1) / (-p) + 1 : 0;
         }
