@@ -414,6 +414,22 @@ UNIT_TEST(slice_extreme_bounds) {
     fini(&h);
 }
 
+/* A negative-step start before the axis clamps to 0 (the spec, onnxruntime),
+ * where numpy slicing would give nothing. */
+UNIT_TEST(slice_negative_step_start_clamps_to_zero) {
+    onyx_dtype F = ONYX_DTYPE_FLOAT, I = ONYX_DTYPE_INT64;
+    float data[1] = {5};
+    int64_t d1 = 1, starts[1] = {-7}, ends[1] = {INT64_MIN}, axes[1] = {0}, steps[1] = {-1};
+    harness h;
+    wb node = op_node("Slice");
+    onyx_tensor_view in[5] = {view(F, 1, &d1, data), view(I, 1, &d1, starts), view(I, 1, &d1, ends),
+                              view(I, 1, &d1, axes), view(I, 1, &d1, steps)};
+    CHECK(RUN(&h, &node, 13, 5, in, 1, &F) == ONYX_OK);
+    CHECK(h.out[0].ndim == 1 && h.out[0].dims[0] == 1);
+    if (h.out[0].data && h.out[0].dims[0] == 1) CHECK(((const float *)h.out[0].data)[0] == 5);
+    fini(&h);
+}
+
 // ----------------------------------------------------------------------------
 // Integer reductions stay exact in 64 bits
 
