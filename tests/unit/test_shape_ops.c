@@ -86,6 +86,25 @@ static void attr_str(wb *node, const char *name, const char *s) {
     wb_msg(node, 5, &a);
 }
 
+static void attr_floats(wb *node, const char *name, int n, const float *v) {
+    wb a = {0};
+    wb_str(&a, 1, name);
+    for (int i = 0; i < n; i++) {
+        wb_tag(&a, 7, 5);
+        wb_raw(&a, &v[i], 4);
+    }
+    wb_int(&a, 20, 6);
+    wb_msg(node, 5, &a);
+}
+
+static void attr_strs(wb *node, const char *name, int n, const char *const *v) {
+    wb a = {0};
+    wb_str(&a, 1, name);
+    for (int i = 0; i < n; i++) wb_str(&a, 9, v[i]);
+    wb_int(&a, 20, 8);
+    wb_msg(node, 5, &a);
+}
+
 static void value_info(wb *g, uint32_t field, const char *name, onyx_dtype dt) {
     wb vi = {0}, tp = {0}, tt = {0};
     wb_str(&vi, 1, name);
@@ -506,5 +525,124 @@ UNIT_TEST(topk_ties_and_empty) {
     in[1] = view(I, 1, &d1, k0);
     CHECK(RUN(&h, &node, 11, 2, in, 2, outs) == ONYX_OK);
     CHECK(h.out[0].ndim == 1 && h.out[0].dims[0] == 0);
+    fini(&h);
+}
+
+// ----------------------------------------------------------------------------
+// Constant in all its attribute forms, ConstantOfShape's default
+
+UNIT_TEST(constant_attribute_forms) {
+    onyx_dtype F = ONYX_DTYPE_FLOAT, I = ONYX_DTYPE_INT64, S = ONYX_DTYPE_STRING;
+    harness h;
+    static const float fv[3] = {1.5f, -2, 0.25f};
+    wb node = op_node("Constant");
+    attr_floats(&node, "value_floats", 3, fv);
+    CHECK(RUN(&h, &node, 13, 0, NULL, 1, &F) == ONYX_OK);
+    CHECK(h.out[0].ndim == 1 && h.out[0].dims[0] == 3);
+    if (h.out[0].data) CHECK(((const float *)h.out[0].data)[1] == -2);
+    fini(&h);
+
+    static const int64_t iv[2] = {7, -9};
+    node = op_node("Constant");
+    attr_ints(&node, "value_ints", 2, iv);
+    CHECK(RUN(&h, &node, 13, 0, NULL, 1, &I) == ONYX_OK);
+    if (h.out[0].data) CHECK(((const int64_t *)h.out[0].data)[1] == -9);
+    fini(&h);
+
+    node = op_node("Constant");
+    attr_int(&node, "value_int", 42);
+    CHECK(RUN(&h, &node, 13, 0, NULL, 1, &I) == ONYX_OK);
+    CHECK(h.out[0].ndim == 0);
+    if (h.out[0].data) CHECK(*(const int64_t *)h.out[0].data == 42);
+    fini(&h);
+
+    static const char *const sv[2] = {"cat", "dog"};
+    node = op_node("Constant");
+    attr_strs(&node, "value_strings", 2, sv);
+    CHECK(RUN(&h, &node, 13, 0, NULL, 1, &S) == ONYX_OK);
+    if (h.out[0].data) CHECK(strcmp(((char **)h.out[0].data)[1], "dog") == 0);
+    fini(&h);
+
+    /* sparse_value: values [2.5, -1] at linear indices [1, 4] of a 2x3. */
+    node = op_node("Constant");
+    {
+        wb a = {0}, sp = {0}, vals = {0}, idx = {0};
+        wb_int(&vals, 1, 2);
+        wb_int(&vals, 2, ONYX_DTYPE_FLOAT);
+        float v2[2] = {2.5f, -1};
+        wb_bytes(&vals, 9, v2, sizeof v2);
+        wb_int(&idx, 1, 2);
+        wb_int(&idx, 2, ONYX_DTYPE_INT64);
+        wb_int(&idx, 7, 1);
+        wb_int(&idx, 7, 4);
+        wb_msg(&sp, 1, &vals);
+        wb_msg(&sp, 2, &idx);
+        wb_int(&sp, 3, 2);
+        wb_int(&sp, 3, 3);
+        wb_str(&a, 1, "sparse_value");
+        wb_msg(&a, 22, &sp);
+        wb_int(&a, 20, 11);
+        wb_msg(&node, 5, &a);
+    }
+    CHECK(RUN(&h, &node, 13, 0, NULL, 1, &F) == ONYX_OK);
+    CHECK(h.out[0].ndim == 2 && h.out[0].dims[1] == 3);
+    if (h.out[0].data) {
+        const float *o = h.out[0].data;
+        CHECK(o[0] == 0 && o[1] == 2.5f && o[4] == -1 && o[5] == 0);
+    }
+    fini(&h);
+
+    int64_t shape[2] = {2, 2}, d2 = 2;
+    node = op_node("ConstantOfShape");
+    onyx_tensor_view in = view(I, 1, &d2, shape);
+    CHECK(RUN(&h, &node, 20, 1, &in, 1, &F) == ONYX_OK);
+    CHECK(h.out[0].dtype == F && h.out[0].dims[0] == 2 && h.out[0].dims[1] == 2);
+    if (h.out[0].data) CHECK(((const float *)h.out[0].data)[3] == 0);
+    fini(&h);
+}
+
+// ----------------------------------------------------------------------------
+// Upsample-7 and Resize-10 keep the original (asymmetric) semantics;
+// expected values from onnxruntime
+
+UNIT_TEST(upsample7_and_resize10_asymmetric) {
+    onyx_dtype F = ONYX_DTYPE_FLOAT;
+    float data[4] = {0, 10, 20, 40};
+    int64_t d1122[4] = {1, 1, 2, 2}, d4 = 4;
+    harness h;
+    static const float sc7[4] = {1, 1, 2, 1.5f};
+    wb node = op_node("Upsample");
+    attr_str(&node, "mode", "nearest");
+    attr_floats(&node, "scales", 4, sc7);
+    onyx_tensor_view in = view(F, 4, d1122, data);
+    CHECK(RUN(&h, &node, 7, 1, &in, 1, &F) == ONYX_OK);
+    CHECK(h.out[0].dims[2] == 4 && h.out[0].dims[3] == 3);
+    if (h.out[0].data) {
+        static const float want[12] = {0, 0, 10, 0, 0, 10, 20, 20, 40, 20, 20, 40};
+        CHECK(memcmp(h.out[0].data, want, sizeof want) == 0);
+    }
+    fini(&h);
+
+    float sc10[4] = {1, 1, 2, 2};
+    node = op_node("Resize");
+    attr_str(&node, "mode", "linear");
+    onyx_tensor_view rin[2] = {view(F, 4, d1122, data), view(F, 1, &d4, sc10)};
+    CHECK(RUN(&h, &node, 10, 2, rin, 1, &F) == ONYX_OK);
+    if (h.out[0].data) {
+        static const float want[16] = {0, 5, 10, 10, 10, 17.5f, 25, 25, 20, 30, 40, 40, 20, 30, 40, 40};
+        const float *o = h.out[0].data;
+        for (int i = 0; i < 16; i++) CHECK_NEAR(o[i], want[i], 1e-5);
+    }
+    fini(&h);
+
+    float scd[4] = {1, 1, 0.6f, 3};
+    node = op_node("Resize");
+    onyx_tensor_view din[2] = {view(F, 4, d1122, data), view(F, 1, &d4, scd)};
+    CHECK(RUN(&h, &node, 10, 2, din, 1, &F) == ONYX_OK);
+    CHECK(h.out[0].dims[2] == 1 && h.out[0].dims[3] == 6);
+    if (h.out[0].data) {
+        static const float want[6] = {0, 0, 0, 10, 10, 10};
+        CHECK(memcmp(h.out[0].data, want, sizeof want) == 0);
+    }
     fini(&h);
 }
