@@ -6,6 +6,7 @@ ASan/UBSan binary when ONYX_ASAN is set.
 Each model is built here with onnx.helper or by editing bytes, serialized
 without onnx.checker (which would refuse most of them), and checked to be
 rejected by onnxruntime too, so the corpus is known to be invalid."""
+import os
 import pathlib
 import sys
 
@@ -182,7 +183,6 @@ def ort_rejects(path, feeds):
 @pytest.fixture(params=["onyx", "asan"])
 def binary(request):
     """The release binary, and the sanitizer one when ONYX_ASAN names it."""
-    import os
     if request.param == "asan":
         if not os.environ.get("ONYX_ASAN"):
             pytest.skip("ONYX_ASAN not set")
@@ -194,9 +194,10 @@ def check_rejected(r, *fragments):
     """A clean refusal: a normal exit status 1..125 (a negative status is a
     signal; 126+ means the shell or a crash handler), no sanitizer report,
     and one 'onyx: error:' line naming each fragment."""
-    assert 1 <= r.returncode <= 125, (f"exit status {r.returncode} "
-                                      f"({'signal ' + str(-r.returncode) if r.returncode < 0 else 'abnormal'})"
-                                      f"\nstderr:\n{r.stderr[-4000:]}")
+    what = ("success, expected a refusal" if r.returncode == 0 else
+            f"killed by signal {-r.returncode}" if r.returncode < 0 else "not a normal exit")
+    assert 1 <= r.returncode <= 125, (f"exit status {r.returncode} ({what})\n"
+                                      f"stdout:\n{r.stdout[-2000:]}\nstderr:\n{r.stderr[-4000:]}")
     for marker in ("Sanitizer", "runtime error:", "LeakSanitizer"):
         assert marker not in r.stderr, f"sanitizer report:\n{r.stderr[-4000:]}"
     return check_error(r, *fragments)
