@@ -48,7 +48,7 @@ static void do_chunks(onyx_pool *p, int thread) {
 static void *worker_main(void *arg) {
     worker *w = arg;
     onyx_pool *p = w->pool;
-    unsigned seen = atomic_load(&p->generation);
+    unsigned seen = 0; /* no job can be posted before onyx_pool_new returns */
     for (;;) {
         unsigned g;
         int spins = 0;

@@ -372,10 +372,15 @@ static bool is_expected(const expected *ex, const char *name) {
     return ex->n && bsearch(&name, ex->names, (size_t)ex->n, sizeof *ex->names, cmp_str);
 }
 
+/* File scope, so that a forked child exiting mid-loop still reaches them
+ * (LeakSanitizer would report them otherwise). */
+static char **filters;
+static expected ex;
+static struct dirent **list;
+
 int main(int argc, char **argv) {
     const char *expected_path = NULL, *root = NULL;
     int timeout = 60, threads = 1, verbose = 0;
-    char **filters = NULL;
     int n_filters = 0;
     filters = calloc((size_t)argc, sizeof *filters);
     for (int i = 1; i < argc; i++) {
@@ -397,12 +402,10 @@ int main(int argc, char **argv) {
                         "DIR [FILTER...]\n");
         return 2;
     }
-    expected ex = {0};
     if (expected_path && load_expected(expected_path, &ex)) {
         fprintf(stderr, "conformance: cannot read %s\n", expected_path);
         return 2;
     }
-    struct dirent **list;
     int n = scandir(root, &list, NULL, alphasort);
     if (n < 0) {
         fprintf(stderr, "conformance: cannot read %s\n", root);
