@@ -1,10 +1,10 @@
 /* pool.c - the pooling operators: MaxPool (with Indices), AveragePool, LpPool
- * over 1..6 spatial axes, their Global forms, MaxUnpool and MaxRoiPool.
+ * over 1..6 spatial axes, their Global forms and MaxUnpool. MaxRoiPool and
+ * RoiAlign sample by coordinates and live in spatial.c.
  * One N-D window walker serves every windowed pool; float16/bfloat16
  * compute in float32, double in double, MaxPool's int8/uint8 natively. */
 #include "core/op.h"
 
-#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -488,85 +488,6 @@ static onyx_status run_max_unpool(const onyx_node *nd, onyx_exec *x) {
 }
 
 // ----------------------------------------------------------------------------
-// MaxRoiPool
-
-typedef struct roi_attr {
-    int64_t ph, pw;
-    float scale;
-} roi_attr;
-
-static onyx_status init_roi(onyx_node *n, onyx_error *err) {
-    roi_attr *a = onyx_node_alloc(n, sizeof *a);
-    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
-    const int64_t *ps;
-    if (onyx_attr_ints(n, "pooled_shape", &ps) != 2 || ps[0] < 1 || ps[1] < 1)
-        return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "pooled_shape must be two positive ints");
-    a->ph = ps[0];
-    a->pw = ps[1];
-    a->scale = onyx_attr_float(n, "spatial_scale", 1.0f);
-    n->state = a;
-    return ONYX_OK;
-}
-
-/* Caffe's ROI max pooling: ROI corners are scaled and rounded, split into
- * ph x pw bins (floor/ceil edges); an empty bin gives 0. */
-static onyx_status run_max_roi_pool(const onyx_node *nd, onyx_exec *x) {
-    const roi_attr *a = nd->state;
-    const onyx_tensor *X = onyx_exec_input(x, 0), *R = onyx_exec_input(x, 1);
-    if (!X || !R) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing input");
-    if (X->ndim != 4 || R->ndim != 2 || R->dims[1] != 5 || R->dtype != X->dtype)
-        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
-                              "X must be (N, C, H, W) and rois (R, 5) of the same type");
-    onyx_dtype ct = X->dtype == ONYX_DTYPE_DOUBLE ? ONYX_DTYPE_DOUBLE : ONYX_DTYPE_FLOAT;
-    int64_t N = X->dims[0], C = X->dims[1], H = X->dims[2], W = X->dims[3], nr = R->dims[0];
-    int64_t dims[4] = {nr, C, a->ph, a->pw};
-    onyx_tensor *Y;
-    onyx_status st = onyx_exec_output(x, 0, X->dtype, 4, dims, &Y);
-    if (st) return st;
-    int64_t nout = onyx_tensor_count(Y);
-    if (nout == 0) return ONYX_OK;
-    double *yd = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_DOUBLE, nout));
-    if (!yd) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
-    for (int64_t r = 0; r < nr; r++) {
-        int64_t b = (int64_t)onyx_tensor_get_f64(R, r * 5);
-        if (b < 0 || b >= N)
-            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "roi %lld: batch index %lld out of range",
-                                  (long long)r, (long long)b);
-        int64_t x1 = (int64_t)round(onyx_tensor_get_f64(R, r * 5 + 1) * a->scale);
-        int64_t y1 = (int64_t)round(onyx_tensor_get_f64(R, r * 5 + 2) * a->scale);
-        int64_t x2 = (int64_t)round(onyx_tensor_get_f64(R, r * 5 + 3) * a->scale);
-        int64_t y2 = (int64_t)round(onyx_tensor_get_f64(R, r * 5 + 4) * a->scale);
-        double rh = (double)(y2 - y1 + 1 > 1 ? y2 - y1 + 1 : 1);
-        double rw = (double)(x2 - x1 + 1 > 1 ? x2 - x1 + 1 : 1);
-        double bh = rh / (double)a->ph, bw = rw / (double)a->pw;
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t i = 0; i < a->ph; i++)
-                for (int64_t j = 0; j < a->pw; j++) {
-                    int64_t hs = (int64_t)floor((double)i * bh) + y1;
-                    int64_t he = (int64_t)ceil((double)(i + 1) * bh) + y1;
-                    int64_t ws = (int64_t)floor((double)j * bw) + x1;
-                    int64_t we = (int64_t)ceil((double)(j + 1) * bw) + x1;
-                    hs = hs < 0 ? 0 : hs > H ? H : hs;
-                    he = he < 0 ? 0 : he > H ? H : he;
-                    ws = ws < 0 ? 0 : ws > W ? W : ws;
-                    we = we < 0 ? 0 : we > W ? W : we;
-                    double m = -INFINITY;
-                    bool any = false;
-                    for (int64_t h = hs; h < he; h++)
-                        for (int64_t w = ws; w < we; w++) {
-                            double v = onyx_tensor_get_f64(X, ((b * C + c) * H + h) * W + w);
-                            if (!any || v > m) m = v;
-                            any = true;
-                        }
-                    yd[((r * C + c) * a->ph + i) * a->pw + j] = any ? m : 0.0;
-                }
-    }
-    (void)ct;
-    onyx_convert(X->dtype, Y->data, ONYX_DTYPE_DOUBLE, yd, nout, false);
-    return ONYX_OK;
-}
-
-// ----------------------------------------------------------------------------
 // Registry rows
 
 #define T_F (ONYX_T(ONYX_DTYPE_FLOAT) | ONYX_T(ONYX_DTYPE_DOUBLE) | ONYX_T(ONYX_DTYPE_FLOAT16))
@@ -605,7 +526,5 @@ const onyx_op_schema onyx_ops_pool[] = {
     {"", "MaxUnpool", 9, 2, 3, 1, 1, T_F, init_pool, run_max_unpool, 0},
     {"", "MaxUnpool", 11, 2, 3, 1, 1, T_F, init_pool, run_max_unpool, 0},
     {"", "MaxUnpool", 22, 2, 3, 1, 1, T_FB, init_pool, run_max_unpool, 0},
-    {"", "MaxRoiPool", 1, 2, 2, 1, 1, T_F, init_roi, run_max_roi_pool, 0},
-    {"", "MaxRoiPool", 22, 2, 2, 1, 1, T_FB, init_roi, run_max_roi_pool, 0},
     {0},
 };
