@@ -14,16 +14,17 @@
 #include "base/error.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define KC 256 /* depth of one packed panel */
 #define MC 64  /* rows of C per task (rounded up to the kernel's mr) */
-#define NC 256 /* maximum columns of C per task (rounded up to nr) */
+#define NC 1024 /* maximum columns of C per task (rounded up to nr) */
 
 /* Below this many multiply-adds a product runs on one thread. */
 #define PARALLEL_MIN_MACS ((int64_t)1 << 16)
 
-/* ---------------------------------------------------------------------- */
-/* Generic micro-kernel                                                    */
+// ----------------------------------------------------------------------------
+// Generic micro-kernel
 
 #define GEN_MR 4
 #define GEN_NR 8
@@ -54,8 +55,8 @@ static void ukernel_generic(int64_t kc, const float *restrict a, const float *re
 const onyx_sgemm_kernel onyx_sgemm_kernel_generic = {"generic", GEN_MR, GEN_NR,
                                                      ukernel_generic};
 
-/* ---------------------------------------------------------------------- */
-/* Workspace                                                               */
+// ----------------------------------------------------------------------------
+// Workspace
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -77,8 +78,8 @@ size_t onyx_sgemm_workspace(int64_t m, int64_t n, int64_t k, int threads) {
     return (size_t)thread_floats(m, n, k) * sizeof(float) * (size_t)threads;
 }
 
-/* ---------------------------------------------------------------------- */
-/* Packing                                                                 */
+// ----------------------------------------------------------------------------
+// Packing
 
 typedef struct sgemm_problem {
     const onyx_sgemm_kernel *kern;
@@ -103,23 +104,24 @@ static void pack_a(const sgemm_problem *g, int64_t i0, int64_t mc, int64_t p0, i
         int rows = (int)min64(mr, mc - s);
         float *d = dst + s * kc;
         if (!g->ta) {
-            for (int r = 0; r < rows; r++) {
-                const float *src = g->a + (i0 + s + r) * g->lda + p0;
-                for (int64_t p = 0; p < kc; p++) d[p * mr + r] = src[p];
+            /* Depth-major so that writes are sequential; the mr source rows
+             * are read as mr parallel streams. */
+            const float *src[ONYX_SGEMM_MAX_MR];
+            for (int r = 0; r < rows; r++) src[r] = g->a + (i0 + s + r) * g->lda + p0;
+            for (int64_t p = 0; p < kc; p++, d += mr) {
+                int r = 0;
+                for (; r < rows; r++) d[r] = src[r][p];
+                for (; r < mr; r++) d[r] = 0.0f;
             }
         } else {
-            for (int64_t p = 0; p < kc; p++) {
+            for (int64_t p = 0; p < kc; p++, d += mr) {
                 const float *src = g->a + (p0 + p) * g->lda + i0 + s;
-                for (int r = 0; r < rows; r++) d[p * mr + r] = src[r];
+                int r = 0;
+                for (; r < rows; r++) d[r] = src[r];
+                for (; r < mr; r++) d[r] = 0.0f;
             }
         }
-        for (int r = rows; r < mr; r++)
-            for (int64_t p = 0; p < kc; p++) d[p * mr + r] = 0.0f;
     }
-}
-
-static inline void copy_floats(float *restrict d, const float *restrict s, int n) {
-    for (int i = 0; i < n; i++) d[i] = s[i];
 }
 
 /* Packs depth [p0, p0+kc) x columns [j0, j0+nc) of op(B) into nr-wide
@@ -127,39 +129,44 @@ static inline void copy_floats(float *restrict d, const float *restrict s, int n
 static void pack_b(const sgemm_problem *g, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
                    float *dst) {
     const int nr = g->kern->nr;
-    for (int64_t s = 0; s < nc; s += nr) {
-        int cols = (int)min64(nr, nc - s);
-        float *d = dst + s * kc;
-        if (!g->tb) {
-            for (int64_t p = 0; p < kc; p++) {
-                const float *src = g->b + (p0 + p) * g->ldb + j0 + s;
-                float *dp = d + p * nr;
+    if (!g->tb) {
+        /* Row by row, so each source row is read once, sequentially. */
+        for (int64_t p = 0; p < kc; p++) {
+            const float *src = g->b + (p0 + p) * g->ldb + j0;
+            for (int64_t s = 0; s < nc; s += nr) {
+                float *dp = dst + s * kc + p * nr;
+                int cols = (int)min64(nr, nc - s);
                 if (cols == nr) {
-                    /* Constant widths compile to a few vector moves (a
-                     * memcpy call per 32 bytes showed in profiles). */
-                    if (nr == 8) copy_floats(dp, src, 8);
-                    else if (nr == 16) copy_floats(dp, src, 16);
-                    else if (nr == 32) copy_floats(dp, src, 32);
-                    else copy_floats(dp, src, nr);
+                    /* Constant sizes compile to a few vector moves; a
+                     * variable-size copy is a libc call per row, which
+                     * showed in profiles. */
+                    if (nr == 8) memcpy(dp, src + s, 8 * sizeof(float));
+                    else if (nr == 16) memcpy(dp, src + s, 16 * sizeof(float));
+                    else if (nr == 32) memcpy(dp, src + s, 32 * sizeof(float));
+                    else memcpy(dp, src + s, (size_t)nr * sizeof(float));
                 } else {
                     int j = 0;
-                    for (; j < cols; j++) dp[j] = src[j];
+                    for (; j < cols; j++) dp[j] = src[s + j];
                     for (; j < nr; j++) dp[j] = 0.0f;
                 }
             }
-        } else {
-            for (int j = 0; j < cols; j++) {
-                const float *src = g->b + (j0 + s + j) * g->ldb + p0;
-                for (int64_t p = 0; p < kc; p++) d[p * nr + j] = src[p];
-            }
-            for (int j = cols; j < nr; j++)
-                for (int64_t p = 0; p < kc; p++) d[p * nr + j] = 0.0f;
         }
+        return;
+    }
+    for (int64_t s = 0; s < nc; s += nr) {
+        int cols = (int)min64(nr, nc - s);
+        float *d = dst + s * kc;
+        for (int j = 0; j < cols; j++) {
+            const float *src = g->b + (j0 + s + j) * g->ldb + p0;
+            for (int64_t p = 0; p < kc; p++) d[p * nr + j] = src[p];
+        }
+        for (int j = cols; j < nr; j++)
+            for (int64_t p = 0; p < kc; p++) d[p * nr + j] = 0.0f;
     }
 }
 
-/* ---------------------------------------------------------------------- */
-/* Blocked driver                                                          */
+// ----------------------------------------------------------------------------
+// Blocked driver
 
 /* Multiplies the packed blocks into C[i0.., j0..] (mc x nc), scaling the
  * old C by `beta`. */
@@ -219,8 +226,8 @@ static void sgemm_task(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
-/* ---------------------------------------------------------------------- */
-/* Matrix-vector paths (m == 1 or n == 1)                                  */
+// ----------------------------------------------------------------------------
+// Matrix-vector paths (m == 1 or n == 1)
 
 /* y[r*ys] = alpha * sum_p X[r*xr + p*xp] * v[p*vs] + beta*y[r*ys] for r in
  * [0, rows). Chooses dot products when X rows are contiguous and axpy
@@ -323,8 +330,8 @@ static void sgemv(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
     run_parallel(par, g.rows, grain, gemv_task, &g, m * n * k);
 }
 
-/* ---------------------------------------------------------------------- */
-/* Entry points                                                            */
+// ----------------------------------------------------------------------------
+// Entry points
 
 static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
     for (int64_t i = 0; i < m; i++)
@@ -402,8 +409,8 @@ onyx_status onyx_sgemm(const onyx_sgemm_kernel *kern, bool trans_a, bool trans_b
     return ONYX_OK;
 }
 
-/* ---------------------------------------------------------------------- */
-/* Double precision                                                        */
+// ----------------------------------------------------------------------------
+// Double precision
 
 typedef struct dgemm_problem {
     bool ta, tb;

@@ -4,6 +4,7 @@
 #include "unit.h"
 
 #include "base/pool.h"
+#include "kernels/dispatch.h"
 #include "kernels/gemm.h"
 
 #include <stdlib.h>
@@ -50,8 +51,9 @@ static void pool_parallel(void *par_ctx, int64_t n, int64_t grain, onyx_task_fn 
 /* Runs one case; returns 1 when it matches the oracle and leaves the
  * padding of C untouched. mode 0: serial, 1: fake parallel, 2: real pool,
  * 3: onyx_sgemm_serial with a caller workspace. */
-static int run_case(int64_t m, int64_t n, int64_t k, bool ta, bool tb, float alpha, float beta,
-                    int mode, onyx_pool *pool, uint32_t seed) {
+static int run_case_with(const onyx_sgemm_kernel *kern, int64_t m, int64_t n, int64_t k, bool ta,
+                         bool tb, float alpha, float beta, int mode, onyx_pool *pool,
+                         uint32_t seed) {
     int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 5;
     int64_t arows = ta ? k : m, brows = tb ? n : k;
     float *a = malloc(sizeof(float) * (size_t)(arows * lda + 1));
@@ -73,11 +75,11 @@ static int run_case(int64_t m, int64_t n, int64_t k, bool ta, bool tb, float alp
     onyx_parallel real = {pool_parallel, pool, onyx_pool_threads(pool)};
     if (mode == 3) {
         void *w = malloc(onyx_sgemm_workspace(m, n, k, 1) + 1);
-        onyx_sgemm_serial(NULL, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, w);
+        onyx_sgemm_serial(kern, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, w);
         free(w);
     } else {
         const onyx_parallel *par = mode == 1 ? &fake : mode == 2 ? &real : NULL;
-        ok = onyx_sgemm(NULL, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, par, NULL) ==
+        ok = onyx_sgemm(kern, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, par, NULL) ==
              ONYX_OK;
     }
     for (int64_t i = 0; i < m && ok; i++)
@@ -85,9 +87,9 @@ static int run_case(int64_t m, int64_t n, int64_t k, bool ta, bool tb, float alp
             double tol = 1e-4 * (double)(k + 1);
             if (!(fabs(c[i * ldc + j] - r[i * ldc + j]) <= tol)) {
                 fprintf(stderr, "  m=%lld n=%lld k=%lld ta=%d tb=%d alpha=%g beta=%g mode=%d: "
-                        "C[%lld,%lld] = %g, want %g\n", (long long)m, (long long)n, (long long)k,
+                        "C[%lld,%lld] = %g, want %g (%s)\n", (long long)m, (long long)n, (long long)k,
                         ta, tb, alpha, beta, mode, (long long)i, (long long)j, c[i * ldc + j],
-                        r[i * ldc + j]);
+                        r[i * ldc + j], kern ? kern->name : "generic");
                 ok = 0;
                 break;
             }
@@ -98,6 +100,11 @@ done:
     free(c);
     free(r);
     return ok;
+}
+
+static int run_case(int64_t m, int64_t n, int64_t k, bool ta, bool tb, float alpha, float beta,
+                    int mode, onyx_pool *pool, uint32_t seed) {
+    return run_case_with(NULL, m, n, k, ta, tb, alpha, beta, mode, pool, seed);
 }
 
 UNIT_TEST(gemm_odd_sizes) {
@@ -130,6 +137,22 @@ UNIT_TEST(gemm_blocks_and_parallel) {
                 CHECK(run_case(shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t >> 1, 0.75f,
                                t == 2 ? 0.0f : -1.0f, mode, pool, seed++));
     onyx_pool_free(pool);
+}
+
+UNIT_TEST(gemm_dispatched_kernel) {
+    /* The ISA micro-kernel this CPU dispatches to, through the same driver:
+     * its own mr/nr make different partial tiles. */
+    const onyx_sgemm_kernel *kern = onyx_kernels_get()->sgemm;
+    static const int64_t sizes[] = {1, 7, 17, 63, 100};
+    uint32_t seed = 5;
+    int bad = 0;
+    for (int im = 0; im < 5; im++)
+        for (int in = 1; in < 5; in++)
+            for (int t = 0; t < 4; t++)
+                bad += !run_case_with(kern, sizes[im], sizes[in], sizes[(im + in) % 5], t & 1, t >> 1,
+                                      1.25f, t == 1 ? 0.0f : 0.5f, im % 2 ? 1 : 3, NULL, seed++);
+    bad += !run_case_with(kern, 130, 300, 520, false, true, 1.0f, 0.0f, 1, NULL, seed++);
+    CHECK(bad == 0);
 }
 
 UNIT_TEST(gemm_degenerate) {
