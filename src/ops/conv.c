@@ -267,26 +267,42 @@ static void valid_range(int64_t n, int64_t s, int64_t off, int64_t lim, int64_t 
 // ----------------------------------------------------------------------------
 // im2col and col2im
 
-/* im2col: col (cg*R, P) from one group's image x (cg, in...):
- *   col[(c*R + r)*P + o] = x[c][o*stride + kidx(r)*dil - pad]  (0 outside).
- * The last spatial axis is the inner loop, with its valid range computed
- * once per row so that stride-1 rows are plain copies. */
+/* Both work on a band of "lines": a line is one row of the spatial grid
+ * along its last axis (out[last] values for im2col, in[last] for col2im),
+ * and a band is lines [line0, line0 + nlines). Banding bounds the column
+ * buffer for large 3-D inputs; typical 2-D layers fit in one band. */
+
+/* Decodes line index `line` of a grid into per-axis indices (last axis 0). */
+static void line_index(int nd, const int64_t *grid, int64_t line, int64_t *idx) {
+    idx[nd - 1] = 0;
+    for (int d = nd - 2; d >= 0; d--) {
+        idx[d] = line % grid[d];
+        line /= grid[d];
+    }
+}
+
+/* im2col: col (cg*R, nlines*ow) from one group's image x (cg, in...):
+ *   col[(c*R + r)][o - o0] = x[c][o*stride + kidx(r)*dil - pad]  (0 outside)
+ * for the output positions o of the band; rows [begin, end) of col. The
+ * last axis is the inner loop, its valid range computed once per line so
+ * that stride-1 lines are plain copies. */
 #define IM2COL(T)                                                                          \
-    static void im2col_rows_##T(const conv_geom *g, const T *x, T *col, int64_t begin,       \
-                                int64_t end) {                                             \
-        const int nd = g->nd, last = g->nd - 1;                                            \
+    static void im2col_rows_##T(const conv_geom *g, const T *x, T *col, int64_t line0,       \
+                                int64_t nlines, int64_t begin, int64_t end) {              \
+        const int last = g->nd - 1;                                                        \
         const int64_t ow = g->out[last], iw = g->in[last], sw = g->stride[last];           \
+        const int64_t ld = nlines * ow;                                                    \
         for (int64_t q = begin; q < end; q++) {                                            \
             int64_t c = q / g->kern_size, r = q % g->kern_size;                            \
-            int64_t kidx[MAX_SPATIAL], oidx[MAX_SPATIAL] = {0};                            \
+            int64_t kidx[MAX_SPATIAL], oidx[MAX_SPATIAL];                                  \
             kernel_index(g, r, kidx);                                                      \
+            line_index(g->nd, g->out, line0, oidx);                                        \
             const T *xc = x + c * g->in_size;                                              \
-            T *dst = col + q * g->out_size;                                                \
+            T *dst = col + q * ld;                                                         \
             int64_t off = kidx[last] * g->dil[last] - g->pad[last], lo, hi;                 \
             valid_range(ow, sw, off, iw, &lo, &hi);                                        \
-            int64_t rows = g->out_size / ow;                                               \
-            for (int64_t row = 0; row < rows; row++, dst += ow) {                          \
-                /* offset of this output row in x, or -1 when it is in padding */           \
+            for (int64_t line = 0; line < nlines; line++, dst += ow) {                     \
+                /* offset of this line in x, or -1 when it lies in padding */               \
                 int64_t base = 0;                                                          \
                 for (int d = 0; d < last; d++) {                                           \
                     int64_t i = oidx[d] * g->stride[d] + kidx[d] * g->dil[d] - g->pad[d];  \
@@ -311,26 +327,27 @@ static void valid_range(int64_t n, int64_t s, int64_t off, int64_t lim, int64_t 
                 }                                                                          \
                 for (; o < ow; o++) dst[o] = 0;                                            \
             }                                                                              \
-            (void)nd;                                                                      \
         }                                                                                  \
     }
+/* col2im: y (kg, out...) += the scatter of col (kg*R, nlines*iw), whose
+ * columns are the image positions of the band; rows [begin, end) are output
+ * channels, so parallel bands of channels never write the same element. */
 #define COL2IM(T)                                                                          \
-    /* col2im: y (kg, out...) += scatter of col (kg*R, P) with P over the image    \
-     * grid `in`; rows [begin, end) are output channels. */                                \
-    static void col2im_rows_##T(const conv_geom *g, const T *col, T *y, int64_t begin,      \
-                                int64_t end) {                                             \
+    static void col2im_rows_##T(const conv_geom *g, const T *col, T *y, int64_t line0,      \
+                                int64_t nlines, int64_t begin, int64_t end) {              \
         const int last = g->nd - 1;                                                        \
         const int64_t iw = g->in[last], ow = g->out[last], sw = g->stride[last];           \
+        const int64_t ld = nlines * iw;                                                    \
         for (int64_t k = begin; k < end; k++) {                                            \
             T *yk = y + k * g->out_size;                                                   \
             for (int64_t r = 0; r < g->kern_size; r++) {                                   \
-                int64_t kidx[MAX_SPATIAL], iidx[MAX_SPATIAL] = {0};                        \
+                int64_t kidx[MAX_SPATIAL], iidx[MAX_SPATIAL];                              \
                 kernel_index(g, r, kidx);                                                  \
-                const T *src = col + (k * g->kern_size + r) * g->in_size;                  \
+                line_index(g->nd, g->in, line0, iidx);                                     \
+                const T *src = col + (k * g->kern_size + r) * ld;                          \
                 int64_t off = kidx[last] * g->dil[last] - g->pad[last], lo, hi;             \
                 valid_range(iw, sw, off, ow, &lo, &hi);                                    \
-                int64_t rows = g->in_size / iw;                                            \
-                for (int64_t row = 0; row < rows; row++, src += iw) {                      \
+                for (int64_t line = 0; line < nlines; line++, src += iw) {                 \
                     int64_t base = 0;                                                      \
                     for (int d = 0; d < last; d++) {                                       \
                         int64_t o = iidx[d] * g->stride[d] + kidx[d] * g->dil[d] - g->pad[d]; \
@@ -359,23 +376,36 @@ typedef struct cols_job {
     bool is_double;
     const void *src;
     void *dst;
+    int64_t line0, nlines;
 } cols_job;
 
 static void im2col_task(void *ctx, int64_t begin, int64_t end, int thread) {
     const cols_job *j = ctx;
     (void)thread;
-    if (j->is_double) im2col_rows_double(j->g, j->src, j->dst, begin, end);
-    else im2col_rows_float(j->g, j->src, j->dst, begin, end);
+    if (j->is_double) im2col_rows_double(j->g, j->src, j->dst, j->line0, j->nlines, begin, end);
+    else im2col_rows_float(j->g, j->src, j->dst, j->line0, j->nlines, begin, end);
 }
 
 static void col2im_task(void *ctx, int64_t begin, int64_t end, int thread) {
     const cols_job *j = ctx;
     (void)thread;
-    if (j->is_double) col2im_rows_double(j->g, j->src, j->dst, begin, end);
-    else col2im_rows_float(j->g, j->src, j->dst, begin, end);
+    if (j->is_double) col2im_rows_double(j->g, j->src, j->dst, j->line0, j->nlines, begin, end);
+    else col2im_rows_float(j->g, j->src, j->dst, j->line0, j->nlines, begin, end);
 }
 
 static int64_t rows_grain(int64_t row_len) { return row_len >= 4096 ? 1 : 4096 / (row_len + 1) + 1; }
+
+/* Column buffers are cut into bands of at most this many bytes. */
+#define COL_BUDGET ((int64_t)16 << 20)
+
+/* Lines per band for a column matrix of `rows` rows whose lines hold
+ * `line_len` elements of `es` bytes, out of `lines` in all. */
+static int64_t band_lines(int64_t rows, int64_t line_len, int64_t lines, size_t es) {
+    int64_t per_line = rows * line_len * (int64_t)es;
+    int64_t n = per_line > 0 ? COL_BUDGET / per_line : lines;
+    if (n < 1) n = 1;
+    return n < lines ? n : lines;
+}
 
 /* y (rows, len) = bias[row] (or 0) for each row. */
 #define FILL_BIAS(T)                                                                       \
@@ -434,34 +464,58 @@ static void depthwise_task(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
+/* The column bands of one convolution: `lines` output lines of `ow`
+ * positions, processed `band` lines at a time (all at once when pointwise,
+ * where X itself is the column matrix). */
+typedef struct conv_bands {
+    int64_t kk;          /* GEMM depth: cg * R */
+    int64_t ow, lines, band;
+    bool pointwise;
+} conv_bands;
+
+static conv_bands bands_for(const conv_geom *g, size_t es) {
+    conv_bands b;
+    b.kk = g->cg * g->kern_size;
+    b.ow = g->out[g->nd - 1];
+    b.lines = g->out_size / b.ow;
+    b.pointwise = geom_is_pointwise(g);
+    b.band = b.pointwise ? b.lines : band_lines(b.kk, b.ow, b.lines, es);
+    return b;
+}
+
 /* Grouped convolutions with many (image, group) pairs: each task owns one
  * pair and runs im2col and a serial GEMM on per-thread buffers. */
 typedef struct group_job {
     const conv_geom *g;
+    conv_bands cb;
     const onyx_sgemm_kernel *kern;
     const float *x, *w, *b;
     float *y;
     const onyx_act *act;
-    bool pointwise;
     unsigned char *work; /* per thread: col buffer then GEMM workspace */
     size_t col_bytes, work_stride;
 } group_job;
 
 static void conv_pair_f32(const group_job *j, int64_t t, float *col, void *gemm_work) {
     const conv_geom *g = j->g;
+    const conv_bands *cb = &j->cb;
     int64_t n = t / g->group, gi = t % g->group;
     const float *xg = j->x + (n * g->c + gi * g->cg) * g->in_size;
-    const float *wg = j->w + gi * g->kg * g->cg * g->kern_size;
+    const float *wg = j->w + gi * g->kg * cb->kk;
     float *yg = j->y + (n * g->k + gi * g->kg) * g->out_size;
-    const float *b = xg;
-    if (!j->pointwise) {
-        im2col_rows_float(g, xg, col, 0, g->cg * g->kern_size);
-        b = col;
-    }
     fill_bias_float(yg, g->kg, g->out_size, j->b ? j->b + gi * g->kg : NULL);
-    int64_t kk = g->cg * g->kern_size;
-    onyx_sgemm_serial(j->kern, false, false, g->kg, g->out_size, kk, 1.0f, wg, kk, b,
-                      g->out_size, 1.0f, yg, g->out_size, gemm_work);
+    for (int64_t l0 = 0; l0 < cb->lines; l0 += cb->band) {
+        int64_t nl = cb->lines - l0 < cb->band ? cb->lines - l0 : cb->band, cols = nl * cb->ow;
+        const float *bm = xg + l0 * cb->ow;
+        int64_t ldb = g->in_size;
+        if (!cb->pointwise) {
+            im2col_rows_float(g, xg, col, l0, nl, 0, cb->kk);
+            bm = col;
+            ldb = cols;
+        }
+        onyx_sgemm_serial(j->kern, false, false, g->kg, cols, cb->kk, 1.0f, wg, cb->kk, bm, ldb,
+                          1.0f, yg + l0 * cb->ow, g->out_size, gemm_work);
+    }
     if (j->act) onyx_act_apply(j->act, yg, g->kg * g->out_size);
 }
 
@@ -472,15 +526,13 @@ static void group_task(void *ctx, int64_t begin, int64_t end, int thread) {
         conv_pair_f32(j, t, (float *)(void *)mine, mine + j->col_bytes);
 }
 
-static size_t round64(size_t v) { return (v + 63) / 64 * 64; }
+static size_t round64(size_t v) { return v > SIZE_MAX - 63 ? SIZE_MAX : (v + 63) / 64 * 64; }
 
 static onyx_status conv_f32(onyx_exec *x, const conv_geom *g, const float *X, const float *W,
                             const float *B, float *Y, const onyx_act *act) {
     const int threads = onyx_exec_threads(x);
     const onyx_sgemm_kernel *kern = onyx_kernels_get()->sgemm;
     const int64_t pairs = g->n * g->group;
-    const int64_t kk = g->cg * g->kern_size;
-    const bool pointwise = geom_is_pointwise(g);
 
     if (g->nd == 2 && g->cg == 1 && g->group > 1) {
         dw_job j = {g, X, W, B, Y, act};
@@ -489,12 +541,15 @@ static onyx_status conv_f32(onyx_exec *x, const conv_geom *g, const float *X, co
         return ONYX_OK;
     }
 
-    size_t col_bytes = pointwise ? 0 : round64(onyx_dtype_bytes(ONYX_DTYPE_FLOAT, kk * g->out_size));
+    const conv_bands cb = bands_for(g, sizeof(float));
+    const int64_t band_cols = cb.band * cb.ow;
+    size_t col_bytes =
+        cb.pointwise ? 0 : round64(onyx_dtype_bytes(ONYX_DTYPE_FLOAT, cb.kk * band_cols));
     if (col_bytes == SIZE_MAX) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
 
     if (g->group > 1 && pairs >= 2 * (int64_t)threads) {
-        size_t ws = round64(onyx_sgemm_workspace(g->kg, g->out_size, kk, 1));
-        group_job j = {g, kern, X, W, B, Y, act, pointwise, NULL, col_bytes, col_bytes + ws};
+        size_t ws = round64(onyx_sgemm_workspace(g->kg, band_cols, cb.kk, 1));
+        group_job j = {g, cb, kern, X, W, B, Y, act, NULL, col_bytes, col_bytes + ws};
         if (j.work_stride > SIZE_MAX / (size_t)threads)
             return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
         j.work = onyx_exec_scratch(x, j.work_stride * (size_t)threads);
@@ -505,27 +560,32 @@ static onyx_status conv_f32(onyx_exec *x, const conv_geom *g, const float *X, co
 
     /* Large (image, group) pairs one at a time, parallel inside. */
     onyx_parallel par = parallel_of(x);
-    size_t ws = onyx_sgemm_workspace(g->kg, g->out_size, kk, par.threads);
+    size_t ws = onyx_sgemm_workspace(g->kg, band_cols, cb.kk, par.threads);
     float *col = col_bytes ? onyx_exec_scratch(x, col_bytes) : NULL;
     void *work = ws ? onyx_exec_scratch(x, ws) : NULL;
     if ((col_bytes && !col) || (ws && !work))
         return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
     for (int64_t t = 0; t < pairs; t++) {
-        if (onyx_exec_aborted(x)) return ONYX_ERR_CANCELLED;
         int64_t n = t / g->group, gi = t % g->group;
         const float *xg = X + (n * g->c + gi * g->cg) * g->in_size;
-        const float *wg = W + gi * g->kg * kk;
+        const float *wg = W + gi * g->kg * cb.kk;
         float *yg = Y + (n * g->k + gi * g->kg) * g->out_size;
-        const float *b = xg;
-        if (!pointwise) {
-            cols_job cj = {g, false, xg, col};
-            onyx_exec_parallel(x, kk, rows_grain(g->out_size), im2col_task, &cj);
-            b = col;
-        }
         fill_bias_float(yg, g->kg, g->out_size, B ? B + gi * g->kg : NULL);
-        onyx_status st = onyx_sgemm(kern, false, false, g->kg, g->out_size, kk, 1.0f, wg, kk, b,
-                                    g->out_size, 1.0f, yg, g->out_size, &par, work);
-        if (st) return onyx_exec_fail(x, st, "out of memory");
+        for (int64_t l0 = 0; l0 < cb.lines; l0 += cb.band) {
+            if (onyx_exec_aborted(x)) return ONYX_ERR_CANCELLED;
+            int64_t nl = cb.lines - l0 < cb.band ? cb.lines - l0 : cb.band, cols = nl * cb.ow;
+            const float *bm = xg + l0 * cb.ow;
+            int64_t ldb = g->in_size;
+            if (!cb.pointwise) {
+                cols_job cj = {g, false, xg, col, l0, nl};
+                onyx_exec_parallel(x, cb.kk, rows_grain(cols), im2col_task, &cj);
+                bm = col;
+                ldb = cols;
+            }
+            onyx_status st = onyx_sgemm(kern, false, false, g->kg, cols, cb.kk, 1.0f, wg, cb.kk,
+                                        bm, ldb, 1.0f, yg + l0 * cb.ow, g->out_size, &par, work);
+            if (st) return onyx_exec_fail(x, st, "out of memory");
+        }
         if (act) onyx_act_apply(act, yg, g->kg * g->out_size);
     }
     return ONYX_OK;
@@ -536,28 +596,32 @@ static onyx_status conv_f32(onyx_exec *x, const conv_geom *g, const float *X, co
 
 static onyx_status conv_f64(onyx_exec *x, const conv_geom *g, const double *X, const double *W,
                             const double *B, double *Y) {
-    const int64_t kk = g->cg * g->kern_size;
-    const bool pointwise = geom_is_pointwise(g);
+    const conv_bands cb = bands_for(g, sizeof(double));
     double *col = NULL;
-    if (!pointwise) {
-        col = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_DOUBLE, kk * g->out_size));
+    if (!cb.pointwise) {
+        col = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_DOUBLE, cb.kk * cb.band * cb.ow));
         if (!col) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
     }
     onyx_parallel par = parallel_of(x);
     for (int64_t t = 0; t < g->n * g->group; t++) {
-        if (onyx_exec_aborted(x)) return ONYX_ERR_CANCELLED;
         int64_t n = t / g->group, gi = t % g->group;
         const double *xg = X + (n * g->c + gi * g->cg) * g->in_size;
         double *yg = Y + (n * g->k + gi * g->kg) * g->out_size;
-        const double *b = xg;
-        if (!pointwise) {
-            cols_job cj = {g, true, xg, col};
-            onyx_exec_parallel(x, kk, rows_grain(g->out_size), im2col_task, &cj);
-            b = col;
-        }
         fill_bias_double(yg, g->kg, g->out_size, B ? B + gi * g->kg : NULL);
-        onyx_dgemm(false, false, g->kg, g->out_size, kk, 1.0, W + gi * g->kg * kk, kk, b,
-                   g->out_size, 1.0, yg, g->out_size, &par);
+        for (int64_t l0 = 0; l0 < cb.lines; l0 += cb.band) {
+            if (onyx_exec_aborted(x)) return ONYX_ERR_CANCELLED;
+            int64_t nl = cb.lines - l0 < cb.band ? cb.lines - l0 : cb.band, cols = nl * cb.ow;
+            const double *bm = xg + l0 * cb.ow;
+            int64_t ldb = g->in_size;
+            if (!cb.pointwise) {
+                cols_job cj = {g, true, xg, col, l0, nl};
+                onyx_exec_parallel(x, cb.kk, rows_grain(cols), im2col_task, &cj);
+                bm = col;
+                ldb = cols;
+            }
+            onyx_dgemm(false, false, g->kg, cols, cb.kk, 1.0, W + gi * g->kg * cb.kk, cb.kk, bm,
+                       ldb, 1.0, yg + l0 * cb.ow, g->out_size, &par);
+        }
     }
     return ONYX_OK;
 }
@@ -610,47 +674,57 @@ static onyx_status run_conv(const onyx_node *nd, onyx_exec *x) {
     return ONYX_OK;
 }
 
-/* ConvTranspose per (image, group): col (kg*R, P_in) = W_g^T * X_g, then
- * col2im scatters col onto Y_g (prefilled with the bias). */
+/* ConvTranspose per (image, group): col (kg*R, image positions) =
+ * W_g^T * X_g, then col2im scatters col onto Y_g (prefilled with the bias),
+ * in bands of image lines; a pointwise one is a single GEMM into Y_g. */
 static onyx_status convtranspose_typed(onyx_exec *x, const conv_geom *g, bool is_double,
                                        const void *X, const void *W, const void *B, void *Y) {
     const size_t es = is_double ? sizeof(double) : sizeof(float);
-    const int64_t m = g->kg * g->kern_size; /* GEMM M/N/K: m x in_size, depth cg */
-    bool direct = geom_is_pointwise(g);
+    const int64_t m = g->kg * g->kern_size; /* GEMM M/N/K: m x image positions, depth cg */
+    const int64_t iw = g->in[g->nd - 1], lines = g->in_size / iw;
+    const bool direct = geom_is_pointwise(g);
+    const int64_t band = direct ? lines : band_lines(m, iw, lines, es);
     void *col = NULL;
     if (!direct) {
         col = onyx_exec_scratch(x, onyx_dtype_bytes(is_double ? ONYX_DTYPE_DOUBLE : ONYX_DTYPE_FLOAT,
-                                                    m * g->in_size));
+                                                    m * band * iw));
         if (!col) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
     }
     onyx_parallel par = parallel_of(x);
-    size_t ws = is_double ? 0 : onyx_sgemm_workspace(m, g->in_size, g->cg, par.threads);
+    size_t ws = is_double ? 0 : onyx_sgemm_workspace(m, band * iw, g->cg, par.threads);
     void *work = ws ? onyx_exec_scratch(x, ws) : NULL;
     if (ws && !work) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
     for (int64_t t = 0; t < g->n * g->group; t++) {
-        if (onyx_exec_aborted(x)) return ONYX_ERR_CANCELLED;
         int64_t n = t / g->group, gi = t % g->group;
         const char *xg = (const char *)X + (size_t)((n * g->c + gi * g->cg) * g->in_size) * es;
         const char *wg = (const char *)W + (size_t)(gi * g->cg * m) * es;
         char *yg = (char *)Y + (size_t)((n * g->k + gi * g->kg) * g->out_size) * es;
         const char *bg = B ? (const char *)B + (size_t)(gi * g->kg) * es : NULL;
-        void *dst = direct ? (void *)yg : col;
-        float beta = direct ? 1.0f : 0.0f;
-        if (is_double) {
+        if (is_double)
             fill_bias_double((double *)(void *)yg, g->kg, g->out_size, (const double *)(const void *)bg);
-            onyx_dgemm(true, false, m, g->in_size, g->cg, 1.0, (const double *)(const void *)wg, m,
-                       (const double *)(const void *)xg, g->in_size, beta, dst, g->in_size, &par);
-        } else {
+        else
             fill_bias_float((float *)(void *)yg, g->kg, g->out_size, (const float *)(const void *)bg);
-            onyx_status st = onyx_sgemm(onyx_kernels_get()->sgemm, true, false, m, g->in_size,
-                                        g->cg, 1.0f, (const float *)(const void *)wg, m,
-                                        (const float *)(const void *)xg, g->in_size, beta, dst,
-                                        g->in_size, &par, work);
-            if (st) return onyx_exec_fail(x, st, "out of memory");
-        }
-        if (!direct) {
-            cols_job cj = {g, is_double, col, yg};
-            onyx_exec_parallel(x, g->kg, 1, col2im_task, &cj);
+        for (int64_t l0 = 0; l0 < lines; l0 += band) {
+            if (onyx_exec_aborted(x)) return ONYX_ERR_CANCELLED;
+            int64_t nl = lines - l0 < band ? lines - l0 : band, cols = nl * iw;
+            const char *xb = xg + (size_t)(l0 * iw) * es;
+            void *dst = direct ? (void *)yg : col;
+            int64_t ldc = direct ? g->out_size : cols;
+            float beta = direct ? 1.0f : 0.0f;
+            if (is_double) {
+                onyx_dgemm(true, false, m, cols, g->cg, 1.0, (const double *)(const void *)wg, m,
+                           (const double *)(const void *)xb, g->in_size, beta, dst, ldc, &par);
+            } else {
+                onyx_status st = onyx_sgemm(onyx_kernels_get()->sgemm, true, false, m, cols, g->cg,
+                                            1.0f, (const float *)(const void *)wg, m,
+                                            (const float *)(const void *)xb, g->in_size, beta, dst,
+                                            ldc, &par, work);
+                if (st) return onyx_exec_fail(x, st, "out of memory");
+            }
+            if (!direct) {
+                cols_job cj = {g, is_double, col, yg, l0, nl};
+                onyx_exec_parallel(x, g->kg, 1, col2im_task, &cj);
+            }
         }
     }
     return ONYX_OK;
@@ -716,7 +790,9 @@ static onyx_status run_conv_integer(const onyx_node *nd, onyx_exec *x) {
     int64_t nx = onyx_tensor_count(X), nw = onyx_tensor_count(W);
     int32_t *x32 = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_INT32, nx));
     int32_t *w32 = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_INT32, nw));
-    int32_t *col = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_INT32, kk * g.out_size));
+    const int64_t ow = g.out[g.nd - 1], lines = g.out_size / ow;
+    const int64_t band = band_lines(kk, ow, lines, sizeof(int32_t));
+    int32_t *col = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_INT32, kk * band * ow));
     if (!x32 || !w32 || !col) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
     int32_t xz = XZ ? (int32_t)onyx_tensor_get_i64(XZ, 0) : 0;
     for (int64_t i = 0; i < nx; i++) x32[i] = (int32_t)onyx_tensor_get_i64(X, i) - xz;
@@ -728,15 +804,18 @@ static onyx_status run_conv_integer(const onyx_node *nd, onyx_exec *x) {
     int32_t *y = Y->data;
     for (int64_t t = 0; t < g.n * g.group; t++) {
         int64_t n = t / g.group, gi = t % g.group;
-        im2col_rows_int32_t(&g, x32 + (n * g.c + gi * g.cg) * g.in_size, col, 0, kk);
         const int32_t *wg = w32 + gi * g.kg * kk;
-        for (int64_t k = 0; k < g.kg; k++) {
-            uint32_t *row = (uint32_t *)(y + (n * g.k + gi * g.kg + k) * g.out_size);
-            for (int64_t p = 0; p < g.out_size; p++) row[p] = 0;
-            for (int64_t q = 0; q < kk; q++) {
-                uint32_t wv = (uint32_t)wg[k * kk + q];
-                const int32_t *cq = col + q * g.out_size;
-                for (int64_t p = 0; p < g.out_size; p++) row[p] += wv * (uint32_t)cq[p];
+        for (int64_t l0 = 0; l0 < lines; l0 += band) {
+            int64_t nl = lines - l0 < band ? lines - l0 : band, cols = nl * ow;
+            im2col_rows_int32_t(&g, x32 + (n * g.c + gi * g.cg) * g.in_size, col, l0, nl, 0, kk);
+            for (int64_t k = 0; k < g.kg; k++) {
+                uint32_t *row = (uint32_t *)(y + (n * g.k + gi * g.kg + k) * g.out_size + l0 * ow);
+                for (int64_t p = 0; p < cols; p++) row[p] = 0;
+                for (int64_t q = 0; q < kk; q++) {
+                    uint32_t wv = (uint32_t)wg[k * kk + q];
+                    const int32_t *cq = col + q * cols;
+                    for (int64_t p = 0; p < cols; p++) row[p] += wv * (uint32_t)cq[p];
+                }
             }
         }
     }

@@ -1,7 +1,8 @@
 /* test_conv.c - Conv and ConvTranspose end to end through the public API on
  * what the ONNX node tests leave out: 1-D/3-D, groups (the depthwise and the
  * per-group task paths), pointwise, asymmetric pads, dilations with strides,
- * SAME_LOWER, batches, several threads, float16 and double, a fused Relu.
+ * SAME_LOWER, batches, several threads, float16 and double, a fused Relu,
+ * column matrices larger than one im2col band.
  * Expected values come from direct convolution loops written here. */
 #include "core/tensor.h"
 #include "unit.h"
@@ -320,6 +321,8 @@ UNIT_TEST(conv_shapes_and_paths) {
         {false, 3, 1, 4, 6, 2, {5, 6, 7}, {2, 3, 2}, {1, 2, 1}, {2, 1, 1}, {0, 1, 1, 1, 0, 0}, {0}, NULL, true, false, F32},
         /* a larger 2-D that spans several GEMM tiles */
         {false, 2, 1, 19, 70, 1, {21, 23}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, {0}, NULL, true, false, F32},
+        /* a column matrix over the 16 MB band budget (two bands) */
+        {false, 3, 1, 8, 4, 1, {32, 32, 32}, {3, 3, 3}, {0}, {0}, {1, 1, 1, 1, 1, 1}, {0}, NULL, true, false, F32},
         /* float16 and double */
         {false, 2, 1, 3, 4, 1, {6, 7}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, {0}, NULL, true, false, ONYX_DTYPE_FLOAT16},
         {false, 2, 2, 4, 6, 2, {6, 5}, {2, 3}, {2, 1}, {0}, {0}, {0}, NULL, true, false, ONYX_DTYPE_DOUBLE},
@@ -337,6 +340,8 @@ UNIT_TEST(convtranspose_shapes) {
         /* 1-D and 3-D */
         {true, 1, 1, 2, 3, 1, {7}, {3}, {3}, {0}, {0}, {0}, NULL, false, false, F32},
         {true, 3, 1, 2, 2, 1, {3, 4, 2}, {2, 2, 3}, {2, 1, 2}, {0}, {0}, {0}, NULL, true, false, F32},
+        /* a column matrix over the band budget */
+        {true, 3, 1, 4, 8, 1, {32, 32, 32}, {3, 3, 3}, {0}, {0}, {1, 1, 1, 1, 1, 1}, {0}, NULL, true, false, F32},
         /* pointwise (direct GEMM into Y) and double */
         {true, 2, 1, 5, 3, 1, {4, 4}, {1, 1}, {0}, {0}, {0}, {0}, NULL, true, false, F32},
         {true, 2, 1, 2, 2, 1, {3, 3}, {2, 2}, {2, 2}, {0}, {0}, {0}, NULL, true, false, ONYX_DTYPE_DOUBLE},
