@@ -21,9 +21,11 @@ static const command commands[] = {
     {"info", onyx_cli_info, "info    MODEL [--json]"},
     {"run", onyx_cli_run,
      "run     MODEL [-i [NAME=]PATH]... [-o DIR] [--format npy|pb] [--threads N]"},
-    {"predict", NULL, "predict MODEL IMAGE... [--top K] [--labels FILE] [--preprocess PRESET] ..."},
+    {"predict", onyx_cli_predict,
+     "predict MODEL IMAGE... [--top K] [--labels FILE] [--preprocess PRESET] ..."},
     {"serve", NULL, "serve   [MODEL... | --model-repository DIR] [--host H] [--port P] ..."},
-    {"bench", NULL, "bench   MODEL [--threads N] [--batch B] [--iterations K] [--json]"},
+    {"bench", onyx_cli_bench,
+     "bench   MODEL [--threads N] [--batch B] [--iterations K] [--shape NAME=DIMS] [--json]"},
     {"bundle", NULL, "bundle  MODEL... -o APP"},
 };
 
