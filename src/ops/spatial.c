@@ -150,7 +150,11 @@ static int gs_taps(const gs_attr *a, double g, int64_t L, int64_t *idx, double *
     double lo = a->align ? 0.0 : -0.5, hi = a->align ? (double)(L - 1) : (double)L - 0.5;
     if (isnan(xf)) xf = lo - 1;
     if (a->mode == GS_NEAREST) xf = nearbyint(xf);
-    if (xf < lo || xf > hi) {
+    /* Linear and nearest move the coordinate itself inside; cubic keeps it
+     * and bounds each tap instead (PyTorch and onnxruntime; the ONNX
+     * reference also moves cubic coordinates, which differs only for
+     * border/reflection samples outside the image). */
+    if ((xf < lo || xf > hi) && a->mode != GS_CUBIC) {
         if (a->pad == GS_BORDER)
             xf = xf < 0 ? 0 : xf > (double)(L - 1) ? (double)(L - 1) : xf;
         else if (a->pad == GS_REFLECTION)
