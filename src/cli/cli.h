@@ -20,6 +20,7 @@ enum {
 /* Subcommands: argv[0] is the subcommand name. They return an exit status. */
 int onyx_cli_info(int argc, char **argv);
 int onyx_cli_run(int argc, char **argv);
+int onyx_cli_predict(int argc, char **argv);
 int onyx_cli_bench(int argc, char **argv);
 
 /* Prints "onyx: error: <message>" as one line on stderr (newlines in the
