@@ -11,10 +11,12 @@ enum { MR = 6, NR = 16 };
 static void ukernel_avx2(int64_t kc, const float *restrict a, const float *restrict b,
                          float *restrict c, int64_t ldc, float alpha, float beta) {
     __m256 acc[MR][2];
+    #pragma GCC unroll 16
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
         __m256 b0 = _mm256_loadu_ps(b + p * NR), b1 = _mm256_loadu_ps(b + p * NR + 8);
         const float *ap = a + p * MR;
+        #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             __m256 ai = _mm256_broadcast_ss(ap + i);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
@@ -23,12 +25,14 @@ static void ukernel_avx2(int64_t kc, const float *restrict a, const float *restr
     }
     __m256 va = _mm256_set1_ps(alpha);
     if (beta == 0.0f) {
+        #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             _mm256_storeu_ps(c + i * ldc, _mm256_mul_ps(va, acc[i][0]));
             _mm256_storeu_ps(c + i * ldc + 8, _mm256_mul_ps(va, acc[i][1]));
         }
     } else {
         __m256 vb = _mm256_set1_ps(beta);
+        #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             float *ci = c + i * ldc;
             _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, acc[i][0], _mm256_mul_ps(vb, _mm256_loadu_ps(ci))));

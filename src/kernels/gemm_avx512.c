@@ -11,10 +11,12 @@ enum { MR = 12, NR = 32 };
 static void ukernel_avx512(int64_t kc, const float *restrict a, const float *restrict b,
                            float *restrict c, int64_t ldc, float alpha, float beta) {
     __m512 acc[MR][2];
+    #pragma GCC unroll 16
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
         __m512 b0 = _mm512_loadu_ps(b + p * NR), b1 = _mm512_loadu_ps(b + p * NR + 16);
         const float *ap = a + p * MR;
+        #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             __m512 ai = _mm512_set1_ps(ap[i]);
             acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
@@ -23,12 +25,14 @@ static void ukernel_avx512(int64_t kc, const float *restrict a, const float *res
     }
     __m512 va = _mm512_set1_ps(alpha);
     if (beta == 0.0f) {
+        #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             _mm512_storeu_ps(c + i * ldc, _mm512_mul_ps(va, acc[i][0]));
             _mm512_storeu_ps(c + i * ldc + 16, _mm512_mul_ps(va, acc[i][1]));
         }
     } else {
         __m512 vb = _mm512_set1_ps(beta);
+        #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             float *ci = c + i * ldc;
             _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, acc[i][0], _mm512_mul_ps(vb, _mm512_loadu_ps(ci))));
