@@ -332,15 +332,14 @@ static onyx_status decode_png(const uint8_t *data, size_t size, const onyx_image
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(j->png);
     if (!gray16 && png_get_valid(j->png, j->info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(j->png);
     if (!gray16 && depth == 16) png_set_strip_16(j->png);
+    /* Gray with alpha (an alpha channel or a tRNS key) becomes RGBA: the
+     * image contract has no gray + alpha layout. */
+    if (color == PNG_COLOR_TYPE_GRAY_ALPHA ||
+        (color == PNG_COLOR_TYPE_GRAY && !gray16 && png_get_valid(j->png, j->info, PNG_INFO_tRNS)))
+        png_set_gray_to_rgb(j->png);
     png_set_interlace_handling(j->png);
     png_read_update_info(j->png, j->info);
     int ch = png_get_channels(j->png, j->info);
-    if (ch == 2) {
-        /* Gray + alpha: replicate gray into RGB, keep alpha. */
-        png_set_gray_to_rgb(j->png);
-        png_read_update_info(j->png, j->info);
-        ch = png_get_channels(j->png, j->info);
-    }
     size_t rowbytes = png_get_rowbytes(j->png, j->info);
     if (ch < 1 || ch > 4 || ch == 2 || rowbytes != (size_t)w * (size_t)ch * (gray16 ? 2 : 1)) {
         onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "unsupported PNG layout");
