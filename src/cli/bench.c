@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/json.h"
 #include "core/tensor.h"
+#include "io/npy.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@
 static const char bench_usage[] =
     "usage: onyx bench MODEL [--threads N] [--batch B] [--iterations K] [--warmup W]\n"
     "                  [--shape NAME=d0,d1,...]... [--json] [--profile]\n"
+    "                  [--save-inputs DIR]\n"
     "\n"
     "  --threads N        intra-op threads (default 0: all cores this process may use)\n"
     "  --batch B          value of each input's symbolic first dimension (default 1);\n"
@@ -33,6 +35,7 @@ static const char bench_usage[] =
     "                     (\"sequence=128\"); other symbolic dimensions are 1\n"
     "  --json             print one JSON object\n"
     "  --profile          time per op type (not available yet)\n"
+    "  --save-inputs DIR  also write the generated inputs to DIR/<input>.npy\n"
     "\n"
     "Inputs are random and the same on every run: floats uniform in [-1, 1); integers\n"
     "1 for inputs named like masks, 0 for token-type/segment ids, else in [0, 100);\n"
@@ -52,7 +55,8 @@ typedef struct bench_args {
     int warmup;
     bool json;
     bool profile;
-    const char **shapes; /* (n_shapes) "NAME=DIMS" strings from argv */
+    const char *save_dir; /* --save-inputs, or NULL */
+    const char **shapes;  /* (n_shapes) "NAME=DIMS" strings from argv */
     int n_shapes;
 } bench_args;
 
@@ -97,6 +101,9 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         } else if ((r = onyx_cli_option(argc, argv, &i, NULL, "--shape", &v)) != 0) {
             if (r < 0) return ONYX_CLI_USAGE;
             a->shapes[a->n_shapes++] = v;
+        } else if ((r = onyx_cli_option(argc, argv, &i, NULL, "--save-inputs", &v)) != 0) {
+            if (r < 0) return ONYX_CLI_USAGE;
+            a->save_dir = v;
         } else if (onyx_cli_option(argc, argv, &i, NULL, "--json", NULL) == 1) {
             a->json = true;
         } else if (onyx_cli_option(argc, argv, &i, NULL, "--profile", NULL) == 1) {
@@ -300,6 +307,10 @@ static bool fill_input(const char *name, onyx_tensor *t, uint64_t *rng) {
         return false;
     }
     onyx_dtype from = is_float ? ONYX_DTYPE_FLOAT : ONYX_DTYPE_INT64;
+    if ((uint64_t)n > (SIZE_MAX - 1) / 8) {
+        onyx_cli_error("bench: input '%s' is too large", name);
+        return false;
+    }
     void *tmp = dt == from || dt == ONYX_DTYPE_COMPLEX64 ? t->data : malloc((size_t)n * 8 + 1);
     if (!tmp) {
         onyx_cli_error("out of memory");
@@ -327,6 +338,32 @@ static bool fill_input(const char *name, onyx_tensor *t, uint64_t *rng) {
     if (st != ONYX_OK) {
         onyx_cli_error("bench: cannot make values of type %s for input '%s'",
                        onyx_dtype_name(dt), name);
+        return false;
+    }
+    return true;
+}
+
+/* Writes input `t` to dir/<name>.npy, the name with every character outside
+ * [A-Za-z0-9._-] replaced by '_' (as `onyx run` names its outputs). */
+static bool save_input(const char *dir, const char *name, const onyx_tensor *t) {
+    char path[4096];
+    size_t n = (size_t)snprintf(path, sizeof path, "%s/", dir);
+    for (const char *p = name; *p && n + 5 < sizeof path; p++) {
+        char c = *p;
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        path[n++] = ok ? c : '_';
+    }
+    if (n + 5 >= sizeof path) {
+        onyx_cli_error("bench: --save-inputs: path too long");
+        return false;
+    }
+    memcpy(path + n, ".npy", 5);
+    onyx_tensor_view v;
+    onyx_tensor_to_view(t, &v);
+    onyx_error err = {0};
+    if (onyx_npy_save(path, &v, &err) != ONYX_OK) {
+        onyx_cli_error("bench: --save-inputs: %s", err.message);
         return false;
     }
     return true;
@@ -587,6 +624,7 @@ int onyx_cli_bench(int argc, char **argv) {
         }
         in[i].kind = ONYX_KIND_TENSOR;
         if (!fill_input(io->name, &in[i].tensor, &rng)) goto done;
+        if (a.save_dir && !save_input(a.save_dir, io->name, &in[i].tensor)) goto done;
     }
     for (int k = 0; k < a.n_shapes; k++)
         if (!specs[k].used) {
