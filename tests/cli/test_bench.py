@@ -1,0 +1,144 @@
+"""`onyx bench`: the JSON contract (every field, sane values), the generated
+inputs (ranges, shapes from --batch/--shape, and the Python twin in
+bench/compare.py that onnxruntime is fed from), and one-line errors. No
+timing assertions: the machine may be busy."""
+import json
+import sys
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+import models
+from conftest import ROOT, check_error, check_ok, run_onyx, save_model
+
+sys.path.insert(0, str(ROOT / "bench"))
+import compare  # noqa: E402  (bench/ is not a package)
+
+CONTRACT = ("load_ms", "first_run_ms", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
+            "throughput_per_s", "peak_rss_mb", "threads", "batch", "iterations")
+
+
+def mlp_model():
+    """y = Relu(x @ W + b), x float [N, 4] (a little real work per run)."""
+    rng = np.random.default_rng(0)
+    w = helper.make_tensor("W", TensorProto.FLOAT, [4, 8], rng.standard_normal(32).tolist())
+    b = helper.make_tensor("B", TensorProto.FLOAT, [8], rng.standard_normal(8).tolist())
+    return models.make(
+        [helper.make_node("MatMul", ["x", "W"], ["xw"]),
+         helper.make_node("Add", ["xw", "B"], ["s"]),
+         helper.make_node("Relu", ["s"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],
+        initializer=[w, b])
+
+
+INPUTS = [("input_ids", TensorProto.INT64, "tensor(int64)", ["batch", "sequence"]),
+          ("token_type_ids", TensorProto.INT64, "tensor(int64)", ["batch", "sequence"]),
+          ("attention_mask", TensorProto.INT64, "tensor(int64)", ["batch", "sequence"]),
+          ("pixels", TensorProto.FLOAT, "tensor(float)", ["batch", 3, "size", "size"]),
+          ("half", TensorProto.FLOAT16, "tensor(float16)", [2, "k"]),
+          ("flags", TensorProto.BOOL, "tensor(bool)", [3])]
+
+
+def token_model():
+    """Identity over BERT-like and other inputs, to look at generated values."""
+    return models.make(
+        [helper.make_node("Identity", [n], [n + "_out"]) for n, _, _, _ in INPUTS],
+        [helper.make_tensor_value_info(n, t, s) for n, t, _, s in INPUTS],
+        [helper.make_tensor_value_info(n + "_out", t, s) for n, t, _, s in INPUTS])
+
+
+def bench_json(*args, binary=None):
+    r = check_ok(run_onyx("bench", *args, "--json", binary=binary))
+    return json.loads(r.stdout)
+
+
+def test_bench_json_contract(tmp_path, onyx_bin):
+    path = save_model(mlp_model(), tmp_path / "mlp.onnx")
+    doc = bench_json(path, "--batch", "2", "--iterations", "7", "--warmup", "1", "--threads", "1",
+                     binary=onyx_bin)
+    for key in CONTRACT:
+        assert key in doc, key
+    assert doc["batch"] == 2 and doc["threads"] == 1 and doc["iterations"] == 7
+    assert doc["warmup"] == 1
+    assert doc["inputs"] == [{"name": "x", "dtype": "float", "shape": [2, 4]}]
+    assert doc["load_ms"] >= 0 and doc["first_run_ms"] > 0
+    assert 0 < doc["min_ms"] <= doc["p50_ms"] <= doc["p90_ms"] <= doc["p99_ms"] <= doc["max_ms"]
+    assert doc["min_ms"] <= doc["mean_ms"] <= doc["max_ms"]
+    assert doc["throughput_per_s"] > 0
+    assert doc["peak_rss_mb"] > 0
+    assert doc["load_rss_mb"] <= doc["peak_rss_mb"]
+    assert doc["load_ms"] == pytest.approx(doc["model_load_ms"] + doc["session_new_ms"])
+    assert "profile" not in doc
+
+
+def test_bench_defaults_and_text(tmp_path):
+    path = save_model(mlp_model(), tmp_path / "mlp.onnx")
+    doc = bench_json(path, "--iterations", "3")
+    assert doc["batch"] == 1 and doc["threads"] >= 1 and doc["iterations"] == 3
+    out = check_ok(run_onyx("bench", path, "--iterations", "3", "--threads", "2")).stdout
+    for word in ("load:", "first run:", "p50", "p90", "p99", "throughput:", "peak RSS:"):
+        assert word in out
+    assert "threads:     2" in out
+
+
+def test_bench_automatic_iterations(tmp_path):
+    """Without --iterations a fast model runs for about two seconds, at least
+    10 times."""
+    path = save_model(mlp_model(), tmp_path / "mlp.onnx")
+    doc = bench_json(path, "--threads", "1")
+    assert doc["iterations"] >= 10
+
+
+def test_bench_generated_inputs(tmp_path, onyx_bin):
+    path = save_model(token_model(), tmp_path / "tokens.onnx")
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    doc = bench_json(path, "--batch", "3", "--shape", "sequence=5", "--shape", "half=2,4",
+                     "--save-inputs", saved, "--iterations", "2", binary=onyx_bin)
+    shapes = {i["name"]: i["shape"] for i in doc["inputs"]}
+    assert shapes == {"input_ids": [3, 5], "token_type_ids": [3, 5], "attention_mask": [3, 5],
+                      "pixels": [3, 3, 1, 1], "half": [2, 4], "flags": [3]}
+    got = {n: np.load(saved / f"{n}.npy") for n in shapes}
+    ids = got["input_ids"]
+    assert ids.dtype == np.int64 and ids.min() >= 0 and ids.max() < 100 and len(set(ids.flat)) > 3
+    assert (got["attention_mask"] == 1).all() and (got["token_type_ids"] == 0).all()
+    for name in ("pixels", "half"):
+        assert got[name].min() >= -1 and got[name].max() < 1 and got[name].std() > 0.1
+    assert got["half"].dtype == np.float16
+    assert got["flags"].dtype == np.bool_ and got["flags"].all()
+    # compare.py feeds onnxruntime from its Python twin of the generator:
+    # the two must agree bit for bit.
+    ins = [(n, ort_type, shape) for n, _, ort_type, shape in INPUTS]
+    twin = compare.bench_inputs(ins, 3, {"sequence": 5, "k": 4})
+    for name, arr in twin.items():
+        assert arr.dtype == got[name].dtype and np.array_equal(arr, got[name]), name
+
+
+def test_bench_profile_not_available(tmp_path):
+    path = save_model(mlp_model(), tmp_path / "mlp.onnx")
+    r = check_ok(run_onyx("bench", path, "--iterations", "2", "--json", "--profile"))
+    assert json.loads(r.stdout)["profile"] is None
+    assert "profiling not available" in r.stderr
+
+
+def test_bench_errors(tmp_path, onyx_bin):
+    path = save_model(mlp_model(), tmp_path / "mlp.onnx")
+    fixed = save_model(models.identity_model(TensorProto.FLOAT, [2, 3]), tmp_path / "fixed.onnx")
+    check_error(run_onyx("bench", tmp_path / "missing.onnx", "--json", binary=onyx_bin),
+                "missing.onnx")
+    check_error(run_onyx("bench", path, "--shape", "nope=1,4", binary=onyx_bin), "nope")
+    check_error(run_onyx("bench", path, "--shape", "x=1,four", binary=onyx_bin), "--shape")
+    check_error(run_onyx("bench", path, "--shape", "x", binary=onyx_bin), "--shape")
+    check_error(run_onyx("bench", path, "--shape", "x=1,4,1", binary=onyx_bin), "float[N,4]")
+    check_error(run_onyx("bench", path, "--shape", "x=2,5", binary=onyx_bin), "float[N,4]")
+    check_error(run_onyx("bench", path, "--shape", "N=1,2", binary=onyx_bin), "one dimension")
+    check_error(run_onyx("bench", path, "--batch", "0"), "--batch")
+    check_error(run_onyx("bench", path, "--iterations", "-3"), "--iterations")
+    check_error(run_onyx("bench", path, "--threads", "x"), "--threads")
+    check_error(run_onyx("bench", path, "--frobnicate"), "--frobnicate")
+    check_error(run_onyx("bench"), "no MODEL")
+    check_error(run_onyx("bench", fixed, "--batch", "4"), "--batch")
+    check_error(run_onyx("bench", path, "--save-inputs", tmp_path / "no" / "dir",
+                         "--iterations", "1"), "--save-inputs")
