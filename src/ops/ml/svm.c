@@ -270,12 +270,9 @@ static void svc_row(const svc_job *j, const double *x, float *z, int64_t *label,
                 r[jj * L + i] = 1 - v;
             }
         }
-        if (L == 2) {
-            p[0] = r[1];
-            p[1] = r[2];
-        } else {
-            couple(L, r, p, q, qp);
-        }
+        /* two classes go through the coupling too, as in scikit-learn's
+         * libsvm (whose answer differs from r[0][1] by up to ~1e-3) */
+        couple(L, r, p, q, qp);
         onyx_ml_post_row(a->post, p, L);
         for (int64_t c = 0; c < L; c++) z[c] = (float)p[c];
     } else if (L == 2) {
