@@ -168,7 +168,8 @@ static onyx_status run_math(const onyx_node *n, onyx_exec *x) {
      ONYX_T(ONYX_DTYPE_FLOAT8E5M2) | ONYX_T(ONYX_DTYPE_FLOAT8E5M2FNUZ))
 
 #define ROW(NAME, V, TYPES) {"", NAME, V, 1, 1, 1, 1, TYPES, init_math, run_math}
-#define ROWS_1_6_13(NAME, INTS) ROW(NAME, 1, T_F), ROW(NAME, 6, T_F | INTS), ROW(NAME, 13, T_FB | INTS)
+#define ROWS_1_6_13(NAME, INTS) \
+    ROW(NAME, 1, T_F), ROW(NAME, 6, T_F | INTS), ROW(NAME, 13, T_FB | INTS)
 #define ROWS_7_22(NAME) ROW(NAME, 7, T_F), ROW(NAME, 22, T_FB)
 #define ROWS_9_22(NAME) ROW(NAME, 9, T_F), ROW(NAME, 22, T_FB)
 

@@ -74,7 +74,8 @@ UNIT_TEST(dtype_f32_to_f16_rounding) {
      * either side of it: the cases round-to-nearest-even gets wrong first. */
     int bad = 0;
     for (uint32_t h = 0; h < 0x7c00; h++) {
-        double lo = ref_f16_to_f32((uint16_t)h), hi = h + 1 < 0x7c00 ? ref_f16_to_f32((uint16_t)(h + 1)) : 65536.0;
+        double lo = ref_f16_to_f32((uint16_t)h);
+        double hi = h + 1 < 0x7c00 ? ref_f16_to_f32((uint16_t)(h + 1)) : 65536.0;
         float mid = (float)((lo + hi) / 2);
         float cases[3] = {mid, nextafterf(mid, 0), nextafterf(mid, INFINITY)};
         for (int k = 0; k < 3; k++)
@@ -179,7 +180,8 @@ UNIT_TEST(dtype_f4_and_e8m0) {
     /* test_cast_e8m0_FLOAT_to_FLOAT8E8M0 (round up, saturate). */
     const float e_in[8] = {0.0f, 0.124f, 0.25f, 0.5f, 1.1f, 2.0f, 4.0f, 8.0f};
     const uint8_t e_want[8] = {0x00, 0x7c, 0x7d, 0x7e, 0x80, 0x80, 0x81, 0x82};
-    for (int i = 0; i < 8; i++) CHECK(onyx_f32_to_f8(ONYX_DTYPE_FLOAT8E8M0, e_in[i], true) == e_want[i]);
+    for (int i = 0; i < 8; i++)
+        CHECK(onyx_f32_to_f8(ONYX_DTYPE_FLOAT8E8M0, e_in[i], true) == e_want[i]);
 }
 
 UNIT_TEST(dtype_convert_numeric) {
@@ -221,7 +223,8 @@ UNIT_TEST(dtype_convert_numeric) {
     const double dd[3] = {1.0, 65504.0, 1e10};
     CHECK(onyx_convert(ONYX_DTYPE_FLOAT16, h, ONYX_DTYPE_DOUBLE, dd, 3, true) == ONYX_OK);
     CHECK(h[0] == 0x3c00 && h[1] == 0x7bff && h[2] == 0x7c00);
-    CHECK(onyx_convert(ONYX_DTYPE_FLOAT, d, ONYX_DTYPE_COMPLEX64, f, 1, true) == ONYX_ERR_UNSUPPORTED);
+    CHECK(onyx_convert(ONYX_DTYPE_FLOAT, d, ONYX_DTYPE_COMPLEX64, f, 1, true) ==
+          ONYX_ERR_UNSUPPORTED);
     /* More than one chunk. */
     enum { N = 1000 };
     int32_t *src = malloc(N * sizeof *src);

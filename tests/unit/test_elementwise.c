@@ -363,7 +363,8 @@ UNIT_TEST(ew_where_strings) {
     const char *xs[3] = {"a", "bb", "ccc"}, *ys[1] = {"z"};
     onyx_tensor_view in[3] = {view(ONYX_DTYPE_BOOL, 2, dc, c), view(ONYX_DTYPE_STRING, 1, dx, xs),
                               view(ONYX_DTYPE_STRING, 0, NULL, ys)};
-    model_spec ms = {"Where", 16, 3, {ONYX_DTYPE_BOOL, ONYX_DTYPE_STRING, ONYX_DTYPE_STRING}, {0}};
+    model_spec ms = {"Where", 16, 3, {ONYX_DTYPE_BOOL, ONYX_DTYPE_STRING, ONYX_DTYPE_STRING},
+                     {0}};
     onyx_tensor y;
     CHECK(run(&ms, 2, in, &y) == ONYX_OK);
     if (y.data) {
@@ -382,7 +383,8 @@ UNIT_TEST(ew_legacy_broadcast_axis) {
     for (int i = 0; i < 120; i++) a[i] = (float)i;
     for (int i = 0; i < 12; i++) b[i] = (float)(1000 * i);
     onyx_tensor_view in[2] = {view(ONYX_DTYPE_FLOAT, 4, da, a), view(ONYX_DTYPE_FLOAT, 2, db, b)};
-    model_spec ms = {"Add", 6, 2, {ONYX_DTYPE_FLOAT, ONYX_DTYPE_FLOAT}, {"broadcast=i:1", "axis=i:1"}};
+    model_spec ms = {"Add", 6, 2, {ONYX_DTYPE_FLOAT, ONYX_DTYPE_FLOAT},
+                     {"broadcast=i:1", "axis=i:1"}};
     onyx_tensor y;
     CHECK(run(&ms, 1, in, &y) == ONYX_OK);
     if (y.data) {
