@@ -1,6 +1,7 @@
 /* image_decode.c - the decode half of image.h: JPEG (libjpeg-turbo), PNG
- * (libpng) and BMP (ours) into 8-bit interleaved pixels, as Pillow decodes
- * them. Not here: resizing, cropping, normalization (the preprocess half).
+ * (libpng), BMP and binary PNM (P5/P6, ours) into 8-bit interleaved pixels,
+ * as Pillow decodes them. Not here: resizing, cropping, normalization (the
+ * preprocess half).
  *
  * Hostile input: every size is checked against the pixel limit before any
  * pixel buffer is allocated, library errors longjmp back here (nothing calls
@@ -9,6 +10,7 @@
 
 #include "base/error.h"
 
+#include <math.h>
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdio.h> /* before jpeglib.h, which uses FILE */
@@ -488,6 +490,73 @@ static onyx_status decode_bmp(const uint8_t *d, size_t size, const onyx_image_li
 }
 
 // ----------------------------------------------------------------------------
+// PNM: binary graymap (P5) and pixmap (P6), maxval 1..65535
+
+/* Reads the next header integer, skipping whitespace and # comments. */
+static bool pnm_int(const uint8_t *d, size_t size, size_t *pos, uint32_t *v) {
+    size_t i = *pos;
+    for (;;) {
+        while (i < size && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r' || d[i] == '\v' ||
+                            d[i] == '\f'))
+            i++;
+        if (i < size && d[i] == '#') {
+            while (i < size && d[i] != '\n' && d[i] != '\r') i++;
+            continue;
+        }
+        break;
+    }
+    if (i >= size || d[i] < '0' || d[i] > '9') return false;
+    uint64_t n = 0;
+    while (i < size && d[i] >= '0' && d[i] <= '9') {
+        n = n * 10 + (uint64_t)(d[i++] - '0');
+        if (n > 0x7fffffff) return false;
+    }
+    *v = (uint32_t)n;
+    *pos = i;
+    return true;
+}
+
+/* Pillow scales maxval != 255 to 0..255 with Python's round(v / max * 255)
+ * (half to even) and clips; 16-bit graymaps become its mode I (scaled to
+ * 0..65535), whose conversion to L clips at 255. */
+static onyx_status decode_pnm(const uint8_t *d, size_t size, const onyx_image_limits *limits,
+                              onyx_image *out, onyx_error *err) {
+    int channels = d[1] == '6' ? 3 : 1;
+    size_t pos = 2;
+    uint32_t w, h, maxval;
+    if (!pnm_int(d, size, &pos, &w) || !pnm_int(d, size, &pos, &h) || !pnm_int(d, size, &pos, &maxval))
+        return bad(err, "corrupt PNM: %s", "bad header");
+    if (maxval < 1 || maxval > 65535) return bad(err, "corrupt PNM: %s", "maxval outside 1..65535");
+    if (pos >= size) return bad(err, "corrupt PNM: %s", "truncated data");
+    pos++; /* the single whitespace byte before the raster */
+    size_t bytes = checked_size(w, h, channels, limits, "PNM", err);
+    if (!bytes) return err->status;
+    size_t sample = maxval > 255 ? 2 : 1;
+    if ((size - pos) / sample < bytes) return bad(err, "corrupt PNM: %s", "truncated data");
+    uint8_t *px = malloc(bytes);
+    if (!px) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    const uint8_t *s = d + pos;
+    for (size_t i = 0; i < bytes; i++) {
+        uint32_t v = sample == 2 ? (uint32_t)s[2 * i] << 8 | s[2 * i + 1] : s[i];
+        if (maxval == 255) {
+            px[i] = (uint8_t)v;
+        } else if (sample == 2 && channels == 1) {
+            double t = rint((double)v / maxval * 65535.0);
+            px[i] = t >= 255 ? 255 : (uint8_t)t;
+        } else {
+            double t = rint((double)v / maxval * 255.0);
+            px[i] = t >= 255 ? 255 : (uint8_t)t;
+        }
+    }
+    out->width = (int)w;
+    out->height = (int)h;
+    out->channels = channels;
+    out->pixels = px;
+    out->exif_orientation = 1;
+    return ONYX_OK;
+}
+
+// ----------------------------------------------------------------------------
 // Entry points
 
 onyx_status onyx_image_decode(const uint8_t *data, size_t size, const onyx_image_limits *limits,
@@ -502,9 +571,12 @@ onyx_status onyx_image_decode(const uint8_t *data, size_t size, const onyx_image
         return decode_jpeg(data, size, limits, out, err);
     if (size >= 8 && memcmp(data, png_sig, 8) == 0) return decode_png(data, size, limits, out, err);
     if (size >= 2 && data[0] == 'B' && data[1] == 'M') return decode_bmp(data, size, limits, out, err);
+    if (size >= 3 && data[0] == 'P' && (data[1] == '5' || data[1] == '6') &&
+        (data[2] == ' ' || data[2] == '\t' || data[2] == '\n' || data[2] == '\r' || data[2] == '#'))
+        return decode_pnm(data, size, limits, out, err);
     if (size == 0) return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "empty image data");
     return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT,
-                       "unknown image format (%zu bytes; JPEG, PNG and BMP are supported)", size);
+                       "unknown image format (%zu bytes; JPEG, PNG, BMP and binary PNM are supported)", size);
 }
 
 void onyx_image_deinit(onyx_image *img) {

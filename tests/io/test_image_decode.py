@@ -269,3 +269,30 @@ def test_undecodable_gives_empty_image(models, tmp_path, name, data):
     got, log = onyx_decode(models, tmp_path, data, "RGB")
     assert got.shape == (0, 0, 3)
     assert "ImageDecoder" in log
+
+
+# ----------------------------------------------------------------------------
+# Binary PNM (P5 graymap, P6 pixmap), any maxval
+
+def pnm(magic, arr, maxval, comment=True):
+    h, w = arr.shape[:2]
+    header = f"{magic}\n" + ("# written by the onyx tests\n" if comment else "") + f"{w} {h}\n{maxval}\n"
+    body = arr.astype(">u2" if maxval > 255 else np.uint8).tobytes()
+    return header.encode() + body
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_pnm_pillow_written(models, tmp_path, size):
+    rgb = Image.fromarray(picture(*size, seed=6))
+    check_all_formats(models, tmp_path, encode(rgb, "PPM"))
+    check_all_formats(models, tmp_path, encode(rgb.convert("L"), "PPM"))
+
+
+@pytest.mark.parametrize("maxval", [1, 100, 255, 1000, 65535])
+def test_pnm_maxval(models, tmp_path, maxval):
+    rng = np.random.default_rng(maxval)
+    # Values above maxval too: Pillow clips them.
+    rgb = rng.integers(0, min(maxval + 3, 65536), size=(5, 7, 3))
+    gray = rng.integers(0, min(maxval + 3, 65536), size=(4, 9))
+    check_all_formats(models, tmp_path, pnm("P6", rgb, maxval))
+    check_all_formats(models, tmp_path, pnm("P5", gray, maxval, comment=False))

@@ -328,3 +328,25 @@ UNIT_TEST(image_decode_garbage) {
     CHECK(strstr(err.message, "unknown image format") != NULL);
     CHECK(onyx_image_decode(NULL, 0, NULL, &img, &err) == ONYX_ERR_INVALID_ARGUMENT);
 }
+
+UNIT_TEST(image_decode_pnm) {
+    /* P6 with a comment, maxval 255; then the same pixels at maxval 15. */
+    static const uint8_t ppm[] = "P6\n# c\n2 2\n255\n"
+                                 "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c";
+    onyx_image img;
+    onyx_error err = {0};
+    CHECK(onyx_image_decode(ppm, sizeof ppm - 1, NULL, &img, &err) == ONYX_OK);
+    CHECK(img.width == 2 && img.height == 2 && img.channels == 3);
+    CHECK(img.pixels && img.pixels[0] == 1 && img.pixels[11] == 12);
+    onyx_image_deinit(&img);
+    truncations(unit_failed_, ppm, sizeof ppm - 1, sizeof ppm - 1);
+    static const uint8_t pgm[] = "P5 3 1 15 \x00\x07\x0f";
+    CHECK(onyx_image_decode(pgm, sizeof pgm - 1, NULL, &img, &err) == ONYX_OK);
+    /* round(v / 15 * 255): 0, 119, 255 */
+    CHECK(img.channels == 1 && img.pixels && img.pixels[0] == 0 && img.pixels[1] == 119 && img.pixels[2] == 255);
+    onyx_image_deinit(&img);
+    static const uint8_t bad_max[] = "P5 1 1 0 \x00";
+    CHECK(onyx_image_decode(bad_max, sizeof bad_max - 1, NULL, &img, &err) == ONYX_ERR_INVALID_ARGUMENT);
+    static const uint8_t huge[] = "P6 99999999 99999999 255 ";
+    CHECK(onyx_image_decode(huge, sizeof huge - 1, NULL, &img, &err) == ONYX_ERR_INVALID_ARGUMENT);
+}
