@@ -105,7 +105,7 @@ unit: all
 conformance: all test-deps
 	$(BUILD)/conformance --expected tests/conformance/expected_failures.txt $(ONNX_NODE_DATA)
 pytest: all test-deps
-	ONYX=$(BUILD)/onyx $(PY) -m pytest -q tests
+	ONYX=$(abspath $(BUILD))/onyx $(PY) -m pytest -q tests
 
 deps:
 	bash tools/setup-deps.sh
@@ -118,7 +118,7 @@ test: deps test-deps
 	ONYX_NODE_DATA=$(ONNX_NODE_DATA) build/asan/unit_tests
 	build/conformance --expected tests/conformance/expected_failures.txt $(ONNX_NODE_DATA)
 	build/asan/conformance --timeout 300 --expected tests/conformance/expected_failures.txt $(ONNX_NODE_DATA)
-	ONYX=build/onyx ONYX_ASAN=build/asan/onyx $(PY) -m pytest -q tests
+	ONYX=$(CURDIR)/build/onyx ONYX_ASAN=$(CURDIR)/build/asan/onyx $(PY) -m pytest -q tests
 
 run: deps
 	$(MAKE) all
