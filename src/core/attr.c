@@ -7,6 +7,12 @@
 
 void *onyx_node_alloc(onyx_node *n, size_t size) { return onyx_arena_alloc(n->arena, size); }
 
+const onyx_tensor *onyx_node_constant(const onyx_node *n, int i) {
+    if (i < 0 || i >= n->n_in || n->in[i] < 0 || !n->graph) return NULL;
+    const onyx_value *v = n->graph->slots[n->in[i]].constant;
+    return v && v->kind == ONYX_KIND_TENSOR ? &v->tensor : NULL;
+}
+
 const onyx_pb_attr *onyx_attr_find(const onyx_node *n, const char *name) {
     for (int i = 0; i < n->n_attrs; i++)
         if (strcmp(n->attrs[i].name, name) == 0) return &n->attrs[i];

@@ -460,6 +460,7 @@ static onyx_status build_node(onyx_model *m, scope *sc, const pending_node *p, i
 
 /* Runs each node's init (after graph passes have settled the inputs). */
 static onyx_status init_nodes(onyx_graph *g, onyx_error *err) {
+    for (int i = 0; i < g->n_nodes; i++) g->nodes[i].graph = g;
     for (int i = 0; i < g->n_nodes; i++) {
         onyx_node *n = &g->nodes[i];
         if (!n->op->init) continue;

@@ -97,10 +97,16 @@ struct onyx_node {
     void *state;          /* parsed attributes, from init */
     onyx_arena *arena;    /* the model's arena; for onyx_node_alloc during init */
     struct onyx_model *model; /* the owning model (for init-time helpers) */
+    const onyx_graph *graph;  /* the graph the node belongs to */
 };
 
 /* Zeroed memory that lives as long as the model; NULL when out of memory. */
 void *onyx_node_alloc(onyx_node *n, size_t size);
+
+/* Input i when it is a constant known at load (an initializer, after graph
+ * passes), else NULL. For init to prepack weights; the tensor lives as long
+ * as the model. */
+const onyx_tensor *onyx_node_constant(const onyx_node *n, int i);
 
 /* ---------------------------------------------------------------------- */
 /* Attributes (all lookups by name; absent -> default)                      */
