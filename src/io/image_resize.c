@@ -1,7 +1,7 @@
 /* image_resize.c - resampling 8-bit images exactly as Pillow's Image.resize
  * does: libImaging/Resample.c's separable convolution for bilinear/bicubic
  * (same coefficients, same 22-bit fixed point, same rounding and clipping,
- * horizontal pass first) and Geometry.c's scaling affine map for nearest.
+ * same order of the two passes) and Geometry.c's scaling affine map for nearest.
  *
  * Owns: onyx_image_resize and the filter names. Does not own: mode
  * conversion, cropping or normalization (preprocess.c).
@@ -231,27 +231,33 @@ onyx_status onyx_image_resize(const onyx_image *in, int out_w, int out_h, onyx_r
         resize_nearest(in, &tmp_out, xtab);
     } else {
         bool need_h = out_w != in->width, need_v = out_h != in->height;
-        if ((st = precompute(in->height, out_h, filter, antialias, &cv, err)) != ONYX_OK) goto fail;
-        int y_first = cv.bounds[0];
-        int y_last = cv.bounds[2 * (out_h - 1)] + cv.bounds[2 * (out_h - 1) + 1];
-        const uint8_t *src = in->pixels;
-        int shift = 0; /* row of `src` that holds source row 0 of the vertical bounds */
-        if (need_h) {
-            if ((st = precompute(in->width, out_w, filter, antialias, &chz, err)) != ONYX_OK)
-                goto fail;
-            int rows = need_v ? y_last - y_first : in->height;
-            int r0 = need_v ? y_first : 0;
-            uint8_t *dst = pixels;
-            if (need_v) {
-                size_t tb = image_bytes(out_w, rows, ch);
-                if (!tb || !(tmp = malloc(tb))) goto oom;
-                dst = tmp;
-            }
-            pass_horizontal(in->pixels, in->width, ch, r0, rows, dst, out_w, &chz);
-            src = tmp;
-            shift = y_first;
+        /* Pillow 13 runs the vertical pass first when the height shrinks by
+         * more than twice what the width does (found by testing it: the
+         * order changes the rounding of the intermediate image). */
+        int dh = in->height - out_h, dw = in->width - out_w;
+        bool vertical_first = need_h && need_v && dh > 0 && dh > 2 * dw;
+        if (need_v && (st = precompute(in->height, out_h, filter, antialias, &cv, err)) != ONYX_OK)
+            goto fail;
+        if (need_h && (st = precompute(in->width, out_w, filter, antialias, &chz, err)) != ONYX_OK)
+            goto fail;
+        if (vertical_first) {
+            size_t tb = image_bytes(in->width, out_h, ch);
+            if (!tb || !(tmp = malloc(tb))) goto oom;
+            pass_vertical(in->pixels, in->width, ch, 0, tmp, out_h, &cv);
+            pass_horizontal(tmp, in->width, ch, 0, out_h, pixels, out_w, &chz);
+        } else if (need_h && need_v) {
+            /* Only the source rows the vertical pass reads. */
+            int y_first = cv.bounds[0];
+            int y_last = cv.bounds[2 * (out_h - 1)] + cv.bounds[2 * (out_h - 1) + 1];
+            size_t tb = image_bytes(out_w, y_last - y_first, ch);
+            if (!tb || !(tmp = malloc(tb))) goto oom;
+            pass_horizontal(in->pixels, in->width, ch, y_first, y_last - y_first, tmp, out_w, &chz);
+            pass_vertical(tmp, out_w, ch, y_first, pixels, out_h, &cv);
+        } else if (need_h) {
+            pass_horizontal(in->pixels, in->width, ch, 0, in->height, pixels, out_w, &chz);
+        } else {
+            pass_vertical(in->pixels, in->width, ch, 0, pixels, out_h, &cv);
         }
-        if (need_v) pass_vertical(src, out_w, ch, shift, pixels, out_h, &cv);
     }
     out->width = out_w;
     out->height = out_h;

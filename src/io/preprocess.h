@@ -38,7 +38,7 @@ bool onyx_resize_filter_parse(const char *s, onyx_resize_filter *out);
  * a new image *out (freed with onyx_image_deinit; exif_orientation copied).
  *
  * With `antialias` the result is Pillow's Image.resize(size, filter) to the
- * bit: separable convolution, horizontal pass first, the filter support
+ * bit: separable convolution in Pillow's pass order, the filter support
  * widened by the downscale factor, coefficients in 22-bit fixed point. Without
  * it the support is not widened (plain interpolation, which aliases when
  * shrinking); upscaling is the same either way. NEAREST ignores `antialias`.
