@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { SCRATCH_ALIGN = 64, MAX_DISCARD = 16 };
 
@@ -191,7 +192,15 @@ static onyx_status run_frame(onyx_session *s, frame *f, onyx_error *err) {
         }
         x.scratch_mark = s->scratch_used;
         if (err) err->message[0] = 0;
+        bool timed = s->profile && !f->parent;
+        struct timespec t0, t1;
+        if (timed) clock_gettime(CLOCK_MONOTONIC, &t0);
         onyx_status st = n->op->run(n, &x);
+        if (timed) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            s->profile(s->profile_user, n->op_type, n->name,
+                       (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec));
+        }
         scratch_reset(&x);
         for (int k = 0; k < MAX_DISCARD; k++)
             if (x.discard[k].kind != ONYX_KIND_NONE || x.discard[k].items) onyx_value_clear(&x.discard[k]);

@@ -27,6 +27,8 @@ struct onyx_session {
     unsigned char *scratch;
     size_t scratch_cap, scratch_used, scratch_want;
     onyx_value *views;        /* (n_outputs) for onyx_session_run_tensors */
+    onyx_profile_fn profile;  /* per-node timing callback, or NULL */
+    void *profile_user;
 };
 
 /* Runs the top-level graph with the inputs bound in s->cur. */

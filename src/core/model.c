@@ -287,6 +287,11 @@ void onyx_session_free(onyx_session *s) {
 
 void onyx_session_abort(onyx_session *s) { atomic_store(&s->abort, 1); }
 
+void onyx_session_set_profiler(onyx_session *s, onyx_profile_fn fn, void *user) {
+    s->profile = fn;
+    s->profile_user = user;
+}
+
 static void dims_str(char *buf, size_t len, int ndim, const int64_t *dims) {
     size_t k = 0;
     k += (size_t)snprintf(buf + k, len - k, "[");
