@@ -20,6 +20,7 @@ WARN    := -Wall -Wextra -Wpedantic -Werror -Wno-unused-parameter -Wno-format-tr
 CFLAGS  := -std=c11 $(OPT) -g $(WARN) -fPIC -pthread -Iinclude -Isrc \
            -D_POSIX_C_SOURCE=200809L -DONYX_COMMIT='"$(COMMIT)"' $(EXTRA_CFLAGS)
 LDLIBS  := -ljpeg -lpng -lz -lm -pthread
+SERVER_LIBS := -levent -levent_pthreads -ljansson
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
@@ -27,7 +28,7 @@ endif
 
 LIB_SRC := $(sort $(wildcard src/base/*.c src/onnx/*.c src/core/*.c src/ops/*.c \
                              src/ops/ml/*.c src/kernels/*.c src/io/*.c))
-CLI_SRC := $(sort $(wildcard src/cli/*.c))
+CLI_SRC := $(sort $(wildcard src/cli/*.c src/server/*.c))
 UNIT_SRC:= $(sort $(wildcard tests/unit/*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -63,7 +64,7 @@ $(BUILD)/libonyx.a: $(LIB_OBJ)
 $(BUILD)/libonyx.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/onyx: $(CLI_OBJ) $(BUILD)/libonyx.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libonyx.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libonyx.a $(SERVER_LIBS) $(LDLIBS)
 $(BUILD)/example: $(BUILD)/obj/examples/classify.o $(BUILD)/libonyx.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libonyx.a
