@@ -293,6 +293,13 @@ onyx_status onyx_exec_run_session(onyx_session *s, onyx_error *err) {
     f.planned = use_plan;
     f.recording = !use_plan;
     onyx_status st = run_frame(s, &f, err);
-    if (!st && !use_plan) onyx_plan_finish(&s->plan, g, s->memory_limit);
+    if (!st && !use_plan) {
+        size_t need = onyx_plan_finish(&s->plan, g, s->memory_limit);
+        if (s->memory_limit && need > s->memory_limit)
+            st = onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY,
+                             "activations for these input shapes need %zu bytes, over the memory "
+                             "limit of %zu",
+                             need, s->memory_limit);
+    }
     return st;
 }

@@ -69,7 +69,8 @@ static int by_size_desc(const void *a, const void *b) {
     return x->first - y->first;
 }
 
-void onyx_plan_finish(onyx_plan *p, const onyx_graph *g, size_t limit) {
+size_t onyx_plan_finish(onyx_plan *p, const onyx_graph *g, size_t limit) {
+    size_t total = 0;
     item *items = malloc(((size_t)p->n_slots + 1) * sizeof *items);
     int *placed = malloc(((size_t)p->n_slots + 1) * sizeof *placed);
     if (!items || !placed) goto done;
@@ -84,7 +85,6 @@ void onyx_plan_finish(onyx_plan *p, const onyx_graph *g, size_t limit) {
     qsort(items, (size_t)n, sizeof *items, by_size_desc);
     /* Greedy by size: each tensor goes to the lowest offset where it does not
      * overlap, in address and in time, a tensor placed before it. */
-    size_t total = 0;
     int n_placed = 0;
     for (int i = 0; i < n; i++) {
         size_t off = 0;
@@ -117,4 +117,5 @@ void onyx_plan_finish(onyx_plan *p, const onyx_graph *g, size_t limit) {
 done:
     free(items);
     free(placed);
+    return total;
 }

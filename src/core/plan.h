@@ -31,8 +31,9 @@ void onyx_plan_deinit(onyx_plan *p);
  * the plan's (then the plan may be used), else resets the plan to record
  * for the new signature. */
 bool onyx_plan_begin(onyx_plan *p, const onyx_graph *g, const onyx_value *const *cur);
-/* After a successful recording run: lays out the arena. Failure (out of
- * memory, over `limit` when non-zero) leaves the plan unused, not an error. */
-void onyx_plan_finish(onyx_plan *p, const onyx_graph *g, size_t limit);
+/* After a successful recording run: lays out the arena and returns its size.
+ * When that exceeds `limit` (non-zero) or memory runs out, the plan stays
+ * unused; the caller decides whether that is an error. */
+size_t onyx_plan_finish(onyx_plan *p, const onyx_graph *g, size_t limit);
 
 #endif
