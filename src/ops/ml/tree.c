@@ -564,15 +564,22 @@ static const tnode *leaf_of(const tree_model *m, int32_t i, const double *x) {
     return p;
 }
 
-/* Aggregates every tree's leaf for row x into acc/has (n_targets each). */
-static void aggregate_row(const tree_model *m, const double *x, double *acc, double *has) {
+/* Rounds to float when the scores are accumulated in single precision. */
+static double rnd(bool f32, double v) { return f32 ? (double)(float)v : v; }
+
+/* Aggregates every tree's leaf for row x into acc/has (n_targets each).
+ * With float inputs the sums are rounded to float at every step, as
+ * onnxruntime accumulates them: ties such as a random forest's 0.5 then
+ * break the way scikit-learn's (exact) probabilities do. */
+static void aggregate_row(const tree_model *m, bool f32, const double *x, double *acc,
+                          double *has) {
     for (int64_t k = 0; k < m->n_targets; k++) acc[k] = has[k] = 0;
     for (int64_t r = 0; r < m->n_trees; r++) {
         const tnode *leaf = leaf_of(m, m->roots[r], x);
         const tweight *w = m->weights + leaf->t;
         for (int32_t i = 0; i < leaf->f; i++) {
             int64_t k = w[i].target;
-            double v = w[i].value;
+            double v = rnd(f32, w[i].value);
             switch (m->agg) {
             case AGG_MIN:
                 if (!has[k] || v < acc[k]) acc[k] = v;
@@ -580,7 +587,7 @@ static void aggregate_row(const tree_model *m, const double *x, double *acc, dou
             case AGG_MAX:
                 if (!has[k] || v > acc[k]) acc[k] = v;
                 break;
-            default: acc[k] += v; break;
+            default: acc[k] = rnd(f32, acc[k] + v); break;
             }
             has[k] = 1;
         }
@@ -588,31 +595,31 @@ static void aggregate_row(const tree_model *m, const double *x, double *acc, dou
 }
 
 /* Regression: scores of one row, finished (average, base values, transform). */
-static void regress_row(const tree_model *m, double *acc) {
+static void regress_row(const tree_model *m, bool f32, double *acc) {
     int64_t t = m->n_targets;
     if (m->agg == AGG_AVERAGE && m->n_trees > 0)
-        for (int64_t k = 0; k < t; k++) acc[k] /= (double)m->n_trees;
+        for (int64_t k = 0; k < t; k++) acc[k] = rnd(f32, acc[k] / (double)m->n_trees);
     if (m->n_base == t)
-        for (int64_t k = 0; k < t; k++) acc[k] += m->base[k];
+        for (int64_t k = 0; k < t; k++) acc[k] = rnd(f32, acc[k] + rnd(f32, m->base[k]));
     if (t > 1 || m->post == ONYX_ML_POST_PROBIT) onyx_ml_post_row(m->post, acc, t);
 }
 
 /* Classification: writes the class scores of one row to z and returns the
  * predicted class index. */
-static int64_t classify_row(const tree_model *m, double *acc, double *has, float *z) {
+static int64_t classify_row(const tree_model *m, bool f32, double *acc, double *has, float *z) {
     int64_t L = m->n_targets;
     if (m->binary) {
         /* scikit-learn's binary export: one score s for the positive class
          * (a probability when every weight is positive, else a margin). */
         double s = 0;
         for (int64_t k = 0; k < L; k++) s += acc[k];
-        if (m->n_base == 1) s += m->base[0];
-        else if (m->n_base == 2) s += m->base[1];
+        if (m->n_base == 1) s = rnd(f32, s + rnd(f32, m->base[0]));
+        else if (m->n_base == 2) s = rnd(f32, s + rnd(f32, m->base[1]));
         onyx_ml_binary_scores(m->post, m->all_positive, s, z);
         return (m->all_positive ? s > 0.5 : s > 0) ? 1 : 0;
     }
     for (int64_t k = 0; k < L && k < m->n_base; k++) {
-        acc[k] += m->base[k];
+        acc[k] = rnd(f32, acc[k] + rnd(f32, m->base[k]));
         has[k] = 1;
     }
     /* the best class among those that received a score */
@@ -626,6 +633,7 @@ static int64_t classify_row(const tree_model *m, double *acc, double *has, float
 
 typedef struct tree_job {
     const tree_model *m;
+    bool f32;        /* accumulate in single precision (input not double) */
     const double *x; /* (N, C) */
     int64_t c;
     double *work;    /* per thread: 2 * n_targets */
@@ -640,11 +648,11 @@ static void tree_task(void *ctx, int64_t begin, int64_t end, int thread) {
     int64_t t = m->n_targets;
     double *acc = j->work + 2 * t * (int64_t)thread, *has = acc + t;
     for (int64_t r = begin; r < end; r++) {
-        aggregate_row(m, j->x + r * j->c, acc, has);
+        aggregate_row(m, j->f32, j->x + r * j->c, acc, has);
         if (j->label) {
-            j->label[r] = classify_row(m, acc, has, j->z + r * t);
+            j->label[r] = classify_row(m, j->f32, acc, has, j->z + r * t);
         } else {
-            regress_row(m, acc);
+            regress_row(m, j->f32, acc);
             memcpy(j->y + r * t, acc, sizeof *acc * (size_t)t);
         }
     }
@@ -677,7 +685,7 @@ static onyx_status run_trees(const tree_model *m, onyx_exec *x, bool classify, f
     }
     if (!work || (!classify && !out))
         return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
-    tree_job j = {m, xd, c, work, out, z, label};
+    tree_job j = {m, in->dtype != ONYX_DTYPE_DOUBLE, xd, c, work, out, z, label};
     int64_t cost = m->n_trees * 8 + 1;
     onyx_exec_parallel(x, rows, 1 + 4096 / cost, tree_task, &j);
     return onyx_exec_aborted(x) ? onyx_exec_fail(x, ONYX_ERR_CANCELLED, "cancelled") : ONYX_OK;
