@@ -13,9 +13,9 @@ Usage:
 
 Method:
 - Every measurement runs in a fresh process: `onyx bench --json` for onyx, and
-  this file in runner mode (--ort-runner) for onnxruntime, so neither side
-  profits from a warm heap or page cache state the other left... beyond the
-  OS file cache, which both share alike.
+  this file in runner mode (--ort-runner) for onnxruntime, so both start
+  from the same state (a fresh heap; the OS file cache, warm for both after
+  the accuracy check).
 - onnxruntime: graph_optimization_level ORT_ENABLE_ALL, intra_op_num_threads
   = the same thread count, inter_op_num_threads 1, sequential execution,
   CPUExecutionProvider; other settings at their defaults (spinning included).
@@ -29,8 +29,8 @@ Method:
   RSS from getrusage in that process (for onnxruntime this includes the
   Python interpreter and the imported modules; the JSON has that baseline).
 - Rounds alternate which engine goes first; each number is the median over
-  rounds. Latency is measured at batch 1, throughput at batch 8 (with
-  max(3, K // 4) timed runs, K the batch-1 iteration count).
+  rounds. Latency is measured at batch 1 (2 warm-up runs, K timed), throughput
+  at batch 8 (1 warm-up run, max(2, K // 5) timed).
 - Accuracy: both run once more on a fixed, realistic input (tools' test
   images / token sequences with padding, batch 2); the max abs difference of
   every output is reported.
@@ -56,7 +56,7 @@ MODELS = CNNS + ("bert_base", "bert_base_opset14")
 DEFAULT_MODELS = CNNS + ("bert_base",)
 SEQ = 128
 THROUGHPUT_BATCH = 8
-WARMUP = 2
+WARMUP = {1: 2, THROUGHPUT_BATCH: 1}  # untimed runs after the first, per batch
 METRICS = ("load_ms", "first_run_ms", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
            "throughput_per_s", "peak_rss_mb")
 
@@ -177,7 +177,7 @@ def run_ort(spec, timeout):
 
 def run_onyx(onyx, model, threads, batch, iterations, dims, timeout):
     args = [onyx, "bench", model, "--threads", str(threads), "--batch", str(batch),
-            "--iterations", str(iterations), "--warmup", str(WARMUP), "--json"]
+            "--iterations", str(iterations), "--warmup", str(WARMUP[batch]), "--json"]
     for k, v in dims.items():
         args += ["--shape", f"{k}={v}"]
     r = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
@@ -310,7 +310,7 @@ def main(argv):
                     help=f"comma-separated, from {', '.join(MODELS)} "
                          f"(default: {','.join(DEFAULT_MODELS)})")
     ap.add_argument("--iterations", type=int, default=10,
-                    help="timed runs at batch 1 (batch 8: max(3, K // 4)); default 10")
+                    help="timed runs at batch 1 (batch 8: max(2, K // 5)); default 10")
     ap.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported (3)")
     ap.add_argument("--out", default=os.path.join(HERE, "results.json"))
     ap.add_argument("--timeout", type=float, default=900, help="seconds per process")
@@ -338,7 +338,7 @@ def main(argv):
     print(f"{cond['onyx'].replace(chr(10), '; ')}; onnxruntime {cond['onnxruntime']}; "
           f"{cond['cpu_model']}, {cond['cpus_usable']} usable cpus; load average "
           f"{cond['loadavg_start'][0]:.1f}", flush=True)
-    iters = {1: args.iterations, THROUGHPUT_BATCH: max(3, args.iterations // 4)}
+    iters = {1: args.iterations, THROUGHPUT_BATCH: max(2, args.iterations // 5)}
     t_start = time.perf_counter()
     results = []
     for name in models:
@@ -362,7 +362,8 @@ def main(argv):
                                 m = run_onyx(args.onyx, path, t, b, k, dims, args.timeout)
                             else:
                                 m = run_ort({"model": path, "threads": t, "batch": b,
-                                             "iterations": k, "warmup": WARMUP, "dims": dims},
+                                             "iterations": k, "warmup": WARMUP[b],
+                                             "dims": dims},
                                             args.timeout)
                         except Exception as e:
                             error = f"{eng}: {e}"
@@ -387,7 +388,8 @@ def main(argv):
     doc = {"conditions": cond,
            "settings": {"models": models, "threads": threads, "rounds": args.rounds,
                         "iterations": {f"batch{b}": k for b, k in iters.items()},
-                        "warmup": WARMUP, "sequence": SEQ},
+                        "warmup": {f"batch{b}": w for b, w in WARMUP.items()},
+                        "sequence": SEQ},
            "table": table(results), "results": results}
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=1)
