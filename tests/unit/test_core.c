@@ -1,0 +1,200 @@
+/* test_core.c - the engine core through the public API: memory plan reuse
+ * across runs and shapes, the memory limit, input validation, load-time
+ * errors naming the node, and graph passes preserving results. */
+#include "unit.h"
+
+#include "onyx.h"
+#include "testmodel.h"
+
+#include <math.h>
+#include <string.h>
+
+static onyx_model *load(tm_buf *m, int optimize, size_t limit, onyx_error *err) {
+    onyx_options o;
+    onyx_options_init(&o);
+    o.threads = 2;
+    o.optimize = optimize;
+    o.memory_limit = limit;
+    onyx_model *model = NULL;
+    onyx_model_load_memory(m->p, m->n, NULL, &o, &model, err);
+    return model;
+}
+
+/* y = Relu(x + x) * x over a symbolic 2-D shape. */
+static tm_buf chain_model(void) {
+    tm_buf g = {0};
+    int64_t dyn[2] = {-1, -1};
+    tm_node(&g, "Add x,x -> a", NULL);
+    tm_node(&g, "Relu a -> r", NULL);
+    tm_node(&g, "Mul r,x -> y", NULL);
+    tm_input(&g, "x", 1, 2, dyn);
+    tm_output(&g, "y", 1, 2, dyn);
+    return tm_model(&g, 17);
+}
+
+static int run_chain(onyx_session *s, int64_t rows, int64_t cols, float seed, onyx_error *err) {
+    float x[64];
+    for (int64_t i = 0; i < rows * cols; i++) x[i] = seed * (float)(i % 7) - 2.0f;
+    onyx_tensor_view in = {ONYX_DTYPE_FLOAT, 2, {rows, cols}, x}, out;
+    const char *names[] = {"x"};
+    if (onyx_session_run_tensors(s, 1, names, &in, 1, NULL, &out, err)) return -1;
+    if (out.ndim != 2 || out.dims[0] != rows || out.dims[1] != cols) return -2;
+    for (int64_t i = 0; i < rows * cols; i++) {
+        float want = fmaxf(2 * x[i], 0.0f) * x[i];
+        if (((float *)out.data)[i] != want) return -3;
+    }
+    return 0;
+}
+
+UNIT_TEST(core_plan_reused_across_runs_and_shapes) {
+    tm_buf m = chain_model();
+    onyx_error err = {0};
+    onyx_model *model = load(&m, 1, 0, &err);
+    CHECK(model != NULL);
+    onyx_session *s = NULL;
+    CHECK(onyx_session_new(model, NULL, &s, &err) == ONYX_OK);
+    /* first run records, second uses the plan, then new shapes re-plan */
+    CHECK(run_chain(s, 2, 3, 1.0f, &err) == 0);
+    CHECK(run_chain(s, 2, 3, 0.5f, &err) == 0);
+    CHECK(run_chain(s, 4, 5, 1.5f, &err) == 0);
+    CHECK(run_chain(s, 4, 5, -1.0f, &err) == 0);
+    CHECK(run_chain(s, 2, 3, 2.0f, &err) == 0);
+    CHECK(run_chain(s, 0, 3, 2.0f, &err) == 0);
+    onyx_session_free(s);
+    onyx_model_free(model);
+    free(m.p);
+}
+
+UNIT_TEST(core_memory_limit_is_an_error_not_a_crash) {
+    tm_buf m = chain_model();
+    onyx_error err = {0};
+    onyx_model *model = load(&m, 1, 128, &err);
+    onyx_session *s = NULL;
+    CHECK(model && onyx_session_new(model, NULL, &s, &err) == ONYX_OK);
+    CHECK(run_chain(s, 8, 8, 1.0f, &err) == -1); /* 3 tensors of 256 bytes */
+    CHECK(err.status == ONYX_ERR_OUT_OF_MEMORY && strstr(err.message, "memory limit"));
+    CHECK(run_chain(s, 2, 2, 1.0f, &err) == 0); /* small shapes still run */
+    onyx_session_free(s);
+    onyx_model_free(model);
+    free(m.p);
+}
+
+UNIT_TEST(core_inputs_are_validated) {
+    tm_buf g = {0};
+    int64_t fixed[2] = {2, 3};
+    tm_node(&g, "Relu x -> y", NULL);
+    tm_input(&g, "x", 1, 2, fixed);
+    tm_output(&g, "y", 1, 2, fixed);
+    tm_buf m = tm_model(&g, 17);
+    onyx_error err = {0};
+    onyx_model *model = load(&m, 1, 0, &err);
+    onyx_session *s = NULL;
+    CHECK(model && onyx_session_new(model, NULL, &s, &err) == ONYX_OK);
+    float x[6] = {0};
+    int64_t xi[6] = {0};
+    const char *names[] = {"x"}, *bad[] = {"nope"};
+    onyx_tensor_view out;
+    onyx_tensor_view wrong_type = {ONYX_DTYPE_INT64, 2, {2, 3}, xi};
+    CHECK(onyx_session_run_tensors(s, 1, names, &wrong_type, 1, NULL, &out, &err) ==
+          ONYX_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "'x'") && strstr(err.message, "float"));
+    onyx_tensor_view wrong_shape = {ONYX_DTYPE_FLOAT, 2, {3, 2}, x};
+    CHECK(onyx_session_run_tensors(s, 1, names, &wrong_shape, 1, NULL, &out, &err) ==
+          ONYX_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "[2,3]") && strstr(err.message, "[3,2]"));
+    onyx_tensor_view ok = {ONYX_DTYPE_FLOAT, 2, {2, 3}, x};
+    CHECK(onyx_session_run_tensors(s, 1, bad, &ok, 1, NULL, &out, &err) == ONYX_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "nope") != NULL);
+    CHECK(onyx_session_run_tensors(s, 0, names, &ok, 1, NULL, &out, &err) == ONYX_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "missing") != NULL);
+    CHECK(onyx_session_run_tensors(s, 1, names, &ok, 1, NULL, &out, &err) == ONYX_OK);
+    onyx_session_free(s);
+    onyx_model_free(model);
+    free(m.p);
+}
+
+/* Loads a one-graph model and returns the error message (empty on success). */
+static const char *load_error(tm_buf *g, int opset, onyx_error *err) {
+    int64_t d[1] = {4};
+    tm_input(g, "x", 1, 1, d);
+    tm_output(g, "y", 1, 1, d);
+    tm_buf m = tm_model(g, opset);
+    memset(err, 0, sizeof *err);
+    onyx_model *model = load(&m, 1, 0, err);
+    onyx_model_free(model);
+    free(m.p);
+    return err->message;
+}
+
+UNIT_TEST(core_load_errors_name_node_and_cause) {
+    onyx_error err;
+    tm_buf g = {0};
+    tm_node(&g, "Relu y -> a", NULL);
+    tm_node(&g, "Relu a -> y", NULL);
+    CHECK(strstr(load_error(&g, 17, &err), "cycle"));
+    tm_buf g2 = {0};
+    tm_node(&g2, "Add x,ghost -> y", NULL);
+    CHECK(strstr(load_error(&g2, 17, &err), "'ghost'"));
+    tm_buf g3 = {0};
+    tm_node(&g3, "Frobnicate x -> y", NULL);
+    CHECK(strstr(load_error(&g3, 17, &err), "unknown operator Frobnicate"));
+    CHECK(err.status == ONYX_ERR_UNSUPPORTED);
+    tm_buf g4 = {0};
+    tm_node(&g4, "Relu x,x -> y", NULL);
+    CHECK(strstr(load_error(&g4, 17, &err), "has 2 inputs"));
+    tm_buf g5 = {0};
+    tm_node(&g5, "Gelu x -> y", NULL); /* Gelu is opset 20 */
+    CHECK(strstr(load_error(&g5, 17, &err), "needs opset 20"));
+    tm_buf g6 = {0};
+    tm_node(&g6, "Relu x -> y", NULL);
+    tm_node(&g6, "Relu x -> y", NULL);
+    CHECK(strstr(load_error(&g6, 17, &err), "already produced"));
+}
+
+/* Conv -> BatchNormalization -> Relu, run with and without graph passes. */
+UNIT_TEST(core_passes_fold_and_fuse_without_changing_results) {
+    float w[2 * 3 * 3 * 3], b[2] = {0.1f, -0.2f}, sc[2] = {1.5f, 0.7f}, bi[2] = {0.3f, -0.1f},
+                            mean[2] = {0.2f, -0.4f}, var[2] = {0.9f, 1.3f}, x[3 * 5 * 5];
+    for (int i = 0; i < 54; i++) w[i] = (float)((i * 37) % 11) / 11.0f - 0.5f;
+    for (int i = 0; i < 75; i++) x[i] = (float)((i * 13) % 17) / 17.0f - 0.5f;
+    float got[2][2 * 5 * 5];
+    int nodes[2];
+    for (int opt = 0; opt < 2; opt++) {
+        tm_buf g = {0};
+        int64_t wd[4] = {2, 3, 3, 3}, cd[1] = {2}, xd[4] = {1, 3, 5, 5}, yd[4] = {1, 2, 5, 5};
+        const char *conv_attrs[] = {"pads=ints:1,1,1,1", NULL};
+        tm_node(&g, "Conv x,w,b -> c", conv_attrs);
+        tm_node(&g, "BatchNormalization c,s,bi,m,v -> n", NULL);
+        tm_node(&g, "Relu n -> y", NULL);
+        tm_init_f32(&g, "w", 4, wd, w);
+        tm_init_f32(&g, "b", 1, cd, b);
+        tm_init_f32(&g, "s", 1, cd, sc);
+        tm_init_f32(&g, "bi", 1, cd, bi);
+        tm_init_f32(&g, "m", 1, cd, mean);
+        tm_init_f32(&g, "v", 1, cd, var);
+        tm_input(&g, "x", 1, 4, xd);
+        tm_output(&g, "y", 1, 4, yd);
+        tm_buf m = tm_model(&g, 17);
+        onyx_error err = {0};
+        onyx_model *model = load(&m, opt, 0, &err);
+        CHECK(model != NULL);
+        if (!model) {
+            free(m.p);
+            return;
+        }
+        nodes[opt] = onyx_model_num_nodes(model);
+        onyx_session *s = NULL;
+        onyx_session_new(model, NULL, &s, &err);
+        onyx_tensor_view in = {ONYX_DTYPE_FLOAT, 4, {1, 3, 5, 5}, x}, out;
+        const char *names[] = {"x"};
+        CHECK(onyx_session_run_tensors(s, 1, names, &in, 1, NULL, &out, &err) == ONYX_OK);
+        memcpy(got[opt], out.data, sizeof got[opt]);
+        onyx_session_free(s);
+        onyx_model_free(model);
+        free(m.p);
+    }
+    CHECK(nodes[0] == 3 && nodes[1] == 1);
+    double worst = 0;
+    for (int i = 0; i < 50; i++) worst = fmax(worst, fabs((double)got[0][i] - got[1][i]));
+    CHECK_NEAR(worst, 0.0, 1e-5);
+}
