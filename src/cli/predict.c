@@ -454,6 +454,23 @@ static bool load_image(const char *path, const predict_args *a, onyx_image *img)
     return true;
 }
 
+/* Loads and preprocesses one image into `dst` (onyx_preprocess_count(p)
+ * elements); false after reporting. */
+static bool prepare_image(const char *path, const predict_args *a, const onyx_preprocess *p,
+                          void *dst) {
+    onyx_image img;
+    onyx_error err = {0};
+    memset(&img, 0, sizeof img);
+    if (!load_image(path, a, &img)) return false;
+    onyx_status st = onyx_preprocess_image(&img, p, dst, &err);
+    onyx_image_deinit(&img);
+    if (st != ONYX_OK) {
+        onyx_cli_error("%s: %s", path, err.message);
+        return false;
+    }
+    return true;
+}
+
 // ----------------------------------------------------------------------------
 // Labels
 
@@ -860,8 +877,10 @@ static void print_table(const predict_args *a, const labels *l, const results *r
 // ----------------------------------------------------------------------------
 // Running
 
-/* Runs `count` images (rows of `batch_in`, padded to the run's batch) and
- * copies their scores into r->scores from row `first`. */
+/* Runs the `count` preprocessed images at `pixels` (padded with zero images
+ * to the run's batch, converted to the input's type when it is not the
+ * preprocessing type) and copies their scores into r->scores from row
+ * `first`. `feed` has room for one run of 8-byte elements. */
 static bool run_chunk(onyx_session *s, const image_input *in, const onyx_preprocess *p,
                       const predict_args *a, const void *pixels, int count, int run_batch,
                       int first, void *feed, results *r, const char **out_name) {
@@ -883,7 +902,7 @@ static bool run_chunk(onyx_session *s, const image_input *in, const onyx_preproc
         x.dims[b + 1] = p->width;
         x.dims[b + 2] = p->channels;
     }
-    const uint8_t *src = (const uint8_t *)pixels + (size_t)first * per * esize;
+    const uint8_t *src = pixels;
     if (in->io.dtype != in->run_dtype) {
         /* float16/double inputs: convert the float32 pixels */
         if (onyx_convert(in->io.dtype, feed, in->run_dtype, src, (int64_t)(per * (size_t)count),
@@ -1024,7 +1043,8 @@ int onyx_cli_predict(int argc, char **argv) {
     }
     if (!load_labels(&a, m, &lab, &label_source)) goto done;
 
-    /* Preprocess every image first: a bad file fails before any run. */
+    /* Images are decoded and preprocessed one run at a time, so memory stays
+     * bounded by the run's batch; --dump-input keeps them all instead. */
     size_t per = onyx_preprocess_count(&p);
     size_t esize = onyx_dtype_size(in.run_dtype);
     int run_batch = in.batch > 0                 ? in.batch
@@ -1032,12 +1052,13 @@ int onyx_cli_predict(int argc, char **argv) {
                     : a.n_images < MAX_RUN_BATCH ? a.n_images
                                                  : MAX_RUN_BATCH;
     size_t feed_elems = per * (size_t)run_batch;
-    if ((size_t)a.n_images > SIZE_MAX / (per * esize) || feed_elems > SIZE_MAX / 8) {
+    size_t kept = a.dump ? (size_t)a.n_images : (size_t)run_batch; /* images in `pixels` */
+    if (kept > SIZE_MAX / (per * esize) || feed_elems > SIZE_MAX / 8) {
         onyx_cli_error("too many images");
         goto done;
     }
-    pixels = malloc((size_t)a.n_images * per * esize); /* (n_images, per) of run_dtype */
-    feed = malloc(feed_elems * 8);                     /* one padded/converted run */
+    pixels = malloc(kept * per * esize); /* (kept, per) of run_dtype */
+    feed = malloc(feed_elems * 8);       /* one padded/converted run */
     r.images = a.images;
     r.n = a.n_images;
     r.softmaxed = calloc((size_t)a.n_images, sizeof *r.softmaxed);
@@ -1045,20 +1066,12 @@ int onyx_cli_predict(int argc, char **argv) {
         onyx_cli_error("out of memory");
         goto done;
     }
-    for (int i = 0; i < a.n_images; i++) {
-        onyx_image img;
-        memset(&img, 0, sizeof img);
-        if (!load_image(a.images[i], &a, &img)) goto done;
-        onyx_status st =
-            onyx_preprocess_image(&img, &p, (uint8_t *)pixels + (size_t)i * per * esize, &err);
-        onyx_image_deinit(&img);
-        if (st != ONYX_OK) {
-            onyx_cli_error("%s: %s", a.images[i], err.message);
-            goto done;
-        }
+    if (a.dump) {
+        for (int i = 0; i < a.n_images; i++)
+            if (!prepare_image(a.images[i], &a, &p, (uint8_t *)pixels + (size_t)i * per * esize))
+                goto done;
+        if (!dump_input(a.dump, &in, &p, pixels, a.n_images)) goto done;
     }
-    if (a.dump && !dump_input(a.dump, &in, &p, pixels, a.n_images)) goto done;
-
     if (onyx_session_new(m, &opts, &s, &err) != ONYX_OK) {
         onyx_cli_error("%s", err.message);
         goto done;
@@ -1066,7 +1079,11 @@ int onyx_cli_predict(int argc, char **argv) {
     const char *out_name = out_io.name;
     for (int first = 0; first < a.n_images; first += run_batch) {
         int count = a.n_images - first < run_batch ? a.n_images - first : run_batch;
-        if (!run_chunk(s, &in, &p, &a, pixels, count, run_batch, first, feed, &r, &out_name))
+        uint8_t *chunk = (uint8_t *)pixels + (a.dump ? (size_t)first * per * esize : 0);
+        for (int i = 0; i < count && !a.dump; i++)
+            if (!prepare_image(a.images[first + i], &a, &p, chunk + (size_t)i * per * esize))
+                goto done;
+        if (!run_chunk(s, &in, &p, &a, chunk, count, run_batch, first, feed, &r, &out_name))
             goto done;
     }
 

@@ -14,10 +14,27 @@ import pytest
 from onnx import TensorProto
 from PIL import Image
 
-from conftest import (FILTERS, PRESETS, dump, exif_jpeg, normalize, probe_model,
-                      reference_pixels, to_layout)
+from preprocess_ref import (FILTERS, PRESETS, dump, exif_jpeg, normalize, probe_model,
+                            reference_pixels, to_layout)
 
 COLOR = ("astronaut", "chelsea", "coffee")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """scikit-image's photographs as PNG (lossless) and JPEG files:
+    astronaut 512x512, chelsea 451x300, coffee 600x400 (color), camera
+    512x512 (gray)."""
+    from skimage import data
+    d = tmp_path_factory.mktemp("photos")
+    out = {}
+    for name in ("astronaut", "chelsea", "coffee", "camera"):
+        a = getattr(data, name)()
+        for ext in ("png", "jpg"):
+            p = d / f"{name}.{ext}"
+            Image.fromarray(a).save(p, **({"quality": 90} if ext == "jpg" else {}))
+            out[f"{name}.{ext}"] = p
+    return out
 
 
 def tolerance(path):

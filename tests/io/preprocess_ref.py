@@ -1,9 +1,8 @@
-"""Shared helpers for the image preprocessing tests: the onyx binary, probe
-models whose only job is to let `onyx predict --dump-input` write the tensor it
-built, test images (scikit-image's photographs and synthetic edge cases), and
-the reference pipelines written with Pillow + numpy the way torchvision and
-Keras users write them."""
-import io
+"""Helpers for the image preprocessing tests: the onyx binary, probe models
+whose only job is to let `onyx predict --dump-input` write the tensor it built,
+and the reference pipelines written with Pillow + numpy the way torchvision
+and Keras users write them. (Not named conftest.py: tests/cli has one, and a
+test importing `conftest` must get its own when all of tests/ runs at once.)"""
 import math
 import os
 import pathlib
@@ -11,7 +10,6 @@ import subprocess
 
 import numpy as np
 import onnx
-import pytest
 from onnx import TensorProto, helper
 from PIL import Image, ImageOps
 
@@ -152,32 +150,9 @@ def to_layout(x, layout):
 # ----------------------------------------------------------------------------
 # Images
 
-@pytest.fixture(scope="session")
-def photos(tmp_path_factory):
-    """scikit-image's photographs as PNG (lossless) and JPEG files:
-    astronaut 512x512, chelsea 451x300, coffee 600x400 (color), camera
-    512x512 (gray)."""
-    from skimage import data
-    d = tmp_path_factory.mktemp("photos")
-    out = {}
-    for name in ("astronaut", "chelsea", "coffee", "camera"):
-        a = getattr(data, name)()
-        for ext in ("png", "jpg"):
-            p = d / f"{name}.{ext}"
-            Image.fromarray(a).save(p, **({"quality": 90} if ext == "jpg" else {}))
-            out[f"{name}.{ext}"] = p
-    return out
-
-
 def exif_jpeg(path, pixels, orientation):
     """A JPEG whose EXIF says `orientation` (1..8)."""
     exif = Image.Exif()
     exif[0x0112] = orientation
     Image.fromarray(pixels).save(path, quality=95, exif=exif.tobytes())
     return path
-
-
-def png_bytes(im, **kw):
-    b = io.BytesIO()
-    im.save(b, "PNG", **kw)
-    return b.getvalue()
