@@ -4,6 +4,7 @@
  * STRING outputs receive their own copies of the strings.
  * Does not own: Concat/Slice/Pad and friends (tensor.c), gathers (gather.c). */
 #include "core/op.h"
+#include "ops/rng.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -602,41 +603,6 @@ static onyx_status dropout_init(onyx_node *n, onyx_error *err) {
     return ONYX_OK;
 }
 
-/* MT19937 as numpy's legacy RandomState uses it, so that a seeded training
- * Dropout draws the same mask as the ONNX reference (np.random.seed(seed);
- * np.random.uniform(0, 1, shape) >= ratio). */
-typedef struct mt19937 {
-    uint32_t key[624];
-    int pos;
-} mt19937;
-
-static void mt_seed(mt19937 *m, uint32_t seed) {
-    m->key[0] = seed;
-    for (int i = 1; i < 624; i++)
-        m->key[i] = 1812433253u * (m->key[i - 1] ^ (m->key[i - 1] >> 30)) + (uint32_t)i;
-    m->pos = 624;
-}
-
-static uint32_t mt_next(mt19937 *m) {
-    if (m->pos >= 624) {
-        for (int i = 0; i < 624; i++) {
-            uint32_t y = (m->key[i] & 0x80000000u) | (m->key[(i + 1) % 624] & 0x7fffffffu);
-            m->key[i] = m->key[(i + 397) % 624] ^ (y >> 1) ^ (y & 1 ? 0x9908b0dfu : 0);
-        }
-        m->pos = 0;
-    }
-    uint32_t y = m->key[m->pos++];
-    y ^= y >> 11;
-    y ^= (y << 7) & 0x9d2c5680u;
-    y ^= (y << 15) & 0xefc60000u;
-    return y ^ (y >> 18);
-}
-
-/* numpy's random_sample: 53 random bits from two draws. */
-static double mt_double(mt19937 *m) {
-    uint32_t a = mt_next(m) >> 5, b = mt_next(m) >> 6;
-    return ((double)a * 67108864.0 + (double)b) / 9007199254740992.0;
-}
 
 static onyx_status dropout_run(const onyx_node *n, onyx_exec *x) {
     const dropout_attrs *a = n->state;
@@ -667,12 +633,12 @@ static onyx_status dropout_run(const onyx_node *n, onyx_exec *x) {
     /* Training: keep each element with probability 1 - ratio, scaled by
      * 1 / (1 - ratio). Without a seed attribute the stream starts from 0, so
      * runs are reproducible. */
-    mt19937 *mt = onyx_exec_scratch(x, sizeof *mt);
+    onyx_mt19937 *mt = onyx_exec_scratch(x, sizeof *mt);
     if (!mt) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
-    mt_seed(mt, (uint32_t)(a->has_seed ? a->seed : 0));
+    onyx_mt_seed(mt, (uint32_t)(a->has_seed ? a->seed : 0));
     float scale = (float)(1.0 / (1.0 - ratio));
     for (int64_t i = 0; i < count; i++) {
-        bool keep = mt_double(mt) >= ratio;
+        bool keep = onyx_mt_double(mt) >= ratio;
         if (mask) ((uint8_t *)mask->data)[i] = keep;
         switch (in->dtype) {
         case ONYX_DTYPE_FLOAT: ((float *)out->data)[i] = keep ? ((const float *)in->data)[i] * scale : 0.0f; break;
