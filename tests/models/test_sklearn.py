@@ -625,3 +625,49 @@ def test_node_maps(onyx_bin, tmp_path):
                 classlabels_strings=["p", "q", "r"])
     _check_node(onyx_bin, tmp_path, "ZipMap", {"x": np.nan_to_num(_X)},
                 classlabels_int64s=[5, 6, 7])
+
+
+def _bad_tree(**change):
+    attrs = _legacy_tree("target", [0], ("BRANCH_LEQ", "BRANCH_LEQ", "BRANCH_LEQ"))
+    attrs.update(change)
+    return attrs
+
+
+@pytest.mark.parametrize("op, attrs, message", [
+    ("TreeEnsembleRegressor", _bad_tree(nodes_truenodeids=[1, 0, 0, 0, 0, 1, 0, 0]), "cycle"),
+    ("TreeEnsembleRegressor", _bad_tree(nodes_falsenodeids=[2, 9, 0, 0, 0, 2, 0, 0]),
+     "does not exist"),
+    ("TreeEnsembleRegressor", _bad_tree(nodes_featureids=[0, 7, 0, 0, 0, 2, 0, 0]),
+     "feature 7"),
+    ("TreeEnsembleRegressor", _bad_tree(target_ids=[0, 0, 3, 0, 0]), "target_ids"),
+    ("TreeEnsembleRegressor", _bad_tree(nodes_modes=["BRANCH_LEQ"] * 8), "cycle"),
+    ("TreeEnsembleRegressor", _bad_tree(nodes_nodeids=[0, 1, 1, 3, 4, 0, 1, 2]), "twice"),
+    ("TreeEnsembleRegressor", _bad_tree(nodes_values=[0.5]), "nodes_values"),
+    ("TreeEnsemble", dict(nodes_featureids=[0], nodes_truenodeids=[0], nodes_falsenodeids=[5],
+                          nodes_trueleafs=[1], nodes_falseleafs=[1], leaf_targetids=[0],
+                          leaf_weights=helper.make_tensor("w", TP.FLOAT, [1], [1.0]),
+                          nodes_splits=helper.make_tensor("s", TP.FLOAT, [1], [0.0]),
+                          nodes_modes=helper.make_tensor("m", TP.UINT8, [1], [0]),
+                          tree_roots=[0], n_targets=1), "outside"),
+    ("TreeEnsemble", dict(nodes_featureids=[0], nodes_truenodeids=[0], nodes_falsenodeids=[0],
+                          nodes_trueleafs=[1], nodes_falseleafs=[1], leaf_targetids=[0],
+                          leaf_weights=helper.make_tensor("w", TP.FLOAT, [1], [1.0]),
+                          nodes_splits=helper.make_tensor("s", TP.FLOAT, [1], [0.0]),
+                          nodes_modes=helper.make_tensor("m", TP.UINT8, [1], [6]),
+                          tree_roots=[0], n_targets=1), "membership_values"),
+    ("SVMClassifier", dict(classlabels_ints=[0, 1], vectors_per_class=[2, 2],
+                           support_vectors=[1.0] * 9, coefficients=[1.0] * 4, rho=[0.0]),
+     "support_vectors"),
+    ("SVMClassifier", dict(classlabels_ints=[0, 1, 2], vectors_per_class=[1, 1, 1],
+                           support_vectors=[1.0] * 9, coefficients=[1.0] * 6, rho=[0.0]), "rho"),
+    ("LinearClassifier", dict(coefficients=[1.0] * 5, classlabels_ints=[0, 1]), "coefficients"),
+])
+def test_node_rejects_malformed(op, attrs, message, onyx_bin, tmp_path):
+    """Inconsistent attributes fail cleanly with one line naming the cause."""
+    m = _node_model(op, {"x": np.nan_to_num(_X)}, 1, 5 if op == "TreeEnsemble" else 3, **attrs)
+    onnx.save(m, tmp_path / "bad.onnx")
+    np.save(tmp_path / "x.npy", np.nan_to_num(_X))
+    res = run_onyx(onyx_bin, "run", tmp_path / "bad.onnx", "-i", tmp_path / "x.npy",
+                   "-o", tmp_path / "out")
+    assert res.returncode == 1, res.stderr
+    assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr

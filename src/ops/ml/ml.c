@@ -414,14 +414,12 @@ const onyx_op_schema onyx_ops_ml[] = {
     ROW("SVMRegressor", 1, 1, 1, 1, 1, T_NUM4, svm_regressor),
     ROW("Scaler", 1, 1, 1, 1, 1, T_NUM4, scaler),
     ROW("TreeEnsemble", 5, 1, 1, 1, 1, T_(FLOAT) | T_(DOUBLE) | T_(FLOAT16), tree_ensemble),
+    /* ONNX deprecates these two in ai.onnx.ml opset 5 (onnxruntime rejects
+     * them there); onyx keeps running them with the opset-3 semantics. */
     ROW("TreeEnsembleClassifier", 1, 1, 1, 1, 2, T_NUM4, tree_classifier),
     ROW("TreeEnsembleClassifier", 3, 1, 1, 1, 2, T_NUM4, tree_classifier),
-    {"ai.onnx.ml", "TreeEnsembleClassifier", 5, 1, 1, 1, 2, T_NUM4, onyx_ml_init_deprecated,
-     onyx_ml_run_tree_classifier, 0},
     ROW("TreeEnsembleRegressor", 1, 1, 1, 1, 1, T_NUM4, tree_regressor),
     ROW("TreeEnsembleRegressor", 3, 1, 1, 1, 1, T_NUM4, tree_regressor),
-    {"ai.onnx.ml", "TreeEnsembleRegressor", 5, 1, 1, 1, 1, T_NUM4, onyx_ml_init_deprecated,
-     onyx_ml_run_tree_regressor, 0},
     ROW("ZipMap", 1, 1, 1, 1, 1, T_(FLOAT), zipmap),
     {0},
 };

@@ -138,8 +138,4 @@ ONYX_ML_OP(dict_vectorizer)       /* encode.c */
 
 #undef ONYX_ML_OP
 
-/* Rejects TreeEnsembleClassifier/Regressor at ai.onnx.ml opset 5, where
- * ONNX deprecated them in favour of TreeEnsemble (tree.c). */
-onyx_status onyx_ml_init_deprecated(onyx_node *n, onyx_error *err);
-
 #endif

@@ -135,7 +135,7 @@ onyx_status onyx_ml_init_svm_classifier(onyx_node *n, onyx_error *err) {
     if (L < 2)
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "a support vector classifier needs 2 classes");
     if ((st = init_vectors(n, a, err))) return st;
-    if (a->n_coef < (L - 1) * v)
+    if (a->n_coef / (L - 1) < v)
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
                            "attribute coefficients has %lld values, expected (%lld - 1) x %lld",
                            (long long)a->n_coef, (long long)L, (long long)v);

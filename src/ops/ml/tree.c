@@ -214,6 +214,7 @@ static onyx_status build_legacy(onyx_node *n, tree_model *m, const char *wprefix
     if (nn >= INT32_MAX) return onyx_errorf(err, ONYX_ERR_UNSUPPORTED, "too many tree nodes");
     legacy_weights lw;
     if ((st = read_weights(n, wprefix, &lw, err))) return st;
+    if (lw.n >= INT32_MAX) return onyx_errorf(err, ONYX_ERR_UNSUPPORTED, "too many leaf weights");
 
     m->n_nodes = nn;
     m->nodes = onyx_node_alloc(n, sizeof *m->nodes * (size_t)(nn ? nn : 1));
@@ -378,13 +379,6 @@ onyx_status onyx_ml_init_tree_regressor(onyx_node *n, onyx_error *err) {
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
                            "attribute aggregate_function: '%s' is not AVERAGE, SUM, MIN or MAX", a);
     return build_legacy(n, m, "target", err);
-}
-
-onyx_status onyx_ml_init_deprecated(onyx_node *n, onyx_error *err) {
-    return onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
-                       "%s is deprecated since ai.onnx.ml opset 5 (the model imports opset %d): "
-                       "use TreeEnsemble",
-                       n->op_type, n->opset);
 }
 
 // ----------------------------------------------------------------------------
