@@ -96,16 +96,138 @@ typedef struct attn_job {
     int64_t mbs, mhs, mqs, mask_cols;
     const int64_t *nonpad; /* (B) valid key rows, or NULL */
     void *qk;              /* (B, Hq, Sq, T) qk_matmul_output in the compute type, or NULL */
+    const float *kt;       /* (B, Hkv, D, T) K transposed for the float GEMM, or NULL */
     const onyx_sgemm_kernel *kern;
     unsigned char *work; /* per-thread: scores (qblock, T) then sgemm workspace */
     size_t work_stride, score_bytes;
 } attn_job;
 
+// ----------------------------------------------------------------------------
+// Row kernels of the softmax. Loops run in fixed chunks of 8 so that gcc -O2
+// vectorizes them (its cheap cost model skips loops of unknown trip count).
+
+/* a where the mask m is all ones, else b: a select through the bits, since
+ * gcc does not if-convert float comparisons under -ftrapping-math. */
+static inline float select_bits(int32_t m, float a, float b) {
+    int32_t ai, bi, r;
+    memcpy(&ai, &a, sizeof ai);
+    memcpy(&bi, &b, sizeof bi);
+    r = (ai & m) | (bi & ~m);
+    float f;
+    memcpy(&f, &r, sizeof f);
+    return f;
+}
+
+/* exp(x) in float32 from Cephes' range reduction and degree-6 polynomial
+ * (within 2 ulp of expf): exactly 0 below -88, NaN stays NaN. Branch-free
+ * so the chunked loops below vectorize. */
+static inline float exp_fast(float x) {
+    float xc = select_bits(-(int32_t)(x > 88.0f), 88.0f, x);
+    int32_t low = -(int32_t)(xc < -88.0f);
+    xc = select_bits(low, -88.0f, xc);
+    float t = xc * 1.44269504088896341f;
+    float k = (t + 12582912.0f) - 12582912.0f; /* round to nearest */
+    float r = xc - k * 0.693359375f - k * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)k + 127) * (1 << 23); /* 2^k */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return select_bits(low, 0.0f, p * scale);
+}
+
+/* x[0..n) = softmax(x[0..n)). */
+static void softmax_row_f(float *x, int64_t n) {
+    float m8[8], s8[8] = {0};
+    for (int q = 0; q < 8; q++)
+        m8[q] = -INFINITY;
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int q = 0; q < 8; q++)
+            m8[q] = x[c + q] > m8[q] ? x[c + q] : m8[q];
+    float mx = -INFINITY;
+    for (int q = 0; q < 8; q++)
+        mx = m8[q] > mx ? m8[q] : mx;
+    for (; c < n; c++)
+        mx = x[c] > mx ? x[c] : mx;
+    for (c = 0; c + 8 <= n; c += 8)
+        for (int q = 0; q < 8; q++) {
+            float e = exp_fast(x[c + q] - mx);
+            x[c + q] = e;
+            s8[q] += e;
+        }
+    float sum = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
+    for (; c < n; c++)
+        sum += (x[c] = exp_fast(x[c] - mx));
+    float inv = 1.0f / sum;
+    for (c = 0; c + 8 <= n; c += 8)
+        for (int q = 0; q < 8; q++)
+            x[c + q] *= inv;
+    for (; c < n; c++)
+        x[c] *= inv;
+}
+
+static void softmax_row_(double *x, int64_t n) {
+    double mx = -INFINITY, sum = 0;
+    for (int64_t c = 0; c < n; c++)
+        mx = x[c] > mx ? x[c] : mx;
+    for (int64_t c = 0; c < n; c++)
+        sum += (x[c] = exp(x[c] - mx));
+    for (int64_t c = 0; c < n; c++)
+        x[c] /= sum;
+}
+
+static void add_row_f(float *restrict x, const float *restrict m, int64_t n) {
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int q = 0; q < 8; q++)
+            x[c + q] += m[c + q];
+    for (; c < n; c++)
+        x[c] += m[c];
+}
+
+static void add_row_(double *x, const double *m, int64_t n) {
+    for (int64_t c = 0; c < n; c++)
+        x[c] += m[c];
+}
+
+static float dot_f(const float *restrict a, const float *restrict b, int64_t n) {
+    float s8[8] = {0};
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int q = 0; q < 8; q++)
+            s8[q] += a[c + q] * b[c + q];
+    float s = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
+    for (; c < n; c++)
+        s += a[c] * b[c];
+    return s;
+}
+
+/* y[0..n) += a * x[0..n) */
+static void axpy_f(float *restrict y, float a, const float *restrict x, int64_t n) {
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int q = 0; q < 8; q++)
+            y[c + q] += a * x[c + q];
+    for (; c < n; c++)
+        y[c] += a * x[c];
+}
+
+/* Query rows below this count per task skip the GEMM driver (whose packing
+ * does not pay off for a handful of rows): decode steps take the dot/axpy
+ * loops above. */
+#define ATTN_FEW_ROWS 4
+
 /* The per-task body, instantiated for float32 and double: scores for a block
  * of query rows of one (b, h), mask/causal bias, softcap, softmax, then the
  * product with V. Row order matches the reference: qk_matmul_output taps the
  * scores at the stage chosen by qk_matmul_output_mode. */
-#define ATTN_TASK(FT, SFX, GEMM_NT, GEMM_NN)                                                       \
+#define ATTN_TASK(FT, SFX, GEMM_QK, GEMM_PV)                                                       \
     static void attn_task_##SFX(void *ctx, int64_t begin, int64_t end, int thread) {               \
         const attn_job *j = ctx;                                                                   \
         const attn_attr *at = j->at;                                                               \
@@ -123,7 +245,7 @@ typedef struct attn_job {
             const FT *k = (const FT *)j->k.p + b * j->k.bs + hk * j->k.hs;                         \
             const FT *v = (const FT *)j->v.p + b * j->v.bs + hk * j->v.hs;                         \
             FT *y = (FT *)j->y.p + b * j->y.bs + h * j->y.hs + r0 * j->y.rs;                       \
-            GEMM_NT(m, j->T, j->D, (FT)j->alpha, q, j->q.rs, k, j->k.rs, s, j->T);                 \
+            GEMM_QK(m, q, k, b, hk, s);                                                            \
             FT *qk = j->qk ? (FT *)j->qk + ((b * j->Hq + h) * j->Sq + r0) * j->T : NULL;           \
             int64_t valid = j->T;                                                                  \
             if (j->nonpad) {                                                                       \
@@ -137,8 +259,7 @@ typedef struct attn_job {
                 if (j->mask) {                                                                     \
                     const FT *mr = (const FT *)j->mask + b * j->mbs + h * j->mhs + qi * j->mqs;    \
                     int64_t mc = j->mask_cols;                                                     \
-                    for (int64_t c = 0; c < mc; c++)                                               \
-                        row[c] += mr[c];                                                           \
+                    add_row_##SFX(row, mr, mc);                                                    \
                     for (int64_t c = mc; c < j->T; c++)                                            \
                         row[c] = (FT)-INFINITY;                                                    \
                 }                                                                                  \
@@ -154,33 +275,78 @@ typedef struct attn_job {
                         row[c] = cap * tanh##SFX(row[c] / cap);                                    \
                 }                                                                                  \
                 if (qk && at->qk_mode == 2) memcpy(qk + i * j->T, row, sizeof(FT) * j->T);         \
-                FT mx = (FT)-INFINITY;                                                             \
-                for (int64_t c = 0; c < j->T; c++)                                                 \
-                    mx = row[c] > mx ? row[c] : mx;                                                \
-                FT sum = 0;                                                                        \
-                for (int64_t c = 0; c < j->T; c++) {                                               \
-                    row[c] = exp##SFX(row[c] - mx);                                                \
-                    sum += row[c];                                                                 \
-                }                                                                                  \
-                for (int64_t c = 0; c < j->T; c++)                                                 \
-                    row[c] /= sum;                                                                 \
+                softmax_row_##SFX(row, j->T);                                                      \
                 if (qk && at->qk_mode == 3) memcpy(qk + i * j->T, row, sizeof(FT) * j->T);         \
             }                                                                                      \
-            GEMM_NN(m, j->Dv, j->T, s, j->T, v, j->v.rs, y, j->y.rs);                              \
+            GEMM_PV(m, s, v, y);                                                                   \
         }                                                                                          \
     }
 
-#define SGEMM_NT(m, n, k, alpha, a, lda, b, ldb, c, ldc)                                           \
-    onyx_sgemm_serial(j->kern, false, true, m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc, gw)
-#define SGEMM_NN(m, n, k, a, lda, b, ldb, c, ldc)                                                  \
-    onyx_sgemm_serial(j->kern, false, false, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, gw)
-#define DGEMM_NT(m, n, k, alpha, a, lda, b, ldb, c, ldc)                                           \
-    onyx_dgemm(false, true, m, n, k, alpha, a, lda, b, ldb, 0.0, c, ldc, NULL)
-#define DGEMM_NN(m, n, k, a, lda, b, ldb, c, ldc)                                                  \
-    onyx_dgemm(false, false, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc, NULL)
+/* float32 products: a few rows use dot/axpy loops; more rows use the
+ * blocked GEMM, on K^T when it was transposed up front (its packing is then
+ * a copy) and on K with trans_b otherwise. */
+static void qk_f(const attn_job *j, int64_t m, const float *q, const float *k, int64_t b,
+                 int64_t hk, float *s, void *gw) {
+    if (m < ATTN_FEW_ROWS) {
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t c = 0; c < j->T; c++)
+                s[i * j->T + c] = j->alpha * dot_f(q + i * j->q.rs, k + c * j->k.rs, j->D);
+    } else if (j->kt) {
+        onyx_sgemm_serial(j->kern, false, false, m, j->T, j->D, j->alpha, q, j->q.rs,
+                          j->kt + (b * j->Hkv + hk) * j->D * j->T, j->T, 0.0f, s, j->T, gw);
+    } else {
+        onyx_sgemm_serial(j->kern, false, true, m, j->T, j->D, j->alpha, q, j->q.rs, k, j->k.rs,
+                          0.0f, s, j->T, gw);
+    }
+}
 
-ATTN_TASK(float, f, SGEMM_NT, SGEMM_NN)
-ATTN_TASK(double, , DGEMM_NT, DGEMM_NN)
+static void pv_f(const attn_job *j, int64_t m, const float *s, const float *v, float *y, void *gw) {
+    if (m < ATTN_FEW_ROWS) {
+        for (int64_t i = 0; i < m; i++) {
+            float *yi = y + i * j->y.rs;
+            memset(yi, 0, sizeof(float) * (size_t)j->Dv);
+            for (int64_t c = 0; c < j->T; c++)
+                axpy_f(yi, s[i * j->T + c], v + c * j->v.rs, j->Dv);
+        }
+        return;
+    }
+    onyx_sgemm_serial(j->kern, false, false, m, j->Dv, j->T, 1.0f, s, j->T, v, j->v.rs, 0.0f, y,
+                      j->y.rs, gw);
+}
+
+#define SGEMM_QK(m, q, k, b, hk, s) qk_f(j, m, q, k, b, hk, s, gw)
+#define SGEMM_PV(m, s, v, y) pv_f(j, m, s, v, y, gw)
+#define DGEMM_QK(m, q, k, b, hk, s)                                                                \
+    onyx_dgemm(false, true, m, j->T, j->D, j->alpha, q, j->q.rs, k, j->k.rs, 0.0, s, j->T, NULL)
+#define DGEMM_PV(m, s, v, y)                                                                       \
+    onyx_dgemm(false, false, m, j->Dv, j->T, 1.0, s, j->T, v, j->v.rs, 0.0, y, j->y.rs, NULL)
+
+ATTN_TASK(float, f, SGEMM_QK, SGEMM_PV)
+ATTN_TASK(double, , DGEMM_QK, DGEMM_PV)
+
+/* Transposes K of each (b, hk) into kt (D, T), in 8 x 8 tiles. */
+typedef struct kt_job {
+    const attn_job *j;
+    float *kt;
+} kt_job;
+
+static void kt_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const kt_job *t = ctx;
+    const attn_job *j = t->j;
+    (void)thread;
+    for (int64_t bh = begin; bh < end; bh++) {
+        int64_t b = bh / j->Hkv, hk = bh % j->Hkv;
+        const float *k = (const float *)j->k.p + b * j->k.bs + hk * j->k.hs;
+        float *d = t->kt + bh * j->D * j->T;
+        for (int64_t r0 = 0; r0 < j->T; r0 += 8)
+            for (int64_t c0 = 0; c0 < j->D; c0 += 8) {
+                int64_t r1 = r0 + 8 < j->T ? r0 + 8 : j->T, c1 = c0 + 8 < j->D ? c0 + 8 : j->D;
+                for (int64_t r = r0; r < r1; r++)
+                    for (int64_t c = c0; c < c1; c++)
+                        d[c * j->T + r] = k[r * j->k.rs + c];
+            }
+    }
+}
 
 /* Converts the mask to an additive bias of type ct (bool: true -> 0, false
  * -> -inf; numbers as values) and derives its broadcast strides against
@@ -411,13 +577,30 @@ static onyx_status run_attention(const onyx_node *nd, onyx_exec *x) {
     int64_t bh = j.B * j.Hq;
     if (bh > 0 && j.Sq > 0) {
         int threads = onyx_exec_threads(x);
-        j.qblock = j.Sq < 64 ? j.Sq : 64;
+        /* Query rows per task: as many as keep the (qblock, T) score tile
+         * near 1 MB, so that K and V are packed once for many rows; fewer
+         * when (b, h) pairs alone do not give every thread two tasks. */
+        int64_t budget = ((int64_t)1 << 18) / (j.T > 0 ? j.T : 1);
+        j.qblock = budget < 16 ? 16 : budget;
+        if (j.qblock > j.Sq) j.qblock = j.Sq;
         if (bh < 2 * threads && j.Sq > 16) {
-            int64_t want = (j.Sq + 2 * threads - 1) / (2 * threads);
-            j.qblock = want < 16 ? 16 : want < j.qblock ? want : j.qblock;
+            int64_t per = (2 * threads + bh - 1) / bh; /* blocks per (b, h) */
+            int64_t want = (j.Sq + per - 1) / per;
+            want = want < 16 ? 16 : want;
+            if (want < j.qblock) j.qblock = want;
         }
         j.nqb = (j.Sq + j.qblock - 1) / j.qblock;
         j.kern = onyx_kernels_get()->sgemm;
+        /* Prefill: K^T once per (b, hk) turns the per-block packing of
+         * op(B) into copies. Decode steps (few query rows) read K rows. */
+        if (ct == ONYX_DTYPE_FLOAT && j.qblock >= ATTN_FEW_ROWS && j.D > 1) {
+            int64_t n_kt = j.B * j.Hkv * j.D * j.T;
+            float *kt = onyx_exec_scratch(x, onyx_dtype_bytes(ct, n_kt ? n_kt : 1));
+            if (!kt) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+            kt_job kj = {&j, kt};
+            onyx_exec_parallel(x, j.B * j.Hkv, 1, kt_task, &kj);
+            j.kt = kt;
+        }
         size_t ws = 0;
         if (ct == ONYX_DTYPE_FLOAT) {
             size_t w1 = onyx_sgemm_workspace(j.qblock, j.T, j.D, 1);
