@@ -707,11 +707,14 @@ static onyx_status run_rope(const onyx_node *nd, onyx_exec *x) {
     if (st) return st;
     int64_t count = onyx_tensor_count(X);
     if (count == 0) return ONYX_OK;
-    const double *xd = as_type(x, X, ONYX_DTYPE_DOUBLE), *cd = as_type(x, C, ONYX_DTYPE_DOUBLE),
-                 *sd = as_type(x, S, ONYX_DTYPE_DOUBLE);
-    double *yd = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_DOUBLE, count));
+    /* float32 throughout (the types are float, float16 and bfloat16). */
+    const float *xd = as_type(x, X, ONYX_DTYPE_FLOAT), *cd = as_type(x, C, ONYX_DTYPE_FLOAT),
+                *sd = as_type(x, S, ONYX_DTYPE_FLOAT);
+    float *yd = Y->dtype == ONYX_DTYPE_FLOAT
+                    ? Y->data
+                    : onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, count));
     if (!xd || !cd || !sd || !yd) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
-    memcpy(yd, xd, sizeof(double) * (size_t)count);
+    if (yd != xd) memcpy(yd, xd, sizeof(float) * (size_t)count); /* the unrotated tail */
     for (int64_t b = 0; b < B; b++)
         for (int64_t s = 0; s < Sq; s++) {
             int64_t crow = b * Sq + s;
@@ -723,22 +726,28 @@ static onyx_status run_rope(const onyx_node *nd, onyx_exec *x) {
                                           (long long)p, (long long)npos);
                 crow = p;
             }
-            const double *cr = cd + crow * half, *sr = sd + crow * half;
+            const float *cr = cd + crow * half, *sr = sd + crow * half;
             for (int64_t h = 0; h < H; h++) {
                 int64_t base =
                     X->ndim == 4 ? ((b * H + h) * Sq + s) * D : (b * Sq + s) * H * D + h * D;
-                const double *xi = xd + base;
-                double *yo = yd + base;
-                for (int64_t i = 0; i < half; i++) {
-                    int64_t i1 = at->interleaved ? 2 * i : i;
-                    int64_t i2 = at->interleaved ? 2 * i + 1 : i + half;
-                    double x1 = xi[i1], x2 = xi[i2];
-                    yo[i1] = cr[i] * x1 - sr[i] * x2;
-                    yo[i2] = sr[i] * x1 + cr[i] * x2;
+                const float *xi = xd + base;
+                float *yo = yd + base;
+                if (at->interleaved) {
+                    for (int64_t i = 0; i < half; i++) {
+                        float x1 = xi[2 * i], x2 = xi[2 * i + 1];
+                        yo[2 * i] = cr[i] * x1 - sr[i] * x2;
+                        yo[2 * i + 1] = sr[i] * x1 + cr[i] * x2;
+                    }
+                } else {
+                    for (int64_t i = 0; i < half; i++) {
+                        float x1 = xi[i], x2 = xi[i + half];
+                        yo[i] = cr[i] * x1 - sr[i] * x2;
+                        yo[i + half] = sr[i] * x1 + cr[i] * x2;
+                    }
                 }
             }
         }
-    onyx_convert(Y->dtype, Y->data, ONYX_DTYPE_DOUBLE, yd, count, false);
+    if (yd != Y->data) onyx_convert(Y->dtype, Y->data, ONYX_DTYPE_FLOAT, yd, count, false);
     return ONYX_OK;
 }
 
