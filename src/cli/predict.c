@@ -880,7 +880,8 @@ static void print_table(const predict_args *a, const labels *l, const results *r
 /* Runs the `count` preprocessed images at `pixels` (padded with zero images
  * to the run's batch, converted to the input's type when it is not the
  * preprocessing type) and copies their scores into r->scores from row
- * `first`. `feed` has room for one run of 8-byte elements. */
+ * `first`. `feed` (NULL when neither is needed) has room for one run of
+ * 8-byte elements. */
 static bool run_chunk(onyx_session *s, const image_input *in, const onyx_preprocess *p,
                       const predict_args *a, const void *pixels, int count, int run_batch,
                       int first, void *feed, results *r, const char **out_name) {
@@ -1057,12 +1058,15 @@ int onyx_cli_predict(int argc, char **argv) {
         onyx_cli_error("too many images");
         goto done;
     }
-    pixels = malloc(kept * per * esize); /* (kept, per) of run_dtype */
-    feed = malloc(feed_elems * 8);       /* one padded/converted run */
+    /* A separate feed buffer only for conversion (float16/double inputs) or
+     * the zero padding of a fixed batch that the images do not fill. */
+    bool need_feed = in.io.dtype != in.run_dtype || (in.batch > 1 && a.n_images % in.batch);
+    pixels = malloc(kept * per * esize);          /* (kept, per) of run_dtype */
+    if (need_feed) feed = malloc(feed_elems * 8); /* one run, 8 bytes per element at most */
     r.images = a.images;
     r.n = a.n_images;
     r.softmaxed = calloc((size_t)a.n_images, sizeof *r.softmaxed);
-    if (!pixels || !feed || !r.softmaxed) {
+    if (!pixels || (need_feed && !feed) || !r.softmaxed) {
         onyx_cli_error("out of memory");
         goto done;
     }
@@ -1083,7 +1087,9 @@ int onyx_cli_predict(int argc, char **argv) {
         for (int i = 0; i < count && !a.dump; i++)
             if (!prepare_image(a.images[first + i], &a, &p, chunk + (size_t)i * per * esize))
                 goto done;
-        if (!run_chunk(s, &in, &p, &a, chunk, count, run_batch, first, feed, &r, &out_name))
+        /* A dynamic batch runs the images there are; a fixed one is padded. */
+        int this_batch = in.batch > 0 ? run_batch : count;
+        if (!run_chunk(s, &in, &p, &a, chunk, count, this_batch, first, feed, &r, &out_name))
             goto done;
     }
 
