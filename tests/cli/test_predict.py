@@ -243,6 +243,26 @@ def test_fixed_batch(images, tmp_path, batch):
         check_prediction(b["predictions"][i], softmax_if_needed(ref[i])[0])
 
 
+def test_more_images_than_one_run(tmp_path):
+    """A dynamic batch runs at most 32 images at a time: 35 images take two
+    runs (32 + 3), and every image keeps its own result."""
+    m = small_classifier(tmp_path / "m.onnx", ["N", 3, 24, 24])
+    rng = np.random.default_rng(9)
+    files, x = [], []
+    for i in range(35):
+        a = rng.integers(0, 256, (rng.integers(10, 60), rng.integers(10, 60), 3), dtype=np.uint8)
+        np.save(tmp_path / f"i{i}.npy", a)
+        files.append(tmp_path / f"i{i}.npy")
+        x.append(np.asarray(Image.fromarray(a).resize((24, 24), Image.Resampling.BICUBIC),
+                            np.float32).transpose(2, 0, 1) / np.float32(127.5) - 1)
+    (ref,) = ort_run(m, {"x": np.stack(x)}).values()
+    out = predict_json(m, *files, "--preprocess", "tf", "--top", "3")
+    assert len(out["predictions"]) == 35
+    for i, pred in enumerate(out["predictions"]):
+        assert pred["image"] == str(files[i])
+        check_prediction(pred, softmax_if_needed(ref[i])[0], k=3)
+
+
 def test_gray_and_uint8_models(images, tmp_path):
     gray = small_classifier(tmp_path / "gray.onnx", ["N", 1, 48, 40])
     u8 = small_classifier(tmp_path / "u8.onnx", ["N", 40, 48, 3], dtype=TensorProto.UINT8,
