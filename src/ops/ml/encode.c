@@ -354,7 +354,12 @@ onyx_status onyx_ml_run_zipmap(const onyx_node *n, onyx_exec *x) {
         seq.n_items++;
         if ((st = zip_row(l, (const float *)in->data + r * c, c, &seq.items[r]))) goto fail;
     }
-    if ((st = onyx_value_take(onyx_exec_output_value(x, 0), &seq))) goto fail;
+    onyx_value *out = onyx_exec_output_value(x, 0);
+    if (!out) {
+        onyx_value_clear(&seq);
+        return onyx_exec_fail(x, ONYX_ERR_RUNTIME, "no output slot");
+    }
+    if ((st = onyx_value_take(out, &seq))) goto fail;
     return ONYX_OK;
 fail:
     onyx_value_clear(&seq);

@@ -135,7 +135,10 @@ onyx_status onyx_ml_run_binarizer(const onyx_node *n, onyx_exec *x) {
     if ((st = onyx_exec_output(x, 0, in->dtype, in->ndim, in->dims, &y))) return st;
     double *b = (double *)xd; /* scratch we own: reuse it for the 0/1 values */
     for (int64_t i = 0; i < count; i++) b[i] = xd[i] > th ? 1.0 : 0.0;
-    return onyx_convert(in->dtype, y->data, ONYX_DTYPE_DOUBLE, b, count, false);
+    if (onyx_convert(in->dtype, y->data, ONYX_DTYPE_DOUBLE, b, count, false))
+        return onyx_exec_fail(x, ONYX_ERR_UNSUPPORTED, "output type %s",
+                              onyx_dtype_name(in->dtype));
+    return ONYX_OK;
 }
 
 // ----------------------------------------------------------------------------
