@@ -720,6 +720,18 @@ static void link_parents(onyx_graph *g) {
 
 onyx_status onyx_graph_build(onyx_model *m, onyx_error *err) {
     if (!m->pb->graph) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "the model has no graph");
+    for (int i = 0; i < m->pb->n_opsets; i++) {
+        const onyx_pb_opset *o = &m->pb->opsets[i];
+        int64_t max = onyx_registry_max_opset(o->domain);
+        if (max >= 0 && o->version > max)
+            return onyx_errorf(err, ONYX_ERR_UNSUPPORTED,
+                               "the model imports %s opset %lld; onyx supports up to opset %lld",
+                               o->domain[0] ? o->domain : "ai.onnx", (long long)o->version,
+                               (long long)max);
+        if (o->version < 1)
+            return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "the model imports %s opset %lld",
+                               o->domain[0] ? o->domain : "ai.onnx", (long long)o->version);
+    }
     onyx_status st = build_graph(m, m->pb->graph, NULL, 0, &m->graph, err);
     if (st) return st;
     link_parents(m->graph);

@@ -19,6 +19,18 @@ ONYX_FAMILIES(DECLARE)
 static const onyx_op_schema *const families[] = {ONYX_FAMILIES(ENTRY)};
 #undef ENTRY
 
+/* The opsets of ONNX 1.19 (IR version 12), the release onyx follows. */
+static const struct {
+    const char *domain;
+    int64_t version;
+} max_opsets[] = {{"", 24}, {"ai.onnx.ml", 5}, {"ai.onnx.preview.training", 1}};
+
+int64_t onyx_registry_max_opset(const char *domain) {
+    for (size_t i = 0; i < sizeof max_opsets / sizeof max_opsets[0]; i++)
+        if (strcmp(max_opsets[i].domain, domain) == 0) return max_opsets[i].version;
+    return -1;
+}
+
 const onyx_op_schema *onyx_registry_find(const char *domain, const char *op_type, int64_t opset,
                                          int *min_version) {
     const onyx_op_schema *best = NULL;
