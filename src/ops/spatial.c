@@ -725,11 +725,14 @@ static onyx_status init_col2im(onyx_node *n, onyx_error *err) {
         r > ONYX_MAX_DIMS - 2)
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
                            "dilations, strides and pads disagree on the spatial rank");
+    /* Bounded so that the size arithmetic of run cannot overflow. */
     for (int64_t i = 0; i < r; i++)
-        if ((a->dil && a->dil[i] < 1) || (a->strides && a->strides[i] < 1) ||
-            (a->pads && (a->pads[i] < 0 || a->pads[i + r] < 0)))
+        if ((a->dil && (a->dil[i] < 1 || a->dil[i] > INT32_MAX)) ||
+            (a->strides && (a->strides[i] < 1 || a->strides[i] > INT32_MAX)) ||
+            (a->pads && (a->pads[i] < 0 || a->pads[i + r] < 0 || a->pads[i] > INT32_MAX ||
+                         a->pads[i + r] > INT32_MAX)))
             return onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
-                               "dilations and strides must be >= 1, pads >= 0");
+                               "dilations and strides must be in 1..2^31-1, pads in 0..2^31-1");
     a->n = (int)r;
     n->state = a;
     return ONYX_OK;
@@ -914,9 +917,11 @@ static onyx_status init_deform_conv(onyx_node *n, onyx_error *err) {
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
                            "kernel_shape, dilations, strides and pads disagree on the rank");
     for (int64_t i = 0; i < r; i++)
-        if ((a->kshape && a->kshape[i] < 1) || (a->dil && a->dil[i] < 1) ||
-            (a->strides && a->strides[i] < 1) ||
-            (a->pads && (a->pads[i] < 0 || a->pads[i + r] < 0)))
+        if ((a->kshape && (a->kshape[i] < 1 || a->kshape[i] > INT32_MAX)) ||
+            (a->dil && (a->dil[i] < 1 || a->dil[i] > INT32_MAX)) ||
+            (a->strides && (a->strides[i] < 1 || a->strides[i] > INT32_MAX)) ||
+            (a->pads && (a->pads[i] < 0 || a->pads[i + r] < 0 || a->pads[i] > INT32_MAX ||
+                         a->pads[i + r] > INT32_MAX)))
             return onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
                                "kernel_shape, dilations and strides must be >= 1, pads >= 0");
     a->r = (int)r;
@@ -1163,8 +1168,7 @@ static onyx_status run_tensor_scatter(const onyx_node *nd, onyx_exec *x) {
         for (int64_t pi = 0; pi < prefix; pi++) {
             int64_t outer = b * prefix + pi;
             for (int64_t s = 0; s < seq; s++) {
-                int64_t pos = w + s;
-                if (a->circular) pos = ((pos % maxs) + maxs) % maxs;
+                int64_t pos = a->circular ? (((w % maxs) + maxs) % maxs + s) % maxs : w + s;
                 memcpy((char *)Y->data + (size_t)((outer * maxs + pos) * inner) * es,
                        (const char *)U->data + (size_t)((outer * seq + s) * inner) * es,
                        (size_t)inner * es);
