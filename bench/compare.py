@@ -26,8 +26,8 @@ Method:
   session (onnxruntime: InferenceSession construction), first_run_ms the first
   run, then warm-up runs, then timed runs: p50/p90/p99 by linear
   interpolation, throughput = batch * runs / wall time of the timed loop, peak
-  RSS from getrusage in that process (for onnxruntime this includes the
-  Python interpreter and the imported modules; the JSON has that baseline).
+  RSS of that process (VmHWM; for onnxruntime it includes the Python
+  interpreter and the imported modules; the JSON has that baseline).
 - Rounds alternate which engine goes first; each number is the median over
   rounds. Latency is measured at batch 1 (2 warm-up runs, K timed), throughput
   at batch 8 (1 warm-up run, max(2, K // 5) timed).
@@ -121,12 +121,25 @@ def bench_inputs(inputs, batch, dim_values):
 # onnxruntime runner (a fresh process per measurement)
 
 
+def peak_rss_mb():
+    """Peak RSS of this process image, as onyx bench measures it: VmHWM, not
+    ru_maxrss, which inherits the peak of the parent that spawned us."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def ort_runner(spec):
     """Runner mode: loads the model in onnxruntime, measures like onyx bench,
     prints one JSON object. With spec["dump"], instead runs the feeds stored in
     spec["feeds"] (an .npz) once and saves the outputs to spec["dump"]."""
     import onnxruntime as ort
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    baseline = peak_rss_mb()
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.intra_op_num_threads = spec["threads"]
@@ -161,7 +174,7 @@ def ort_runner(spec):
         "p99_ms": float(np.percentile(times, 99)), "mean_ms": float(np.mean(times)),
         "min_ms": min(times), "max_ms": max(times),
         "throughput_per_s": spec["batch"] * len(times) / wall,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "peak_rss_mb": peak_rss_mb(),
         "baseline_rss_mb": baseline,
         "onnxruntime_version": ort.__version__,
     }

@@ -41,6 +41,10 @@ static const char bench_usage[] =
     "1 for inputs named like masks, 0 for token-type/segment ids, else in [0, 100);\n"
     "booleans true; strings \"onyx\".\n";
 
+#ifndef ONYX_COMMIT
+#define ONYX_COMMIT "unknown"
+#endif
+
 #define AUTO_MIN_RUNS 10
 #define AUTO_MIN_SECONDS 2.0
 #define AUTO_SLOW_RUNS 3
@@ -378,8 +382,21 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Peak resident set of this process so far, in MB (Linux reports KB). */
+/* Peak resident set of this program so far, in MB. Linux's VmHWM (in
+ * /proc/self/status) when it can be read, because getrusage's ru_maxrss
+ * carries over the peak of the process image before execve: launched from a
+ * big parent (a Python harness that loaded the model), onyx would report the
+ * parent's peak. Elsewhere ru_maxrss (KB on Linux and the BSDs). */
 static double peak_rss_mb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f) {
+        char line[256];
+        long long kb = -1;
+        while (kb < 0 && fgets(line, sizeof line, f))
+            if (strncmp(line, "VmHWM:", 6) == 0 && sscanf(line + 6, "%lld", &kb) != 1) kb = -1;
+        fclose(f);
+        if (kb >= 0) return (double)kb / 1024.0;
+    }
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
     return (double)ru.ru_maxrss / 1024.0;
@@ -451,6 +468,8 @@ static void print_json(const bench_args *a, const onyx_io_info *infos, const ony
     onyx_json_string(&j, a->model);
     onyx_json_key(&j, "onyx_version");
     onyx_json_string(&j, ONYX_VERSION);
+    onyx_json_key(&j, "commit");
+    onyx_json_string(&j, ONYX_COMMIT);
     onyx_json_key(&j, "cpu");
     onyx_json_string(&j, onyx_cpu_features());
     onyx_json_key(&j, "threads");

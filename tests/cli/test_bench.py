@@ -142,3 +142,13 @@ def test_bench_errors(tmp_path, onyx_bin):
     check_error(run_onyx("bench", fixed, "--batch", "4"), "--batch")
     check_error(run_onyx("bench", path, "--save-inputs", tmp_path / "no" / "dir",
                          "--iterations", "1"), "--save-inputs")
+
+
+def test_bench_peak_rss_is_its_own(tmp_path, onyx_bin):
+    """peak_rss_mb is onyx's own peak, not that of the process that spawned
+    it (getrusage's ru_maxrss carries the parent's peak across fork + exec)."""
+    path = save_model(mlp_model(), tmp_path / "mlp.onnx")
+    ballast = np.ones(400 << 20, np.uint8)  # 400 MB resident in this process
+    doc = bench_json(path, "--iterations", "2", binary=onyx_bin)
+    assert ballast.sum() == 400 << 20
+    assert doc["peak_rss_mb"] < 250
