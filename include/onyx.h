@@ -160,7 +160,8 @@ typedef struct onyx_io_info {
     const char *name;
     onyx_kind kind;        /* TENSOR, SEQUENCE, MAP or NONE (optional) */
     onyx_dtype dtype;      /* element type (tensor), or the sequence's/map value's */
-    onyx_dtype key_dtype;  /* MAP only */
+    onyx_dtype key_dtype;  /* MAP, or a SEQUENCE of maps */
+    onyx_kind elem_kind;   /* SEQUENCE: kind of its elements (TENSOR or MAP); NONE if unknown */
     int optional;          /* declared optional(...): an empty (NONE) value is allowed */
     int ndim;              /* -1 when the rank is unknown */
     int64_t dims[ONYX_MAX_DIMS];      /* -1 for a symbolic or unknown dim */

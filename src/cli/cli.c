@@ -116,7 +116,15 @@ void onyx_cli_format_type(const onyx_io_info *io, char *buf, size_t cap) {
         break;
     case ONYX_KIND_SEQUENCE:
         cat(buf, cap, &len, "sequence(");
-        cat(buf, cap, &len, dtype_or_any(io->dtype));
+        if (io->elem_kind == ONYX_KIND_MAP) {
+            cat(buf, cap, &len, "map(");
+            cat(buf, cap, &len, dtype_or_any(io->key_dtype));
+            cat(buf, cap, &len, ",");
+            cat(buf, cap, &len, dtype_or_any(io->dtype));
+            cat(buf, cap, &len, ")");
+        } else {
+            cat(buf, cap, &len, dtype_or_any(io->dtype));
+        }
         cat(buf, cap, &len, ")");
         break;
     case ONYX_KIND_MAP:

@@ -169,8 +169,17 @@ static void apply_type(onyx_slot *sl, const onyx_pb_type *t) {
         break;
     case ONYX_PB_TYPE_SEQUENCE:
         sl->kind = ONYX_KIND_SEQUENCE;
-        if (tt->elem && onyx_dtype_is_valid(tt->elem->elem_type))
+        if (!tt->elem) break;
+        if (tt->elem->kind == ONYX_PB_TYPE_TENSOR) sl->elem_kind = ONYX_KIND_TENSOR;
+        if (tt->elem->kind == ONYX_PB_TYPE_MAP) {
+            /* sequence(map(K, V)): ZipMap's output */
+            sl->elem_kind = ONYX_KIND_MAP;
+            if (onyx_dtype_is_valid(tt->elem->key_type)) sl->key_dtype = (onyx_dtype)tt->elem->key_type;
+            const onyx_pb_type *v = tt->elem->elem;
+            if (v && onyx_dtype_is_valid(v->elem_type)) sl->dtype = (onyx_dtype)v->elem_type;
+        } else if (onyx_dtype_is_valid(tt->elem->elem_type)) {
             sl->dtype = (onyx_dtype)tt->elem->elem_type;
+        }
         break;
     case ONYX_PB_TYPE_MAP:
         sl->kind = ONYX_KIND_MAP;

@@ -18,7 +18,8 @@ typedef struct onyx_slot {
     onyx_kind kind;        /* from the declared type; NONE when unknown */
     bool optional;         /* declared optional(...): an empty value is allowed */
     onyx_dtype dtype;      /* UNDEFINED when unknown; a MAP's value type */
-    onyx_dtype key_dtype;  /* MAP only */
+    onyx_dtype key_dtype;  /* MAP, or a SEQUENCE of maps */
+    onyx_kind elem_kind;   /* SEQUENCE: kind of its elements */
     int ndim;              /* -1 when unknown */
     int64_t dims[ONYX_MAX_DIMS];     /* -1 for symbolic/unknown dims */
     const char *dim_names[ONYX_MAX_DIMS];

@@ -176,6 +176,7 @@ static void slot_info(const onyx_slot *sl, onyx_io_info *out) {
     out->kind = sl->kind;
     out->dtype = sl->dtype;
     out->key_dtype = sl->key_dtype;
+    out->elem_kind = sl->elem_kind;
     out->optional = sl->optional;
     out->ndim = sl->ndim;
     for (int i = 0; i < sl->ndim && i < ONYX_MAX_DIMS; i++) {
