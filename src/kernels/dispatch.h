@@ -5,11 +5,13 @@
 #ifndef ONYX_DISPATCH_H
 #define ONYX_DISPATCH_H
 
+#include "kernels/conv_kernels.h"
 #include "kernels/gemm.h"
 
 typedef struct onyx_kernels {
     const char *isa;                  /* "generic", "avx2", "avx512" */
     const onyx_sgemm_kernel *sgemm;
+    const onyx_conv_kernels *conv;    /* epilogues, depthwise */
 } onyx_kernels;
 
 /* The kernels for this CPU. Thread-safe; chosen on first call. */

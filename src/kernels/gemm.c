@@ -89,6 +89,11 @@ typedef struct sgemm_problem {
     const float *a, *b;
     float *c;
     int64_t lda, ldb, ldc;
+    const float *packed_a;       /* onyx_sgemm_pack_a layout, or NULL */
+    onyx_sgemm_pack_b_fn pack_b; /* or NULL */
+    void *pack_b_ctx;
+    onyx_sgemm_epilogue_fn epilogue; /* or NULL */
+    void *epilogue_ctx;
     int64_t nt;      /* columns per task (multiple of nr) */
     int64_t m_tiles; /* ceil(m / MC) */
     float *work;     /* thread_floats(...) floats per thread */
@@ -97,17 +102,16 @@ typedef struct sgemm_problem {
 
 /* Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into mr-tall strips,
  * zero-padding rows past m. dst: (ceil(mc/mr), kc, mr). */
-static void pack_a(const sgemm_problem *g, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
-                   float *dst) {
-    const int mr = g->kern->mr;
+static void pack_a_block(int mr, bool ta, const float *a, int64_t lda, int64_t i0, int64_t mc,
+                         int64_t p0, int64_t kc, float *dst) {
     for (int64_t s = 0; s < mc; s += mr) {
         int rows = (int)min64(mr, mc - s);
         float *d = dst + s * kc;
-        if (!g->ta) {
+        if (!ta) {
             /* Depth-major so that writes are sequential; the mr source rows
              * are read as mr parallel streams. */
             const float *src[ONYX_SGEMM_MAX_MR];
-            for (int r = 0; r < rows; r++) src[r] = g->a + (i0 + s + r) * g->lda + p0;
+            for (int r = 0; r < rows; r++) src[r] = a + (i0 + s + r) * lda + p0;
             for (int64_t p = 0; p < kc; p++, d += mr) {
                 int r = 0;
                 for (; r < rows; r++) d[r] = src[r][p];
@@ -115,12 +119,42 @@ static void pack_a(const sgemm_problem *g, int64_t i0, int64_t mc, int64_t p0, i
             }
         } else {
             for (int64_t p = 0; p < kc; p++, d += mr) {
-                const float *src = g->a + (p0 + p) * g->lda + i0 + s;
+                const float *src = a + (p0 + p) * lda + i0 + s;
                 int r = 0;
                 for (; r < rows; r++) d[r] = src[r];
                 for (; r < mr; r++) d[r] = 0.0f;
             }
         }
+    }
+}
+
+static void pack_a(const sgemm_problem *g, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+                   float *dst) {
+    pack_a_block(g->kern->mr, g->ta, g->a, g->lda, i0, mc, p0, kc, dst);
+}
+
+/* The prepacked layout: depth blocks of KC, block p0 at p0 * round_up(m, mr);
+ * inside a block, the strip of rows [i, i+mr) at i * kc, as pack_a_block
+ * writes it. So the A block of rows [i0, ..) at depth p0 is one pointer. */
+static const float *packed_a_at(const sgemm_problem *g, int64_t i0, int64_t p0, int64_t kc) {
+    return g->packed_a + p0 * round_up(g->m, g->kern->mr) + i0 * kc;
+}
+
+int64_t onyx_sgemm_packed_a_floats(const onyx_sgemm_kernel *kern, int64_t m, int64_t k) {
+    if (!kern) kern = &onyx_sgemm_kernel_generic;
+    if (m < 0 || k < 0 || m > INT64_MAX / 2 - ONYX_SGEMM_MAX_MR) return -1;
+    int64_t mp = round_up(m, kern->mr);
+    if (k > 0 && mp > INT64_MAX / k) return -1;
+    return mp * k;
+}
+
+void onyx_sgemm_pack_a(const onyx_sgemm_kernel *kern, bool trans_a, int64_t m, int64_t k,
+                       const float *a, int64_t lda, float *dst) {
+    if (!kern) kern = &onyx_sgemm_kernel_generic;
+    const int64_t mp = round_up(m, kern->mr);
+    for (int64_t p0 = 0; p0 < k; p0 += KC) {
+        int64_t kc = min64(KC, k - p0);
+        pack_a_block(kern->mr, trans_a, a, lda, 0, m, p0, kc, dst + p0 * mp);
     }
 }
 
@@ -197,7 +231,8 @@ static void macro_kernel(const sgemm_problem *g, const float *pa, const float *p
 }
 
 /* Tasks are tiles t = jb * m_tiles + ib; a chunk [begin, end) of them shares
- * each packed B panel among its consecutive tiles of the same column block. */
+ * each packed B panel among its consecutive tiles of the same column block.
+ * A block of C gets its epilogue right after its last depth step. */
 static void sgemm_task(void *ctx, int64_t begin, int64_t end, int thread) {
     const sgemm_problem *g = ctx;
     float *pa = g->work + (int64_t)thread * g->work_stride;
@@ -215,11 +250,17 @@ static void sgemm_task(void *ctx, int64_t begin, int64_t end, int thread) {
         for (int64_t p0 = 0; p0 < g->k; p0 += KC) {
             int64_t kc = min64(KC, g->k - p0);
             float beta = p0 == 0 ? g->beta : 1.0f;
-            pack_b(g, p0, kc, j0, nc, pb);
+            if (g->pack_b) g->pack_b(g->pack_b_ctx, p0, kc, j0, nc, g->kern->nr, pb);
+            else pack_b(g, p0, kc, j0, nc, pb);
+            bool last = p0 + kc >= g->k;
             for (int64_t ib = ib_first; ib < ib_last; ib++) {
                 int64_t i0 = ib * mc_full, mc = min64(mc_full, g->m - i0);
-                pack_a(g, i0, mc, p0, kc, pa);
-                macro_kernel(g, pa, pb, kc, i0, mc, j0, nc, beta, tile);
+                const float *as = pa;
+                if (g->packed_a) as = packed_a_at(g, i0, p0, kc);
+                else pack_a(g, i0, mc, p0, kc, pa);
+                macro_kernel(g, as, pb, kc, i0, mc, j0, nc, beta, tile);
+                if (last && g->epilogue)
+                    g->epilogue(g->epilogue_ctx, g->c + i0 * g->ldc + j0, g->ldc, i0, mc, j0, nc);
             }
         }
         t += ib_last - ib_first;
@@ -338,6 +379,29 @@ static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
         for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
 }
 
+/* Splits C into tasks and runs them; g has its operands set. */
+static void sgemm_drive(sgemm_problem *g, const onyx_parallel *par, int threads, void *work) {
+    ONYX_ASSERT(g->kern->mr <= ONYX_SGEMM_MAX_MR && g->kern->nr <= ONYX_SGEMM_MAX_NR);
+    const int64_t m = g->m, n = g->n, k = g->k;
+    const int64_t mc = round_up(MC, g->kern->mr);
+    g->m_tiles = (m + mc - 1) / mc;
+    /* Column tiles: as wide as NC, narrower when that leaves threads idle. */
+    int64_t nt = round_up(min64(n, NC), g->kern->nr);
+    int64_t want = threads > 1 ? 4 * (int64_t)threads : 1;
+    if (g->m_tiles * ((n + nt - 1) / nt) < want) {
+        int64_t n_tiles = (want + g->m_tiles - 1) / g->m_tiles;
+        int64_t w = round_up((n + n_tiles - 1) / n_tiles, g->kern->nr);
+        int64_t floor_w = round_up(32, g->kern->nr); /* keep packing amortized */
+        nt = w < floor_w ? floor_w : w;
+        if (nt > round_up(min64(n, NC), g->kern->nr)) nt = round_up(min64(n, NC), g->kern->nr);
+    }
+    g->nt = nt;
+    g->work = work;
+    g->work_stride = thread_floats(m, n, k);
+    int64_t tiles = g->m_tiles * ((n + nt - 1) / nt);
+    run_parallel(par, tiles, 1, sgemm_task, g, threads > 1 ? m * n * k : 0);
+}
+
 static void sgemm_run(const onyx_sgemm_kernel *kern, bool ta, bool tb, int64_t m, int64_t n,
                       int64_t k, float alpha, const float *a, int64_t lda, const float *b,
                       int64_t ldb, float beta, float *c, int64_t ldc, const onyx_parallel *par,
@@ -346,24 +410,60 @@ static void sgemm_run(const onyx_sgemm_kernel *kern, bool ta, bool tb, int64_t m
                        .ta = ta, .tb = tb, .m = m, .n = n, .k = k,
                        .alpha = alpha, .beta = beta, .a = a, .b = b, .c = c,
                        .lda = lda, .ldb = ldb, .ldc = ldc};
-    ONYX_ASSERT(g.kern->mr <= ONYX_SGEMM_MAX_MR && g.kern->nr <= ONYX_SGEMM_MAX_NR);
-    const int64_t mc = round_up(MC, g.kern->mr);
-    g.m_tiles = (m + mc - 1) / mc;
-    /* Column tiles: as wide as NC, narrower when that leaves threads idle. */
-    int64_t nt = round_up(min64(n, NC), g.kern->nr);
-    int64_t want = threads > 1 ? 4 * (int64_t)threads : 1;
-    if (g.m_tiles * ((n + nt - 1) / nt) < want) {
-        int64_t n_tiles = (want + g.m_tiles - 1) / g.m_tiles;
-        int64_t w = round_up((n + n_tiles - 1) / n_tiles, g.kern->nr);
-        int64_t floor_w = round_up(32, g.kern->nr); /* keep packing amortized */
-        nt = w < floor_w ? floor_w : w;
-        if (nt > round_up(min64(n, NC), g.kern->nr)) nt = round_up(min64(n, NC), g.kern->nr);
+    sgemm_drive(&g, par, threads, work);
+}
+
+static sgemm_problem problem_of(const onyx_sgemm_kernel *kern, const onyx_sgemm_op *op) {
+    sgemm_problem g = {.kern = kern ? kern : &onyx_sgemm_kernel_generic,
+                       .ta = op->trans_a, .tb = op->trans_b, .m = op->m, .n = op->n,
+                       .k = op->k, .alpha = 1.0f, .beta = 0.0f, .a = op->a, .b = op->b,
+                       .c = op->c, .lda = op->lda, .ldb = op->ldb, .ldc = op->ldc,
+                       .packed_a = op->packed_a, .pack_b = op->pack_b,
+                       .pack_b_ctx = op->pack_b_ctx, .epilogue = op->epilogue,
+                       .epilogue_ctx = op->epilogue_ctx};
+    return g;
+}
+
+/* k == 0: C = 0, then the epilogue over all of C. */
+static void run_empty(const onyx_sgemm_op *op) {
+    scale_c(op->m, op->n, 0.0f, op->c, op->ldc);
+    if (op->epilogue) op->epilogue(op->epilogue_ctx, op->c, op->ldc, 0, op->m, 0, op->n);
+}
+
+size_t onyx_sgemm_run_workspace(int64_t m, int64_t n, int64_t k, int threads) {
+    if (m <= 0 || n <= 0 || k <= 0) return 0;
+    if (threads < 1) threads = 1;
+    return (size_t)thread_floats(m, n, k) * sizeof(float) * (size_t)threads;
+}
+
+void onyx_sgemm_run_serial(const onyx_sgemm_kernel *kern, const onyx_sgemm_op *op, void *work) {
+    if (op->m <= 0 || op->n <= 0) return;
+    if (op->k <= 0) {
+        run_empty(op);
+        return;
     }
-    g.nt = nt;
-    g.work = work;
-    g.work_stride = thread_floats(m, n, k);
-    int64_t tiles = g.m_tiles * ((n + nt - 1) / nt);
-    run_parallel(par, tiles, 1, sgemm_task, &g, threads > 1 ? m * n * k : 0);
+    sgemm_problem g = problem_of(kern, op);
+    sgemm_drive(&g, NULL, 1, work);
+}
+
+onyx_status onyx_sgemm_run(const onyx_sgemm_kernel *kern, const onyx_sgemm_op *op,
+                           const onyx_parallel *par, void *work) {
+    if (op->m <= 0 || op->n <= 0) return ONYX_OK;
+    if (op->k <= 0) {
+        run_empty(op);
+        return ONYX_OK;
+    }
+    int threads = par && par->run && par->threads > 1 ? par->threads : 1;
+    void *own = NULL;
+    if (!work) {
+        own = malloc(onyx_sgemm_run_workspace(op->m, op->n, op->k, threads));
+        if (!own) return ONYX_ERR_OUT_OF_MEMORY;
+        work = own;
+    }
+    sgemm_problem g = problem_of(kern, op);
+    sgemm_drive(&g, threads > 1 ? par : NULL, threads, work);
+    free(own);
+    return ONYX_OK;
 }
 
 void onyx_sgemm_serial(const onyx_sgemm_kernel *kern, bool trans_a, bool trans_b, int64_t m,

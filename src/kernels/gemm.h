@@ -63,6 +63,8 @@ extern const onyx_sgemm_kernel onyx_sgemm_kernel_generic;
 /* Bytes of workspace onyx_sgemm needs for these sizes on `threads` threads
  * (0 when none is needed). Independent of the micro-kernel chosen. */
 size_t onyx_sgemm_workspace(int64_t m, int64_t n, int64_t k, int threads);
+/* The same bound without the matrix-vector exemption (for onyx_sgemm_run). */
+size_t onyx_sgemm_run_workspace(int64_t m, int64_t n, int64_t k, int threads);
 
 /* C = alpha*op(A)*op(B) + beta*C with the given micro-kernel (NULL: generic).
  * `par` may be NULL (serial, thread 0). `work` holds at least
@@ -81,6 +83,63 @@ void onyx_sgemm_serial(const onyx_sgemm_kernel *kern, bool trans_a, bool trans_b
                        int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                        const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
                        void *work);
+
+/* ---------------------------------------------------------------------- */
+/* Prepacked operands and fused epilogues (for operators with constant      */
+/* weights: Conv, Gemm). C = op(A) * B, then the epilogue, with no beta.    */
+
+/* Floats of the packed form of an m x k op(A) for micro-kernel `kern`
+ * (NULL: generic); -1 when the size overflows. */
+int64_t onyx_sgemm_packed_a_floats(const onyx_sgemm_kernel *kern, int64_t m, int64_t k);
+
+/* Packs op(A) (m x k, row stride lda) into dst, which holds
+ * onyx_sgemm_packed_a_floats(kern, m, k) floats. The layout is private to
+ * gemm.c and valid only for the same `kern`. */
+void onyx_sgemm_pack_a(const onyx_sgemm_kernel *kern, bool trans_a, int64_t m, int64_t k,
+                       const float *a, int64_t lda, float *dst);
+
+/* Writes rows [p0, p0+kc) x columns [j0, j0+nc) of a B matrix that exists
+ * only implicitly (an im2col view of an image, say) in the packed layout the
+ * micro-kernel reads: strip s (columns j0+s*nr ..) at dst + s*kc*nr, row p
+ * of the strip at + (p-p0)*nr; columns past nc are zero. */
+typedef void (*onyx_sgemm_pack_b_fn)(void *ctx, int64_t p0, int64_t kc, int64_t j0,
+                                     int64_t nc, int nr, float *dst);
+
+/* Called once per finished block of C, rows [i0, i0+rows) x columns
+ * [j0, j0+cols), while it is still in cache; c points at C[i0][j0]. May run
+ * on any worker thread, concurrently for disjoint blocks. */
+typedef void (*onyx_sgemm_epilogue_fn)(void *ctx, float *c, int64_t ldc, int64_t i0,
+                                       int64_t rows, int64_t j0, int64_t cols);
+
+/* One product C (m x n, row stride ldc) = op(A) * B. A is either prepacked
+ * (packed_a, from onyx_sgemm_pack_a with the same kernel) or a plain matrix;
+ * B is either produced by pack_b or a plain matrix. */
+typedef struct onyx_sgemm_op {
+    int64_t m, n, k;
+    const float *packed_a;  /* NULL: use a/lda/trans_a */
+    const float *a;
+    int64_t lda;
+    bool trans_a;
+    onyx_sgemm_pack_b_fn pack_b; /* NULL: use b/ldb/trans_b */
+    void *pack_b_ctx;
+    const float *b;
+    int64_t ldb;
+    bool trans_b;
+    float *c;
+    int64_t ldc;
+    onyx_sgemm_epilogue_fn epilogue; /* NULL: none */
+    void *epilogue_ctx;
+} onyx_sgemm_op;
+
+/* Runs `op` with the blocked driver (also for m == 1 or n == 1), split over
+ * `par` (may be NULL). `work` holds onyx_sgemm_run_workspace(m, n, k,
+ * threads) bytes, or is NULL to allocate. Returns
+ * ONYX_OK or ONYX_ERR_OUT_OF_MEMORY (only when work is NULL). */
+onyx_status onyx_sgemm_run(const onyx_sgemm_kernel *kern, const onyx_sgemm_op *op,
+                           const onyx_parallel *par, void *work);
+/* The same on the calling thread, inside a caller's parallel task; `work`
+ * (onyx_sgemm_run_workspace(m, n, k, 1) bytes) belongs to that thread. */
+void onyx_sgemm_run_serial(const onyx_sgemm_kernel *kern, const onyx_sgemm_op *op, void *work);
 
 /* ---------------------------------------------------------------------- */
 /* Double precision (straightforward loops; for double models)             */

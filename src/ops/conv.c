@@ -1,12 +1,16 @@
 /* conv.c - the convolution operators: Conv (1-D/2-D/3-D..., groups,
  * dilations, strides, pads, auto_pad, bias, fused activation), ConvTranspose
  * (output_padding, output_shape) and ConvInteger.
- * Conv is im2col + GEMM per (image, group), with a pointwise path that skips
- * im2col and a direct 2-D depthwise path; ConvTranspose is GEMM + col2im.
- * float32 is the fast path; float16/bfloat16 compute in float32, double in
- * double. The GEMM itself lives in src/kernels/gemm.c. */
+ * float32 1-D/2-D Conv is a GEMM per (image, group) whose A (the weights) is
+ * prepacked at load when W is constant and whose B is packed straight from
+ * the image (implicit im2col, src/kernels/conv_kernels.h), with bias and
+ * activation applied per block of output in the GEMM epilogue; depthwise
+ * 2-D is direct (dispatched kernel). Higher ranks use im2col bands + GEMM;
+ * ConvTranspose is GEMM + col2im. float16/bfloat16 compute in float32,
+ * double in double. The GEMM itself lives in src/kernels/gemm.c. */
 #include "core/op.h"
 #include "kernels/act.h"
+#include "kernels/conv_kernels.h"
 #include "kernels/dispatch.h"
 #include "kernels/gemm.h"
 
@@ -26,7 +30,42 @@ typedef struct conv_attr {
     int64_t group;
     int64_t n_kernel, n_dil, n_pads, n_strides, n_opad, n_oshape;
     const int64_t *kernel, *dil, *pads, *strides, *opad, *oshape;
+    /* Conv with a constant float32 W: each group's (K/group, C/group*R)
+     * block packed for the GEMM micro-kernel `kern`, packed_stride floats
+     * apart; used when the run's W is that constant (w_data). */
+    const void *w_data;
+    const onyx_sgemm_kernel *kern;
+    const float *packed; /* (group, packed_stride) or NULL */
+    int64_t packed_stride;
 } conv_attr;
+
+/* Packs a constant float32 W of a non-depthwise Conv (see conv_attr). A W
+ * that does not fit the attributes is left for run to reject. */
+static onyx_status prepack_conv(onyx_node *n, conv_attr *a, onyx_error *err) {
+    const onyx_tensor *W = onyx_node_constant(n, 1);
+    if (!W || W->dtype != ONYX_DTYPE_FLOAT || W->ndim < 3 || !W->data) return ONYX_OK;
+    int64_t k = W->dims[0], cg = W->dims[1], kk = cg;
+    for (int d = 2; d < W->ndim; d++) {
+        if (W->dims[d] <= 0 || kk > INT64_MAX / W->dims[d]) return ONYX_OK;
+        kk *= W->dims[d];
+    }
+    if (k <= 0 || cg <= 0 || k % a->group != 0) return ONYX_OK;
+    if (cg == 1 && a->group > 1 && W->ndim == 4) return ONYX_OK; /* depthwise: direct */
+    const onyx_sgemm_kernel *kern = onyx_kernels_get()->sgemm;
+    int64_t kg = k / a->group, stride = onyx_sgemm_packed_a_floats(kern, kg, kk);
+    if (stride < 0 || stride > INT64_MAX / a->group / (int64_t)sizeof(float))
+        return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "W is too large to pack");
+    float *packed = onyx_node_alloc(n, (size_t)(stride * a->group) * sizeof(float));
+    if (!packed) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory packing W");
+    const float *w = W->data;
+    for (int64_t gi = 0; gi < a->group; gi++)
+        onyx_sgemm_pack_a(kern, false, kg, kk, w + gi * kg * kk, kk, packed + gi * stride);
+    a->w_data = W->data;
+    a->kern = kern;
+    a->packed = packed;
+    a->packed_stride = stride;
+    return ONYX_OK;
+}
 
 static onyx_status init_conv(onyx_node *n, onyx_error *err) {
     conv_attr *a = onyx_node_alloc(n, sizeof *a);
@@ -52,6 +91,10 @@ static onyx_status init_conv(onyx_node *n, onyx_error *err) {
     for (int64_t i = 0; i < a->n_kernel; i++)
         if (a->kernel[i] < 1)
             return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "kernel_shape must be >= 1");
+    if (!strcmp(n->op_type, "Conv")) {
+        onyx_status st = prepack_conv(n, a, err);
+        if (st) return st;
+    }
     n->state = a;
     return ONYX_OK;
 }
@@ -419,50 +462,226 @@ FILL_BIAS(float)
 FILL_BIAS(double)
 
 // ----------------------------------------------------------------------------
-// Conv, float32
+// Conv, float32: 1-D and 2-D
 
-/* Direct 2-D depthwise convolution (one input channel per group): tap by
- * tap, each a strided axpy over output rows. */
+/* The 2-D view of one (image, group) of a 1-D or 2-D convolution. */
+static onyx_conv2d conv2d_of(const conv_geom *g) {
+    onyx_conv2d c = {.c = g->cg, .h = 1, .oh = 1, .kh = 1, .sh = 1, .dh = 1};
+    const int l = g->nd - 1;
+    if (g->nd == 2) {
+        c.h = g->in[0];
+        c.oh = g->out[0];
+        c.kh = g->kern[0];
+        c.sh = g->stride[0];
+        c.dh = g->dil[0];
+        c.ph = g->pad[0];
+    }
+    c.w = g->in[l];
+    c.ow = g->out[l];
+    c.kw = g->kern[l];
+    c.sw = g->stride[l];
+    c.dw = g->dil[l];
+    c.pw = g->pad[l];
+    return c;
+}
+
+/* Direct depthwise (one input channel per group): a task per output plane. */
 typedef struct dw_job {
     const conv_geom *g;
+    onyx_conv2d g2;
+    const onyx_conv_kernels *kern;
     const float *x, *w, *b;
     float *y;
     const onyx_act *act;
+    float *scratch; /* per thread */
+    int64_t scratch_stride;
 } dw_job;
 
 static void depthwise_task(void *ctx, int64_t begin, int64_t end, int thread) {
     const dw_job *j = ctx;
     const conv_geom *g = j->g;
-    (void)thread;
-    const int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
-    const int64_t sh = g->stride[0], sw = g->stride[1];
+    float *scratch = j->scratch + thread * j->scratch_stride;
     for (int64_t t = begin; t < end; t++) {
         int64_t n = t / g->k, k = t % g->k, c = k / g->kg;
-        const float *x = j->x + (n * g->c + c) * H * W;
-        const float *w = j->w + k * g->kern_size;
-        float *y = j->y + t * OH * OW;
-        float bias = j->b ? j->b[k] : 0.0f;
-        for (int64_t i = 0; i < OH * OW; i++) y[i] = bias;
-        for (int64_t kh = 0; kh < g->kern[0]; kh++) {
-            int64_t offh = kh * g->dil[0] - g->pad[0], hlo, hhi;
-            valid_range(OH, sh, offh, H, &hlo, &hhi);
-            for (int64_t kw = 0; kw < g->kern[1]; kw++) {
-                float wv = w[kh * g->kern[1] + kw];
-                int64_t offw = kw * g->dil[1] - g->pad[1], wlo, whi;
-                valid_range(OW, sw, offw, W, &wlo, &whi);
-                for (int64_t oh = hlo; oh < hhi; oh++) {
-                    const float *xr = x + (oh * sh + offh) * W + offw;
-                    float *yr = y + oh * OW;
-                    if (sw == 1)
-                        for (int64_t ow = wlo; ow < whi; ow++) yr[ow] += wv * xr[ow];
-                    else
-                        for (int64_t ow = wlo; ow < whi; ow++) yr[ow] += wv * xr[ow * sw];
-                }
-            }
-        }
-        if (j->act) onyx_act_apply(j->act, y, OH * OW);
+        j->kern->depthwise(&j->g2, j->x + (n * g->c + c) * g->in_size, j->w + k * g->kern_size,
+                           j->b ? j->b[k] : 0.0f, j->act, j->y + t * g->out_size, scratch);
     }
 }
+
+/* Bias and activation on finished blocks of one group's output. */
+typedef struct epilogue_ctx {
+    const onyx_conv_kernels *kern;
+    const float *bias; /* this group's, or NULL */
+    const onyx_act *act;
+} epilogue_ctx;
+
+static void conv_epilogue(void *ctx, float *c, int64_t ldc, int64_t i0, int64_t rows,
+                          int64_t j0, int64_t cols) {
+    const epilogue_ctx *e = ctx;
+    (void)j0;
+    e->kern->bias_act(c, ldc, rows, cols, e->bias ? e->bias + i0 : NULL, e->act);
+}
+
+/* One (image, group) GEMM: what it reads and where it writes. */
+typedef struct conv_pair {
+    onyx_sgemm_op op;
+    onyx_conv_im2col im;
+    epilogue_ctx ep;
+} conv_pair;
+
+/* The shared description of a float32 1-D/2-D convolution. */
+typedef struct conv2d_job {
+    const conv_geom *g;
+    onyx_conv2d g2;
+    bool pointwise;
+    int64_t kk;          /* GEMM depth: cg * R */
+    const onyx_sgemm_kernel *kern;
+    const onyx_conv_kernels *ck;
+    const float *x, *w, *b, *packed;
+    int64_t packed_stride;
+    float *y;
+    const onyx_act *act;
+    /* per-pair tasks: per thread, the phase buffer then the GEMM workspace */
+    unsigned char *work;
+    size_t phase_bytes, work_stride;
+} conv2d_job;
+
+/* Sets up pair t = (image, group); `phases` receives the column phases of
+ * the group's input when the stride needs them (split by the caller). */
+static void pair_setup(const conv2d_job *j, int64_t t, float *phases, conv_pair *p) {
+    const conv_geom *g = j->g;
+    int64_t n = t / g->group, gi = t % g->group;
+    const float *xg = j->x + (n * g->c + gi * g->cg) * g->in_size;
+    memset(p, 0, sizeof *p);
+    p->op.m = g->kg;
+    p->op.n = g->out_size;
+    p->op.k = j->kk;
+    if (j->packed) {
+        p->op.packed_a = j->packed + gi * j->packed_stride;
+    } else {
+        p->op.a = j->w + gi * g->kg * j->kk;
+        p->op.lda = j->kk;
+    }
+    if (j->pointwise) {
+        p->op.b = xg;
+        p->op.ldb = g->in_size;
+    } else {
+        p->im.g = &j->g2;
+        p->im.x = j->g2.sw > 1 ? phases : xg;
+        p->im.phase_w = (j->g2.w + j->g2.sw - 1) / j->g2.sw;
+        p->op.pack_b = onyx_conv_pack_b;
+        p->op.pack_b_ctx = &p->im;
+    }
+    p->op.c = j->y + (n * g->k + gi * g->kg) * g->out_size;
+    p->op.ldc = g->out_size;
+    p->ep.kern = j->ck;
+    p->ep.bias = j->b ? j->b + gi * g->kg : NULL;
+    p->ep.act = j->act;
+    if (p->ep.bias || (j->act && j->act->kind != ONYX_ACT_NONE)) {
+        p->op.epilogue = conv_epilogue;
+        p->op.epilogue_ctx = &p->ep;
+    }
+}
+
+static const float *pair_input(const conv2d_job *j, int64_t t) {
+    const conv_geom *g = j->g;
+    return j->x + ((t / g->group) * g->c + (t % g->group) * g->cg) * g->in_size;
+}
+
+/* Many (image, group) pairs: a task per pair with a serial GEMM. */
+static void pair_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const conv2d_job *j = ctx;
+    unsigned char *mine = j->work + (size_t)thread * j->work_stride;
+    float *phases = j->phase_bytes ? (float *)(void *)mine : NULL;
+    for (int64_t t = begin; t < end; t++) {
+        conv_pair p;
+        if (phases) onyx_conv_split_phases(&j->g2, pair_input(j, t), phases, 0, j->g2.c);
+        pair_setup(j, t, phases, &p);
+        onyx_sgemm_run_serial(j->kern, &p.op, mine + j->phase_bytes);
+    }
+}
+
+typedef struct phase_job {
+    const onyx_conv2d *g2;
+    const float *x;
+    float *dst;
+} phase_job;
+
+static void phase_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const phase_job *j = ctx;
+    (void)thread;
+    onyx_conv_split_phases(j->g2, j->x, j->dst, begin, end);
+}
+
+static size_t round64(size_t v) { return v > SIZE_MAX - 63 ? SIZE_MAX : (v + 63) / 64 * 64; }
+
+static onyx_status conv2d_f32(onyx_exec *x, const conv_geom *g, const float *X, const float *W,
+                              const float *B, float *Y, const onyx_act *act,
+                              const conv_attr *a) {
+    const int threads = onyx_exec_threads(x);
+    const onyx_kernels *ks = onyx_kernels_get();
+    const int64_t pairs = g->n * g->group;
+    conv2d_job j = {.g = g, .g2 = conv2d_of(g), .pointwise = geom_is_pointwise(g),
+                    .kk = g->cg * g->kern_size, .kern = ks->sgemm, .ck = ks->conv, .x = X,
+                    .w = W, .b = B, .y = Y, .act = act};
+    if (a->packed && W == a->w_data) {
+        j.kern = a->kern;
+        j.packed = a->packed;
+        j.packed_stride = a->packed_stride;
+    }
+
+    if (g->nd == 2 && g->cg == 1 && g->group > 1) {
+        dw_job d = {g, j.g2, ks->conv, X, W, B, Y, act, NULL, 0};
+        d.g2.c = 1;
+        d.scratch_stride = (onyx_dw_scratch_floats(&d.g2) + 15) / 16 * 16;
+        d.scratch = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT,
+                                                          d.scratch_stride * threads));
+        if (!d.scratch) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+        int64_t grain = g->out_size >= 1024 ? 1 : 1024 / (g->out_size + 1) + 1;
+        onyx_exec_parallel(x, g->n * g->k, grain, depthwise_task, &d);
+        return onyx_exec_aborted(x) ? ONYX_ERR_CANCELLED : ONYX_OK;
+    }
+
+    const bool split = !j.pointwise && j.g2.sw > 1;
+    j.phase_bytes = split ? round64(onyx_dtype_bytes(ONYX_DTYPE_FLOAT,
+                                                     onyx_conv_phase_floats(&j.g2)))
+                          : 0;
+    if (j.phase_bytes == SIZE_MAX) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+
+    if (g->group > 1 && pairs >= 2 * (int64_t)threads) {
+        size_t ws = round64(onyx_sgemm_run_workspace(g->kg, g->out_size, j.kk, 1));
+        j.work_stride = j.phase_bytes + ws;
+        if (j.work_stride > SIZE_MAX / (size_t)threads)
+            return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+        j.work = onyx_exec_scratch(x, j.work_stride * (size_t)threads);
+        if (!j.work) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+        onyx_exec_parallel(x, pairs, 1, pair_task, &j);
+        return onyx_exec_aborted(x) ? ONYX_ERR_CANCELLED : ONYX_OK;
+    }
+
+    /* Large (image, group) pairs one at a time, parallel inside. */
+    onyx_parallel par = parallel_of(x);
+    size_t ws = onyx_sgemm_run_workspace(g->kg, g->out_size, j.kk, par.threads);
+    void *work = ws ? onyx_exec_scratch(x, ws) : NULL;
+    float *phases = split ? onyx_exec_scratch(x, j.phase_bytes) : NULL;
+    if ((ws && !work) || (split && !phases))
+        return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int64_t t = 0; t < pairs; t++) {
+        if (onyx_exec_aborted(x)) return ONYX_ERR_CANCELLED;
+        if (split) {
+            phase_job pj = {&j.g2, pair_input(&j, t), phases};
+            onyx_exec_parallel(x, j.g2.c, 16, phase_task, &pj);
+        }
+        conv_pair p;
+        pair_setup(&j, t, phases, &p);
+        onyx_status st = onyx_sgemm_run(j.kern, &p.op, &par, work);
+        if (st) return onyx_exec_fail(x, st, "out of memory");
+    }
+    return ONYX_OK;
+}
+
+// ----------------------------------------------------------------------------
+// Conv, float32: 3-D and up (im2col bands)
 
 /* The column bands of one convolution: `lines` output lines of `ow`
  * positions, processed `band` lines at a time (all at once when pointwise,
@@ -526,20 +745,11 @@ static void group_task(void *ctx, int64_t begin, int64_t end, int thread) {
         conv_pair_f32(j, t, (float *)(void *)mine, mine + j->col_bytes);
 }
 
-static size_t round64(size_t v) { return v > SIZE_MAX - 63 ? SIZE_MAX : (v + 63) / 64 * 64; }
-
-static onyx_status conv_f32(onyx_exec *x, const conv_geom *g, const float *X, const float *W,
-                            const float *B, float *Y, const onyx_act *act) {
+static onyx_status conv_nd_f32(onyx_exec *x, const conv_geom *g, const float *X, const float *W,
+                               const float *B, float *Y, const onyx_act *act) {
     const int threads = onyx_exec_threads(x);
     const onyx_sgemm_kernel *kern = onyx_kernels_get()->sgemm;
     const int64_t pairs = g->n * g->group;
-
-    if (g->nd == 2 && g->cg == 1 && g->group > 1) {
-        dw_job j = {g, X, W, B, Y, act};
-        int64_t grain = g->out_size >= 1024 ? 1 : 1024 / (g->out_size + 1) + 1;
-        onyx_exec_parallel(x, g->n * g->k, grain, depthwise_task, &j);
-        return ONYX_OK;
-    }
 
     const conv_bands cb = bands_for(g, sizeof(float));
     const int64_t band_cols = cb.band * cb.ow;
@@ -589,6 +799,12 @@ static onyx_status conv_f32(onyx_exec *x, const conv_geom *g, const float *X, co
         if (act) onyx_act_apply(act, yg, g->kg * g->out_size);
     }
     return ONYX_OK;
+}
+
+static onyx_status conv_f32(onyx_exec *x, const conv_geom *g, const float *X, const float *W,
+                            const float *B, float *Y, const onyx_act *act, const conv_attr *a) {
+    if (g->nd <= 2) return conv2d_f32(x, g, X, W, B, Y, act, a);
+    return conv_nd_f32(x, g, X, W, B, Y, act);
 }
 
 // ----------------------------------------------------------------------------
@@ -664,12 +880,12 @@ static onyx_status run_conv(const onyx_node *nd, onyx_exec *x) {
     if (X->dtype == ONYX_DTYPE_DOUBLE)
         return conv_f64(x, &g, X->data, W->data, B ? B->data : NULL, Y->data);
     if (X->dtype == ONYX_DTYPE_FLOAT)
-        return conv_f32(x, &g, X->data, W->data, B ? B->data : NULL, Y->data, act);
+        return conv_f32(x, &g, X->data, W->data, B ? B->data : NULL, Y->data, act, a);
     const float *xf = as_f32(x, X), *wf = as_f32(x, W), *bf = B ? as_f32(x, B) : NULL;
     float *yf = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, count));
     if (!xf || !wf || (B && !bf) || !yf)
         return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
-    if ((st = conv_f32(x, &g, xf, wf, bf, yf, act))) return st;
+    if ((st = conv_f32(x, &g, xf, wf, bf, yf, act, a))) return st;
     onyx_convert(X->dtype, Y->data, ONYX_DTYPE_FLOAT, yf, count, false);
     return ONYX_OK;
 }

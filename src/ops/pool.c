@@ -263,6 +263,64 @@ MAX_POOL(maxpool_double, double, -INFINITY)
 MAX_POOL(maxpool_int8, int8_t, INT8_MIN)
 MAX_POOL(maxpool_uint8, uint8_t, 0)
 
+/* 2-D float MaxPool without dilation or indices, the CNN case: per output
+ * row, the elementwise max of the window's input rows (vectorizable), then
+ * the max over each window's columns of that. The taps are met in the
+ * order of the generic walk's first tap, so NaN propagates the same way: a
+ * window whose first (top-left) tap is NaN gives NaN, later NaNs are
+ * skipped. */
+typedef struct maxpool2d_job {
+    const pool_geom *g;
+    const float *x;
+    float *y;
+    float *buf; /* per thread: buf_stride floats */
+    int64_t buf_stride;
+} maxpool2d_job;
+
+/* dst[i] = b[i] > a[i] ? b[i] : a[i]; dst may alias a. Blocks of 8 let the
+ * compiler use vector max. */
+static void max_rows(float *dst, const float *a, const float *b, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int q = 0; q < 8; q++) {
+            float u = a[i + q], v = b[i + q];
+            dst[i + q] = v > u ? v : u;
+        }
+    for (; i < n; i++) dst[i] = b[i] > a[i] ? b[i] : a[i];
+}
+
+static void maxpool2d_float(void *ctx, int64_t begin, int64_t end, int thread) {
+    const maxpool2d_job *j = ctx;
+    const pool_geom *g = j->g;
+    const int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    float *buf = j->buf + thread * j->buf_stride;
+    for (int64_t t = begin; t < end; t++) {
+        const float *x = j->x + t * g->in_size;
+        float *y = j->y + t * g->out_size;
+        for (int64_t oh = 0; oh < OH; oh++, y += OW) {
+            int64_t h0 = oh * g->stride[0] - g->pad[0];
+            int64_t lo = h0 < 0 ? 0 : h0, hi = h0 + g->kern[0] < H ? h0 + g->kern[0] : H;
+            if (lo >= hi) {
+                for (int64_t o = 0; o < OW; o++) y[o] = -INFINITY;
+                continue;
+            }
+            const float *row = x + lo * W;
+            if (hi - lo > 1) {
+                max_rows(buf, row, row + W, W);
+                for (int64_t i = lo + 2; i < hi; i++) max_rows(buf, buf, x + i * W, W);
+                row = buf;
+            }
+            for (int64_t o = 0; o < OW; o++) {
+                int64_t w0 = o * g->stride[1] - g->pad[1];
+                int64_t a = w0 < 0 ? 0 : w0, b = w0 + g->kern[1] < W ? w0 + g->kern[1] : W;
+                float m = a < b ? row[a] : -INFINITY;
+                for (int64_t i = a + 1; i < b; i++) m = row[i] > m ? row[i] : m;
+                y[o] = m;
+            }
+        }
+    }
+}
+
 /* Average and Lp pooling accumulate in double for float inputs too: windows
  * are small and this keeps sums exact to float precision. */
 #define SUM_POOL(NAME, T)                                                                  \
@@ -340,7 +398,17 @@ static onyx_status run_pool(const onyx_node *nd, onyx_exec *x) {
     }
     int64_t kernel_taps = 1;
     for (int d = 0; d < g.nd; d++) kernel_taps *= g.kern[d];
-    onyx_exec_parallel(x, g.planes, plane_grain(g.out_size * kernel_taps), fn, &j);
+    if (a->kind == POOL_MAX && ct == ONYX_DTYPE_FLOAT && g.nd == 2 && !I && g.dil[0] == 1 &&
+        g.dil[1] == 1) {
+        int threads = onyx_exec_threads(x);
+        maxpool2d_job mj = {&g, j.x, j.y, NULL, (g.in[1] + 15) / 16 * 16};
+        mj.buf = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, mj.buf_stride * threads));
+        if (!mj.buf) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+        onyx_exec_parallel(x, g.planes, plane_grain(g.out_size * kernel_taps), maxpool2d_float,
+                           &mj);
+    } else {
+        onyx_exec_parallel(x, g.planes, plane_grain(g.out_size * kernel_taps), fn, &j);
+    }
     if (ct != X->dtype) onyx_convert(X->dtype, Y->data, ct, j.y, nout, false);
     return ONYX_OK;
 }
@@ -369,8 +437,13 @@ typedef struct global_job {
                     if (x[i] > m || x[i] != x[i]) m = x[i];                                \
                 *y = m;                                                                    \
             } else if (j->kind == POOL_AVG) {                                              \
-                double s = 0;                                                              \
-                for (int64_t i = 0; i < j->size; i++) s += x[i];                           \
+                /* Four independent double sums: the adds pipeline. */                     \
+                double s4[4] = {0, 0, 0, 0};                                               \
+                int64_t i = 0;                                                             \
+                for (; i + 4 <= j->size; i += 4)                                           \
+                    for (int q = 0; q < 4; q++) s4[q] += (double)x[i + q];                 \
+                double s = (s4[0] + s4[1]) + (s4[2] + s4[3]);                              \
+                for (; i < j->size; i++) s += x[i];                                        \
                 *y = (T)(j->size ? s / (double)j->size : NAN);                             \
             } else {                                                                       \
                 double s = 0;                                                              \

@@ -2,7 +2,9 @@
  * what the ONNX node tests leave out: 1-D/3-D, groups (the depthwise and the
  * per-group task paths), pointwise, asymmetric pads, dilations with strides,
  * SAME_LOWER, batches, several threads, float16 and double, a fused Relu,
- * column matrices larger than one im2col band.
+ * column matrices larger than one im2col band, and constant weights (the
+ * prepacked paths: implicit im2col with column phases for strides, stems,
+ * downsampling, groups, depthwise).
  * Expected values come from direct convolution loops written here. */
 #include "core/tensor.h"
 #include "unit.h"
@@ -69,6 +71,7 @@ typedef struct conv_case {
     const char *auto_pad; /* NULL: NOTSET */
     bool bias, relu;
     onyx_dtype dtype;
+    bool const_w; /* W and B are initializers (prepacked at load) */
 } conv_case;
 
 static void attr_ints(wb *node, const char *name, int n, const int64_t *v) {
@@ -88,7 +91,24 @@ static void input_info(wb *g, uint32_t field, const char *name, onyx_dtype t) {
     wb_msg(g, field, &vi);
 }
 
-static void build(const conv_case *cc, wb *m) {
+/* A float32 initializer `name` of shape dims[0..nd). */
+static void initializer(wb *g, const char *name, int nd, const int64_t *dims, const float *v) {
+    wb t = {0};
+    int64_t count = 1;
+    for (int i = 0; i < nd; i++) {
+        wb_int(&t, 1, dims[i]);
+        count *= dims[i];
+    }
+    wb_int(&t, 2, ONYX_DTYPE_FLOAT);
+    wb_str(&t, 8, name);
+    wb_tag(&t, 9, 2);
+    wb_varint(&t, (uint64_t)count * sizeof(float));
+    wb_raw(&t, v, (size_t)count * sizeof(float));
+    wb_msg(g, 5, &t);
+}
+
+static void build(const conv_case *cc, wb *m, const int64_t *wdims, const float *w,
+                  const float *b) {
     wb_int(m, 1, 8);
     wb op = {0}, g = {0}, node = {0}, at = {0};
     wb_str(&op, 1, "");
@@ -124,8 +144,13 @@ static void build(const conv_case *cc, wb *m) {
     }
     wb_str(&g, 2, "g");
     input_info(&g, 11, "x", cc->dtype);
-    input_info(&g, 11, "w", cc->dtype);
-    if (cc->bias) input_info(&g, 11, "b", cc->dtype);
+    if (cc->const_w) {
+        initializer(&g, "w", cc->nd + 2, wdims, w);
+        if (cc->bias) initializer(&g, "b", 1, &cc->k, b);
+    } else {
+        input_info(&g, 11, "w", cc->dtype);
+        if (cc->bias) input_info(&g, 11, "b", cc->dtype);
+    }
     input_info(&g, 12, "y", cc->dtype);
     wb_msg(m, 7, &g);
 }
@@ -248,8 +273,11 @@ static int check_case(const conv_case *cc, int threads, unsigned seed) {
     onyx_convert(ONYX_DTYPE_FLOAT, b, cc->dtype, bt, cc->k, false);
     reference(cc, x, w, cc->bias ? b : NULL, want, out);
 
+    int64_t wdims[5] = {cc->transpose ? cc->c : cc->k,
+                        cc->transpose ? cc->k / cc->group : cc->c / cc->group};
+    for (int d = 0; d < cc->nd; d++) wdims[d + 2] = cc->kern[d];
     wb m = {0};
-    build(cc, &m);
+    build(cc, &m, wdims, w, b);
     onyx_options o;
     onyx_options_init(&o);
     o.threads = threads;
@@ -269,7 +297,8 @@ static int check_case(const conv_case *cc, int threads, unsigned seed) {
         in[1].dims[d + 2] = cc->kern[d];
     }
     onyx_tensor_view y = {0};
-    if (!st) st = onyx_session_run_tensors(s, cc->bias ? 3 : 2, names, in, 1, NULL, &y, &err);
+    int n_in = cc->const_w ? 1 : cc->bias ? 3 : 2;
+    if (!st) st = onyx_session_run_tensors(s, n_in, names, in, 1, NULL, &y, &err);
     int ok = st == ONYX_OK;
     if (!ok) fprintf(stderr, "  run failed: %s\n", err.message);
     if (ok && (y.ndim != cc->nd + 2 || y.dims[0] != cc->n || y.dims[1] != cc->k)) ok = 0;
@@ -329,6 +358,38 @@ UNIT_TEST(conv_shapes_and_paths) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int threads = 1; threads <= 3; threads += 2) CHECK(check_case(&cases[i], threads, 7 + (unsigned)i));
+}
+
+#define CONST true
+
+UNIT_TEST(conv_constant_weights) {
+    /* Each case's geometry is what one of the float32 fast paths serves. */
+    const conv_case cases[] = {
+        /* 3x3 stride 1 pad 1, batch 2, fused Relu (ResNet/SqueezeNet body) */
+        {false, 2, 2, 19, 21, 1, {15, 17}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, {0}, NULL, true, true, F32, CONST},
+        /* 3x3 stride 2 with asymmetric pads: column phases */
+        {false, 2, 1, 5, 18, 1, {16, 19}, {3, 3}, {2, 2}, {0}, {1, 0, 0, 1}, {0}, NULL, true, false, F32, CONST},
+        /* 7x7 stride 2 pad 3 stem on 3 channels */
+        {false, 2, 1, 3, 16, 1, {23, 21}, {7, 7}, {2, 2}, {0}, {3, 3, 3, 3}, {0}, NULL, true, true, F32, CONST},
+        /* 1x1 stride 2 (downsample), no bias; and plain pointwise with odd sizes */
+        {false, 2, 2, 24, 40, 1, {13, 13}, {1, 1}, {2, 2}, {0}, {0}, {0}, NULL, false, false, F32, CONST},
+        {false, 2, 1, 37, 70, 1, {9, 7}, {1, 1}, {0}, {0}, {0}, {0}, NULL, true, true, F32, CONST},
+        /* stride 3 with dilation 2 */
+        {false, 2, 1, 4, 7, 1, {17, 20}, {3, 2}, {3, 3}, {2, 2}, {2, 1, 1, 2}, {0}, NULL, true, false, F32, CONST},
+        /* grouped, many pairs (per-pair tasks), stride 2 */
+        {false, 2, 3, 8, 12, 4, {9, 11}, {3, 3}, {2, 2}, {0}, {1, 1, 1, 1}, {0}, NULL, true, true, F32, CONST},
+        /* 1-D, stride 2 */
+        {false, 1, 2, 6, 9, 1, {31}, {5}, {2}, {0}, {2, 2}, {0}, NULL, true, false, F32, CONST},
+        /* depthwise 3x3 stride 1 and 2, 5x5 stride 2, dilated; widths around
+         * the vector sizes (8, 32) */
+        {false, 2, 2, 6, 6, 6, {13, 37}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, {0}, NULL, true, true, F32, CONST},
+        {false, 2, 1, 5, 5, 5, {16, 33}, {3, 3}, {2, 2}, {0}, {1, 1, 1, 1}, {0}, NULL, true, false, F32, CONST},
+        {false, 2, 1, 4, 4, 4, {19, 70}, {5, 5}, {2, 2}, {0}, {2, 2, 2, 2}, {0}, NULL, true, true, F32, CONST},
+        {false, 2, 1, 3, 6, 3, {11, 9}, {3, 3}, {1, 1}, {2, 2}, {2, 1, 2, 1}, {0}, NULL, false, false, F32, CONST},
+        {false, 2, 1, 2, 2, 2, {7, 8}, {3, 3}, {1, 1}, {0}, {0}, {0}, NULL, true, false, F32, CONST},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int threads = 1; threads <= 2; threads++) CHECK(check_case(&cases[i], threads, 31 + (unsigned)i));
 }
 
 UNIT_TEST(convtranspose_shapes) {

@@ -3,6 +3,7 @@
 #include "unit.h"
 
 #include "base/cpu.h"
+#include "kernels/conv_kernels.h"
 #include "kernels/dispatch.h"
 
 #include <stdlib.h>
@@ -58,4 +59,102 @@ UNIT_TEST(dispatch_picks_a_kernel) {
     const onyx_kernels *k = onyx_kernels_get();
     CHECK(k->sgemm != NULL);
     CHECK(k->sgemm->mr <= ONYX_SGEMM_MAX_MR && k->sgemm->nr <= ONYX_SGEMM_MAX_NR);
+}
+
+// ----------------------------------------------------------------------------
+// Convolution kernels (conv_kernels.h)
+
+static void check_bias_act_variant(const onyx_conv_kernels *v, int *unit_failed_) {
+    static const onyx_act acts[] = {
+        {ONYX_ACT_NONE, 0, 0},          {ONYX_ACT_RELU, 0, 0},
+        {ONYX_ACT_CLIP, -0.25f, 0.5f},  {ONYX_ACT_LEAKY_RELU, 0.1f, 0},
+        {ONYX_ACT_SIGMOID, 0, 0},       {ONYX_ACT_HARD_SIGMOID, 0.2f, 0.5f},
+        {ONYX_ACT_HARD_SWISH, 0, 0},    {ONYX_ACT_TANH, 0, 0}};
+    static const int64_t widths[] = {1, 7, 8, 17, 63};
+    unsigned seed = 3;
+    for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++)
+        for (int wi = 0; wi < 5; wi++)
+            for (int with_bias = 0; with_bias < 2; with_bias++) {
+                int64_t rows = 3, n = widths[wi], ld = n + 3;
+                float y0[3 * 66], y1[3 * 66], bias[3];
+                for (int64_t i = 0; i < rows * ld; i++) y0[i] = y1[i] = 12.0f * frand(&seed);
+                for (int i = 0; i < 3; i++) bias[i] = frand(&seed);
+                onyx_conv_kernels_generic.bias_act(y0, ld, rows, n, with_bias ? bias : NULL, &acts[ai]);
+                v->bias_act(y1, ld, rows, n, with_bias ? bias : NULL, &acts[ai]);
+                double worst = 0;
+                for (int64_t i = 0; i < rows * ld; i++) {
+                    double d = fabs((double)y0[i] - y1[i]);
+                    if (d > worst) worst = d;
+                }
+                CHECK_NEAR(worst, 0.0, 2e-6);
+            }
+}
+
+static void check_depthwise_variant(const onyx_conv_kernels *v, int *unit_failed_) {
+    /* c, h, w, oh, ow (computed), kh, kw, sh, sw, dh, dw, ph, pw */
+    static const onyx_conv2d geoms[] = {
+        {1, 7, 9, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1},    {1, 16, 33, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1},
+        {1, 13, 70, 0, 0, 5, 5, 2, 2, 1, 1, 2, 2},  {1, 5, 40, 0, 0, 5, 5, 1, 1, 1, 1, 2, 2},
+        {1, 11, 17, 0, 0, 3, 3, 1, 1, 2, 2, 2, 2},  {1, 9, 31, 0, 0, 3, 2, 3, 3, 1, 2, 0, 1},
+        {1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0},    {1, 20, 64, 0, 0, 3, 3, 1, 1, 1, 1, 0, 0},
+    };
+    static const onyx_act acts[] = {{ONYX_ACT_NONE, 0, 0}, {ONYX_ACT_CLIP, 0.0f, 6.0f},
+                                    {ONYX_ACT_SIGMOID, 0, 0}};
+    unsigned seed = 11;
+    for (size_t gi = 0; gi < sizeof geoms / sizeof geoms[0]; gi++)
+        for (size_t ai = 0; ai < 3; ai++) {
+            onyx_conv2d g = geoms[gi];
+            g.oh = (g.h + 2 * g.ph - ((g.kh - 1) * g.dh + 1)) / g.sh + 1;
+            g.ow = (g.w + 2 * g.pw - ((g.kw - 1) * g.dw + 1)) / g.sw + 1;
+            float *x = malloc(sizeof(float) * (size_t)(g.h * g.w));
+            float *w = malloc(sizeof(float) * (size_t)(g.kh * g.kw));
+            float *y0 = malloc(sizeof(float) * (size_t)(g.oh * g.ow));
+            float *y1 = malloc(sizeof(float) * (size_t)(g.oh * g.ow));
+            float *scratch = malloc(sizeof(float) * (size_t)onyx_dw_scratch_floats(&g));
+            for (int64_t i = 0; i < g.h * g.w; i++) x[i] = 4.0f * frand(&seed);
+            for (int64_t i = 0; i < g.kh * g.kw; i++) w[i] = frand(&seed);
+            onyx_conv_kernels_generic.depthwise(&g, x, w, 0.25f, &acts[ai], y0, scratch);
+            v->depthwise(&g, x, w, 0.25f, &acts[ai], y1, scratch);
+            double worst = 0;
+            for (int64_t i = 0; i < g.oh * g.ow; i++) {
+                double d = fabs((double)y0[i] - y1[i]);
+                if (d > worst) worst = d;
+            }
+            CHECK_NEAR(worst, 0.0, 1e-5);
+            free(x);
+            free(w);
+            free(y0);
+            free(y1);
+            free(scratch);
+        }
+}
+
+UNIT_TEST(conv_kernels_avx2_match_generic) {
+    const onyx_cpu *cpu = onyx_cpu_get();
+    if (!(cpu->avx2 && cpu->fma)) return;
+    check_bias_act_variant(&onyx_conv_kernels_avx2, unit_failed_);
+    check_depthwise_variant(&onyx_conv_kernels_avx2, unit_failed_);
+}
+
+UNIT_TEST(conv_kernels_generic_depthwise_is_direct) {
+    /* The generic twin against a plain loop over taps, so the reference of
+     * the variants is itself checked. */
+    onyx_conv2d g = {1, 6, 7, 0, 0, 3, 3, 2, 1, 1, 2, 1, 2};
+    g.oh = (6 + 2 - 3) / 2 + 1;
+    g.ow = (7 + 4 - 5) / 1 + 1;
+    float x[42], w[9], y[64];
+    unsigned seed = 5;
+    for (int i = 0; i < 42; i++) x[i] = frand(&seed);
+    for (int i = 0; i < 9; i++) w[i] = frand(&seed);
+    onyx_conv_kernels_generic.depthwise(&g, x, w, 0.5f, NULL, y, NULL);
+    for (int64_t oh = 0; oh < g.oh; oh++)
+        for (int64_t ow = 0; ow < g.ow; ow++) {
+            double s = 0.5;
+            for (int kh = 0; kh < 3; kh++)
+                for (int kw = 0; kw < 3; kw++) {
+                    int64_t ih = oh * 2 + kh - 1, iw = ow + kw * 2 - 2;
+                    if (ih >= 0 && ih < 6 && iw >= 0 && iw < 7) s += (double)w[kh * 3 + kw] * x[ih * 7 + iw];
+                }
+            CHECK_NEAR(y[oh * g.ow + ow], s, 1e-5);
+        }
 }

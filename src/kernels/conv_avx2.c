@@ -1,0 +1,140 @@
+/* conv_avx2.c - AVX2+FMA variants of the dispatched convolution kernels of
+ * conv_kernels.h (bias + activation epilogue, direct depthwise plane). Same
+ * contracts and results (to float rounding) as the generic twins in
+ * conv_generic.c; only reached when dispatch.c found AVX2 and FMA. */
+#include "kernels/conv_kernels.h"
+
+#include "kernels/act.h"
+#include "kernels/conv_avx2.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+// ----------------------------------------------------------------------------
+// Bias + activation
+
+/* Applies bias b and the activation to n floats at y. */
+static void bias_act_row(float *y, int64_t n, float b, const onyx_act *act) {
+    const onyx_act_kind kind = act ? act->kind : ONYX_ACT_NONE;
+    const bool vec = onyx_avx2_act_vectorized(kind);
+    const __m256 vb = _mm256_set1_ps(b);
+    onyx_avx2_act_params ap = onyx_avx2_act_params_of(act);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 v = _mm256_add_ps(_mm256_loadu_ps(y + j), vb);
+        if (vec) v = onyx_avx2_act(&ap, v);
+        _mm256_storeu_ps(y + j, v);
+    }
+    if (j < n) {
+        __m256i m = onyx_avx2_tail_mask(n - j);
+        __m256 v = _mm256_add_ps(_mm256_maskload_ps(y + j, m), vb);
+        if (vec) v = onyx_avx2_act(&ap, v);
+        _mm256_maskstore_ps(y + j, m, v);
+    }
+    if (!vec && kind != ONYX_ACT_NONE) onyx_act_apply(act, y, n);
+}
+
+static void bias_act_avx2(float *y, int64_t ldy, int64_t rows, int64_t n, const float *bias,
+                          const onyx_act *act) {
+    if (!bias && (!act || act->kind == ONYX_ACT_NONE)) return;
+    for (int64_t r = 0; r < rows; r++) bias_act_row(y + r * ldy, n, bias ? bias[r] : 0.0f, act);
+}
+
+// ----------------------------------------------------------------------------
+// Depthwise
+
+/* Fills the scratch with the zero-padded plane split into sw column phases:
+ * phase q, row i, index t holds x[i - ph][q + t*sw - pw] (0 outside). */
+static void fill_phases(const onyx_conv2d *g, const float *x, float *P, int64_t rows,
+                        int64_t len) {
+    const int64_t sw = g->sw;
+    for (int64_t q = 0; q < sw; q++)
+        for (int64_t i = 0; i < rows; i++) {
+            float *d = P + (q * rows + i) * len;
+            int64_t ih = i - g->ph;
+            if (ih < 0 || ih >= g->h) {
+                memset(d, 0, (size_t)len * sizeof(float));
+                continue;
+            }
+            const float *s = x + ih * g->w;
+            /* t with 0 <= q + t*sw - pw < w */
+            int64_t off = q - g->pw;
+            int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+            int64_t hi = g->w - off <= 0 ? 0 : (g->w - off + sw - 1) / sw;
+            if (hi > len) hi = len;
+            if (lo > hi) lo = hi;
+            int64_t t = 0;
+            for (; t < lo; t++) d[t] = 0.0f;
+            if (sw == 1) {
+                memcpy(d + lo, s + lo + off, (size_t)(hi - lo) * sizeof(float));
+                t = hi;
+            } else if (sw == 2) {
+                /* Even or odd elements of 16 input floats per 8 outputs. */
+                int64_t vhi = (g->w - off) / 2; /* t whose odd neighbour is in the row too */
+                if (vhi > hi) vhi = hi;
+                for (; t + 8 <= vhi; t += 8) {
+                    const float *p = s + t * 2 + off;
+                    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+                    __m256 e = _mm256_shuffle_ps(a, b, 0x88); /* a0 a2 b0 b2 | a4 a6 b4 b6 */
+                    e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
+                    _mm256_storeu_ps(d + t, e);
+                }
+                for (; t < hi; t++) d[t] = s[t * 2 + off];
+            } else {
+                for (; t < hi; t++) d[t] = s[t * sw + off];
+            }
+            for (; t < len; t++) d[t] = 0.0f;
+        }
+}
+
+/* Output row oh, columns [ow0, ow0 + 8*V) (the last vector may be partial:
+ * `tail` lanes valid, 8 when full), V accumulators wide. */
+#define DW_BLOCK(V)                                                                        \
+    static void dw_block_##V(const onyx_conv2d *g, const float *P, int64_t rows, int64_t len, \
+                             const float *w, float bias, const onyx_avx2_act_params *ap,   \
+                             bool vec, float *yrow, int64_t oh, int64_t ow0, int tail) {  \
+        __m256 acc[V];                                                                     \
+        for (int v = 0; v < V; v++) acc[v] = _mm256_set1_ps(bias);                         \
+        for (int64_t kh = 0; kh < g->kh; kh++) {                                           \
+            int64_t i = oh * g->sh + kh * g->dh;                                           \
+            for (int64_t kw = 0; kw < g->kw; kw++) {                                       \
+                int64_t tap = kw * g->dw, q = tap % g->sw;                                 \
+                const float *src = P + (q * rows + i) * len + tap / g->sw + ow0;           \
+                __m256 wv = _mm256_broadcast_ss(w + kh * g->kw + kw);                      \
+                for (int v = 0; v < V; v++)                                                \
+                    acc[v] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(src + 8 * v), acc[v]);    \
+            }                                                                              \
+        }                                                                                  \
+        for (int v = 0; v < V; v++) {                                                      \
+            __m256 r = vec ? onyx_avx2_act(ap, acc[v]) : acc[v];                           \
+            if (v == V - 1 && tail < 8)                                                    \
+                _mm256_maskstore_ps(yrow + ow0 + 8 * v, onyx_avx2_tail_mask(tail), r);     \
+            else                                                                           \
+                _mm256_storeu_ps(yrow + ow0 + 8 * v, r);                                   \
+        }                                                                                  \
+    }
+DW_BLOCK(1)
+DW_BLOCK(4)
+
+static void depthwise_avx2(const onyx_conv2d *g, const float *x, const float *w, float bias,
+                           const onyx_act *act, float *y, float *scratch) {
+    const int64_t rows = onyx_dw_scratch_rows(g), len = onyx_dw_scratch_len(g);
+    fill_phases(g, x, scratch, rows, len);
+    const onyx_act_kind kind = act ? act->kind : ONYX_ACT_NONE;
+    const bool vec = onyx_avx2_act_vectorized(kind);
+    onyx_avx2_act_params ap = onyx_avx2_act_params_of(act);
+    for (int64_t oh = 0; oh < g->oh; oh++) {
+        float *yrow = y + oh * g->ow;
+        int64_t ow0 = 0;
+        for (; ow0 + 32 <= g->ow; ow0 += 32)
+            dw_block_4(g, scratch, rows, len, w, bias, &ap, vec, yrow, oh, ow0, 8);
+        for (; ow0 < g->ow; ow0 += 8) {
+            int64_t left = g->ow - ow0;
+            dw_block_1(g, scratch, rows, len, w, bias, &ap, vec, yrow, oh, ow0,
+                       left >= 8 ? 8 : (int)left);
+        }
+        if (!vec && kind != ONYX_ACT_NONE) onyx_act_apply(act, yrow, g->ow);
+    }
+}
+
+const onyx_conv_kernels onyx_conv_kernels_avx2 = {"avx2", bias_act_avx2, depthwise_avx2};

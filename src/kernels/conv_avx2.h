@@ -1,0 +1,91 @@
+/* conv_avx2.h - AVX2 helpers shared by the AVX2 convolution kernels
+ * (conv_avx2.c, winograd_avx2.c): fused activations on 8 lanes, tail masks.
+ * Include only from files compiled with the AVX2 flags (*_avx2.c). */
+#ifndef ONYX_CONV_AVX2_H
+#define ONYX_CONV_AVX2_H
+
+#include "core/op.h"
+
+#include <immintrin.h>
+#include <stdbool.h>
+
+typedef struct onyx_avx2_act_params {
+    onyx_act_kind kind;
+    __m256 a, b;
+} onyx_avx2_act_params;
+
+static inline onyx_avx2_act_params onyx_avx2_act_params_of(const onyx_act *act) {
+    onyx_avx2_act_params p;
+    p.kind = act ? act->kind : ONYX_ACT_NONE;
+    p.a = _mm256_set1_ps(act ? act->a : 0.0f);
+    p.b = _mm256_set1_ps(act ? act->b : 0.0f);
+    return p;
+}
+
+/* exp(x) on 8 lanes: Cephes' expf (range reduction by ln 2 in two parts, a
+ * degree-5 polynomial), within 2 ulp over the clamped range [-87.3, 88.7]. */
+static inline __m256 onyx_avx2_exp(__m256 x) {
+    x = _mm256_min_ps(x, _mm256_set1_ps(88.7228f));
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3365f));
+    __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
+    fx = _mm256_floor_ps(fx);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+/* Whether onyx_avx2_act implements this kind (else the caller falls back to
+ * onyx_act_apply on the stored values). */
+static inline bool onyx_avx2_act_vectorized(onyx_act_kind kind) {
+    return kind != ONYX_ACT_NONE && kind != ONYX_ACT_KIND_COUNT;
+}
+
+/* The fused activation on 8 lanes: the formulas of act.c. */
+static inline __m256 onyx_avx2_act(const onyx_avx2_act_params *p, __m256 v) {
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    switch (p->kind) {
+    case ONYX_ACT_RELU:
+        return _mm256_max_ps(v, zero);
+    case ONYX_ACT_CLIP:
+        /* max_ps/min_ps return their second operand on NaN: v passes
+         * through as in act.c's compares. */
+        return _mm256_min_ps(p->b, _mm256_max_ps(p->a, v));
+    case ONYX_ACT_LEAKY_RELU:
+        return _mm256_blendv_ps(_mm256_mul_ps(v, p->a), v,
+                                _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
+    case ONYX_ACT_SIGMOID:
+        return _mm256_div_ps(one, _mm256_add_ps(one, onyx_avx2_exp(_mm256_sub_ps(zero, v))));
+    case ONYX_ACT_HARD_SIGMOID: {
+        __m256 t = _mm256_fmadd_ps(p->a, v, p->b);
+        return _mm256_min_ps(one, _mm256_max_ps(zero, t));
+    }
+    case ONYX_ACT_HARD_SWISH: {
+        __m256 t = _mm256_fmadd_ps(v, _mm256_set1_ps(1.0f / 6.0f), _mm256_set1_ps(0.5f));
+        return _mm256_mul_ps(v, _mm256_min_ps(one, _mm256_max_ps(zero, t)));
+    }
+    case ONYX_ACT_TANH: {
+        /* 1 - 2 / (1 + exp(2v)) */
+        __m256 e = onyx_avx2_exp(_mm256_add_ps(v, v));
+        return _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(one, e)));
+    }
+    case ONYX_ACT_NONE:
+    case ONYX_ACT_KIND_COUNT:
+        break;
+    }
+    return v;
+}
+
+/* Mask of the first n (0..8) lanes for maskload/maskstore. */
+static inline __m256i onyx_avx2_tail_mask(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+#endif
