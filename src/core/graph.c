@@ -8,6 +8,7 @@
 #include "core/graph.h"
 
 #include "base/log.h"
+#include "core/attr_table.h"
 #include "core/registry.h"
 
 #include <stdio.h>
@@ -353,6 +354,53 @@ static int64_t domain_opset(const pending_node *p, const char *domain) {
 
 static bool is_graph_attr(const onyx_pb_attr *a) { return a->type == ONYX_PB_ATTR_GRAPH && a->g; }
 
+static const char *const attr_type_names[] = {
+    "undefined", "float", "int", "string", "tensor", "graph", "floats", "ints", "strings",
+    "tensors", "graphs", "sparse tensor", "sparse tensors", "type proto", "type protos",
+};
+_Static_assert(sizeof attr_type_names / sizeof attr_type_names[0] == ONYX_PB_ATTR_TYPE_COUNT,
+               "attr_type_names must cover onyx_pb_attr_type");
+
+static const char *attr_type_name(int32_t t) {
+    return t >= 0 && t < ONYX_PB_ATTR_TYPE_COUNT ? attr_type_names[t] : "unknown";
+}
+
+/* Checks the node's attributes against the ONNX schema of the operator
+ * version its opset selects: no unknown names, no wrong types, no missing
+ * required ones. Ops outside the ONNX domains (no schema) are not checked. */
+static onyx_status check_attributes(const onyx_pb_node *pn, int64_t opset, const char *label,
+                                    onyx_error *err) {
+    const onyx_op_attrs *best = NULL;
+    for (const onyx_op_attrs *r = onyx_attr_table; r->op_type; r++) {
+        if (strcmp(r->op_type, pn->op_type) || strcmp(r->domain, pn->domain)) continue;
+        if (r->since_version <= opset && (!best || r->since_version > best->since_version)) best = r;
+    }
+    if (!best) return ONYX_OK;
+    for (int a = 0; a < pn->n_attrs; a++) {
+        const onyx_pb_attr *at = &pn->attrs[a];
+        const onyx_attr_decl *d = NULL;
+        for (int k = 0; k < best->n_attrs && !d; k++)
+            if (strcmp(best->attrs[k].name, at->name) == 0) d = &best->attrs[k];
+        if (!d)
+            return onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
+                               "%s: unknown attribute '%s' for %s-%d", label, at->name,
+                               pn->op_type, best->since_version);
+        if ((int32_t)d->type != at->type)
+            return onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
+                               "%s: attribute '%s' must be of type %s, the model gives %s", label,
+                               at->name, attr_type_name((int32_t)d->type), attr_type_name(at->type));
+    }
+    for (int k = 0; k < best->n_attrs; k++) {
+        if (!best->attrs[k].required) continue;
+        bool found = false;
+        for (int a = 0; a < pn->n_attrs && !found; a++) found = !strcmp(pn->attrs[a].name, best->attrs[k].name);
+        if (!found)
+            return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "%s: required attribute '%s' is missing",
+                               label, best->attrs[k].name);
+    }
+    return ONYX_OK;
+}
+
 /* Resolves op, checks arity, compiles subgraphs and runs init for node i. */
 static onyx_status build_node(onyx_model *m, scope *sc, const pending_node *p, int index,
                               onyx_node *n, int **implicit, int depth, onyx_error *err) {
@@ -385,6 +433,8 @@ static onyx_status build_node(onyx_model *m, scope *sc, const pending_node *p, i
                            pn->op_type, pn->domain[0] ? pn->domain : "ai.onnx", (long long)opset);
     }
     const onyx_op_schema *op = n->op;
+    onyx_status ast = check_attributes(pn, opset, label, err);
+    if (ast) return ast;
     /* Trailing omitted inputs/outputs do not count toward arity. */
     int ni = pn->n_inputs, no = pn->n_outputs;
     while (ni > 0 && !pn->inputs[ni - 1][0]) ni--;

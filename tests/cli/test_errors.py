@@ -171,11 +171,12 @@ def test_usage_errors_exit_2(args, fragment):
     assert fragment in r.stderr.splitlines()[0]
 
 
-@pytest.mark.parametrize("cmd", ["predict", "serve", "bench", "bundle"])
-def test_not_implemented_yet(cmd):
-    r = run_onyx(cmd, "x")
-    assert r.returncode == 2
-    assert r.stderr.strip() == f"onyx: '{cmd}' is not implemented yet"
+@pytest.mark.parametrize("cmd", [["info"], ["run"], ["predict", "img.png"], ["bench"]])
+def test_missing_model_file(cmd):
+    r = run_onyx(cmd[0], "no-such-model.onnx", *cmd[1:])
+    assert 1 <= r.returncode <= 2, r.stderr
+    assert len(r.stderr.splitlines()) == 1
+    assert r.stderr.startswith("onyx: error: ")
 
 
 def test_unwritable_output_dir(tmp_path, add):
