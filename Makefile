@@ -39,7 +39,8 @@ ISA_avx2   := -mavx2 -mfma -mf16c
 ISA_avx512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
 ISA_amx    := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mamx-tile -mamx-bf16 -mfma
 
-.PHONY: all lib asan run deps test test-deps unit conformance pytest clean docs check-docs
+.PHONY: all lib asan run deps test test-deps unit conformance pytest clean docs check-docs \
+        install size
 all: $(BUILD)/onyx $(BUILD)/libonyx.a $(BUILD)/libonyx.so $(BUILD)/example \
      $(BUILD)/unit_tests $(BUILD)/conformance $(BUILD)/opdoc
 
@@ -64,7 +65,23 @@ $(BUILD)/libonyx.a: $(LIB_OBJ)
 $(BUILD)/libonyx.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/onyx: $(CLI_OBJ) $(BUILD)/libonyx.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libonyx.a $(SERVER_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libonyx.a $(ONYX_STATIC_LIBS) -Wl,-Map=$@.map
+	@$(STRIP) -o $@.stripped $@ && du -b $@.stripped | \
+	  awk '{ printf "onyx: %.1f MB stripped (budget $(SIZE_BUDGET_MB) MB)\n", $$1 / 1048576 }'
+
+# ---------------------------------------------------------------------------
+# The onyx executable ships as one file (issue 7, docs/bundle.md): every
+# third-party library (the -l flags of SERVER_LIBS and LDLIBS) is linked from
+# its Debian .a archive; only glibc (libc, libm, libpthread, ld-linux) stays
+# shared. libonyx.so keeps linking them dynamically. `onyx --version` shows
+# the compiler and these flags.
+STRIP          ?= strip
+SIZE_BUDGET_MB := 6
+ONYX_STATIC_LIBS := -Wl,-Bstatic -Wl,--start-group \
+                    $(filter-out -lm -pthread,$(SERVER_LIBS) $(LDLIBS)) \
+                    -Wl,--end-group -Wl,-Bdynamic -lm -pthread
+$(BUILD)/obj/src/cli/main.o: CFLAGS += -DONYX_BUILD_FLAGS='"$(OPT)$(if $(filter 1,$(SAN)), asan+ubsan)"'
+
 $(BUILD)/example: $(BUILD)/obj/examples/classify.o $(BUILD)/libonyx.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libonyx.a
@@ -84,6 +101,38 @@ check-docs: $(BUILD)/opdoc
 
 asan:
 	$(MAKE) BUILD=build/asan SAN=1 OPT=-O1 all
+
+# ---------------------------------------------------------------------------
+# make size: the stripped onyx and what it is made of (from the link map),
+# failing when over budget. make install PREFIX=...: bin/onyx (stripped),
+# lib/libonyx.a, lib/libonyx.so, include/onyx.h, lib/pkgconfig/onyx.pc.
+
+size: $(BUILD)/onyx
+	@size $(BUILD)/onyx.stripped
+	@awk 'function hex(s,  v, i) { v = 0; for (i = 3; i <= length(s); i++) \
+	         v = v * 16 + index("0123456789abcdef", tolower(substr(s, i, 1))) - 1; return v } \
+	  /^ \.[A-Za-z_.0-9]+$$/ { wrapped = $$1; next } \
+	  wrapped != "" && NF == 3 && $$1 ~ /^0x/ { $$0 = " " wrapped " " $$0 } { wrapped = "" } \
+	  /^ \.(text|rodata|data|eh_frame|gcc_except)/ && NF == 4 && $$3 ~ /^0x/ { \
+	    n = $$4; sub(/.*\//, "", n); if (n !~ /^libonyx/) sub(/\(.*$$/, "", n); \
+	    sz[n] += hex($$3); all += hex($$3) } \
+	  END { printf "%10.1f KB  code and data, by object or archive:\n", all / 1024; \
+	        for (n in sz) if (sz[n] >= 8192) printf "%10.1f KB  %s\n", sz[n] / 1024, n }' \
+	  $(BUILD)/onyx.map | sort -rn | head -25
+	@b=$$(du -b $(BUILD)/onyx.stripped | cut -f1); \
+	  echo "onyx: $$(awk -v b=$$b 'BEGIN{printf "%.2f", b/1048576}') MB stripped, budget $(SIZE_BUDGET_MB) MB"; \
+	  test $$b -le $$(( $(SIZE_BUDGET_MB) * 1048576 )) || { echo "over budget"; exit 1; }
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: $(BUILD)/onyx $(BUILD)/libonyx.a $(BUILD)/libonyx.so onyx.pc.in
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BUILD)/onyx.stripped $(DESTDIR)$(PREFIX)/bin/onyx
+	install -m 644 $(BUILD)/libonyx.a $(DESTDIR)$(PREFIX)/lib/libonyx.a
+	install -m 755 $(BUILD)/libonyx.so $(DESTDIR)$(PREFIX)/lib/libonyx.so
+	install -m 644 include/onyx.h $(DESTDIR)$(PREFIX)/include/onyx.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	  -e 's|@LIBS_PRIVATE@|$(LDLIBS)|g' onyx.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/onyx.pc
 
 # ---------------------------------------------------------------------------
 # Test environment: apt packages and a venv with pinned oracles.

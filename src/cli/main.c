@@ -1,6 +1,8 @@
 /* main.c - the `onyx` executable: global options (--help, --version) and
  * dispatch to subcommands. The only translation unit that calls exit().
  */
+#include "base/selfexe.h"
+#include "cli/bundle.h"
 #include "cli/cli.h"
 
 #include <stdio.h>
@@ -9,6 +11,17 @@
 
 #ifndef ONYX_COMMIT
 #define ONYX_COMMIT "unknown"
+#endif
+/* Build description for --version; the Makefile passes the flags. */
+#ifndef ONYX_BUILD_FLAGS
+#define ONYX_BUILD_FLAGS "flags unknown"
+#endif
+#if defined(__clang__)
+#define ONYX_COMPILER "clang " __clang_version__
+#elif defined(__GNUC__)
+#define ONYX_COMPILER "gcc " __VERSION__
+#else
+#define ONYX_COMPILER "unknown compiler"
 #endif
 
 typedef struct command {
@@ -26,7 +39,7 @@ static const command commands[] = {
     {"serve", NULL, "serve   [MODEL... | --model-repository DIR] [--host H] [--port P] ..."},
     {"bench", onyx_cli_bench,
      "bench   MODEL [--threads N] [--batch B] [--iterations K] [--shape NAME=DIMS] [--json]"},
-    {"bundle", NULL, "bundle  MODEL... -o APP"},
+    {"bundle", onyx_cli_bundle, "bundle  MODEL... [--config FILE] -o APP | --list APP"},
 };
 
 static void usage(FILE *f) {
@@ -40,6 +53,10 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* An executable written by `onyx bundle` carries models: supply the
+     * MODEL argument of subcommands from it (cli/bundle.c). No-op otherwise. */
+    int bundle_status = onyx_cli_bundle_argv(&argc, &argv);
+    if (bundle_status != ONYX_CLI_OK) return bundle_status;
     if (argc < 2) {
         usage(stderr);
         return ONYX_CLI_USAGE;
@@ -50,7 +67,12 @@ int main(int argc, char **argv) {
         return ONYX_CLI_OK;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        printf("onyx %s (commit %s)\ncpu: %s\n", ONYX_VERSION, ONYX_COMMIT, onyx_cpu_features());
+        char libs[512];
+        int static_libs = onyx_selfexe_shared_objects(libs, sizeof libs);
+        printf("onyx %s (commit %s)\nbuild: %s, %s, third-party libraries %s; shared: %s\n"
+               "cpu: %s\n",
+               ONYX_VERSION, ONYX_COMMIT, ONYX_COMPILER, ONYX_BUILD_FLAGS,
+               static_libs ? "static" : "dynamic", libs[0] ? libs : "none", onyx_cpu_features());
         return ONYX_CLI_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
