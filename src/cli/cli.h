@@ -22,6 +22,7 @@ int onyx_cli_info(int argc, char **argv);
 int onyx_cli_run(int argc, char **argv);
 int onyx_cli_predict(int argc, char **argv);
 int onyx_cli_bench(int argc, char **argv);
+int onyx_cli_serve(int argc, char **argv);
 
 /* Prints "onyx: error: <message>" as one line on stderr (newlines in the
  * message, which may come from the library, are folded into "; "). */
