@@ -643,6 +643,24 @@ UNIT_TEST(col2im_and_crop_and_scatter_edges) {
     attr_int(&node, "axis", 0);
     CHECK(RUN(&h, &node, 24, 3, tins, 1, &F) == ONYX_ERR_INVALID_ARGUMENT);
     fini(&h);
+    /* Extreme write indices wrap without overflow: INT64_MAX % 4 = 3. */
+    wi[0] = INT64_MAX, wi[1] = INT64_MIN;
+    node = op_node("TensorScatter");
+    attr_int(&node, "axis", 1);
+    attr_str(&node, "mode", "circular");
+    CHECK(RUN(&h, &node, 24, 3, tins, 1, &F) == ONYX_OK);
+    if (h.out[0].data) {
+        const float *y = h.out[0].data;
+        CHECK(y[3] == 10 && y[0] == 11);
+        CHECK(y[4] == 12 && y[5] == 13); /* INT64_MIN % 4 = 0 */
+    }
+    fini(&h);
+    /* Col2Im pads near INT64_MAX are refused at load. */
+    node = op_node("Col2Im");
+    int64_t huge[4] = {INT64_MAX, 0, 0, 0};
+    attr_ints(&node, "pads", 4, huge);
+    CHECK(load_node(&h, &node, 18, 3, cins, 1, &F) != ONYX_OK);
+    fini(&h);
 }
 
 // ----------------------------------------------------------------------------
