@@ -38,6 +38,7 @@ typedef enum conn_state {
     CONN_BODY,    /* reading body_need bytes */
     CONN_WAITING, /* the handler has the request */
     CONN_CLOSING, /* writing the last reply, then close */
+    CONN_LINGER,  /* reply written and write side shut: discard input until EOF */
 } conn_state;
 
 typedef struct conn {
@@ -48,6 +49,8 @@ typedef struct conn {
     onyx_http_request *req; /* the request being read or handled */
     size_t body_need;
     bool keep_alive; /* of the current request */
+    bool eof;        /* the client shut its write side */
+    size_t discarded; /* bytes thrown away while lingering */
     struct conn *prev, *next;
 } conn;
 
@@ -220,6 +223,7 @@ static char *percent_decode(const char *s, size_t n) {
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_write_done_cb(struct bufferevent *bev, void *arg);
+static void close_after_write(conn *c);
 
 static void maybe_drained(onyx_http *h) {
     if (h->draining && !h->conns && h->on_drained) {
@@ -297,20 +301,59 @@ static void fail_conn(conn *c, int status, const char *msg) {
         r.start_ns = onyx_now_ns();
         c->http->access(c->http->user, &r, status, 0, 0);
     }
-    c->state = CONN_CLOSING;
-    bufferevent_disable(c->bev, EV_READ);
-    bufferevent_setcb(c->bev, NULL, conn_write_done_cb, conn_event_cb, c);
+    close_after_write(c);
+}
+
+/* Lingering close, as nginx does: after the last reply the write side is
+ * shut and input is read and dropped for a while, so a client still sending
+ * a body the server refused reads the answer instead of a reset. */
+static void linger_read_cb(struct bufferevent *bev, void *arg) {
+    conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    c->discarded += evbuffer_get_length(in);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    if (c->discarded > ((size_t)256 << 20)) conn_free(c);
 }
 
 static void conn_write_done_cb(struct bufferevent *bev, void *arg) {
     conn *c = arg;
-    if (c->state == CONN_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+    if (c->state != CONN_CLOSING || evbuffer_get_length(bufferevent_get_output(bev)) != 0) return;
+    if (c->eof) {
         conn_free(c);
+        return;
+    }
+    c->state = CONN_LINGER;
+    shutdown(bufferevent_getfd(bev), SHUT_WR);
+    struct timeval tv = {2, 0};
+    bufferevent_set_timeouts(bev, &tv, NULL);
+    bufferevent_setwatermark(bev, EV_READ, 0, 0);
+    bufferevent_setcb(bev, linger_read_cb, NULL, conn_event_cb, c);
+    bufferevent_enable(bev, EV_READ);
 }
+
+/* Ends the connection after what is queued for writing. */
+static void close_after_write(conn *c) {
+    c->state = CONN_CLOSING;
+    bufferevent_disable(c->bev, EV_READ);
+    bufferevent_setcb(c->bev, NULL, conn_write_done_cb, conn_event_cb, c);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) conn_write_done_cb(c->bev, c);
+}
+
+static void conn_process(conn *c);
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg) {
     (void)bev;
     conn *c = arg;
+    if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) && !(what & BEV_EVENT_ERROR) &&
+        c->state != CONN_LINGER && c->state != CONN_CLOSING) {
+        /* Half-close: requests already received are still answered. */
+        c->eof = true;
+        bufferevent_disable(c->bev, EV_READ);
+        if (c->state == CONN_WAITING) return;
+        conn_process(c);
+        if (c->bev && (c->state == CONN_HEAD || c->state == CONN_BODY)) conn_close(c);
+        return;
+    }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) conn_close(c);
 }
 
@@ -350,7 +393,9 @@ static int parse_head(conn *c, char *buf, const char **msg) {
     bool http10;
     if (strcmp(ver, "HTTP/1.1") == 0) http10 = false;
     else if (strcmp(ver, "HTTP/1.0") == 0) http10 = true;
-    else return *msg = "unsupported HTTP version (HTTP/1.0 and 1.1 are served)", 505;
+    else if (strncmp(ver, "HTTP/", 5) == 0)
+        return *msg = "unsupported HTTP version (HTTP/1.0 and 1.1 are served)", 505;
+    else return *msg = "malformed request line", 400;
     char *target = sp1 + 1;
     *sp2 = 0;
     if (*target != '/') return *msg = "request target must be an absolute path", 400;
@@ -560,13 +605,17 @@ static void deliver(onyx_http *h, reply *rp) {
         write_reply(c, rp->status, rp->content_type, rp->extra, rp->body, keep);
         if (keep) {
             c->state = CONN_HEAD;
-            set_read_timeout(c, true);
-            bufferevent_setwatermark(c->bev, EV_READ, 0, h->lim.max_header_bytes + 1);
+            if (!c->eof) {
+                set_read_timeout(c, true);
+                bufferevent_setwatermark(c->bev, EV_READ, 0, h->lim.max_header_bytes + 1);
+            }
             conn_process(c);
+            /* A client that half-closed gets its pipelined answers, then EOF. */
+            if (c->bev && c->eof && c->state != CONN_WAITING && c->state != CONN_CLOSING &&
+                c->state != CONN_LINGER)
+                close_after_write(c);
         } else {
-            c->state = CONN_CLOSING;
-            bufferevent_disable(c->bev, EV_READ);
-            bufferevent_setcb(c->bev, NULL, conn_write_done_cb, conn_event_cb, c);
+            close_after_write(c);
         }
     }
     request_free(req);
@@ -599,14 +648,9 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
     getnameinfo(sa, (socklen_t)salen, host, sizeof host, port, sizeof port,
                 NI_NUMERICHOST | NI_NUMERICSERV);
-    if (h->draining || atomic_load(&h->n_conns) >= h->lim.max_connections) {
-        static const char busy[] =
-            "HTTP/1.1 503 Service Unavailable\r\nServer: onyx\r\nContent-Type: application/json\r\n"
-            "Connection: close\r\nContent-Length: 57\r\n\r\n"
-            "{\"error\":\"too many open connections; retry in a moment\"}";
-        ssize_t w = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-        (void)w;
-        evutil_closesocket(fd);
+    bool over = h->draining || atomic_load(&h->n_conns) >= h->lim.max_connections;
+    if (over && atomic_load(&h->n_conns) >= (int64_t)h->lim.max_connections + 64) {
+        evutil_closesocket(fd); /* refusals themselves are bounded */
         return;
     }
     conn *c = calloc(1, sizeof *c);
@@ -631,6 +675,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bufferevent_setwatermark(bev, EV_READ, 0, h->lim.max_header_bytes + 1);
     set_read_timeout(c, true);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
+    if (over)
+        fail_conn(c, 503,
+                  h->draining ? "server is shutting down"
+                              : "too many open connections (--max-connections); retry in a moment");
 }
 
 onyx_http *onyx_http_new(struct event_base *base, const char *host, int port,

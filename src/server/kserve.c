@@ -838,6 +838,7 @@ static bool method_is(onyx_http_request *req, const char *m) {
 bool onyx_kserve_route(onyx_server *s, onyx_http_request *req) {
     const char *p = req->path;
     if (strncmp(p, "/v2", 3) != 0 || (p[3] && p[3] != '/')) return false;
+    if (strcmp(p, "/v2/openapi.yaml") == 0) return false;
     /* Split into at most 7 segments after /v2. */
     char buf[1024];
     if (strlen(p) >= sizeof buf) {

@@ -154,7 +154,8 @@ static void handle(void *user, onyx_http_request *req) {
     }
     if (!strcmp(p, "/openapi.yaml") || !strcmp(p, "/v2/openapi.yaml")) {
         struct evbuffer *b = evbuffer_new();
-        evbuffer_add(b, onyx_openapi_yaml, strlen(onyx_openapi_yaml));
+        for (int i = 0; onyx_openapi_yaml[i]; i++)
+            evbuffer_add(b, onyx_openapi_yaml[i], strlen(onyx_openapi_yaml[i]));
         onyx_http_respond(req, 200, "application/yaml", NULL, b);
         return;
     }

@@ -284,8 +284,8 @@ void onyx_server_submit(onyx_server *s, onyx_http_request *req, onyx_model_versi
 /* The HTTP status for a library status (400 for input problems, 500 else). */
 int onyx_http_status_of(onyx_status st);
 
-/* OpenAPI document (openapi.c). */
-extern const char onyx_openapi_yaml[];
+/* The OpenAPI document (openapi.c): its lines, NULL-terminated. */
+extern const char *const onyx_openapi_yaml[];
 
 /* Image preprocessing for a model input fed with encoded images (image.c):
  * decodes `n` images and writes the input tensor (n, C, H, W) or (n, H, W, C)
