@@ -7,11 +7,13 @@
 
 #include "kernels/conv_kernels.h"
 #include "kernels/gemm.h"
+#include "kernels/winograd.h"
 
 typedef struct onyx_kernels {
     const char *isa;                  /* "generic", "avx2", "avx512" */
     const onyx_sgemm_kernel *sgemm;
     const onyx_conv_kernels *conv;    /* epilogues, depthwise */
+    const onyx_winograd_kernels *winograd; /* tile transforms */
 } onyx_kernels;
 
 /* The kernels for this CPU. Thread-safe; chosen on first call. */

@@ -13,7 +13,9 @@
 #include "kernels/conv_kernels.h"
 #include "kernels/dispatch.h"
 #include "kernels/gemm.h"
+#include "kernels/winograd.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_SPATIAL (ONYX_MAX_DIMS - 2)
@@ -37,7 +39,49 @@ typedef struct conv_attr {
     const onyx_sgemm_kernel *kern;
     const float *packed; /* (group, packed_stride) or NULL */
     int64_t packed_stride;
+    /* 3x3 stride-1 dense Conv with a constant float32 W: the Winograd
+     * weights U (36, K, C), each position's (K, C) matrix packed for `kern`,
+     * wino_stride floats apart (packed is then NULL). */
+    const float *wino;
+    int64_t wino_stride;
 } conv_attr;
+
+/* Winograd pays off, in time and in weight memory (U is 4x W), for 3x3
+ * stride-1 layers of moderate width; the widest layers (ResNet's 512-channel
+ * stage) run on small images where its tiles would mostly be padding. */
+#define WINO_MAX_KC ((int64_t)256 * 256)
+#define WINO_MIN_C 4
+#define WINO_MIN_K 8
+
+static bool all_ones(int64_t n, const int64_t *v) {
+    for (int64_t i = 0; i < n; i++)
+        if (v[i] != 1) return false;
+    return true;
+}
+
+/* Transforms and packs a constant 3x3 W for Winograd (see conv_attr). */
+static onyx_status prepack_winograd(onyx_node *n, conv_attr *a, const onyx_tensor *W,
+                                    onyx_error *err) {
+    const int64_t k = W->dims[0], c = W->dims[1];
+    const onyx_sgemm_kernel *kern = onyx_kernels_get()->sgemm;
+    int64_t stride = onyx_sgemm_packed_a_floats(kern, k, c);
+    float *u = malloc((size_t)(ONYX_WINO_XI * k * c) * sizeof(float));
+    float *packed = stride < 0 ? NULL
+                               : onyx_node_alloc(n, (size_t)(ONYX_WINO_XI * stride) * sizeof(float));
+    if (!u || !packed) {
+        free(u);
+        return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory transforming W");
+    }
+    onyx_winograd_weights(W->data, k, c, u);
+    for (int xi = 0; xi < ONYX_WINO_XI; xi++)
+        onyx_sgemm_pack_a(kern, false, k, c, u + xi * k * c, c, packed + xi * stride);
+    free(u);
+    a->w_data = W->data;
+    a->kern = kern;
+    a->wino = packed;
+    a->wino_stride = stride;
+    return ONYX_OK;
+}
 
 /* Packs a constant float32 W of a non-depthwise Conv (see conv_attr). A W
  * that does not fit the attributes is left for run to reject. */
@@ -51,6 +95,11 @@ static onyx_status prepack_conv(onyx_node *n, conv_attr *a, onyx_error *err) {
     }
     if (k <= 0 || cg <= 0 || k % a->group != 0) return ONYX_OK;
     if (cg == 1 && a->group > 1 && W->ndim == 4) return ONYX_OK; /* depthwise: direct */
+    if (W->ndim == 4 && W->dims[2] == 3 && W->dims[3] == 3 && a->group == 1 &&
+        (a->n_strides < 0 || all_ones(a->n_strides, a->strides)) &&
+        (a->n_dil < 0 || all_ones(a->n_dil, a->dil)) && cg >= WINO_MIN_C && k >= WINO_MIN_K &&
+        k * cg <= WINO_MAX_KC)
+        return prepack_winograd(n, a, W, err);
     const onyx_sgemm_kernel *kern = onyx_kernels_get()->sgemm;
     int64_t kg = k / a->group, stride = onyx_sgemm_packed_a_floats(kern, kg, kk);
     if (stride < 0 || stride > INT64_MAX / a->group / (int64_t)sizeof(float))
@@ -615,6 +664,99 @@ static void phase_task(void *ctx, int64_t begin, int64_t end, int thread) {
 
 static size_t round64(size_t v) { return v > SIZE_MAX - 63 ? SIZE_MAX : (v + 63) / 64 * 64; }
 
+// ----------------------------------------------------------------------------
+// Conv, float32: Winograd F(4x4, 3x3)
+
+/* Padded input -> per block of tiles: input transform, 36 GEMMs (one per
+ * tile position, U (K, C) x V (C, tiles)), output transform with bias and
+ * activation. Each step is a parallel loop. */
+typedef struct wino_job {
+    onyx_wino_geom g;
+    const onyx_winograd_kernels *wk;
+    const onyx_sgemm_kernel *kern;
+    const float *x, *u, *bias;
+    int64_t u_stride;
+    const onyx_act *act;
+    float *xp, *v, *m, *y;
+    int64_t t0, nt, ld; /* the current block of tiles; ld = nt rounded up to 8 */
+    unsigned char *work; /* per thread GEMM workspace */
+    size_t work_stride;
+} wino_job;
+
+static void wino_pad_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const wino_job *j = ctx;
+    (void)thread;
+    onyx_winograd_pad(&j->g, j->x, j->xp, begin, end);
+}
+
+static void wino_input_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const wino_job *j = ctx;
+    (void)thread;
+    j->wk->input(&j->g, j->xp, begin, end, j->t0, j->nt, j->v, j->g.c * j->ld, j->ld);
+}
+
+static void wino_gemm_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const wino_job *j = ctx;
+    for (int64_t xi = begin; xi < end; xi++) {
+        onyx_sgemm_op op = {.m = j->g.k, .n = j->ld, .k = j->g.c,
+                            .packed_a = j->u + xi * j->u_stride,
+                            .b = j->v + xi * j->g.c * j->ld, .ldb = j->ld,
+                            .c = j->m + xi * j->g.k * j->ld, .ldc = j->ld};
+        onyx_sgemm_run_serial(j->kern, &op, j->work + (size_t)thread * j->work_stride);
+    }
+}
+
+static void wino_output_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const wino_job *j = ctx;
+    (void)thread;
+    j->wk->output(&j->g, j->m, j->g.k * j->ld, j->ld, begin, end, j->t0, j->nt, j->bias,
+                  j->act, j->y);
+}
+
+/* Bytes of transformed tiles (V and M) one block may hold. */
+#define WINO_BLOCK_BUDGET ((int64_t)2 << 20)
+
+static onyx_status conv_winograd(onyx_exec *x, const conv_geom *g, const float *X,
+                                 const float *B, float *Y, const onyx_act *act,
+                                 const conv_attr *a) {
+    const int threads = onyx_exec_threads(x);
+    wino_job j = {.g = onyx_wino_geom_of(g->c, g->k, g->in[0], g->in[1], g->pad[0], g->pad[1],
+                                         g->out[0], g->out[1]),
+                  .wk = onyx_kernels_get()->winograd, .kern = a->kern, .x = X, .u = a->wino,
+                  .bias = B, .u_stride = a->wino_stride, .act = act, .y = Y};
+    const int64_t tiles = g->n * j.g.th * j.g.tw;
+    const int64_t per_tile = ONYX_WINO_XI * (g->c + g->k) * (int64_t)sizeof(float);
+    int64_t block = WINO_BLOCK_BUDGET / per_tile / 8 * 8;
+    if (block < 16) block = 16;
+    if (block > (tiles + 7) / 8 * 8) block = (tiles + 7) / 8 * 8;
+    size_t ws = round64(onyx_sgemm_run_workspace(g->k, block, g->c, 1));
+    j.work_stride = ws;
+    j.xp = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, g->n * g->c * j.g.hp * j.g.wp));
+    j.v = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, ONYX_WINO_XI * g->c * block));
+    j.m = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, ONYX_WINO_XI * g->k * block));
+    j.work = onyx_exec_scratch(x, ws * (size_t)threads);
+    if (!j.xp || !j.v || !j.m || !j.work)
+        return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    onyx_exec_parallel(x, g->n * g->c, 4, wino_pad_task, &j);
+    for (j.t0 = 0; j.t0 < tiles; j.t0 += block) {
+        if (onyx_exec_aborted(x)) return ONYX_ERR_CANCELLED;
+        j.nt = tiles - j.t0 < block ? tiles - j.t0 : block;
+        j.ld = (j.nt + 7) / 8 * 8;
+        onyx_exec_parallel(x, g->c, 4, wino_input_task, &j);
+        onyx_exec_parallel(x, ONYX_WINO_XI, 1, wino_gemm_task, &j);
+        onyx_exec_parallel(x, g->k, 4, wino_output_task, &j);
+    }
+    return ONYX_OK;
+}
+
+static bool use_winograd(const conv_geom *g, const float *W, const conv_attr *a) {
+    if (!a->wino || W != a->w_data || g->nd != 2 || g->group != 1) return false;
+    for (int d = 0; d < 2; d++)
+        if (g->kern[d] != 3 || g->stride[d] != 1 || g->dil[d] != 1) return false;
+    /* Fewer tiles than a GEMM micro-tile is wide would be mostly padding. */
+    return g->n * ((g->out[0] + 3) / 4) * ((g->out[1] + 3) / 4) >= 8;
+}
+
 static onyx_status conv2d_f32(onyx_exec *x, const conv_geom *g, const float *X, const float *W,
                               const float *B, float *Y, const onyx_act *act,
                               const conv_attr *a) {
@@ -629,6 +771,7 @@ static onyx_status conv2d_f32(onyx_exec *x, const conv_geom *g, const float *X, 
         j.packed = a->packed;
         j.packed_stride = a->packed_stride;
     }
+    if (use_winograd(g, W, a)) return conv_winograd(x, g, X, B, Y, act, a);
 
     if (g->nd == 2 && g->cg == 1 && g->group > 1) {
         dw_job d = {g, j.g2, ks->conv, X, W, B, Y, act, NULL, 0};

@@ -5,6 +5,7 @@
 #include "base/cpu.h"
 #include "kernels/conv_kernels.h"
 #include "kernels/dispatch.h"
+#include "kernels/winograd.h"
 
 #include <stdlib.h>
 
@@ -157,4 +158,69 @@ UNIT_TEST(conv_kernels_generic_depthwise_is_direct) {
                 }
             CHECK_NEAR(y[oh * g.ow + ow], s, 1e-5);
         }
+}
+
+// ----------------------------------------------------------------------------
+// Winograd tile transforms (winograd.h)
+
+UNIT_TEST(winograd_avx2_matches_generic) {
+    const onyx_cpu *cpu = onyx_cpu_get();
+    if (!(cpu->avx2 && cpu->fma)) return;
+    /* n, c, k, h, w, ph, pw: partial edge tiles, tile blocks that start
+     * mid-image and end on spare lanes */
+    static const int64_t cases[][7] = {{1, 3, 5, 9, 9, 1, 1}, {2, 4, 3, 13, 6, 0, 2},
+                                       {1, 2, 2, 30, 37, 1, 1}, {3, 1, 1, 4, 4, 1, 0}};
+    static const onyx_act acts[] = {{ONYX_ACT_RELU, 0, 0}, {ONYX_ACT_TANH, 0, 0}};
+    unsigned seed = 17;
+    for (int ci = 0; ci < 4; ci++) {
+        const int64_t *p = cases[ci];
+        int64_t n = p[0], c = p[1], k = p[2], h = p[3], w = p[4];
+        int64_t oh = h + 2 * p[5] - 2, ow = w + 2 * p[6] - 2;
+        onyx_wino_geom g = onyx_wino_geom_of(c, k, h, w, p[5], p[6], oh, ow);
+        int64_t tiles = n * g.th * g.tw;
+        float *x = malloc(sizeof(float) * (size_t)(n * c * h * w));
+        float *xp = malloc(sizeof(float) * (size_t)(n * c * g.hp * g.wp));
+        for (int64_t i = 0; i < n * c * h * w; i++) x[i] = frand(&seed);
+        onyx_winograd_pad(&g, x, xp, 0, n * c);
+        /* Two blocks of tiles: [0, t1) and [t1, tiles). */
+        int64_t t1 = tiles / 2, ld = (tiles + 7) / 8 * 8;
+        float *v0 = calloc((size_t)(36 * c * ld), sizeof(float));
+        float *v1 = calloc((size_t)(36 * c * ld), sizeof(float));
+        float *m = malloc(sizeof(float) * (size_t)(36 * k * ld));
+        float *y0 = malloc(sizeof(float) * (size_t)(n * k * oh * ow));
+        float *y1 = malloc(sizeof(float) * (size_t)(n * k * oh * ow));
+        float bias[8];
+        for (int i = 0; i < 8; i++) bias[i] = frand(&seed);
+        for (int64_t i = 0; i < 36 * k * ld; i++) m[i] = 3.0f * frand(&seed);
+        const int64_t starts[2] = {0, t1}, counts[2] = {t1, tiles - t1};
+        for (int b = 0; b < 2; b++) {
+            if (counts[b] == 0) continue;
+            int64_t lb = (counts[b] + 7) / 8 * 8;
+            onyx_winograd_generic.input(&g, xp, 0, c, starts[b], counts[b], v0, c * lb, lb);
+            onyx_winograd_avx2.input(&g, xp, 0, c, starts[b], counts[b], v1, c * lb, lb);
+            double worst = 0;
+            for (int64_t xi = 0; xi < 36; xi++)
+                for (int64_t ch = 0; ch < c; ch++)
+                    for (int64_t t = 0; t < counts[b]; t++) {
+                        int64_t i = xi * c * lb + ch * lb + t;
+                        if (fabs((double)v0[i] - v1[i]) > worst) worst = fabs((double)v0[i] - v1[i]);
+                    }
+            CHECK_NEAR(worst, 0.0, 1e-5);
+            onyx_winograd_generic.output(&g, m, k * lb, lb, 0, k, starts[b], counts[b], bias,
+                                         &acts[b], y0);
+            onyx_winograd_avx2.output(&g, m, k * lb, lb, 0, k, starts[b], counts[b], bias,
+                                      &acts[b], y1);
+        }
+        double worst = 0;
+        for (int64_t i = 0; i < n * k * oh * ow; i++)
+            if (fabs((double)y0[i] - y1[i]) > worst) worst = fabs((double)y0[i] - y1[i]);
+        CHECK_NEAR(worst, 0.0, 2e-5);
+        free(x);
+        free(xp);
+        free(v0);
+        free(v1);
+        free(m);
+        free(y0);
+        free(y1);
+    }
 }
