@@ -317,7 +317,8 @@ static void run_jobs(worker *w, onyx_job **jobs, int n, int64_t total) {
     onyx_metrics_exec(s->metrics, v->name, v->version, n > 1 || total > 0 ? total : 1);
     if (st != ONYX_OK) {
         if (st == ONYX_ERR_CANCELLED && timed_out)
-            snprintf(msg, sizeof msg, "inference on '%s' exceeded the request timeout", v->name);
+            snprintf(msg, sizeof msg,
+                     "request timed out while running on '%s' (--request-timeout-ms)", v->name);
         else snprintf(msg, sizeof msg, "%s", e.message);
         int code = st == ONYX_ERR_CANCELLED ? 503 : onyx_http_status_of(st);
         fail_all(s, jobs, n, code, msg);
@@ -377,7 +378,8 @@ done:
 static void process(worker *w, onyx_job *j) {
     onyx_sched *s = w->s;
     if (j->deadline_ns && onyx_now_ns() > j->deadline_ns) {
-        complete(s, j, 503, "request timed out while waiting in the queue", NULL, 0);
+        complete(s, j, 503, "request timed out while waiting in the queue (--request-timeout-ms)",
+                 NULL, 0);
         return;
     }
     if (!j->prepared && prepare(s, j)) return;

@@ -75,9 +75,37 @@ void onyx_slog_write(const onyx_slog *l, onyx_log_level level, const char *field
         if (fields && *fields) evbuffer_add_printf(b, ",%s", fields);
         evbuffer_add(b, "}\n", 2);
     } else {
-        evbuffer_add_printf(b, "%s.%03ldZ %-5s %s%s%s\n", when, ts.tv_nsec / 1000000,
-                            level_name(level), msg, fields && *fields ? " " : "",
-                            fields ? fields : "");
+        evbuffer_add_printf(b, "%s.%03ldZ %-5s %s", when, ts.tv_nsec / 1000000,
+                            level_name(level), msg);
+        /* The JSON members as key=value pairs: keys lose their quotes, values
+         * keep JSON spelling. */
+        bool in_str = false, in_key = false, expect_key = true;
+        for (const char *p = fields; p && *p; p++) {
+            char c = *p;
+            if (in_str) {
+                if (c == '\\' && p[1]) {
+                    evbuffer_add(b, p, 2);
+                    p++;
+                } else if (c == '"') {
+                    in_str = false;
+                    if (!in_key) evbuffer_add(b, "\"", 1);
+                    in_key = false;
+                } else {
+                    evbuffer_add(b, &c, 1);
+                }
+            } else if (c == '"') {
+                in_str = true;
+                if (expect_key) evbuffer_add(b, " ", 1), in_key = true, expect_key = false;
+                else evbuffer_add(b, "\"", 1);
+            } else if (c == ':') {
+                evbuffer_add(b, "=", 1);
+            } else if (c == ',') {
+                expect_key = true;
+            } else {
+                evbuffer_add(b, &c, 1);
+            }
+        }
+        evbuffer_add(b, "\n", 1);
     }
     size_t n = evbuffer_get_length(b);
     const char *p = (const char *)evbuffer_pullup(b, -1);

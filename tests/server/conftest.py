@@ -137,6 +137,13 @@ def models(tmp_path_factory):
     }
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def ort_run(path, feeds):
     import onnxruntime as ort
     s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
@@ -175,10 +182,13 @@ class Server:
     def __init__(self, args, log_path, env=None):
         self.log_path = str(log_path)
         self.log = open(self.log_path, "wb")
-        cmd = [ONYX, "serve", "--host", "127.0.0.1", "--port", "0"] + list(args)
+        args = list(args)
+        # A server whose log does not say the port (--log-level warn) gets a fixed one.
+        fixed = args[args.index("--port") + 1] if "--port" in args else None
+        cmd = [ONYX, "serve", "--host", "127.0.0.1"] + ([] if fixed else ["--port", "0"]) + args
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log,
                                      env=env or os.environ.copy())
-        self.port = None
+        self.port = int(fixed) if fixed else None
         deadline = time.time() + 30
         while time.time() < deadline and self.port is None:
             if self.proc.poll() is not None:
@@ -192,9 +202,13 @@ class Server:
             raise RuntimeError("onyx serve did not start listening:\n" + self.logs())
         self.url = f"127.0.0.1:{self.port}"
         while time.time() < deadline:
-            st, _, _ = self.request("GET", "/v2/health/ready")
-            if st == 200:
-                return
+            try:
+                st, _, _ = self.request("GET", "/v2/health/ready")
+                if st == 200:
+                    return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"onyx serve exited:\n{self.logs()}")
             time.sleep(0.02)
         raise RuntimeError("onyx serve did not become ready:\n" + self.logs())
 
