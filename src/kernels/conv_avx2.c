@@ -87,52 +87,87 @@ static void fill_phases(const onyx_conv2d *g, const float *x, float *P, int64_t 
         }
 }
 
-/* Output row oh, columns [ow0, ow0 + 8*V) (the last vector may be partial:
- * `tail` lanes valid, 8 when full), V accumulators wide. */
-#define DW_BLOCK(V)                                                                        \
-    static void dw_block_##V(const onyx_conv2d *g, const float *P, int64_t rows, int64_t len, \
-                             const float *w, float bias, const onyx_avx2_act_params *ap,   \
-                             bool vec, float *yrow, int64_t oh, int64_t ow0, int tail) {  \
-        __m256 acc[V];                                                                     \
-        for (int v = 0; v < V; v++) acc[v] = _mm256_set1_ps(bias);                         \
-        for (int64_t kh = 0; kh < g->kh; kh++) {                                           \
-            int64_t i = oh * g->sh + kh * g->dh;                                           \
-            for (int64_t kw = 0; kw < g->kw; kw++) {                                       \
-                int64_t tap = kw * g->dw, q = tap % g->sw;                                 \
-                const float *src = P + (q * rows + i) * len + tap / g->sw + ow0;           \
-                __m256 wv = _mm256_broadcast_ss(w + kh * g->kw + kw);                      \
-                for (int v = 0; v < V; v++)                                                \
-                    acc[v] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(src + 8 * v), acc[v]);    \
+/* Taps are offsets into the phase scratch relative to an output row's
+ * first input row, with broadcast weights. */
+#define DW_MAX_TAPS 49
+
+typedef struct dw_taps {
+    int n;
+    int64_t off[DW_MAX_TAPS];
+    __m256 w[DW_MAX_TAPS];
+} dw_taps;
+
+static void dw_taps_of(const onyx_conv2d *g, const float *w, int64_t rows, int64_t len,
+                       dw_taps *t) {
+    t->n = (int)(g->kh * g->kw);
+    for (int64_t kh = 0; kh < g->kh; kh++)
+        for (int64_t kw = 0; kw < g->kw; kw++) {
+            int64_t tap = kw * g->dw, i = kh * g->kw + kw;
+            t->off[i] = (tap % g->sw * rows + kh * g->dh) * len + tap / g->sw;
+            t->w[i] = _mm256_broadcast_ss(w + i);
+        }
+}
+
+/* One output row: columns in blocks of 32, then 8, the last one masked.
+ * NT is the tap count when known at compile time (0: t->n). */
+#define DW_ROW(NAME, NT)                                                                   \
+    static void NAME(const dw_taps *t, const float *src, float bias,                       \
+                     const onyx_avx2_act_params *ap, bool vec, float *yrow, int64_t ow) {  \
+        const int n = NT ? NT : t->n;                                                      \
+        const __m256 vb = _mm256_set1_ps(bias);                                            \
+        int64_t o = 0;                                                                     \
+        for (; o + 32 <= ow; o += 32) {                                                    \
+            __m256 a0 = vb, a1 = vb, a2 = vb, a3 = vb;                                     \
+            for (int i = 0; i < n; i++) {                                                  \
+                const float *p = src + t->off[i] + o;                                      \
+                a0 = _mm256_fmadd_ps(t->w[i], _mm256_loadu_ps(p), a0);                     \
+                a1 = _mm256_fmadd_ps(t->w[i], _mm256_loadu_ps(p + 8), a1);                 \
+                a2 = _mm256_fmadd_ps(t->w[i], _mm256_loadu_ps(p + 16), a2);                \
+                a3 = _mm256_fmadd_ps(t->w[i], _mm256_loadu_ps(p + 24), a3);                \
             }                                                                              \
+            if (vec) {                                                                     \
+                a0 = onyx_avx2_act(ap, a0);                                                \
+                a1 = onyx_avx2_act(ap, a1);                                                \
+                a2 = onyx_avx2_act(ap, a2);                                                \
+                a3 = onyx_avx2_act(ap, a3);                                                \
+            }                                                                              \
+            _mm256_storeu_ps(yrow + o, a0);                                                \
+            _mm256_storeu_ps(yrow + o + 8, a1);                                            \
+            _mm256_storeu_ps(yrow + o + 16, a2);                                           \
+            _mm256_storeu_ps(yrow + o + 24, a3);                                           \
         }                                                                                  \
-        for (int v = 0; v < V; v++) {                                                      \
-            __m256 r = vec ? onyx_avx2_act(ap, acc[v]) : acc[v];                           \
-            if (v == V - 1 && tail < 8)                                                    \
-                _mm256_maskstore_ps(yrow + ow0 + 8 * v, onyx_avx2_tail_mask(tail), r);     \
-            else                                                                           \
-                _mm256_storeu_ps(yrow + ow0 + 8 * v, r);                                   \
+        for (; o < ow; o += 8) {                                                           \
+            __m256 a0 = vb;                                                                \
+            for (int i = 0; i < n; i++)                                                    \
+                a0 = _mm256_fmadd_ps(t->w[i], _mm256_loadu_ps(src + t->off[i] + o), a0);  \
+            if (vec) a0 = onyx_avx2_act(ap, a0);                                           \
+            if (o + 8 <= ow) _mm256_storeu_ps(yrow + o, a0);                               \
+            else _mm256_maskstore_ps(yrow + o, onyx_avx2_tail_mask(ow - o), a0);           \
         }                                                                                  \
     }
-DW_BLOCK(1)
-DW_BLOCK(4)
+DW_ROW(dw_row_any, 0)
+DW_ROW(dw_row_9, 9)
+DW_ROW(dw_row_25, 25)
 
 static void depthwise_avx2(const onyx_conv2d *g, const float *x, const float *w, float bias,
                            const onyx_act *act, float *y, float *scratch) {
+    if (g->kh * g->kw > DW_MAX_TAPS) {
+        onyx_conv_kernels_generic.depthwise(g, x, w, bias, act, y, scratch);
+        return;
+    }
     const int64_t rows = onyx_dw_scratch_rows(g), len = onyx_dw_scratch_len(g);
     fill_phases(g, x, scratch, rows, len);
+    dw_taps t;
+    dw_taps_of(g, w, rows, len, &t);
     const onyx_act_kind kind = act ? act->kind : ONYX_ACT_NONE;
     const bool vec = onyx_avx2_act_vectorized(kind);
     onyx_avx2_act_params ap = onyx_avx2_act_params_of(act);
     for (int64_t oh = 0; oh < g->oh; oh++) {
         float *yrow = y + oh * g->ow;
-        int64_t ow0 = 0;
-        for (; ow0 + 32 <= g->ow; ow0 += 32)
-            dw_block_4(g, scratch, rows, len, w, bias, &ap, vec, yrow, oh, ow0, 8);
-        for (; ow0 < g->ow; ow0 += 8) {
-            int64_t left = g->ow - ow0;
-            dw_block_1(g, scratch, rows, len, w, bias, &ap, vec, yrow, oh, ow0,
-                       left >= 8 ? 8 : (int)left);
-        }
+        const float *src = scratch + oh * g->sh * len;
+        if (t.n == 9) dw_row_9(&t, src, bias, &ap, vec, yrow, g->ow);
+        else if (t.n == 25) dw_row_25(&t, src, bias, &ap, vec, yrow, g->ow);
+        else dw_row_any(&t, src, bias, &ap, vec, yrow, g->ow);
         if (!vec && kind != ONYX_ACT_NONE) onyx_act_apply(act, yrow, g->ow);
     }
 }

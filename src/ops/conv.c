@@ -713,8 +713,9 @@ static void wino_output_task(void *ctx, int64_t begin, int64_t end, int thread) 
                   j->act, j->y);
 }
 
-/* Bytes of transformed tiles (V and M) one block may hold. */
-#define WINO_BLOCK_BUDGET ((int64_t)2 << 20)
+/* Bytes of transformed tiles (V and M) one block may hold: about half of
+ * a core's L2, so that the output transform reads M from there. */
+#define WINO_BLOCK_BUDGET ((int64_t)256 << 10)
 
 static onyx_status conv_winograd(onyx_exec *x, const conv_geom *g, const float *X,
                                  const float *B, float *Y, const onyx_act *act,
