@@ -320,6 +320,40 @@ def test_damaged_payload(mlp_app, tmp_path):
     assert r.returncode == 2 and "no MODEL" in r.stderr
 
 
+def test_mutated_manifests_never_crash(mlp_app, tmp_path):
+    """Random edits of the manifest (sizes in the trailer kept consistent):
+    every run ends with a result or a one-line error, never a crash."""
+    app, inputs, _ = mlp_app
+    data = app.read_bytes()
+    t = bytearray(data[-TRAILER:])
+    _, _, exe, moff, msize, _ = struct.unpack("<IIQQQQ", t[:40])
+    manifest = data[moff:moff + msize]
+    rs = np.random.RandomState(11)
+    alphabet = b"0123456789 \nmodelfiparam/.-x\x00\xff"
+    for i in range(40):
+        m = bytearray(manifest)
+        for _ in range(rs.randint(1, 4)):
+            op, pos = rs.randint(3), rs.randint(len(m) + 1)
+            c = alphabet[rs.randint(len(alphabet))]
+            if op == 0 and pos < len(m):
+                m[pos] = c
+            elif op == 1:
+                m.insert(pos, c)
+            elif pos < len(m):
+                del m[pos]
+        body = data[:moff] + bytes(m)
+        tr = bytearray(t)
+        struct.pack_into("<QQQ", tr, 16, moff, len(m), len(body) + TRAILER)
+        bad = tmp_path / f"m{i}"
+        bad.write_bytes(body + bytes(tr))
+        bad.chmod(0o755)
+        r = onyx("run", "-i", inputs / "x.npy", "-o", tmp_path / f"o{i}", binary=bad, env={})
+        assert r.returncode < 128 and "Sanitizer" not in r.stderr, (bytes(m), r.stderr)
+        if r.returncode:
+            assert r.stderr.startswith("onyx: error: "), r.stderr
+        bad.unlink()
+
+
 # ----------------------------------------------------------------------------
 # predict and serve (skipped while those subcommands are not implemented)
 
