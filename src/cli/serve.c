@@ -36,6 +36,9 @@ static const char serve_usage[] =
     "  --request-timeout-ms N    queue wait + run limit, 503 after (default 60000; 0: none)\n"
     "  --idle-timeout S          keep-alive idle limit (default 65)\n"
     "  --shutdown-timeout S      longest drain on SIGTERM (default 30)\n"
+    "  --drain-delay S           on SIGTERM, report not ready but keep serving for S\n"
+    "                            seconds before draining (default 0; 5 behind a\n"
+    "                            Kubernetes Service, so endpoints update first)\n"
     "  --log-level L             error, warn, info (default) or debug\n"
     "  --log-format F            json (default) or text\n"
     "  --no-access-log           no line per request\n";
@@ -97,6 +100,7 @@ int onyx_cli_serve(int argc, char **argv) {
         INT("--request-timeout-ms", 0, 86400000, o.request_timeout_ms)
         INT("--idle-timeout", 1, 86400, o.idle_timeout_s)
         INT("--shutdown-timeout", 0, 86400, o.shutdown_timeout_s)
+        INT("--drain-delay", 0, 3600, o.drain_delay_s)
         if (OPT("--log-level")) {
             if (r < 0) goto out;
             if (!strcmp(v, "error")) o.log_level = ONYX_LOG_ERROR;

@@ -1,6 +1,6 @@
 /* openapi.c - the OpenAPI document served at /openapi.yaml and /v2/openapi.yaml.
- * Generated from docs/openapi.yaml (the source of truth) by the command in
- * docs/server.md; tests/server/test_http.py checks that the two are identical. */
+ * Generated from docs/openapi.yaml (the source of truth) by
+ * tests/server/gen_openapi.py; tests/server/test_http.py checks that the two agree. */
 #include "server/server.h"
 
 /* One string per line: ISO C caps string literals at 4095 characters. */

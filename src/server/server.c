@@ -286,6 +286,7 @@ typedef struct runtime {
     struct event_base *base;
     reloader *rl;
     struct event *shutdown_timer;
+    struct event *delay_timer;
     bool clean;
 } runtime;
 
@@ -304,6 +305,22 @@ static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg) {
     event_base_loopbreak(rt->base);
 }
 
+static void start_drain(runtime *rt, const char *why) {
+    onyx_server *s = rt->s;
+    SLOG(&s->log, ONYX_LOG_INFO,
+         "%s: no longer accepting connections; finishing %lld requests in flight", why,
+         (long long)onyx_http_in_flight(s->http));
+    struct timeval tv = {s->opt->shutdown_timeout_s, 0};
+    rt->shutdown_timer = evtimer_new(rt->base, shutdown_timeout_cb, rt);
+    if (rt->shutdown_timer) evtimer_add(rt->shutdown_timer, &tv);
+    onyx_http_drain(s->http, on_drained, rt);
+}
+
+static void drain_now_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    start_drain(arg, "drain delay over");
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg) {
     (void)what;
     runtime *rt = arg;
@@ -318,13 +335,19 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg) {
         return;
     }
     atomic_store(&s->draining, true);
-    SLOG(&s->log, ONYX_LOG_INFO,
-         "%s: no longer accepting connections; finishing %lld requests in flight",
-         sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)onyx_http_in_flight(s->http));
-    struct timeval tv = {s->opt->shutdown_timeout_s, 0};
-    rt->shutdown_timer = evtimer_new(rt->base, shutdown_timeout_cb, rt);
-    if (rt->shutdown_timer) evtimer_add(rt->shutdown_timer, &tv);
-    onyx_http_drain(s->http, on_drained, rt);
+    if (s->opt->drain_delay_s > 0 && !rt->delay_timer) {
+        SLOG(&s->log, ONYX_LOG_INFO,
+             "%s: reporting not ready; serving %d more second%s before draining",
+             sig == SIGTERM ? "SIGTERM" : "SIGINT", s->opt->drain_delay_s,
+             s->opt->drain_delay_s == 1 ? "" : "s");
+        struct timeval tv = {s->opt->drain_delay_s, 0};
+        rt->delay_timer = evtimer_new(rt->base, drain_now_cb, rt);
+        if (rt->delay_timer) {
+            evtimer_add(rt->delay_timer, &tv);
+            return;
+        }
+    }
+    start_drain(rt, sig == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 static void watchdog_cb(evutil_socket_t fd, short what, void *arg) {
@@ -418,6 +441,7 @@ done:
         if (sigs[i]) event_free(sigs[i]);
     if (wd) event_free(wd);
     if (rt.shutdown_timer) event_free(rt.shutdown_timer);
+    if (rt.delay_timer) event_free(rt.delay_timer);
     onyx_http_free(srv.http);
     if (rt.base) event_base_free(rt.base);
     onyx_repo_free(srv.repo);

@@ -40,6 +40,7 @@ typedef struct onyx_server_options {
     int request_timeout_ms;         /* queue wait + run; 0: none */
     int idle_timeout_s;
     int shutdown_timeout_s;         /* drain limit on SIGTERM */
+    int drain_delay_s;              /* on SIGTERM: not ready, still serving, for this long */
     int max_batch_size;             /* for MODEL files: dynamic batching when > 0 */
     int64_t batch_delay_us;         /* for MODEL files */
     onyx_log_level log_level;

@@ -197,3 +197,17 @@ def test_command_line_errors(tmp_path):
         out = subprocess.run([ONYX, "serve", str(m), "--host", "127.0.0.1", "--port", str(port)],
                              capture_output=True, timeout=30)
     assert out.returncode == 1 and b"cannot listen" in out.stderr
+
+
+def test_drain_delay_keeps_serving_while_not_ready(models, start_server):
+    s = start_server(models["lin"], "--drain-delay", "1")
+    s.signal(signal.SIGTERM)
+    end = time.time() + 5
+    while time.time() < end and s.request("GET", "/v2/health/ready")[0] == 200:
+        time.sleep(0.01)
+    assert s.request("GET", "/v2/health/ready")[0] == 503
+    st, res = s.json("POST", "/v2/models/lin/infer", {"inputs": [
+        {"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]})
+    assert st == 200, res
+    assert s.proc.wait(10) == 0
+    assert "reporting not ready" in s.logs() and "drained" in s.logs()
