@@ -23,7 +23,8 @@
 
 static uint64_t get_u64(const uint8_t *p) {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
     return v;
 }
 
@@ -32,11 +33,13 @@ static uint32_t get_u32(const uint8_t *p) {
 }
 
 static void put_u64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static void put_u32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 void onyx_selfexe_trailer(uint8_t *out, uint64_t exe_size, uint64_t manifest_offset,
@@ -101,7 +104,8 @@ static int split(char *line, char **fields, int max) {
  * checked to lie inside the payload; names must be valid and unique. */
 static onyx_status parse_manifest(onyx_selfexe *x, uint64_t manifest_offset, onyx_error *err) {
     size_t lines = 1;
-    for (const char *p = x->text; *p; p++) lines += *p == '\n';
+    for (const char *p = x->text; *p; p++)
+        lines += *p == '\n';
     x->entries = calloc(lines, sizeof *x->entries);
     x->params = calloc(lines, sizeof *x->params);
     if (!x->entries || !x->params) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
@@ -126,8 +130,8 @@ static onyx_status parse_manifest(onyx_selfexe *x, uint64_t manifest_offset, ony
                                    lineno);
             if (off < x->exe_size || off > manifest_offset || size > manifest_offset - off)
                 return onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
-                                   "manifest line %d: entry '%s' lies outside the payload",
-                                   lineno, f[1]);
+                                   "manifest line %d: entry '%s' lies outside the payload", lineno,
+                                   f[1]);
             if (kind == ONYX_SELFEXE_MODEL && (off % ONYX_SELFEXE_ALIGN || size == 0))
                 return onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
                                    "manifest line %d: model '%s' is empty or not aligned", lineno,
@@ -148,8 +152,7 @@ static onyx_status parse_manifest(onyx_selfexe *x, uint64_t manifest_offset, ony
         }
         line = nl ? nl + 1 : NULL;
     }
-    if (lineno == 0)
-        return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "the manifest is empty");
+    if (lineno == 0) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "the manifest is empty");
     return ONYX_OK;
 }
 
@@ -188,8 +191,7 @@ onyx_status onyx_selfexe_open(const char *path, onyx_selfexe *out, onyx_error *e
     out->fd = -1;
     const char *used = path;
     int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : open_self(&used);
-    if (fd < 0)
-        return onyx_errorf(err, ONYX_ERR_IO, "cannot open %s: %s", used, strerror(errno));
+    if (fd < 0) return onyx_errorf(err, ONYX_ERR_IO, "cannot open %s: %s", used, strerror(errno));
     out->fd = fd;
     onyx_status st = ONYX_OK;
     out->path = strdup(used);
@@ -222,8 +224,8 @@ onyx_status onyx_selfexe_open(const char *path, onyx_selfexe *out, onyx_error *e
                          (unsigned)version, ONYX_SELFEXE_VERSION);
         goto fail;
     }
-    if (fsize != out->file_size || exe > moff || moff > end || msize != end - moff ||
-        msize == 0 || msize > ONYX_SELFEXE_MAX_MANIFEST) {
+    if (fsize != out->file_size || exe > moff || moff > end || msize != end - moff || msize == 0 ||
+        msize > ONYX_SELFEXE_MAX_MANIFEST) {
         st = onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
                          "%s: the bundled payload is damaged (file size %llu, trailer says "
                          "%llu): was the file truncated, stripped or appended to?",
@@ -291,8 +293,8 @@ const char *onyx_selfexe_param_get(const onyx_selfexe *x, const char *model, con
     return NULL;
 }
 
-onyx_status onyx_selfexe_map(const onyx_selfexe *x, const onyx_selfexe_entry *e,
-                             onyx_mapping *out, onyx_error *err) {
+onyx_status onyx_selfexe_map(const onyx_selfexe *x, const onyx_selfexe_entry *e, onyx_mapping *out,
+                             onyx_error *err) {
     out->data = NULL;
     out->size = 0;
     long page = sysconf(_SC_PAGESIZE);
@@ -323,7 +325,8 @@ onyx_status onyx_selfexe_read(const onyx_selfexe *x, const onyx_selfexe_entry *e
         return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "%s: entry '%s' is too large", x->path,
                            e->name);
     uint8_t *buf = malloc((size_t)e->size + 1);
-    if (!buf) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory reading '%s'", e->name);
+    if (!buf)
+        return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory reading '%s'", e->name);
     if (pread_all(x->fd, buf, (size_t)e->size, e->offset) != 0) {
         free(buf);
         return onyx_errorf(err, ONYX_ERR_IO, "cannot read '%s' from %s", e->name, x->path);
@@ -344,9 +347,9 @@ typedef struct so_list {
 } so_list;
 
 static int is_libc_part(const char *base) {
-    static const char *const parts[] = {"libc.so",   "libm.so",  "libpthread.so", "libdl.so",
-                                        "librt.so",  "ld-linux", "linux-vdso",    "linux-gate",
-                                        "libmvec.so"};
+    static const char *const parts[] = {"libc.so",    "libm.so",    "libpthread.so",
+                                        "libdl.so",   "librt.so",   "ld-linux",
+                                        "linux-vdso", "linux-gate", "libmvec.so"};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         if (strncmp(base, parts[i], strlen(parts[i])) == 0) return 1;
     return 0;

@@ -56,15 +56,15 @@ typedef struct onyx_selfexe_param {
 
 /* An executable file opened for its payload. */
 typedef struct onyx_selfexe {
-    int fd;                       /* read-only, close-on-exec */
-    char *path;                   /* what was opened ("/proc/self/exe", ...) */
+    int fd;     /* read-only, close-on-exec */
+    char *path; /* what was opened ("/proc/self/exe", ...) */
     uint64_t file_size;
-    uint64_t exe_size;            /* bytes before the payload: the executable proper */
-    int n_entries;                /* 0 when the file has no payload */
-    onyx_selfexe_entry *entries;  /* (n_entries) in manifest order */
+    uint64_t exe_size;           /* bytes before the payload: the executable proper */
+    int n_entries;               /* 0 when the file has no payload */
+    onyx_selfexe_entry *entries; /* (n_entries) in manifest order */
     int n_params;
-    onyx_selfexe_param *params;   /* (n_params) in manifest order */
-    char *text;                   /* the manifest, NUL-separated in place */
+    onyx_selfexe_param *params; /* (n_params) in manifest order */
+    char *text;                 /* the manifest, NUL-separated in place */
 } onyx_selfexe;
 
 /* Opens `path` (NULL: the running executable, through /proc/self/exe, else
@@ -87,8 +87,8 @@ const char *onyx_selfexe_param_get(const onyx_selfexe *x, const char *model, con
 /* Maps entry `e` read-only, in place (no copy): the bytes are the
  * executable's own pages, shared with every process running it. The mapping
  * stays valid after onyx_selfexe_close; release it with onyx_file_unmap. */
-onyx_status onyx_selfexe_map(const onyx_selfexe *x, const onyx_selfexe_entry *e,
-                             onyx_mapping *out, onyx_error *err);
+onyx_status onyx_selfexe_map(const onyx_selfexe *x, const onyx_selfexe_entry *e, onyx_mapping *out,
+                             onyx_error *err);
 /* Reads entry `e` into malloc'ed memory with a NUL after the last byte
  * (*size excludes it); the caller frees *out. For small files (labels). */
 onyx_status onyx_selfexe_read(const onyx_selfexe *x, const onyx_selfexe_entry *e, uint8_t **out,

@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,15 +176,14 @@ static onyx_status open_entry(const char *spec, onyx_selfexe_kind kind, onyx_sel
     size_t len = 0;
     for (int i = 0; i < x->n_entries && len < sizeof have; i++) {
         if (x->entries[i].kind != kind) continue;
-        int n = snprintf(have + len, sizeof have - len, "%s%s", len ? ", " : "",
-                         x->entries[i].name);
+        int n =
+            snprintf(have + len, sizeof have - len, "%s%s", len ? ", " : "", x->entries[i].name);
         if (n > 0) len += (size_t)n;
     }
     bool none = !onyx_selfexe_first_model(x);
     onyx_selfexe_close(x);
     if (none)
-        return onyx_errorf(err, ONYX_ERR_IO, "%s: this executable carries no bundled models",
-                           spec);
+        return onyx_errorf(err, ONYX_ERR_IO, "%s: this executable carries no bundled models", spec);
     return onyx_errorf(err, ONYX_ERR_IO, "%s: no such %s in this executable (it has: %s)", spec,
                        kind == ONYX_SELFEXE_MODEL ? "model" : "file", have[0] ? have : "none");
 }
@@ -250,8 +248,8 @@ static char *make_spec(const char *name) {
     return s;
 }
 
-onyx_status onyx_cli_bundle_settings(const char *spec, int *n, char ***keys_out,
-                                     char ***values_out, onyx_error *err) {
+onyx_status onyx_cli_bundle_settings(const char *spec, int *n, char ***keys_out, char ***values_out,
+                                     onyx_error *err) {
     *n = 0;
     *keys_out = *values_out = NULL;
     onyx_selfexe x;
@@ -276,7 +274,8 @@ onyx_status onyx_cli_bundle_settings(const char *spec, int *n, char ***keys_out,
     *values_out = v;
     return ONYX_OK;
 oom:
-    for (int i = 0; i < count; i++) free(k[i]), free(v[i]);
+    for (int i = 0; i < count; i++)
+        free(k[i]), free(v[i]);
     free(k);
     free(v);
     onyx_selfexe_close(&x);
@@ -357,7 +356,8 @@ int onyx_cli_bundle_argv(int *argc, char ***argv) {
                 !(nv[n++] = make_spec(x.entries[i].name)))
                 goto oom;
     }
-    for (int i = rest; i < ac; i++) nv[n++] = av[i];
+    for (int i = rest; i < ac; i++)
+        nv[n++] = av[i];
     nv[n] = NULL;
     onyx_selfexe_close(&x);
     *argc = n;
@@ -375,7 +375,6 @@ oom:
 typedef struct setting {
     const key_info *key;
     char *value; /* labels: the source path until written, then the entry name */
-    int line;    /* in the config file; 0 when not from there */
 } setting;
 
 typedef struct bmodel {
@@ -399,7 +398,8 @@ typedef struct bundle_args {
 static void bundle_args_free(bundle_args *a) {
     for (int i = 0; i < a->n_models; i++) {
         bmodel *m = &a->models[i];
-        for (int k = 0; k < m->n_settings; k++) free(m->settings[k].value);
+        for (int k = 0; k < m->n_settings; k++)
+            free(m->settings[k].value);
         free(m->labels);
         onyx_file_unmap(&m->map);
     }
@@ -407,24 +407,26 @@ static void bundle_args_free(bundle_args *a) {
 }
 
 /* Sets `key` of model m to a copy of `value` (replacing an earlier value). */
-static bool set_setting(bmodel *m, const key_info *k, const char *value, int line) {
+static bool set_setting(bmodel *m, const key_info *k, const char *value) {
     char *v = strdup(value);
     if (!v) return false;
     for (int i = 0; i < m->n_settings; i++) {
         if (m->settings[i].key == k) {
             free(m->settings[i].value);
-            m->settings[i] = (setting){k, v, line};
+            m->settings[i] = (setting){k, v};
             return true;
         }
     }
-    m->settings[m->n_settings++] = (setting){k, v, line};
+    m->settings[m->n_settings++] = (setting){k, v};
     return true;
 }
 
 static char *trim(char *s) {
-    while (*s == ' ' || *s == '\t') s++;
+    while (*s == ' ' || *s == '\t')
+        s++;
     size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r')) s[--n] = 0;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        s[--n] = 0;
     return s;
 }
 
@@ -488,8 +490,8 @@ static int config_parse_line(bundle_args *a, char *s, int line, int *section, co
     }
     /* A file is named relative to the config file's directory. */
     const char *slash = strrchr(a->config, '/');
-    size_t dl = k->kind == KEY_FILE && value[0] != '/' && slash ? (size_t)(slash - a->config) + 1
-                                                                : 0;
+    size_t dl =
+        k->kind == KEY_FILE && value[0] != '/' && slash ? (size_t)(slash - a->config) + 1 : 0;
     out->value = malloc(dl + strlen(value) + 1);
     if (!out->value) {
         onyx_cli_error("out of memory");
@@ -522,7 +524,8 @@ static int parse_config(bundle_args *a) {
         goto done;
     }
     size_t n_lines = 1;
-    for (size_t i = 0; i < size; i++) n_lines += data[i] == '\n';
+    for (size_t i = 0; i < size; i++)
+        n_lines += data[i] == '\n';
     lines = calloc(n_lines, sizeof *lines);
     if (!lines) {
         onyx_cli_error("out of memory");
@@ -555,7 +558,7 @@ static int parse_config(bundle_args *a) {
             if ((c->model >= 0) != (pass == 1)) continue;
             for (int m = 0; m < a->n_models; m++) {
                 if (c->model >= 0 && c->model != m) continue;
-                if (!set_setting(&a->models[m], c->key, c->value, c->line)) {
+                if (!set_setting(&a->models[m], c->key, c->value)) {
                     onyx_cli_error("out of memory");
                     status = ONYX_CLI_FAIL;
                     goto done;
@@ -565,7 +568,8 @@ static int parse_config(bundle_args *a) {
     }
     status = ONYX_CLI_OK;
 done:
-    for (int i = 0; i < n; i++) free(lines[i].value);
+    for (int i = 0; i < n; i++)
+        free(lines[i].value);
     free(lines);
     free(data);
     return status;
@@ -650,37 +654,6 @@ static int prepare_models(bundle_args *a) {
 // ----------------------------------------------------------------------------
 // Writing
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sbuf_printf(sbuf *b, const char *fmt, ...) {
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->p && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
 static int write_all(int fd, const void *data, size_t n) {
     const uint8_t *p = data;
     while (n) {
@@ -731,7 +704,8 @@ static int write_bundle(const bundle_args *a, const onyx_selfexe *self, const ch
         onyx_cli_error("cannot create %s: %s", path, strerror(errno));
         return ONYX_CLI_FAIL;
     }
-    sbuf man = {0};
+    char *man = NULL;
+    size_t man_len = 0;
     uint64_t pos = self->exe_size;
     if (copy_executable(self, fd)) goto io;
     /* Offsets first, so the manifest can be written after the data. */
@@ -749,46 +723,52 @@ static int write_bundle(const bundle_args *a, const onyx_selfexe *self, const ch
         if (write_all(fd, m->labels, m->labels_size)) goto io;
         pos += m->labels_size;
     }
-    sbuf_printf(&man, "onyx-bundle 1\n");
+    FILE *mf = open_memstream(&man, &man_len);
+    if (!mf) {
+        onyx_cli_error("out of memory");
+        goto fail;
+    }
+    fprintf(mf, "onyx-bundle 1\n");
     for (int i = 0; i < a->n_models; i++) {
         const bmodel *m = &a->models[i];
-        sbuf_printf(&man, "model %s %llu %llu\n", m->name, (unsigned long long)m->offset,
-                    (unsigned long long)m->map.size);
+        fprintf(mf, "model %s %llu %llu\n", m->name, (unsigned long long)m->offset,
+                (unsigned long long)m->map.size);
         if (m->labels)
-            sbuf_printf(&man, "file %s %llu %llu\n", m->labels_entry,
-                        (unsigned long long)m->labels_offset, (unsigned long long)m->labels_size);
+            fprintf(mf, "file %s %llu %llu\n", m->labels_entry,
+                    (unsigned long long)m->labels_offset, (unsigned long long)m->labels_size);
     }
     for (int i = 0; i < a->n_models; i++) {
         const bmodel *m = &a->models[i];
         for (int k = 0; k < m->n_settings; k++)
-            sbuf_printf(&man, "param %s %s %s\n", m->name, m->settings[k].key->key,
-                        m->settings[k].value);
+            fprintf(mf, "param %s %s %s\n", m->name, m->settings[k].key->key, m->settings[k].value);
     }
-    if (man.oom) {
+    if (fclose(mf) != 0 || !man) {
         onyx_cli_error("out of memory");
         goto fail;
     }
     uint64_t moff = pos;
-    if (write_all(fd, man.p, man.len)) goto io;
-    pos += man.len;
+    if (write_all(fd, man, man_len)) goto io;
+    pos += man_len;
     uint8_t trailer[ONYX_SELFEXE_TRAILER];
-    onyx_selfexe_trailer(trailer, self->exe_size, moff, man.len, pos + sizeof trailer);
+    onyx_selfexe_trailer(trailer, self->exe_size, moff, man_len, pos + sizeof trailer);
     if (write_all(fd, trailer, sizeof trailer)) goto io;
     if (close(fd) != 0) {
         fd = -1;
         goto io;
     }
-    free(man.p);
+    free(man);
     return ONYX_CLI_OK;
 io:
     onyx_cli_error("cannot write %s: %s", path, strerror(errno));
 fail:
     if (fd >= 0) close(fd);
-    free(man.p);
+    free(man);
     return ONYX_CLI_FAIL;
 }
 
-static double mb(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
+static double mb(uint64_t bytes) {
+    return (double)bytes / (1024.0 * 1024.0);
+}
 
 /* `onyx bundle --list APP`. */
 static int list_bundle(const char *path) {
@@ -955,7 +935,8 @@ int onyx_cli_bundle(int argc, char **argv) {
         goto done;
     }
     uint64_t models = 0;
-    for (int i = 0; i < a.n_models; i++) models += a.models[i].map.size;
+    for (int i = 0; i < a.n_models; i++)
+        models += a.models[i].map.size;
     printf("%s: %.1f MB (onyx %.1f MB, %d model%s %.1f MB)\n", a.output, mb(total),
            mb(self.exe_size), a.n_models, a.n_models == 1 ? "" : "s", mb(models));
     for (int i = 0; i < a.n_models; i++)
