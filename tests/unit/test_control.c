@@ -8,6 +8,7 @@
  * ModelProto (with subgraphs) in memory, loads and runs it. */
 #include "core/tensor.h"
 #include "onyx.h"
+#include "testmodel.h"
 #include "unit.h"
 
 #include <pthread.h>
@@ -16,169 +17,10 @@
 #include <time.h>
 
 // ----------------------------------------------------------------------------
-// A protobuf writer for ModelProto / GraphProto / NodeProto
-
-typedef struct wb {
-    uint8_t *p;
-    size_t n, cap;
-} wb;
-
-static void wb_raw(wb *b, const void *d, size_t n) {
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n) cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (!b->p) abort();
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
-
-static void wb_varint(wb *b, uint64_t v) {
-    uint8_t t[10];
-    int k = 0;
-    while (v >= 0x80) t[k++] = (uint8_t)(v | 0x80), v >>= 7;
-    t[k++] = (uint8_t)v;
-    wb_raw(b, t, (size_t)k);
-}
-
-static void wb_tag(wb *b, uint32_t num, int wire) { wb_varint(b, (uint64_t)num << 3 | (unsigned)wire); }
-
-static void wb_int(wb *b, uint32_t num, int64_t v) {
-    wb_tag(b, num, 0);
-    wb_varint(b, (uint64_t)v);
-}
-
-static void wb_bytes(wb *b, uint32_t num, const void *d, size_t n) {
-    wb_tag(b, num, 2);
-    wb_varint(b, n);
-    wb_raw(b, d, n);
-}
-
-static void wb_str(wb *b, uint32_t num, const char *s) { wb_bytes(b, num, s, strlen(s)); }
-
-/* Writes `inner` as a sub-message and frees it. */
-static void wb_msg(wb *b, uint32_t num, wb *inner) {
-    wb_bytes(b, num, inner->p, inner->n);
-    free(inner->p);
-    memset(inner, 0, sizeof *inner);
-}
-
-/* TypeProto of a tensor; ndim < 0 leaves the shape out. */
-static wb tp_tensor(onyx_dtype dt, int ndim, const int64_t *dims) {
-    wb t = {0}, tt = {0}, sh = {0};
-    wb_int(&tt, 1, dt);
-    if (ndim >= 0) {
-        for (int i = 0; i < ndim; i++) {
-            wb d = {0};
-            wb_int(&d, 1, dims[i]);
-            wb_msg(&sh, 1, &d);
-        }
-        wb_msg(&tt, 2, &sh);
-    }
-    wb_msg(&t, 1, &tt);
-    return t;
-}
-
-/* TypeProto of a sequence (field 4) or optional (field 9) of `elem`. */
-static wb tp_wrap(uint32_t field, wb elem) {
-    wb t = {0}, s = {0};
-    wb_msg(&s, 1, &elem);
-    wb_msg(&t, field, &s);
-    return t;
-}
-#define tp_seq(e) tp_wrap(4, e)
-#define tp_opt(e) tp_wrap(9, e)
-
-/* A graph input (field 11) or output (12); type NULL declares no type. */
-static void add_io(wb *g, uint32_t field, const char *name, wb *type) {
-    wb vi = {0};
-    wb_str(&vi, 1, name);
-    if (type) wb_msg(&vi, 2, type);
-    wb_msg(g, field, &vi);
-}
-
-static void add_init(wb *g, const char *name, onyx_dtype dt, int ndim, const int64_t *dims,
-                     const void *data) {
-    wb t = {0};
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) {
-        wb_int(&t, 1, dims[i]);
-        n *= dims[i];
-    }
-    wb_int(&t, 2, dt);
-    wb_str(&t, 8, name);
-    wb_bytes(&t, 9, data, (size_t)n * onyx_dtype_size(dt));
-    wb_msg(g, 5, &t);
-}
-
-static void add_scalar_i64(wb *g, const char *name, int64_t v) {
-    add_init(g, name, ONYX_DTYPE_INT64, 0, NULL, &v);
-}
-
-/* A node; `ins` and `outs` are space-separated names, "-" for an omitted one. */
-static wb node(const char *op, const char *ins, const char *outs) {
-    wb n = {0};
-    for (int f = 1; f <= 2; f++) {
-        const char *s = f == 1 ? ins : outs;
-        while (s && *s) {
-            while (*s == ' ') s++;
-            size_t len = strcspn(s, " ");
-            if (!len) break;
-            if (len == 1 && *s == '-')
-                wb_bytes(&n, (uint32_t)f, "", 0);
-            else
-                wb_bytes(&n, (uint32_t)f, s, len);
-            s += len;
-        }
-    }
-    wb_str(&n, 4, op);
-    return n;
-}
-
-static void attr_begin(wb *a, const char *name, int type) {
-    memset(a, 0, sizeof *a);
-    wb_str(a, 1, name);
-    wb_int(a, 20, type);
-}
-
-static void attr_int(wb *n, const char *name, int64_t v) {
-    wb a;
-    attr_begin(&a, name, 2);
-    wb_int(&a, 3, v);
-    wb_msg(n, 5, &a);
-}
-
-static void attr_ints(wb *n, const char *name, int cnt, const int64_t *v) {
-    wb a;
-    attr_begin(&a, name, 7);
-    for (int i = 0; i < cnt; i++) wb_int(&a, 8, v[i]);
-    wb_msg(n, 5, &a);
-}
-
-static void attr_graph(wb *n, const char *name, wb *g) {
-    wb a;
-    attr_begin(&a, name, 5);
-    wb_str(g, 2, name);
-    wb_msg(&a, 6, g);
-    wb_msg(n, 5, &a);
-}
-
-static void attr_type(wb *n, const char *name, wb *tp) {
-    wb a;
-    attr_begin(&a, name, 13);
-    wb_msg(&a, 14, tp);
-    wb_msg(n, 5, &a);
-}
-
-static void add_node(wb *g, wb *n) { wb_msg(g, 1, n); }
-
-// ----------------------------------------------------------------------------
 // Running a model
 
 typedef struct run {
-    wb bytes;
+    tm_buf bytes;
     onyx_model *m;
     onyx_session *s;
     const onyx_value *out[8];
@@ -200,15 +42,9 @@ static onyx_value *in_tensor(run *r, onyx_dtype dt, int ndim, const int64_t *dim
 
 /* Loads graph g (consumed) at `opset` and runs it with inputs in[] bound by
  * name; the graph's outputs land in r->out. */
-static onyx_status run_graph(run *r, wb *g, int opset, int nin, const char *const *names,
+static onyx_status run_graph(run *r, tm_buf *g, int opset, int nin, const char *const *names,
                              int nout) {
-    wb op = {0};
-    wb_str(g, 2, "test");
-    wb_int(&r->bytes, 1, 8);
-    wb_str(&op, 1, "");
-    wb_int(&op, 2, opset);
-    wb_msg(&r->bytes, 8, &op);
-    wb_msg(&r->bytes, 7, g);
+    r->bytes = tm_model(g, opset);
     onyx_status st = onyx_model_load_memory(r->bytes.p, r->bytes.n, NULL, NULL, &r->m, &r->err);
     if (st) {
         fprintf(stderr, "  load: %s\n", r->err.message);
@@ -249,31 +85,30 @@ static bool floats_eq(const onyx_tensor_view *tv, const float *want, int64_t n) 
 
 /* Loop(M, "", x) with a body that adds an outer-scope delta to x and scans
  * out x and the iteration number. */
-static wb loop_sum_graph(void) {
+static tm_buf loop_sum_graph(void) {
     static const int64_t d2[1] = {2};
-    wb body = {0}, g = {0}, n;
-    wb t;
-    t = tp_tensor(ONYX_DTYPE_INT64, 0, NULL), add_io(&body, 11, "i", &t);
-    t = tp_tensor(ONYX_DTYPE_BOOL, 0, NULL), add_io(&body, 11, "c", &t);
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d2), add_io(&body, 11, "x_in", &t);
-    n = node("Identity", "c", "c_out"), add_node(&body, &n);
-    n = node("Add", "x_in delta", "x_out"), add_node(&body, &n);
-    n = node("Identity", "x_in", "scan_x"), add_node(&body, &n);
-    n = node("Identity", "i", "scan_i"), add_node(&body, &n);
-    add_io(&body, 12, "c_out", NULL);
-    add_io(&body, 12, "x_out", NULL);
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d2), add_io(&body, 12, "scan_x", &t);
-    t = tp_tensor(ONYX_DTYPE_INT64, 0, NULL), add_io(&body, 12, "scan_i", &t);
+    tm_buf body = {0}, g = {0}, n;
+    tm_input(&body, "i", ONYX_DTYPE_INT64, 0, NULL);
+    tm_input(&body, "c", ONYX_DTYPE_BOOL, 0, NULL);
+    tm_input(&body, "x_in", ONYX_DTYPE_FLOAT, 1, d2);
+    tm_node(&body, "Identity c -> c_out", NULL);
+    tm_node(&body, "Add x_in,delta -> x_out", NULL);
+    tm_node(&body, "Identity x_in -> scan_x", NULL);
+    tm_node(&body, "Identity i -> scan_i", NULL);
+    tm_io(&body, 12, "c_out", NULL);
+    tm_io(&body, 12, "x_out", NULL);
+    tm_output(&body, "scan_x", ONYX_DTYPE_FLOAT, 1, d2);
+    tm_output(&body, "scan_i", ONYX_DTYPE_INT64, 0, NULL);
 
-    t = tp_tensor(ONYX_DTYPE_INT64, 0, NULL), add_io(&g, 11, "M", &t);
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d2), add_io(&g, 11, "x0", &t);
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d2), add_io(&g, 11, "delta", &t);
-    n = node("Loop", "M - x0", "x_final xs is");
-    attr_graph(&n, "body", &body);
-    add_node(&g, &n);
-    add_io(&g, 12, "x_final", NULL);
-    add_io(&g, 12, "xs", NULL);
-    add_io(&g, 12, "is", NULL);
+    tm_input(&g, "M", ONYX_DTYPE_INT64, 0, NULL);
+    tm_input(&g, "x0", ONYX_DTYPE_FLOAT, 1, d2);
+    tm_input(&g, "delta", ONYX_DTYPE_FLOAT, 1, d2);
+    n = tm_node_new("Loop M,_,x0 -> x_final,xs,is");
+    tm_attr_graph(&n, "body", &body);
+    tm_add_node(&g, &n);
+    tm_io(&g, 12, "x_final", NULL);
+    tm_io(&g, 12, "xs", NULL);
+    tm_io(&g, 12, "is", NULL);
     return g;
 }
 
@@ -286,7 +121,7 @@ UNIT_TEST(loop_trip_count_scan_outputs_and_capture) {
     in_tensor(&r, ONYX_DTYPE_INT64, 0, NULL, &trips);
     in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d2, x0);
     in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d2, delta);
-    wb g = loop_sum_graph();
+    tm_buf g = loop_sum_graph();
     onyx_status st = run_graph(&r, &g, 13, 3, names, 3);
     CHECK(st == ONYX_OK);
     if (!st) {
@@ -317,7 +152,7 @@ UNIT_TEST(loop_zero_trips_gives_initial_values_and_empty_scans) {
     in_tensor(&r, ONYX_DTYPE_INT64, 0, NULL, &trips);
     in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d2, x0);
     in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d2, delta);
-    wb g = loop_sum_graph();
+    tm_buf g = loop_sum_graph();
     onyx_status st = run_graph(&r, &g, 13, 3, names, 3);
     CHECK(st == ONYX_OK);
     if (!st) {
@@ -332,25 +167,25 @@ UNIT_TEST(loop_zero_trips_gives_initial_values_and_empty_scans) {
 
 /* Loop with neither M nor cond (or with cond only): the body's cond output
  * (i < 3) ends it after the iteration with i == 3. */
-static void check_while(int *unit_failed_, const char *loop_inputs) {
+static void check_while(int *unit_failed_, const char *loop) {
     static const char *const names[] = {"go"};
     const uint8_t go = 1;
     const int64_t three = 3;
     run r = {0};
     in_tensor(&r, ONYX_DTYPE_BOOL, 0, NULL, &go);
-    wb body = {0}, g = {0}, n, t;
-    t = tp_tensor(ONYX_DTYPE_INT64, 0, NULL), add_io(&body, 11, "i", &t);
-    t = tp_tensor(ONYX_DTYPE_BOOL, 0, NULL), add_io(&body, 11, "c", &t);
-    n = node("Less", "i three", "c_out"), add_node(&body, &n);
-    n = node("Identity", "i", "scan_i"), add_node(&body, &n);
-    add_io(&body, 12, "c_out", NULL);
-    add_io(&body, 12, "scan_i", NULL);
-    t = tp_tensor(ONYX_DTYPE_BOOL, 0, NULL), add_io(&g, 11, "go", &t);
-    add_scalar_i64(&g, "three", three);
-    n = node("Loop", loop_inputs, "is");
-    attr_graph(&n, "body", &body);
-    add_node(&g, &n);
-    add_io(&g, 12, "is", NULL);
+    tm_buf body = {0}, g = {0}, n;
+    tm_input(&body, "i", ONYX_DTYPE_INT64, 0, NULL);
+    tm_input(&body, "c", ONYX_DTYPE_BOOL, 0, NULL);
+    tm_node(&body, "Less i,three -> c_out", NULL);
+    tm_node(&body, "Identity i -> scan_i", NULL);
+    tm_io(&body, 12, "c_out", NULL);
+    tm_io(&body, 12, "scan_i", NULL);
+    tm_input(&g, "go", ONYX_DTYPE_BOOL, 0, NULL);
+    tm_init_i64(&g, "three", three);
+    n = tm_node_new(loop);
+    tm_attr_graph(&n, "body", &body);
+    tm_add_node(&g, &n);
+    tm_io(&g, 12, "is", NULL);
     onyx_status st = run_graph(&r, &g, 16, 1, names, 1);
     CHECK(st == ONYX_OK);
     onyx_tensor_view tv;
@@ -361,8 +196,8 @@ static void check_while(int *unit_failed_, const char *loop_inputs) {
 }
 
 UNIT_TEST(loop_without_trip_count) {
-    check_while(unit_failed_, "- -");
-    check_while(unit_failed_, "- go");
+    check_while(unit_failed_, "Loop _,_ -> is");
+    check_while(unit_failed_, "Loop _,go -> is");
 }
 
 UNIT_TEST(loop_strings_carried_and_scanned) {
@@ -373,23 +208,23 @@ UNIT_TEST(loop_strings_carried_and_scanned) {
     run r = {0};
     in_tensor(&r, ONYX_DTYPE_INT64, 0, NULL, &trips);
     in_tensor(&r, ONYX_DTYPE_STRING, 1, d2, s0);
-    wb body = {0}, g = {0}, n, t;
-    t = tp_tensor(ONYX_DTYPE_INT64, 0, NULL), add_io(&body, 11, "i", &t);
-    t = tp_tensor(ONYX_DTYPE_BOOL, 0, NULL), add_io(&body, 11, "c", &t);
-    t = tp_tensor(ONYX_DTYPE_STRING, 1, d2), add_io(&body, 11, "s", &t);
-    n = node("Identity", "c", "c_out"), add_node(&body, &n);
-    n = node("Identity", "s", "s_out"), add_node(&body, &n);
-    n = node("Identity", "s", "scan"), add_node(&body, &n);
-    add_io(&body, 12, "c_out", NULL);
-    add_io(&body, 12, "s_out", NULL);
-    add_io(&body, 12, "scan", NULL);
-    t = tp_tensor(ONYX_DTYPE_INT64, 0, NULL), add_io(&g, 11, "M", &t);
-    t = tp_tensor(ONYX_DTYPE_STRING, 1, d2), add_io(&g, 11, "s0", &t);
-    n = node("Loop", "M - s0", "s_final ss");
-    attr_graph(&n, "body", &body);
-    add_node(&g, &n);
-    add_io(&g, 12, "s_final", NULL);
-    add_io(&g, 12, "ss", NULL);
+    tm_buf body = {0}, g = {0}, n;
+    tm_input(&body, "i", ONYX_DTYPE_INT64, 0, NULL);
+    tm_input(&body, "c", ONYX_DTYPE_BOOL, 0, NULL);
+    tm_input(&body, "s", ONYX_DTYPE_STRING, 1, d2);
+    tm_node(&body, "Identity c -> c_out", NULL);
+    tm_node(&body, "Identity s -> s_out", NULL);
+    tm_node(&body, "Identity s -> scan", NULL);
+    tm_io(&body, 12, "c_out", NULL);
+    tm_io(&body, 12, "s_out", NULL);
+    tm_io(&body, 12, "scan", NULL);
+    tm_input(&g, "M", ONYX_DTYPE_INT64, 0, NULL);
+    tm_input(&g, "s0", ONYX_DTYPE_STRING, 1, d2);
+    n = tm_node_new("Loop M,_,s0 -> s_final,ss");
+    tm_attr_graph(&n, "body", &body);
+    tm_add_node(&g, &n);
+    tm_io(&g, 12, "s_final", NULL);
+    tm_io(&g, 12, "ss", NULL);
     onyx_status st = run_graph(&r, &g, 13, 2, names, 2);
     CHECK(st == ONYX_OK);
     if (!st) {
@@ -425,29 +260,23 @@ UNIT_TEST(loop_is_cancelled_by_session_abort) {
     run r = {0};
     in_tensor(&r, ONYX_DTYPE_INT64, 0, NULL, &trips);
     in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d1, x0);
-    wb body = {0}, g = {0}, n, t;
-    t = tp_tensor(ONYX_DTYPE_INT64, 0, NULL), add_io(&body, 11, "i", &t);
-    t = tp_tensor(ONYX_DTYPE_BOOL, 0, NULL), add_io(&body, 11, "c", &t);
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d1), add_io(&body, 11, "x", &t);
-    n = node("Identity", "c", "c_out"), add_node(&body, &n);
-    n = node("Identity", "x", "x_out"), add_node(&body, &n);
-    add_io(&body, 12, "c_out", NULL);
-    add_io(&body, 12, "x_out", NULL);
-    t = tp_tensor(ONYX_DTYPE_INT64, 0, NULL), add_io(&g, 11, "M", &t);
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d1), add_io(&g, 11, "x0", &t);
-    n = node("Loop", "M - x0", "x_final");
-    attr_graph(&n, "body", &body);
-    add_node(&g, &n);
-    add_io(&g, 12, "x_final", NULL);
+    tm_buf body = {0}, g = {0}, n;
+    tm_input(&body, "i", ONYX_DTYPE_INT64, 0, NULL);
+    tm_input(&body, "c", ONYX_DTYPE_BOOL, 0, NULL);
+    tm_input(&body, "x", ONYX_DTYPE_FLOAT, 1, d1);
+    tm_node(&body, "Identity c -> c_out", NULL);
+    tm_node(&body, "Identity x -> x_out", NULL);
+    tm_io(&body, 12, "c_out", NULL);
+    tm_io(&body, 12, "x_out", NULL);
+    tm_input(&g, "M", ONYX_DTYPE_INT64, 0, NULL);
+    tm_input(&g, "x0", ONYX_DTYPE_FLOAT, 1, d1);
+    n = tm_node_new("Loop M,_,x0 -> x_final");
+    tm_attr_graph(&n, "body", &body);
+    tm_add_node(&g, &n);
+    tm_io(&g, 12, "x_final", NULL);
 
     /* Load first, then run with an aborting thread. */
-    wb op = {0};
-    wb_str(&g, 2, "test");
-    wb_int(&r.bytes, 1, 8);
-    wb_str(&op, 1, "");
-    wb_int(&op, 2, 13);
-    wb_msg(&r.bytes, 8, &op);
-    wb_msg(&r.bytes, 7, &g);
+    r.bytes = tm_model(&g, 13);
     onyx_status st = onyx_model_load_memory(r.bytes.p, r.bytes.n, NULL, NULL, &r.m, &r.err);
     CHECK(st == ONYX_OK);
     if (!st) st = onyx_session_new(r.m, NULL, &r.s, &r.err);
@@ -480,31 +309,31 @@ UNIT_TEST(scan_axes_and_directions_against_naive) {
     in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d3, s0);
     in_tensor(&r, ONYX_DTYPE_FLOAT, 2, d3L, a);
     in_tensor(&r, ONYX_DTYPE_FLOAT, 2, dL3, b);
-    wb body = {0}, g = {0}, n, t;
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d3), add_io(&body, 11, "s", &t);
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d3), add_io(&body, 11, "at", &t);
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d3), add_io(&body, 11, "bt", &t);
-    n = node("Add", "s at", "u"), add_node(&body, &n);
-    n = node("Add", "u bt", "s_out"), add_node(&body, &n);
-    n = node("Identity", "s_out", "o1"), add_node(&body, &n);
-    n = node("Identity", "at", "o2"), add_node(&body, &n);
-    add_io(&body, 12, "s_out", NULL);
-    add_io(&body, 12, "o1", NULL);
-    add_io(&body, 12, "o2", NULL);
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d3), add_io(&g, 11, "s0", &t);
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 2, d3L), add_io(&g, 11, "a", &t);
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 2, dL3), add_io(&g, 11, "b", &t);
-    n = node("Scan", "s0 a b", "s_final y1 y2");
-    attr_graph(&n, "body", &body);
-    attr_int(&n, "num_scan_inputs", 2);
-    attr_ints(&n, "scan_input_axes", 2, (const int64_t[]){-1, 0});
-    attr_ints(&n, "scan_input_directions", 2, (const int64_t[]){0, 1});
-    attr_ints(&n, "scan_output_axes", 2, (const int64_t[]){1, 0});
-    attr_ints(&n, "scan_output_directions", 2, (const int64_t[]){1, 0});
-    add_node(&g, &n);
-    add_io(&g, 12, "s_final", NULL);
-    add_io(&g, 12, "y1", NULL);
-    add_io(&g, 12, "y2", NULL);
+    tm_buf body = {0}, g = {0}, n;
+    tm_input(&body, "s", ONYX_DTYPE_FLOAT, 1, d3);
+    tm_input(&body, "at", ONYX_DTYPE_FLOAT, 1, d3);
+    tm_input(&body, "bt", ONYX_DTYPE_FLOAT, 1, d3);
+    tm_node(&body, "Add s,at -> u", NULL);
+    tm_node(&body, "Add u,bt -> s_out", NULL);
+    tm_node(&body, "Identity s_out -> o1", NULL);
+    tm_node(&body, "Identity at -> o2", NULL);
+    tm_io(&body, 12, "s_out", NULL);
+    tm_io(&body, 12, "o1", NULL);
+    tm_io(&body, 12, "o2", NULL);
+    tm_input(&g, "s0", ONYX_DTYPE_FLOAT, 1, d3);
+    tm_input(&g, "a", ONYX_DTYPE_FLOAT, 2, d3L);
+    tm_input(&g, "b", ONYX_DTYPE_FLOAT, 2, dL3);
+    n = tm_node_new("Scan s0,a,b -> s_final,y1,y2");
+    tm_attr_graph(&n, "body", &body);
+    tm_attr_int(&n, "num_scan_inputs", 2);
+    tm_attr_ints(&n, "scan_input_axes", 2, (const int64_t[]){-1, 0});
+    tm_attr_ints(&n, "scan_input_directions", 2, (const int64_t[]){0, 1});
+    tm_attr_ints(&n, "scan_output_axes", 2, (const int64_t[]){1, 0});
+    tm_attr_ints(&n, "scan_output_directions", 2, (const int64_t[]){1, 0});
+    tm_add_node(&g, &n);
+    tm_io(&g, 12, "s_final", NULL);
+    tm_io(&g, 12, "y1", NULL);
+    tm_io(&g, 12, "y2", NULL);
 
     /* The naive recurrence. */
     float s[3], y1[3 * L], y2[L * 3];
@@ -541,24 +370,24 @@ static void check_scan8(int *unit_failed_, int reverse) {
     in_tensor(&r, ONYX_DTYPE_INT64, 1, d2, lens);
     in_tensor(&r, ONYX_DTYPE_FLOAT, 2, d21, s0);
     in_tensor(&r, ONYX_DTYPE_FLOAT, 3, d231, x);
-    wb body = {0}, g = {0}, n, t;
+    tm_buf body = {0}, g = {0}, n;
     static const int64_t d1[1] = {1};
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d1), add_io(&body, 11, "s", &t);
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d1), add_io(&body, 11, "xt", &t);
-    n = node("Add", "s xt", "s_out"), add_node(&body, &n);
-    n = node("Identity", "s_out", "y"), add_node(&body, &n);
-    add_io(&body, 12, "s_out", NULL);
-    add_io(&body, 12, "y", NULL);
-    t = tp_tensor(ONYX_DTYPE_INT64, 1, d2), add_io(&g, 11, "lens", &t);
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 2, d21), add_io(&g, 11, "s0", &t);
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 3, d231), add_io(&g, 11, "x", &t);
-    n = node("Scan", "lens s0 x", "s_final ys");
-    attr_graph(&n, "body", &body);
-    attr_int(&n, "num_scan_inputs", 1);
-    if (reverse) attr_ints(&n, "directions", 1, (const int64_t[]){1});
-    add_node(&g, &n);
-    add_io(&g, 12, "s_final", NULL);
-    add_io(&g, 12, "ys", NULL);
+    tm_input(&body, "s", ONYX_DTYPE_FLOAT, 1, d1);
+    tm_input(&body, "xt", ONYX_DTYPE_FLOAT, 1, d1);
+    tm_node(&body, "Add s,xt -> s_out", NULL);
+    tm_node(&body, "Identity s_out -> y", NULL);
+    tm_io(&body, 12, "s_out", NULL);
+    tm_io(&body, 12, "y", NULL);
+    tm_input(&g, "lens", ONYX_DTYPE_INT64, 1, d2);
+    tm_input(&g, "s0", ONYX_DTYPE_FLOAT, 2, d21);
+    tm_input(&g, "x", ONYX_DTYPE_FLOAT, 3, d231);
+    n = tm_node_new("Scan lens,s0,x -> s_final,ys");
+    tm_attr_graph(&n, "body", &body);
+    tm_attr_int(&n, "num_scan_inputs", 1);
+    if (reverse) tm_attr_ints(&n, "directions", 1, (const int64_t[]){1});
+    tm_add_node(&g, &n);
+    tm_io(&g, 12, "s_final", NULL);
+    tm_io(&g, 12, "ys", NULL);
     onyx_status st = run_graph(&r, &g, 8, 3, names, 2);
     CHECK(st == ONYX_OK);
     if (!st) {
@@ -593,19 +422,19 @@ UNIT_TEST(if_sequence_outputs_from_outer_scope) {
         in_tensor(&r, ONYX_DTYPE_BOOL, 0, NULL, &cond);
         in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d2, a);
         in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d1, b);
-        wb then_g = {0}, else_g = {0}, g = {0}, n, t;
-        n = node("SequenceConstruct", "a b", "seq_t"), add_node(&then_g, &n);
-        t = tp_seq(tp_tensor(ONYX_DTYPE_FLOAT, -1, NULL)), add_io(&then_g, 12, "seq_t", &t);
-        n = node("SequenceEmpty", "", "seq_e"), add_node(&else_g, &n);
-        t = tp_seq(tp_tensor(ONYX_DTYPE_FLOAT, -1, NULL)), add_io(&else_g, 12, "seq_e", &t);
-        t = tp_tensor(ONYX_DTYPE_BOOL, 0, NULL), add_io(&g, 11, "c", &t);
-        t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d2), add_io(&g, 11, "a", &t);
-        t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d1), add_io(&g, 11, "b", &t);
-        n = node("If", "c", "seq");
-        attr_graph(&n, "then_branch", &then_g);
-        attr_graph(&n, "else_branch", &else_g);
-        add_node(&g, &n);
-        t = tp_seq(tp_tensor(ONYX_DTYPE_FLOAT, -1, NULL)), add_io(&g, 12, "seq", &t);
+        tm_buf then_g = {0}, else_g = {0}, g = {0}, n, t;
+        tm_node(&then_g, "SequenceConstruct a,b -> seq_t", NULL);
+        t = tm_type_seq(tm_type_tensor(ONYX_DTYPE_FLOAT, -1, NULL)), tm_io(&then_g, 12, "seq_t", &t);
+        tm_node(&else_g, "SequenceEmpty -> seq_e", NULL);
+        t = tm_type_seq(tm_type_tensor(ONYX_DTYPE_FLOAT, -1, NULL)), tm_io(&else_g, 12, "seq_e", &t);
+        tm_input(&g, "c", ONYX_DTYPE_BOOL, 0, NULL);
+        tm_input(&g, "a", ONYX_DTYPE_FLOAT, 1, d2);
+        tm_input(&g, "b", ONYX_DTYPE_FLOAT, 1, d1);
+        n = tm_node_new("If c -> seq");
+        tm_attr_graph(&n, "then_branch", &then_g);
+        tm_attr_graph(&n, "else_branch", &else_g);
+        tm_add_node(&g, &n);
+        t = tm_type_seq(tm_type_tensor(ONYX_DTYPE_FLOAT, -1, NULL)), tm_io(&g, 12, "seq", &t);
         onyx_status st = run_graph(&r, &g, 16, 3, names, 1);
         CHECK(st == ONYX_OK);
         if (!st) {
@@ -640,23 +469,21 @@ UNIT_TEST(sequence_insert_erase_at_concat) {
     in_tensor(&r, ONYX_DTYPE_FLOAT, 2, db, b);
     in_tensor(&r, ONYX_DTYPE_FLOAT, 2, dc, c);
     in_tensor(&r, ONYX_DTYPE_FLOAT, 2, dd, d);
-    wb g = {0}, n, t;
-    for (int i = 0; i < 4; i++) {
-        t = tp_tensor(ONYX_DTYPE_FLOAT, 2, i == 0 ? da : i == 1 ? db : i == 2 ? dc : dd);
-        add_io(&g, 11, names[i], &t);
-    }
-    add_scalar_i64(&g, "minus1", -1);
-    n = node("SequenceConstruct", "a b c", "s1"), add_node(&g, &n);
-    n = node("SequenceInsert", "s1 d minus1", "s2"), add_node(&g, &n);
-    n = node("SequenceErase", "s2", "s3"), add_node(&g, &n);
-    n = node("SequenceLength", "s3", "len"), add_node(&g, &n);
-    n = node("SequenceAt", "s3 minus1", "last"), add_node(&g, &n);
-    n = node("ConcatFromSequence", "s3", "cat");
-    attr_int(&n, "axis", 0);
-    add_node(&g, &n);
-    add_io(&g, 12, "len", NULL);
-    add_io(&g, 12, "last", NULL);
-    add_io(&g, 12, "cat", NULL);
+    tm_buf g = {0}, n;
+    for (int i = 0; i < 4; i++)
+        tm_input(&g, names[i], ONYX_DTYPE_FLOAT, 2, i == 0 ? da : i == 1 ? db : i == 2 ? dc : dd);
+    tm_init_i64(&g, "minus1", -1);
+    tm_node(&g, "SequenceConstruct a,b,c -> s1", NULL);
+    tm_node(&g, "SequenceInsert s1,d,minus1 -> s2", NULL);
+    tm_node(&g, "SequenceErase s2 -> s3", NULL);
+    tm_node(&g, "SequenceLength s3 -> len", NULL);
+    tm_node(&g, "SequenceAt s3,minus1 -> last", NULL);
+    n = tm_node_new("ConcatFromSequence s3 -> cat");
+    tm_attr_int(&n, "axis", 0);
+    tm_add_node(&g, &n);
+    tm_io(&g, 12, "len", NULL);
+    tm_io(&g, 12, "last", NULL);
+    tm_io(&g, 12, "cat", NULL);
     onyx_status st = run_graph(&r, &g, 13, 4, names, 3);
     CHECK(st == ONYX_OK);
     if (!st) {
@@ -685,27 +512,27 @@ static void check_split_concat(int *unit_failed_, onyx_dtype dt) {
     const void *data = dt == ONYX_DTYPE_STRING ? (const void *)xs : (const void *)xf;
     run r = {0};
     in_tensor(&r, dt, 2, d53, data);
-    wb g = {0}, n, t;
-    t = tp_tensor(dt, 2, d53), add_io(&g, 11, "x", &t);
-    add_scalar_i64(&g, "two", 2);
-    n = node("SplitToSequence", "x two", "s1"), add_node(&g, &n);
-    n = node("SequenceLength", "s1", "n1"), add_node(&g, &n);
-    n = node("ConcatFromSequence", "s1", "y1");
-    attr_int(&n, "axis", -2);
-    add_node(&g, &n);
-    n = node("SplitToSequence", "x", "s2");
-    attr_int(&n, "axis", 1);
-    attr_int(&n, "keepdims", 0);
-    add_node(&g, &n);
-    n = node("SequenceAt", "s2 two", "col2"), add_node(&g, &n);
-    n = node("ConcatFromSequence", "s2", "y2");
-    attr_int(&n, "axis", -1);
-    attr_int(&n, "new_axis", 1);
-    add_node(&g, &n);
-    add_io(&g, 12, "n1", NULL);
-    add_io(&g, 12, "y1", NULL);
-    add_io(&g, 12, "col2", NULL);
-    add_io(&g, 12, "y2", NULL);
+    tm_buf g = {0}, n;
+    tm_input(&g, "x", dt, 2, d53);
+    tm_init_i64(&g, "two", 2);
+    tm_node(&g, "SplitToSequence x,two -> s1", NULL);
+    tm_node(&g, "SequenceLength s1 -> n1", NULL);
+    n = tm_node_new("ConcatFromSequence s1 -> y1");
+    tm_attr_int(&n, "axis", -2);
+    tm_add_node(&g, &n);
+    n = tm_node_new("SplitToSequence x -> s2");
+    tm_attr_int(&n, "axis", 1);
+    tm_attr_int(&n, "keepdims", 0);
+    tm_add_node(&g, &n);
+    tm_node(&g, "SequenceAt s2,two -> col2", NULL);
+    n = tm_node_new("ConcatFromSequence s2 -> y2");
+    tm_attr_int(&n, "axis", -1);
+    tm_attr_int(&n, "new_axis", 1);
+    tm_add_node(&g, &n);
+    tm_io(&g, 12, "n1", NULL);
+    tm_io(&g, 12, "y1", NULL);
+    tm_io(&g, 12, "col2", NULL);
+    tm_io(&g, 12, "y2", NULL);
     onyx_status st = run_graph(&r, &g, 13, 1, names, 4);
     CHECK(st == ONYX_OK);
     if (!st) {
@@ -747,12 +574,12 @@ UNIT_TEST(sequence_bad_position_fails_cleanly) {
         run r = {0};
         in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d1, a);
         in_tensor(&r, ONYX_DTYPE_INT64, 0, NULL, &positions[k]);
-        wb g = {0}, n, t;
-        t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d1), add_io(&g, 11, "a", &t);
-        t = tp_tensor(ONYX_DTYPE_INT64, 0, NULL), add_io(&g, 11, "p", &t);
-        n = node("SequenceConstruct", "a a a", "s"), add_node(&g, &n);
-        n = node("SequenceAt", "s p", "y"), add_node(&g, &n);
-        add_io(&g, 12, "y", NULL);
+        tm_buf g = {0};
+        tm_input(&g, "a", ONYX_DTYPE_FLOAT, 1, d1);
+        tm_input(&g, "p", ONYX_DTYPE_INT64, 0, NULL);
+        tm_node(&g, "SequenceConstruct a,a,a -> s", NULL);
+        tm_node(&g, "SequenceAt s,p -> y", NULL);
+        tm_io(&g, 12, "y", NULL);
         onyx_status st = run_graph(&r, &g, 13, 2, names, 1);
         CHECK(st == ONYX_ERR_INVALID_ARGUMENT);
         CHECK(strstr(r.err.message, "SequenceAt") && strstr(r.err.message, "out of range"));
@@ -779,17 +606,17 @@ UNIT_TEST(sequence_map_empty_and_broadcast_operand) {
         CHECK(onyx_value_new_sequence(ONYX_DTYPE_FLOAT, items, empty ? 0 : 2, &seq) == ONYX_OK);
         r.in[r.n_in++] = seq;
         in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d2, k);
-        wb body = {0}, g = {0}, n, t;
-        t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d2), add_io(&body, 11, "e", &t);
-        t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d2), add_io(&body, 11, "kk", &t);
-        n = node("Add", "e kk", "o"), add_node(&body, &n);
-        t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d2), add_io(&body, 12, "o", &t);
-        t = tp_seq(tp_tensor(ONYX_DTYPE_FLOAT, 1, d2)), add_io(&g, 11, "s", &t);
-        t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d2), add_io(&g, 11, "k", &t);
-        n = node("SequenceMap", "s k", "out");
-        attr_graph(&n, "body", &body);
-        add_node(&g, &n);
-        add_io(&g, 12, "out", NULL);
+        tm_buf body = {0}, g = {0}, n, t;
+        tm_input(&body, "e", ONYX_DTYPE_FLOAT, 1, d2);
+        tm_input(&body, "kk", ONYX_DTYPE_FLOAT, 1, d2);
+        tm_node(&body, "Add e,kk -> o", NULL);
+        tm_output(&body, "o", ONYX_DTYPE_FLOAT, 1, d2);
+        t = tm_type_seq(tm_type_tensor(ONYX_DTYPE_FLOAT, 1, d2)), tm_io(&g, 11, "s", &t);
+        tm_input(&g, "k", ONYX_DTYPE_FLOAT, 1, d2);
+        n = tm_node_new("SequenceMap s,k -> out");
+        tm_attr_graph(&n, "body", &body);
+        tm_add_node(&g, &n);
+        tm_io(&g, 12, "out", NULL);
         onyx_status st = run_graph(&r, &g, 17, 2, names, 1);
         CHECK(st == ONYX_OK);
         if (!st) {
@@ -820,22 +647,22 @@ UNIT_TEST(optional_construct_has_get) {
     const float x[2] = {5, 6};
     run r = {0};
     in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d2, x);
-    wb g = {0}, n, t;
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d2), add_io(&g, 11, "x", &t);
-    n = node("Optional", "x", "full"), add_node(&g, &n);
-    n = node("Optional", "", "none");
-    t = tp_seq(tp_tensor(ONYX_DTYPE_FLOAT, -1, NULL));
-    attr_type(&n, "type", &t);
-    add_node(&g, &n);
-    n = node("OptionalHasElement", "full", "h1"), add_node(&g, &n);
-    n = node("OptionalHasElement", "none", "h2"), add_node(&g, &n);
-    n = node("OptionalHasElement", "", "h3"), add_node(&g, &n);
-    n = node("OptionalGetElement", "full", "got"), add_node(&g, &n);
-    add_io(&g, 12, "h1", NULL);
-    add_io(&g, 12, "h2", NULL);
-    add_io(&g, 12, "h3", NULL);
-    add_io(&g, 12, "got", NULL);
-    add_io(&g, 12, "none", NULL);
+    tm_buf g = {0}, n, t;
+    tm_input(&g, "x", ONYX_DTYPE_FLOAT, 1, d2);
+    tm_node(&g, "Optional x -> full", NULL);
+    n = tm_node_new("Optional -> none");
+    t = tm_type_seq(tm_type_tensor(ONYX_DTYPE_FLOAT, -1, NULL));
+    tm_attr_type(&n, "type", &t);
+    tm_add_node(&g, &n);
+    tm_node(&g, "OptionalHasElement full -> h1", NULL);
+    tm_node(&g, "OptionalHasElement none -> h2", NULL);
+    tm_node(&g, "OptionalHasElement -> h3", NULL);
+    tm_node(&g, "OptionalGetElement full -> got", NULL);
+    tm_io(&g, 12, "h1", NULL);
+    tm_io(&g, 12, "h2", NULL);
+    tm_io(&g, 12, "h3", NULL);
+    tm_io(&g, 12, "got", NULL);
+    tm_io(&g, 12, "none", NULL);
     onyx_status st = run_graph(&r, &g, 18, 1, names, 5);
     CHECK(st == ONYX_OK);
     if (!st) {
@@ -853,13 +680,13 @@ UNIT_TEST(optional_construct_has_get) {
 
 UNIT_TEST(optional_get_element_of_empty_fails) {
     run r = {0};
-    wb g = {0}, n, t;
-    n = node("Optional", "", "none");
-    t = tp_tensor(ONYX_DTYPE_FLOAT, -1, NULL);
-    attr_type(&n, "type", &t);
-    add_node(&g, &n);
-    n = node("OptionalGetElement", "none", "y"), add_node(&g, &n);
-    add_io(&g, 12, "y", NULL);
+    tm_buf g = {0}, n, t;
+    n = tm_node_new("Optional -> none");
+    t = tm_type_tensor(ONYX_DTYPE_FLOAT, -1, NULL);
+    tm_attr_type(&n, "type", &t);
+    tm_add_node(&g, &n);
+    tm_node(&g, "OptionalGetElement none -> y", NULL);
+    tm_io(&g, 12, "y", NULL);
     onyx_status st = run_graph(&r, &g, 18, 0, NULL, 1);
     CHECK(st == ONYX_ERR_INVALID_ARGUMENT);
     CHECK(strstr(r.err.message, "empty") != NULL);
@@ -877,33 +704,33 @@ UNIT_TEST(loop_with_nested_if_reading_two_scopes_up) {
     in_tensor(&r, ONYX_DTYPE_INT64, 0, NULL, &trips);
     in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d1, x0);
     in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d1, delta);
-    wb then_g = {0}, else_g = {0}, body = {0}, g = {0}, n, t;
+    tm_buf then_g = {0}, else_g = {0}, body = {0}, g = {0}, n;
     /* odd iterations add delta, even ones double x */
-    n = node("Add", "x delta", "y_t"), add_node(&then_g, &n);
-    add_io(&then_g, 12, "y_t", NULL);
-    n = node("Add", "x x", "y_e"), add_node(&else_g, &n);
-    add_io(&else_g, 12, "y_e", NULL);
-    t = tp_tensor(ONYX_DTYPE_INT64, 0, NULL), add_io(&body, 11, "i", &t);
-    t = tp_tensor(ONYX_DTYPE_BOOL, 0, NULL), add_io(&body, 11, "c", &t);
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d1), add_io(&body, 11, "x", &t);
-    n = node("Mod", "i two", "m"), add_node(&body, &n);
-    n = node("Equal", "m one", "odd"), add_node(&body, &n);
-    n = node("If", "odd", "x_out");
-    attr_graph(&n, "then_branch", &then_g);
-    attr_graph(&n, "else_branch", &else_g);
-    add_node(&body, &n);
-    n = node("Identity", "c", "c_out"), add_node(&body, &n);
-    add_io(&body, 12, "c_out", NULL);
-    add_io(&body, 12, "x_out", NULL);
-    t = tp_tensor(ONYX_DTYPE_INT64, 0, NULL), add_io(&g, 11, "M", &t);
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d1), add_io(&g, 11, "x0", &t);
-    t = tp_tensor(ONYX_DTYPE_FLOAT, 1, d1), add_io(&g, 11, "delta", &t);
-    add_scalar_i64(&g, "two", 2);
-    add_scalar_i64(&g, "one", 1);
-    n = node("Loop", "M - x0", "x_final");
-    attr_graph(&n, "body", &body);
-    add_node(&g, &n);
-    add_io(&g, 12, "x_final", NULL);
+    tm_node(&then_g, "Add x,delta -> y_t", NULL);
+    tm_io(&then_g, 12, "y_t", NULL);
+    tm_node(&else_g, "Add x,x -> y_e", NULL);
+    tm_io(&else_g, 12, "y_e", NULL);
+    tm_input(&body, "i", ONYX_DTYPE_INT64, 0, NULL);
+    tm_input(&body, "c", ONYX_DTYPE_BOOL, 0, NULL);
+    tm_input(&body, "x", ONYX_DTYPE_FLOAT, 1, d1);
+    tm_node(&body, "Mod i,two -> m", NULL);
+    tm_node(&body, "Equal m,one -> odd", NULL);
+    n = tm_node_new("If odd -> x_out");
+    tm_attr_graph(&n, "then_branch", &then_g);
+    tm_attr_graph(&n, "else_branch", &else_g);
+    tm_add_node(&body, &n);
+    tm_node(&body, "Identity c -> c_out", NULL);
+    tm_io(&body, 12, "c_out", NULL);
+    tm_io(&body, 12, "x_out", NULL);
+    tm_input(&g, "M", ONYX_DTYPE_INT64, 0, NULL);
+    tm_input(&g, "x0", ONYX_DTYPE_FLOAT, 1, d1);
+    tm_input(&g, "delta", ONYX_DTYPE_FLOAT, 1, d1);
+    tm_init_i64(&g, "two", 2);
+    tm_init_i64(&g, "one", 1);
+    n = tm_node_new("Loop M,_,x0 -> x_final");
+    tm_attr_graph(&n, "body", &body);
+    tm_add_node(&g, &n);
+    tm_io(&g, 12, "x_final", NULL);
     onyx_status st = run_graph(&r, &g, 13, 3, names, 1);
     CHECK(st == ONYX_OK);
     if (!st) {

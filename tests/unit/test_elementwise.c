@@ -5,6 +5,7 @@
  * string Where, legacy broadcast, Softmax over an inner axis. Expected values
  * come from plain scalar loops written here (and gcc's _Float16). */
 #include "core/tensor.h"
+#include "testmodel.h"
 #include "unit.h"
 
 #include <stdlib.h>
@@ -13,61 +14,8 @@
 // ----------------------------------------------------------------------------
 // A one-node model built in memory
 
-typedef struct wb {
-    uint8_t *p;
-    size_t n, cap;
-} wb;
-
-static void wb_raw(wb *b, const void *d, size_t n) {
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n) cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (!b->p) abort();
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
-
-static void wb_varint(wb *b, uint64_t v) {
-    uint8_t t[10];
-    int k = 0;
-    while (v >= 0x80) t[k++] = (uint8_t)(v | 0x80), v >>= 7;
-    t[k++] = (uint8_t)v;
-    wb_raw(b, t, (size_t)k);
-}
-
-static void wb_tag(wb *b, uint32_t num, int wire) {
-    wb_varint(b, (uint64_t)num << 3 | (unsigned)wire);
-}
-
-static void wb_int(wb *b, uint32_t num, int64_t v) {
-    wb_tag(b, num, 0);
-    wb_varint(b, (uint64_t)v);
-}
-
-static void wb_str(wb *b, uint32_t num, const char *s) {
-    wb_tag(b, num, 2);
-    wb_varint(b, strlen(s));
-    wb_raw(b, s, strlen(s));
-}
-
-static void wb_f32(wb *b, uint32_t num, float f) {
-    wb_tag(b, num, 5);
-    wb_raw(b, &f, 4);
-}
-
-/* Appends `inner` as a length-delimited field and empties it. */
-static void wb_msg(wb *b, uint32_t num, wb *inner) {
-    wb_tag(b, num, 2);
-    wb_varint(b, inner->n);
-    wb_raw(b, inner->p, inner->n);
-    free(inner->p);
-    memset(inner, 0, sizeof *inner);
-}
-
-/* Attributes of the node: "name=i:5", "name=f:0.5", "name=s:text". */
+/* Attributes of the node are tm_attr specs: "name=i:5", "name=f:0.5",
+ * "name=s:text". */
 typedef struct model_spec {
     const char *op;
     int opset;
@@ -78,102 +26,47 @@ typedef struct model_spec {
     onyx_dtype out_type; /* declared type of the graph output, or UNDEFINED */
 } model_spec;
 
-static void build(const model_spec *ms, wb *m) {
-    wb_int(m, 1, 8); /* ir_version */
-    wb op = {0}, g = {0}, node = {0}, at = {0}, vi = {0}, type = {0}, tt = {0};
-    wb_str(&op, 1, "");
-    wb_int(&op, 2, ms->opset);
-    wb_msg(m, 8, &op);
-    char name[8];
-    for (int i = 0; i < ms->n_in; i++) {
-        snprintf(name, sizeof name, "x%d", i);
-        wb_str(&node, 1, name);
-    }
-    wb_str(&node, 2, ms->then ? "t" : "y");
-    wb_str(&node, 4, ms->op);
-    for (int i = 0; i < 4 && ms->attrs[i]; i++) {
-        const char *eq = strchr(ms->attrs[i], '=');
-        char an[32];
-        snprintf(an, sizeof an, "%.*s", (int)(eq - ms->attrs[i]), ms->attrs[i]);
-        wb_str(&at, 1, an);
-        if (eq[1] == 'i') {
-            wb_int(&at, 3, atoll(eq + 3));
-            wb_int(&at, 20, 2);
-        } else if (eq[1] == 'f') {
-            wb_f32(&at, 2, (float)atof(eq + 3));
-            wb_int(&at, 20, 1);
-        } else {
-            wb_str(&at, 4, eq + 3);
-            wb_int(&at, 20, 3);
-        }
-        wb_msg(&node, 5, &at);
-    }
-    wb_msg(&g, 1, &node);
+static const char *const in_names[4] = {"x0", "x1", "x2", "x3"};
+
+static tm_buf build(const model_spec *ms) {
+    tm_buf g = {0}, node = {0};
+    for (int i = 0; i < ms->n_in; i++) tm_str(&node, 1, in_names[i]);
+    tm_str(&node, 2, ms->then ? "t" : "y");
+    tm_str(&node, 4, ms->op);
+    for (int i = 0; i < 4 && ms->attrs[i]; i++) tm_attr(&node, ms->attrs[i]);
+    tm_add_node(&g, &node);
     if (ms->then) {
-        wb_str(&node, 1, "t");
-        wb_str(&node, 2, "y");
-        wb_str(&node, 4, ms->then);
-        wb_msg(&g, 1, &node);
+        char spec[64];
+        snprintf(spec, sizeof spec, "%s t -> y", ms->then);
+        tm_node(&g, spec, NULL);
     }
-    wb_str(&g, 2, "g");
-    for (int i = 0; i < ms->n_in; i++) {
-        snprintf(name, sizeof name, "x%d", i);
-        wb_int(&tt, 1, ms->in_types[i]);
-        wb_msg(&type, 1, &tt);
-        wb_str(&vi, 1, name);
-        wb_msg(&vi, 2, &type);
-        wb_msg(&g, 11, &vi);
-    }
-    wb_str(&vi, 1, "y");
-    if (ms->out_type) {
-        wb_int(&tt, 1, ms->out_type);
-        wb_msg(&type, 1, &tt);
-        wb_msg(&vi, 2, &type);
-    }
-    wb_msg(&g, 12, &vi);
-    wb_msg(m, 7, &g);
+    for (int i = 0; i < ms->n_in; i++) tm_value(&g, 11, in_names[i], ms->in_types[i], -1, NULL);
+    if (ms->out_type) tm_value(&g, 12, "y", ms->out_type, -1, NULL);
+    else tm_io(&g, 12, "y", NULL);
+    return tm_model(&g, ms->opset);
 }
 
 /* Runs the model on `in` with `threads` threads; the output is copied into
  * a heap tensor the caller releases. Returns the run's status. */
 static onyx_status run_nodes(const model_spec *ms, int threads, const onyx_tensor_view *in,
                              onyx_tensor *out, int *n_nodes) {
-    wb m = {0};
-    build(ms, &m);
-    onyx_options o;
-    onyx_options_init(&o);
-    o.threads = threads;
-    onyx_model *model = NULL;
-    onyx_session *s = NULL;
-    onyx_error err = {0};
+    tm_run h = {.bytes = build(ms)};
     memset(out, 0, sizeof *out);
-    onyx_status st = onyx_model_load_memory(m.p, m.n, NULL, &o, &model, &err);
-    if (!st && n_nodes) *n_nodes = onyx_model_num_nodes(model);
-    if (!st) st = onyx_session_new(model, &o, &s, &err);
-    const char *names[4] = {"x0", "x1", "x2", "x3"};
-    onyx_tensor_view y;
-    if (!st) st = onyx_session_run_tensors(s, ms->n_in, names, in, 1, NULL, &y, &err);
+    onyx_status st = tm_run_model(&h, threads, ms->n_in, in_names, in, 1, NULL);
+    if (h.model && n_nodes) *n_nodes = onyx_model_num_nodes(h.model);
     if (!st) {
-        onyx_tensor t = {.dtype = y.dtype, .ndim = y.ndim, .data = y.data};
-        memcpy(t.dims, y.dims, sizeof t.dims);
+        onyx_tensor t = {.dtype = h.out[0].dtype, .ndim = h.out[0].ndim, .data = h.out[0].data};
+        memcpy(t.dims, h.out[0].dims, sizeof t.dims);
         st = onyx_tensor_copy(out, &t);
     }
-    if (st) fprintf(stderr, "  %s: %s\n", ms->op, err.message);
-    onyx_session_free(s);
-    onyx_model_free(model);
-    free(m.p);
+    if (st) fprintf(stderr, "  %s: %s\n", ms->op, h.err.message);
+    tm_run_fini(&h);
     return st;
 }
 
 static onyx_status run(const model_spec *ms, int threads, const onyx_tensor_view *in,
                        onyx_tensor *out) {
     return run_nodes(ms, threads, in, out, NULL);
-}
-
-static onyx_tensor_view view(onyx_dtype t, int nd, const int64_t *dims, void *data) {
-    onyx_tensor_view v = {.dtype = t, .ndim = nd, .data = data};
-    for (int i = 0; i < nd; i++) v.dims[i] = dims[i];
-    return v;
 }
 
 /* Offset into a tensor of shape (nd, dims) broadcast to the index `idx` of
@@ -210,7 +103,7 @@ UNIT_TEST(ew_add_broadcast_threads) {
     unsigned seed = 1;
     for (int i = 0; i < 64 * 300; i++) a[i] = frand(&seed);
     for (int i = 0; i < 70 * 300; i++) b[i] = frand(&seed);
-    onyx_tensor_view in[2] = {view(ONYX_DTYPE_FLOAT, 3, da, a), view(ONYX_DTYPE_FLOAT, 2, db, b)};
+    onyx_tensor_view in[2] = {tm_view(ONYX_DTYPE_FLOAT, 3, da, a), tm_view(ONYX_DTYPE_FLOAT, 2, db, b)};
     model_spec ms = {"Add", 17, 2, {ONYX_DTYPE_FLOAT, ONYX_DTYPE_FLOAT}, {0}};
     for (int threads = 1; threads <= 3; threads += 2) {
         onyx_tensor y;
@@ -235,7 +128,7 @@ UNIT_TEST(ew_odd_broadcast_shapes) {
     double a[15], b[14];
     for (int i = 0; i < 15; i++) a[i] = i + 1;
     for (int i = 0; i < 14; i++) b[i] = 0.5 * i - 3;
-    onyx_tensor_view in[2] = {view(ONYX_DTYPE_DOUBLE, 4, da, a), view(ONYX_DTYPE_DOUBLE, 4, db, b)};
+    onyx_tensor_view in[2] = {tm_view(ONYX_DTYPE_DOUBLE, 4, da, a), tm_view(ONYX_DTYPE_DOUBLE, 4, db, b)};
     model_spec ms = {"Sub", 14, 2, {ONYX_DTYPE_DOUBLE, ONYX_DTYPE_DOUBLE}, {0}};
     onyx_tensor y;
     CHECK(run(&ms, 2, in, &y) == ONYX_OK);
@@ -249,7 +142,7 @@ UNIT_TEST(ew_odd_broadcast_shapes) {
     onyx_tensor_release(&y);
     /* Incompatible shapes fail with a status, not an abort. */
     const int64_t dc[2] = {2, 1};
-    onyx_tensor_view bad_in[2] = {in[0], view(ONYX_DTYPE_DOUBLE, 2, dc, b)};
+    onyx_tensor_view bad_in[2] = {in[0], tm_view(ONYX_DTYPE_DOUBLE, 2, dc, b)};
     CHECK(run(&ms, 1, bad_in, &y) == ONYX_ERR_INVALID_ARGUMENT);
 }
 
@@ -257,7 +150,7 @@ UNIT_TEST(ew_integer_edges) {
     const int64_t d[1] = {6};
     int32_t a[6] = {INT32_MAX, INT32_MIN, 7, -7, 7, -7};
     int32_t b[6] = {1, -1, 0, 2, -2, 0};
-    onyx_tensor_view in[2] = {view(ONYX_DTYPE_INT32, 1, d, a), view(ONYX_DTYPE_INT32, 1, d, b)};
+    onyx_tensor_view in[2] = {tm_view(ONYX_DTYPE_INT32, 1, d, a), tm_view(ONYX_DTYPE_INT32, 1, d, b)};
     onyx_tensor y;
     model_spec add = {"Add", 14, 2, {ONYX_DTYPE_INT32, ONYX_DTYPE_INT32}, {0}};
     CHECK(run(&add, 1, in, &y) == ONYX_OK);
@@ -289,7 +182,7 @@ UNIT_TEST(ew_integer_edges) {
     /* uint8 multiply wraps modulo 256 (no int promotion surprises). */
     uint8_t u[2] = {200, 255}, v[2] = {3, 255};
     const int64_t d2[1] = {2};
-    onyx_tensor_view uin[2] = {view(ONYX_DTYPE_UINT8, 1, d2, u), view(ONYX_DTYPE_UINT8, 1, d2, v)};
+    onyx_tensor_view uin[2] = {tm_view(ONYX_DTYPE_UINT8, 1, d2, u), tm_view(ONYX_DTYPE_UINT8, 1, d2, v)};
     model_spec mul = {"Mul", 14, 2, {ONYX_DTYPE_UINT8, ONYX_DTYPE_UINT8}, {0}};
     CHECK(run(&mul, 1, uin, &y) == ONYX_OK);
     if (y.data) CHECK(((uint8_t *)y.data)[0] == 88 && ((uint8_t *)y.data)[1] == 1);
@@ -307,8 +200,8 @@ UNIT_TEST(ew_float16_blocks) {
     unsigned seed = 7;
     for (int i = 0; i < 3000; i++) a[i] = onyx_f32_to_f16(frand(&seed));
     for (int i = 0; i < 1000; i++) b[i] = onyx_f32_to_f16(frand(&seed));
-    onyx_tensor_view in[2] = {view(ONYX_DTYPE_FLOAT16, 2, da, a),
-                              view(ONYX_DTYPE_FLOAT16, 1, db, b)};
+    onyx_tensor_view in[2] = {tm_view(ONYX_DTYPE_FLOAT16, 2, da, a),
+                              tm_view(ONYX_DTYPE_FLOAT16, 1, db, b)};
     model_spec ms = {"Mul", 14, 2, {ONYX_DTYPE_FLOAT16, ONYX_DTYPE_FLOAT16}, {0}};
     onyx_tensor y;
     CHECK(run(&ms, 2, in, &y) == ONYX_OK);
@@ -332,8 +225,8 @@ UNIT_TEST(ew_variadic) {
     /* Sum/Mean/Max of (2,3), (3,), (1,1), (2,1): folded in order. */
     const int64_t d0[2] = {2, 3}, d1[1] = {3}, d2[2] = {1, 1}, d3[2] = {2, 1};
     float x0[6] = {1, 2, 3, 4, 5, 6}, x1[3] = {10, 20, 30}, x2[1] = {100}, x3[2] = {NAN, -1};
-    onyx_tensor_view in[4] = {view(ONYX_DTYPE_FLOAT, 2, d0, x0), view(ONYX_DTYPE_FLOAT, 1, d1, x1),
-                              view(ONYX_DTYPE_FLOAT, 2, d2, x2), view(ONYX_DTYPE_FLOAT, 2, d3, x3)};
+    onyx_tensor_view in[4] = {tm_view(ONYX_DTYPE_FLOAT, 2, d0, x0), tm_view(ONYX_DTYPE_FLOAT, 1, d1, x1),
+                              tm_view(ONYX_DTYPE_FLOAT, 2, d2, x2), tm_view(ONYX_DTYPE_FLOAT, 2, d3, x3)};
     model_spec ms = {"Sum", 13, 3, {ONYX_DTYPE_FLOAT, ONYX_DTYPE_FLOAT, ONYX_DTYPE_FLOAT}, {0}};
     onyx_tensor y;
     CHECK(run(&ms, 1, in, &y) == ONYX_OK);
@@ -361,8 +254,8 @@ UNIT_TEST(ew_where_strings) {
     const int64_t dc[2] = {2, 1}, dx[1] = {3};
     uint8_t c[2] = {1, 0};
     const char *xs[3] = {"a", "bb", "ccc"}, *ys[1] = {"z"};
-    onyx_tensor_view in[3] = {view(ONYX_DTYPE_BOOL, 2, dc, c), view(ONYX_DTYPE_STRING, 1, dx, xs),
-                              view(ONYX_DTYPE_STRING, 0, NULL, ys)};
+    onyx_tensor_view in[3] = {tm_view(ONYX_DTYPE_BOOL, 2, dc, c), tm_view(ONYX_DTYPE_STRING, 1, dx, xs),
+                              tm_view(ONYX_DTYPE_STRING, 0, NULL, ys)};
     model_spec ms = {"Where", 16, 3, {ONYX_DTYPE_BOOL, ONYX_DTYPE_STRING, ONYX_DTYPE_STRING},
                      {0}};
     onyx_tensor y;
@@ -382,7 +275,7 @@ UNIT_TEST(ew_legacy_broadcast_axis) {
     float a[120], b[12];
     for (int i = 0; i < 120; i++) a[i] = (float)i;
     for (int i = 0; i < 12; i++) b[i] = (float)(1000 * i);
-    onyx_tensor_view in[2] = {view(ONYX_DTYPE_FLOAT, 4, da, a), view(ONYX_DTYPE_FLOAT, 2, db, b)};
+    onyx_tensor_view in[2] = {tm_view(ONYX_DTYPE_FLOAT, 4, da, a), tm_view(ONYX_DTYPE_FLOAT, 2, db, b)};
     model_spec ms = {"Add", 6, 2, {ONYX_DTYPE_FLOAT, ONYX_DTYPE_FLOAT},
                      {"broadcast=i:1", "axis=i:1"}};
     onyx_tensor y;
@@ -399,7 +292,7 @@ UNIT_TEST(ew_pow_mixed_types) {
     const int64_t d[1] = {4};
     int32_t base[4] = {2, 3, -2, 9};
     float e[4] = {3, 2, 3, 0.5f};
-    onyx_tensor_view in[2] = {view(ONYX_DTYPE_INT32, 1, d, base), view(ONYX_DTYPE_FLOAT, 1, d, e)};
+    onyx_tensor_view in[2] = {tm_view(ONYX_DTYPE_INT32, 1, d, base), tm_view(ONYX_DTYPE_FLOAT, 1, d, e)};
     model_spec ms = {"Pow", 15, 2, {ONYX_DTYPE_INT32, ONYX_DTYPE_FLOAT}, {0}};
     onyx_tensor y;
     CHECK(run(&ms, 1, in, &y) == ONYX_OK);
@@ -410,7 +303,7 @@ UNIT_TEST(ew_pow_mixed_types) {
     onyx_tensor_release(&y);
     float fb[4] = {1.5f, -2, 4, 10};
     int64_t ie[4] = {2, 3, -1, 0};
-    onyx_tensor_view in2[2] = {view(ONYX_DTYPE_FLOAT, 1, d, fb), view(ONYX_DTYPE_INT64, 1, d, ie)};
+    onyx_tensor_view in2[2] = {tm_view(ONYX_DTYPE_FLOAT, 1, d, fb), tm_view(ONYX_DTYPE_INT64, 1, d, ie)};
     model_spec ms2 = {"Pow", 15, 2, {ONYX_DTYPE_FLOAT, ONYX_DTYPE_INT64}, {0}};
     CHECK(run(&ms2, 1, in2, &y) == ONYX_OK);
     if (y.data) {
@@ -425,7 +318,7 @@ UNIT_TEST(ew_cast_parallel) {
     const int64_t d[1] = {N};
     float *a = malloc(N * sizeof *a);
     for (int i = 0; i < N; i++) a[i] = (float)(i - N / 2) * 0.75f;
-    onyx_tensor_view in[1] = {view(ONYX_DTYPE_FLOAT, 1, d, a)};
+    onyx_tensor_view in[1] = {tm_view(ONYX_DTYPE_FLOAT, 1, d, a)};
     model_spec ms = {"Cast", 13, 1, {ONYX_DTYPE_FLOAT}, {"to=i:6"}};
     onyx_tensor y;
     CHECK(run(&ms, 3, in, &y) == ONYX_OK);
@@ -462,7 +355,7 @@ UNIT_TEST(ew_softmax_axes) {
     double *want = malloc(N * sizeof *want);
     unsigned seed = 3;
     for (int i = 0; i < N; i++) x[i] = 4 * frand(&seed);
-    onyx_tensor_view in[1] = {view(ONYX_DTYPE_FLOAT, 3, d, x)};
+    onyx_tensor_view in[1] = {tm_view(ONYX_DTYPE_FLOAT, 3, d, x)};
     model_spec ms = {"Softmax", 13, 1, {ONYX_DTYPE_FLOAT}, {"axis=i:1"}};
     onyx_tensor y;
     CHECK(run(&ms, 2, in, &y) == ONYX_OK);
@@ -494,7 +387,7 @@ UNIT_TEST(ew_unary_large) {
     float *x = malloc(N * sizeof *x);
     unsigned seed = 11;
     for (int i = 0; i < N; i++) x[i] = 10 * frand(&seed);
-    onyx_tensor_view in[1] = {view(ONYX_DTYPE_FLOAT, 1, d, x)};
+    onyx_tensor_view in[1] = {tm_view(ONYX_DTYPE_FLOAT, 1, d, x)};
     model_spec ms = {"Sigmoid", 13, 1, {ONYX_DTYPE_FLOAT}, {0}};
     onyx_tensor y;
     CHECK(run(&ms, 2, in, &y) == ONYX_OK);
@@ -529,7 +422,7 @@ UNIT_TEST(ew_fused_activation) {
     float *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
     unsigned seed = 5;
     for (int i = 0; i < N; i++) a[i] = frand(&seed), b[i] = frand(&seed);
-    onyx_tensor_view in[2] = {view(ONYX_DTYPE_FLOAT, 2, d, a), view(ONYX_DTYPE_FLOAT, 2, d, b)};
+    onyx_tensor_view in[2] = {tm_view(ONYX_DTYPE_FLOAT, 2, d, a), tm_view(ONYX_DTYPE_FLOAT, 2, d, b)};
     model_spec ms = {"Add", 17, 2, {ONYX_DTYPE_FLOAT, ONYX_DTYPE_FLOAT}, {0}, "Relu",
                      ONYX_DTYPE_FLOAT};
     onyx_tensor y;

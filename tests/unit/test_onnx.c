@@ -7,6 +7,7 @@
 #include "base/file.h"
 #include "core/tensor.h"
 #include "onnx/onnx.h"
+#include "testmodel.h"
 #include "unit.h"
 
 #include <dirent.h>
@@ -14,70 +15,7 @@
 #include <string.h>
 
 // ----------------------------------------------------------------------------
-// A tiny protobuf writer for building test inputs
-
-typedef struct wb {
-    uint8_t *p;
-    size_t n, cap;
-} wb;
-
-static void wb_raw(wb *b, const void *d, size_t n) {
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n) cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (!b->p) abort();
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
-
-static void wb_varint(wb *b, uint64_t v) {
-    uint8_t t[10];
-    int k = 0;
-    while (v >= 0x80) t[k++] = (uint8_t)(v | 0x80), v >>= 7;
-    t[k++] = (uint8_t)v;
-    wb_raw(b, t, (size_t)k);
-}
-
-static void wb_tag(wb *b, uint32_t num, int wire) { wb_varint(b, (uint64_t)num << 3 | (unsigned)wire); }
-
-static void wb_int(wb *b, uint32_t num, int64_t v) {
-    wb_tag(b, num, 0);
-    wb_varint(b, (uint64_t)v);
-}
-
-static void wb_bytes(wb *b, uint32_t num, const void *d, size_t n) {
-    wb_tag(b, num, 2);
-    wb_varint(b, n);
-    wb_raw(b, d, n);
-}
-
-static void wb_str(wb *b, uint32_t num, const char *s) { wb_bytes(b, num, s, strlen(s)); }
-
-/* Appends `inner` as a length-delimited field and frees it. */
-static void wb_msg(wb *b, uint32_t num, wb *inner) {
-    wb_bytes(b, num, inner->p, inner->n);
-    free(inner->p);
-    memset(inner, 0, sizeof *inner);
-}
-
-static void wb_f32(wb *b, uint32_t num, float f) {
-    wb_tag(b, num, 5);
-    wb_raw(b, &f, 4);
-}
-
-static void wb_f64(wb *b, uint32_t num, double f) {
-    wb_tag(b, num, 1);
-    wb_raw(b, &f, 8);
-}
-
-static void wb_packed_i64(wb *b, uint32_t num, const int64_t *v, int n) {
-    wb in = {0};
-    for (int i = 0; i < n; i++) wb_varint(&in, (uint64_t)v[i]);
-    wb_msg(b, num, &in);
-}
+// Test inputs (written with testmodel.h)
 
 /* An exact-size heap copy, so ASan sees any read past the end. */
 static uint8_t *dup_exact(const uint8_t *p, size_t n) {
@@ -87,7 +25,7 @@ static uint8_t *dup_exact(const uint8_t *p, size_t n) {
     return d;
 }
 
-static onyx_pb_tensor *decode_tensor(const wb *b, onyx_arena *a, onyx_error *err) {
+static onyx_pb_tensor *decode_tensor(const tm_buf *b, onyx_arena *a, onyx_error *err) {
     onyx_pb_tensor *t = NULL;
     if (onyx_pb_decode_tensor(b->p, b->n, a, &t, err)) return NULL;
     return t;
@@ -135,19 +73,19 @@ UNIT_TEST(onnx_tensor_typed_fields) {
     onyx_arena a;
     onyx_arena_init(&a);
     onyx_error err = {0};
-    wb b = {0};
-    wb_int(&b, 1, 2); /* dims unpacked */
-    wb_int(&b, 1, 3);
-    wb_int(&b, 2, ONYX_DTYPE_FLOAT);
-    wb in = {0};
+    tm_buf b = {0};
+    tm_int(&b, 1, 2); /* dims unpacked */
+    tm_int(&b, 1, 3);
+    tm_int(&b, 2, ONYX_DTYPE_FLOAT);
+    tm_buf in = {0};
     for (int i = 0; i < 6; i++) {
         float f = (float)i * 0.5f;
-        wb_raw(&in, &f, 4);
+        tm_raw(&in, &f, 4);
     }
-    wb_msg(&b, 4, &in); /* float_data packed */
-    wb_str(&b, 8, "weights");
-    wb_str(&b, 12, "doc");
-    wb_int(&b, 99, 5); /* an unknown field is skipped */
+    tm_msg(&b, 4, &in); /* float_data packed */
+    tm_str(&b, 8, "weights");
+    tm_str(&b, 12, "doc");
+    tm_int(&b, 99, 5); /* an unknown field is skipped */
     onyx_pb_tensor *t = decode_tensor(&b, &a, &err);
     CHECK(t != NULL);
     if (t) {
@@ -172,17 +110,17 @@ UNIT_TEST(onnx_packed_and_unpacked) {
     const int64_t vals[] = {1, -1, 300, INT64_MIN, INT64_MAX};
     const int64_t dims[] = {5};
     /* int64_data packed, dims packed */
-    wb p = {0};
-    wb_packed_i64(&p, 1, dims, 1);
-    wb_int(&p, 2, ONYX_DTYPE_INT64);
-    wb_packed_i64(&p, 7, vals, 5);
+    tm_buf p = {0};
+    tm_packed_i64(&p, 1, dims, 1);
+    tm_int(&p, 2, ONYX_DTYPE_INT64);
+    tm_packed_i64(&p, 7, vals, 5);
     /* the same unpacked, split over two occurrences mixing both encodings */
-    wb u = {0};
-    wb_int(&u, 1, 5);
-    wb_int(&u, 2, ONYX_DTYPE_INT64);
-    wb_int(&u, 7, vals[0]);
-    wb_int(&u, 7, vals[1]);
-    wb_packed_i64(&u, 7, vals + 2, 3);
+    tm_buf u = {0};
+    tm_int(&u, 1, 5);
+    tm_int(&u, 2, ONYX_DTYPE_INT64);
+    tm_int(&u, 7, vals[0]);
+    tm_int(&u, 7, vals[1]);
+    tm_packed_i64(&u, 7, vals + 2, 3);
     onyx_pb_tensor *tp = decode_tensor(&p, &a, &err), *tu = decode_tensor(&u, &a, &err);
     CHECK(tp && tu);
     if (tp && tu) {
@@ -192,16 +130,16 @@ UNIT_TEST(onnx_packed_and_unpacked) {
         CHECK(tp->ndims == 1 && tu->ndims == 1 && tp->dims[0] == 5 && tu->dims[0] == 5);
     }
     /* floats and doubles as individual fixed-width fields */
-    wb f = {0};
-    wb_int(&f, 1, 3);
-    wb_int(&f, 2, ONYX_DTYPE_DOUBLE);
-    wb_f64(&f, 10, 1.25);
-    wb_f64(&f, 10, -2.0);
-    wb in = {0};
+    tm_buf f = {0};
+    tm_int(&f, 1, 3);
+    tm_int(&f, 2, ONYX_DTYPE_DOUBLE);
+    tm_f64(&f, 10, 1.25);
+    tm_f64(&f, 10, -2.0);
+    tm_buf in = {0};
     double d = 1e300;
-    wb_raw(&in, &d, 8);
-    wb_msg(&f, 10, &in);
-    wb_f32(&f, 4, 7.0f); /* float_data on a double tensor: kept, unused */
+    tm_raw(&in, &d, 8);
+    tm_msg(&f, 10, &in);
+    tm_f32(&f, 4, 7.0f); /* float_data on a double tensor: kept, unused */
     onyx_pb_tensor *tf = decode_tensor(&f, &a, &err);
     CHECK(tf != NULL);
     if (tf) {
@@ -213,11 +151,11 @@ UNIT_TEST(onnx_packed_and_unpacked) {
         onyx_tensor_release(&rt);
     }
     /* uint64_data carries uint32 too, int32_data carries the small types */
-    wb g = {0};
-    wb_int(&g, 1, 2);
-    wb_int(&g, 2, ONYX_DTYPE_UINT32);
-    wb_int(&g, 11, 4000000000LL);
-    wb_int(&g, 11, 7);
+    tm_buf g = {0};
+    tm_int(&g, 1, 2);
+    tm_int(&g, 2, ONYX_DTYPE_UINT32);
+    tm_int(&g, 11, 4000000000LL);
+    tm_int(&g, 11, 7);
     onyx_pb_tensor *tg = decode_tensor(&g, &a, &err);
     CHECK(tg && tg->n_uint64 == 2);
     if (tg) {
@@ -259,10 +197,10 @@ UNIT_TEST(onnx_int32_data_types) {
         {ONYX_DTYPE_FLOAT4E2M1, 2, {0x71}, 1, {0x01, 0x07}, 2},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        wb b = {0};
-        wb_int(&b, 1, cases[k].n);
-        wb_int(&b, 2, cases[k].dt);
-        for (int i = 0; i < cases[k].nin; i++) wb_int(&b, 5, cases[k].in[i]);
+        tm_buf b = {0};
+        tm_int(&b, 1, cases[k].n);
+        tm_int(&b, 2, cases[k].dt);
+        for (int i = 0; i < cases[k].nin; i++) tm_int(&b, 5, cases[k].in[i]);
         onyx_pb_tensor *t = decode_tensor(&b, &a, &err);
         onyx_tensor rt = {0};
         int ok = t && onyx_pb_tensor_to_tensor(t, NULL, NULL, &rt, &err) == ONYX_OK &&
@@ -272,8 +210,8 @@ UNIT_TEST(onnx_int32_data_types) {
         CHECK(ok);
         onyx_tensor_release(&rt);
         /* One value too many is an error naming the tensor's field. */
-        wb_int(&b, 5, 0);
-        if (cases[k].dt == ONYX_DTYPE_INT4) wb_int(&b, 5, 0);
+        tm_int(&b, 5, 0);
+        if (cases[k].dt == ONYX_DTYPE_INT4) tm_int(&b, 5, 0);
         t = decode_tensor(&b, &a, &err);
         CHECK(t && onyx_pb_tensor_to_tensor(t, NULL, NULL, &rt, &err) == ONYX_ERR_INVALID_MODEL);
         CHECK(strstr(err.message, "int32_data") != NULL);
@@ -290,13 +228,13 @@ UNIT_TEST(onnx_raw_size_checked) {
     onyx_arena_init(&a);
     onyx_error err = {0};
     for (int extra = -1; extra <= 1; extra++) {
-        wb b = {0};
-        wb_int(&b, 1, 2);
-        wb_int(&b, 1, 3);
-        wb_int(&b, 2, ONYX_DTYPE_FLOAT);
-        wb_str(&b, 8, "conv1.weight");
+        tm_buf b = {0};
+        tm_int(&b, 1, 2);
+        tm_int(&b, 1, 3);
+        tm_int(&b, 2, ONYX_DTYPE_FLOAT);
+        tm_str(&b, 8, "conv1.weight");
         uint8_t raw[28] = {0};
-        wb_bytes(&b, 9, raw, (size_t)(24 + extra * 4));
+        tm_bytes(&b, 9, raw, (size_t)(24 + extra * 4));
         onyx_pb_tensor *t = decode_tensor(&b, &a, &err);
         CHECK(t && t->has_raw && t->raw_size == (size_t)(24 + extra * 4));
         onyx_tensor rt;
@@ -318,10 +256,10 @@ UNIT_TEST(onnx_raw_zero_copy) {
     onyx_arena_init(&a);
     onyx_error err = {0};
     float vals[4] = {1, 2, 3, 4};
-    wb b = {0};
-    wb_int(&b, 1, 4);
-    wb_int(&b, 2, ONYX_DTYPE_FLOAT);
-    wb_bytes(&b, 9, vals, sizeof vals);
+    tm_buf b = {0};
+    tm_int(&b, 1, 4);
+    tm_int(&b, 2, ONYX_DTYPE_FLOAT);
+    tm_bytes(&b, 9, vals, sizeof vals);
     uint8_t *buf = malloc(b.n + 8);
     int saw_in_place = 0, saw_copy = 0;
     for (size_t shift = 0; shift < 4; shift++) {
@@ -426,7 +364,7 @@ UNIT_TEST(onnx_encode_matches_onnx_bytes) {
 // ----------------------------------------------------------------------------
 // Hostile input
 
-static onyx_status decode_model_bytes(const wb *b, onyx_error *err) {
+static onyx_status decode_model_bytes(const tm_buf *b, onyx_error *err) {
     onyx_arena a;
     onyx_arena_init(&a);
     uint8_t *copy = dup_exact(b->p, b->n);
@@ -442,12 +380,12 @@ UNIT_TEST(onnx_hostile_lengths) {
     onyx_arena a;
     onyx_arena_init(&a);
     /* raw_data claims 99999 bytes */
-    wb b = {0};
-    wb_int(&b, 2, 1);
-    wb_tag(&b, 9, 2);
-    wb_varint(&b, 99999);
+    tm_buf b = {0};
+    tm_int(&b, 2, 1);
+    tm_tag(&b, 9, 2);
+    tm_varint(&b, 99999);
     uint8_t junk[6] = {1, 2, 3, 4, 5, 6};
-    wb_raw(&b, junk, sizeof junk);
+    tm_raw(&b, junk, sizeof junk);
     onyx_pb_tensor *t = NULL;
     CHECK(onyx_pb_decode_tensor(b.p, b.n, &a, &t, &err) == ONYX_ERR_INVALID_MODEL && !t);
     CHECK(strstr(err.message, "TensorProto.raw_data at byte 2: length 99999 exceeds the 6 bytes left") !=
@@ -455,9 +393,9 @@ UNIT_TEST(onnx_hostile_lengths) {
     free(b.p);
 
     /* lengths near 2^64 */
-    wb h = {0};
-    wb_tag(&h, 7, 2);
-    wb_varint(&h, UINT64_MAX);
+    tm_buf h = {0};
+    tm_tag(&h, 7, 2);
+    tm_varint(&h, UINT64_MAX);
     CHECK(decode_model_bytes(&h, &err) == ONYX_ERR_INVALID_MODEL);
     free(h.p);
 
@@ -468,14 +406,14 @@ UNIT_TEST(onnx_hostile_lengths) {
                                          0xff, 0xff, 0xff, 0xff, 0x02};
     static const uint8_t max_varint[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff,
                                          0xff, 0xff, 0xff, 0xff, 0x01};
-    wb v = {0};
-    wb_raw(&v, long_varint, sizeof long_varint);
+    tm_buf v = {0};
+    tm_raw(&v, long_varint, sizeof long_varint);
     CHECK(decode_model_bytes(&v, &err) == ONYX_ERR_INVALID_MODEL);
     v.n = 0;
-    wb_raw(&v, ovf_varint, sizeof ovf_varint);
+    tm_raw(&v, ovf_varint, sizeof ovf_varint);
     CHECK(decode_model_bytes(&v, &err) == ONYX_ERR_INVALID_MODEL);
     v.n = 0;
-    wb_raw(&v, max_varint, sizeof max_varint);
+    tm_raw(&v, max_varint, sizeof max_varint);
     onyx_pb_model *m = NULL;
     CHECK(onyx_pb_decode_model(v.p, v.n, &a, &m, &err) == ONYX_OK && m && m->ir_version == -1);
     free(v.p);
@@ -502,27 +440,27 @@ UNIT_TEST(onnx_hostile_lengths) {
     }
 
     /* a known field with the wrong wire type */
-    wb w = {0};
-    wb_str(&w, 2, "x"); /* data_type as bytes */
+    tm_buf w = {0};
+    tm_str(&w, 2, "x"); /* data_type as bytes */
     CHECK(onyx_pb_decode_tensor(w.p, w.n, &a, &t, &err) == ONYX_ERR_INVALID_MODEL);
     CHECK(strstr(err.message, "TensorProto.data_type") != NULL);
     free(w.p);
 
     /* packed varints cut in the middle, packed floats of a bad length */
-    wb pk = {0};
+    tm_buf pk = {0};
     static const uint8_t cut[] = {0x01, 0x80};
-    wb_bytes(&pk, 7, cut, 2);
+    tm_bytes(&pk, 7, cut, 2);
     CHECK(onyx_pb_decode_tensor(pk.p, pk.n, &a, &t, &err) == ONYX_ERR_INVALID_MODEL);
     pk.n = 0;
-    wb_bytes(&pk, 4, cut, 2);
+    tm_bytes(&pk, 4, cut, 2);
     CHECK(onyx_pb_decode_tensor(pk.p, pk.n, &a, &t, &err) == ONYX_ERR_INVALID_MODEL);
     free(pk.p);
 
     /* segment is unsupported */
-    wb sg = {0};
-    wb sgi = {0};
-    wb_int(&sgi, 1, 0);
-    wb_msg(&sg, 3, &sgi);
+    tm_buf sg = {0};
+    tm_buf sgi = {0};
+    tm_int(&sgi, 1, 0);
+    tm_msg(&sg, 3, &sgi);
     CHECK(onyx_pb_decode_tensor(sg.p, sg.n, &a, &t, &err) == ONYX_ERR_UNSUPPORTED);
     free(sg.p);
 
@@ -533,29 +471,18 @@ UNIT_TEST(onnx_hostile_lengths) {
 }
 
 /* TypeProto nested `levels` deep in a model's graph input. */
-static void nested_type_model(wb *model, int levels) {
-    wb type = {0};
-    wb tt = {0};
-    wb_int(&tt, 1, ONYX_DTYPE_FLOAT);
-    wb_msg(&type, 1, &tt);
-    for (int i = 0; i < levels; i++) {
-        wb seq = {0}, outer = {0};
-        wb_msg(&seq, 1, &type);
-        wb_msg(&outer, 4, &seq);
-        type = outer;
-    }
-    wb vi = {0}, graph = {0};
-    wb_str(&vi, 1, "x");
-    wb_msg(&vi, 2, &type);
-    wb_msg(&graph, 11, &vi);
-    wb_msg(model, 7, &graph);
+static void nested_type_model(tm_buf *model, int levels) {
+    tm_buf type = tm_type_tensor(ONYX_DTYPE_FLOAT, -1, NULL), graph = {0};
+    for (int i = 0; i < levels; i++) type = tm_type_seq(type);
+    tm_io(&graph, 11, "x", &type);
+    tm_msg(model, 7, &graph);
 }
 
 UNIT_TEST(onnx_depth_limit) {
     onyx_error err = {0};
     onyx_arena a;
     onyx_arena_init(&a);
-    wb ok = {0}, deep = {0};
+    tm_buf ok = {0}, deep = {0};
     nested_type_model(&ok, 10);
     nested_type_model(&deep, 5000);
     onyx_pb_model *m = NULL;
@@ -576,182 +503,178 @@ UNIT_TEST(onnx_depth_limit) {
 // ----------------------------------------------------------------------------
 // A model exercising every message, attribute kind and nested graphs
 
-static void tensor_msg(wb *out, uint32_t field, const char *name, float v) {
-    wb t = {0};
-    wb_int(&t, 2, ONYX_DTYPE_FLOAT);
-    wb_str(&t, 8, name);
-    wb_bytes(&t, 9, &v, 4);
-    wb_msg(out, field, &t);
+static void tensor_msg(tm_buf *out, uint32_t field, const char *name, float v) {
+    tm_buf t = {0};
+    tm_int(&t, 2, ONYX_DTYPE_FLOAT);
+    tm_str(&t, 8, name);
+    tm_bytes(&t, 9, &v, 4);
+    tm_msg(out, field, &t);
 }
 
 /* A graph with one Identity-like node `op` producing `out` from `in`. */
-static void branch_graph(wb *out, uint32_t field, const char *name, const char *op) {
-    wb g = {0}, node = {0}, attr = {0}, vo = {0};
-    wb_str(&node, 2, "y");
-    wb_str(&node, 4, op);
-    wb_str(&attr, 1, "value");
-    wb_int(&attr, 20, ONYX_PB_ATTR_TENSOR);
+static void branch_graph(tm_buf *out, uint32_t field, const char *name, const char *op) {
+    tm_buf g = {0}, node = {0}, attr = {0}, vo = {0};
+    tm_str(&node, 2, "y");
+    tm_str(&node, 4, op);
+    tm_str(&attr, 1, "value");
+    tm_int(&attr, 20, ONYX_PB_ATTR_TENSOR);
     tensor_msg(&attr, 5, "c", 3.5f);
-    wb_msg(&node, 5, &attr);
-    wb_msg(&g, 1, &node);
-    wb_str(&g, 2, name);
-    wb_str(&vo, 1, "y");
-    wb_msg(&g, 12, &vo);
-    wb_msg(out, field, &g);
+    tm_msg(&node, 5, &attr);
+    tm_msg(&g, 1, &node);
+    tm_str(&g, 2, name);
+    tm_str(&vo, 1, "y");
+    tm_msg(&g, 12, &vo);
+    tm_msg(out, field, &g);
 }
 
-static void build_model(wb *m) {
-    wb_int(m, 1, 8);
-    wb_str(m, 2, "onyx-test");
-    wb_str(m, 3, "1.0");
-    wb_int(m, 5, 42);
-    wb op = {0};
-    wb_str(&op, 1, "ai.onnx");
-    wb_int(&op, 2, 13);
-    wb_msg(m, 8, &op);
-    wb_str(&op, 1, "ai.onnx.ml");
-    wb_int(&op, 2, 3);
-    wb_msg(m, 8, &op);
-    wb kv = {0};
-    wb_str(&kv, 1, "author");
-    wb_str(&kv, 2, "me");
-    wb_msg(m, 14, &kv);
+static void build_model(tm_buf *m) {
+    tm_int(m, 1, 8);
+    tm_str(m, 2, "onyx-test");
+    tm_str(m, 3, "1.0");
+    tm_int(m, 5, 42);
+    tm_opset(m, "ai.onnx", 13);
+    tm_opset(m, "ai.onnx.ml", 3);
+    tm_buf kv = {0};
+    tm_str(&kv, 1, "author");
+    tm_str(&kv, 2, "me");
+    tm_msg(m, 14, &kv);
 
-    wb g = {0};
+    tm_buf g = {0};
     /* input x: float [N, 3] */
-    wb vi = {0}, type = {0}, tt = {0}, shape = {0}, d = {0};
-    wb_str(&d, 2, "N");
-    wb_msg(&shape, 1, &d);
-    wb_int(&d, 1, 3);
-    wb_msg(&shape, 1, &d);
-    wb_int(&tt, 1, ONYX_DTYPE_FLOAT);
-    wb_msg(&tt, 2, &shape);
-    wb_msg(&type, 1, &tt);
-    wb_str(&type, 6, "IMAGE");
-    wb_str(&vi, 1, "x");
-    wb_msg(&vi, 2, &type);
-    wb_msg(&g, 11, &vi);
+    tm_buf vi = {0}, type = {0}, tt = {0}, shape = {0}, d = {0};
+    tm_str(&d, 2, "N");
+    tm_msg(&shape, 1, &d);
+    tm_int(&d, 1, 3);
+    tm_msg(&shape, 1, &d);
+    tm_int(&tt, 1, ONYX_DTYPE_FLOAT);
+    tm_msg(&tt, 2, &shape);
+    tm_msg(&type, 1, &tt);
+    tm_str(&type, 6, "IMAGE");
+    tm_str(&vi, 1, "x");
+    tm_msg(&vi, 2, &type);
+    tm_msg(&g, 11, &vi);
     /* cond: bool scalar (empty shape) */
-    wb_int(&tt, 1, ONYX_DTYPE_BOOL);
-    wb_msg(&tt, 2, &shape);
-    wb_msg(&type, 1, &tt);
-    wb_str(&vi, 1, "cond");
-    wb_msg(&vi, 2, &type);
-    wb_msg(&g, 11, &vi);
+    tm_int(&tt, 1, ONYX_DTYPE_BOOL);
+    tm_msg(&tt, 2, &shape);
+    tm_msg(&type, 1, &tt);
+    tm_str(&vi, 1, "cond");
+    tm_msg(&vi, 2, &type);
+    tm_msg(&g, 11, &vi);
     /* output: a sequence of optional tensors, a map */
-    wb seq = {0}, opt = {0}, inner = {0}, mp = {0};
-    wb_int(&tt, 1, ONYX_DTYPE_INT64);
-    wb_msg(&inner, 1, &tt);
-    wb_msg(&opt, 1, &inner);
-    wb_msg(&type, 9, &opt);
-    wb_msg(&seq, 1, &type);
-    wb_msg(&inner, 4, &seq);
-    wb_str(&vi, 1, "out");
-    wb_msg(&vi, 2, &inner);
-    wb_msg(&g, 12, &vi);
-    wb_int(&mp, 1, ONYX_DTYPE_STRING);
-    wb_int(&tt, 1, ONYX_DTYPE_FLOAT);
-    wb_msg(&type, 1, &tt);
-    wb_msg(&mp, 2, &type);
-    wb_msg(&inner, 5, &mp);
-    wb_str(&vi, 1, "probs");
-    wb_msg(&vi, 2, &inner);
-    wb_msg(&g, 12, &vi);
+    tm_buf seq = {0}, opt = {0}, inner = {0}, mp = {0};
+    tm_int(&tt, 1, ONYX_DTYPE_INT64);
+    tm_msg(&inner, 1, &tt);
+    tm_msg(&opt, 1, &inner);
+    tm_msg(&type, 9, &opt);
+    tm_msg(&seq, 1, &type);
+    tm_msg(&inner, 4, &seq);
+    tm_str(&vi, 1, "out");
+    tm_msg(&vi, 2, &inner);
+    tm_msg(&g, 12, &vi);
+    tm_int(&mp, 1, ONYX_DTYPE_STRING);
+    tm_int(&tt, 1, ONYX_DTYPE_FLOAT);
+    tm_msg(&type, 1, &tt);
+    tm_msg(&mp, 2, &type);
+    tm_msg(&inner, 5, &mp);
+    tm_str(&vi, 1, "probs");
+    tm_msg(&vi, 2, &inner);
+    tm_msg(&g, 12, &vi);
     /* initializer */
     tensor_msg(&g, 5, "w", 2.0f);
     /* sparse initializer: dims [2, 2], value 9 at (1, 0) */
-    wb sp = {0}, vals = {0}, idx = {0};
-    wb_int(&vals, 1, 1);
-    wb_int(&vals, 2, ONYX_DTYPE_FLOAT);
-    wb_f32(&vals, 4, 9.0f);
-    wb_str(&vals, 8, "s");
-    wb_msg(&sp, 1, &vals);
-    wb_int(&idx, 1, 1);
-    wb_int(&idx, 1, 2);
-    wb_int(&idx, 2, ONYX_DTYPE_INT64);
+    tm_buf sp = {0}, vals = {0}, idx = {0};
+    tm_int(&vals, 1, 1);
+    tm_int(&vals, 2, ONYX_DTYPE_FLOAT);
+    tm_f32(&vals, 4, 9.0f);
+    tm_str(&vals, 8, "s");
+    tm_msg(&sp, 1, &vals);
+    tm_int(&idx, 1, 1);
+    tm_int(&idx, 1, 2);
+    tm_int(&idx, 2, ONYX_DTYPE_INT64);
     const int64_t coord[2] = {1, 0};
-    wb_packed_i64(&idx, 7, coord, 2);
-    wb_msg(&sp, 2, &idx);
-    wb_int(&sp, 3, 2);
-    wb_int(&sp, 3, 2);
-    wb_msg(&g, 15, &sp);
+    tm_packed_i64(&idx, 7, coord, 2);
+    tm_msg(&sp, 2, &idx);
+    tm_int(&sp, 3, 2);
+    tm_int(&sp, 3, 2);
+    tm_msg(&g, 15, &sp);
 
     /* If node with then/else branches and attributes of every kind */
-    wb node = {0}, at = {0};
-    wb_str(&node, 1, "cond");
-    wb_str(&node, 1, "");
-    wb_str(&node, 2, "y");
-    wb_str(&node, 3, "if0");
-    wb_str(&node, 4, "If");
-    wb_str(&node, 7, "ai.onnx");
-    wb_str(&at, 1, "then_branch");
-    wb_int(&at, 20, ONYX_PB_ATTR_GRAPH);
+    tm_buf node = {0}, at = {0};
+    tm_str(&node, 1, "cond");
+    tm_str(&node, 1, "");
+    tm_str(&node, 2, "y");
+    tm_str(&node, 3, "if0");
+    tm_str(&node, 4, "If");
+    tm_str(&node, 7, "ai.onnx");
+    tm_str(&at, 1, "then_branch");
+    tm_int(&at, 20, ONYX_PB_ATTR_GRAPH);
     branch_graph(&at, 6, "then", "Constant");
-    wb_msg(&node, 5, &at);
-    wb_str(&at, 1, "else_branch");
+    tm_msg(&node, 5, &at);
+    tm_str(&at, 1, "else_branch");
     branch_graph(&at, 6, "else", "Constant"); /* type inferred from g */
-    wb_msg(&node, 5, &at);
-    wb_str(&at, 1, "f");
-    wb_f32(&at, 2, 0.25f);
-    wb_msg(&node, 5, &at);
-    wb_str(&at, 1, "i");
-    wb_int(&at, 3, -7);
-    wb_msg(&node, 5, &at);
-    wb_str(&at, 1, "s");
-    wb_bytes(&at, 4, "a\0b", 3);
-    wb_msg(&node, 5, &at);
-    wb_str(&at, 1, "ints");
+    tm_msg(&node, 5, &at);
+    tm_str(&at, 1, "f");
+    tm_f32(&at, 2, 0.25f);
+    tm_msg(&node, 5, &at);
+    tm_str(&at, 1, "i");
+    tm_int(&at, 3, -7);
+    tm_msg(&node, 5, &at);
+    tm_str(&at, 1, "s");
+    tm_bytes(&at, 4, "a\0b", 3);
+    tm_msg(&node, 5, &at);
+    tm_str(&at, 1, "ints");
     const int64_t ints[3] = {1, -2, 3};
-    wb_packed_i64(&at, 8, ints, 3);
-    wb_msg(&node, 5, &at);
-    wb_str(&at, 1, "ints_unpacked");
-    wb_int(&at, 8, 4);
-    wb_int(&at, 8, 5);
-    wb_msg(&node, 5, &at);
-    wb_str(&at, 1, "floats");
-    wb_f32(&at, 7, 1.5f);
-    wb_f32(&at, 7, 2.5f);
-    wb_msg(&node, 5, &at);
-    wb_str(&at, 1, "strings");
-    wb_str(&at, 9, "p");
-    wb_str(&at, 9, "q");
-    wb_msg(&node, 5, &at);
-    wb_str(&at, 1, "tensors");
+    tm_packed_i64(&at, 8, ints, 3);
+    tm_msg(&node, 5, &at);
+    tm_str(&at, 1, "ints_unpacked");
+    tm_int(&at, 8, 4);
+    tm_int(&at, 8, 5);
+    tm_msg(&node, 5, &at);
+    tm_str(&at, 1, "floats");
+    tm_f32(&at, 7, 1.5f);
+    tm_f32(&at, 7, 2.5f);
+    tm_msg(&node, 5, &at);
+    tm_str(&at, 1, "strings");
+    tm_str(&at, 9, "p");
+    tm_str(&at, 9, "q");
+    tm_msg(&node, 5, &at);
+    tm_str(&at, 1, "tensors");
     tensor_msg(&at, 10, "t0", 1.0f);
     tensor_msg(&at, 10, "t1", 2.0f);
-    wb_msg(&node, 5, &at);
-    wb_str(&at, 1, "graphs");
+    tm_msg(&node, 5, &at);
+    tm_str(&at, 1, "graphs");
     branch_graph(&at, 11, "g0", "Constant");
     branch_graph(&at, 11, "g1", "Constant");
-    wb_msg(&node, 5, &at);
-    wb_str(&at, 1, "tp");
-    wb_int(&tt, 1, ONYX_DTYPE_INT8);
-    wb_msg(&type, 1, &tt);
-    wb_msg(&at, 14, &type);
-    wb_msg(&node, 5, &at);
-    wb_str(&at, 1, "ref");
-    wb_int(&at, 20, ONYX_PB_ATTR_INT);
-    wb_str(&at, 21, "outer");
-    wb_msg(&node, 5, &at);
-    wb_msg(&g, 1, &node);
-    wb_str(&g, 2, "main");
-    wb_msg(m, 7, &g);
+    tm_msg(&node, 5, &at);
+    tm_str(&at, 1, "tp");
+    tm_int(&tt, 1, ONYX_DTYPE_INT8);
+    tm_msg(&type, 1, &tt);
+    tm_msg(&at, 14, &type);
+    tm_msg(&node, 5, &at);
+    tm_str(&at, 1, "ref");
+    tm_int(&at, 20, ONYX_PB_ATTR_INT);
+    tm_str(&at, 21, "outer");
+    tm_msg(&node, 5, &at);
+    tm_msg(&g, 1, &node);
+    tm_str(&g, 2, "main");
+    tm_msg(m, 7, &g);
 
     /* a function */
-    wb fn = {0};
-    wb_str(&fn, 1, "MyFn");
-    wb_str(&fn, 10, "custom");
-    wb_str(&fn, 4, "a");
-    wb_str(&fn, 5, "b");
-    wb_str(&fn, 6, "alpha");
-    wb_str(&node, 1, "a");
-    wb_str(&node, 2, "b");
-    wb_str(&node, 4, "Relu");
-    wb_msg(&fn, 7, &node);
-    wb_str(&op, 1, "");
-    wb_int(&op, 2, 18);
-    wb_msg(&fn, 9, &op);
-    wb_msg(m, 25, &fn);
+    tm_buf fn = {0};
+    tm_str(&fn, 1, "MyFn");
+    tm_str(&fn, 10, "custom");
+    tm_str(&fn, 4, "a");
+    tm_str(&fn, 5, "b");
+    tm_str(&fn, 6, "alpha");
+    tm_str(&node, 1, "a");
+    tm_str(&node, 2, "b");
+    tm_str(&node, 4, "Relu");
+    tm_msg(&fn, 7, &node);
+    tm_buf op = {0};
+    tm_str(&op, 1, "");
+    tm_int(&op, 2, 18);
+    tm_msg(&fn, 9, &op);
+    tm_msg(m, 25, &fn);
 }
 
 static const onyx_pb_attr *find_attr(const onyx_pb_node *n, const char *name) {
@@ -764,7 +687,7 @@ UNIT_TEST(onnx_model_every_message) {
     onyx_error err = {0};
     onyx_arena a;
     onyx_arena_init(&a);
-    wb b = {0};
+    tm_buf b = {0};
     build_model(&b);
     uint8_t *copy = dup_exact(b.p, b.n);
     onyx_pb_model *m = NULL;
@@ -866,22 +789,22 @@ done:
 
 UNIT_TEST(onnx_attr_type_conflict) {
     onyx_error err = {0};
-    wb m = {0}, g = {0}, node = {0}, at = {0};
-    wb_str(&at, 1, "x");
-    wb_int(&at, 3, 1);
-    wb_f32(&at, 2, 1.0f); /* two value fields and no type */
-    wb_msg(&node, 5, &at);
-    wb_msg(&g, 1, &node);
-    wb_msg(&m, 7, &g);
+    tm_buf m = {0}, g = {0}, node = {0}, at = {0};
+    tm_str(&at, 1, "x");
+    tm_int(&at, 3, 1);
+    tm_f32(&at, 2, 1.0f); /* two value fields and no type */
+    tm_msg(&node, 5, &at);
+    tm_msg(&g, 1, &node);
+    tm_msg(&m, 7, &g);
     CHECK(decode_model_bytes(&m, &err) == ONYX_ERR_INVALID_MODEL);
     CHECK(strstr(err.message, "more than one value") != NULL);
     free(m.p);
-    wb m2 = {0};
-    wb_str(&at, 1, "x");
-    wb_int(&at, 20, 99);
-    wb_msg(&node, 5, &at);
-    wb_msg(&g, 1, &node);
-    wb_msg(&m2, 7, &g);
+    tm_buf m2 = {0};
+    tm_str(&at, 1, "x");
+    tm_int(&at, 20, 99);
+    tm_msg(&node, 5, &at);
+    tm_msg(&g, 1, &node);
+    tm_msg(&m2, 7, &g);
     CHECK(decode_model_bytes(&m2, &err) == ONYX_ERR_INVALID_MODEL);
     CHECK(strstr(err.message, "unknown type 99") != NULL);
     free(m2.p);
@@ -908,7 +831,7 @@ static int decode_every_prefix(const uint8_t *data, size_t size) {
 }
 
 UNIT_TEST(onnx_truncated_prefixes) {
-    wb b = {0};
+    tm_buf b = {0};
     build_model(&b);
     int errors = decode_every_prefix(b.p, b.n);
     /* Most prefixes cut a length-delimited field and must fail. */
@@ -941,26 +864,26 @@ static onyx_status ext_tensor(const char *loc, const char *off, const char *len,
                               onyx_tensor *out, onyx_error *err) {
     onyx_arena a;
     onyx_arena_init(&a);
-    wb b = {0}, kv = {0};
-    wb_int(&b, 1, 3);
-    wb_int(&b, 2, ONYX_DTYPE_FLOAT);
-    wb_str(&b, 8, "ext");
+    tm_buf b = {0}, kv = {0};
+    tm_int(&b, 1, 3);
+    tm_int(&b, 2, ONYX_DTYPE_FLOAT);
+    tm_str(&b, 8, "ext");
     if (loc) {
-        wb_str(&kv, 1, "location");
-        wb_str(&kv, 2, loc);
-        wb_msg(&b, 13, &kv);
+        tm_str(&kv, 1, "location");
+        tm_str(&kv, 2, loc);
+        tm_msg(&b, 13, &kv);
     }
     if (off) {
-        wb_str(&kv, 1, "offset");
-        wb_str(&kv, 2, off);
-        wb_msg(&b, 13, &kv);
+        tm_str(&kv, 1, "offset");
+        tm_str(&kv, 2, off);
+        tm_msg(&b, 13, &kv);
     }
     if (len) {
-        wb_str(&kv, 1, "length");
-        wb_str(&kv, 2, len);
-        wb_msg(&b, 13, &kv);
+        tm_str(&kv, 1, "length");
+        tm_str(&kv, 2, len);
+        tm_msg(&b, 13, &kv);
     }
-    wb_int(&b, 14, 1);
+    tm_int(&b, 14, 1);
     onyx_pb_tensor *t = decode_tensor(&b, &a, err);
     onyx_status st = t ? onyx_pb_tensor_to_tensor(t, f ? ext_resolve : NULL, f, out, err)
                        : ONYX_ERR_INVALID_MODEL;
@@ -1021,28 +944,28 @@ UNIT_TEST(onnx_sparse_tensor) {
     onyx_arena a;
     onyx_arena_init(&a);
     for (int coords = 0; coords <= 2; coords++) {
-        wb sp = {0}, vals = {0}, idx = {0};
-        wb_int(&vals, 1, 2);
-        wb_int(&vals, 2, ONYX_DTYPE_INT32);
-        wb_int(&vals, 5, 5);
-        wb_int(&vals, 5, -6);
-        wb_msg(&sp, 1, &vals);
-        wb_int(&idx, 1, 2);
-        if (coords) wb_int(&idx, 1, 2);
-        wb_int(&idx, 2, ONYX_DTYPE_INT64);
+        tm_buf sp = {0}, vals = {0}, idx = {0};
+        tm_int(&vals, 1, 2);
+        tm_int(&vals, 2, ONYX_DTYPE_INT32);
+        tm_int(&vals, 5, 5);
+        tm_int(&vals, 5, -6);
+        tm_msg(&sp, 1, &vals);
+        tm_int(&idx, 1, 2);
+        if (coords) tm_int(&idx, 1, 2);
+        tm_int(&idx, 2, ONYX_DTYPE_INT64);
         if (coords == 0) {
             const int64_t lin[2] = {1, 10};
-            wb_packed_i64(&idx, 7, lin, 2);
+            tm_packed_i64(&idx, 7, lin, 2);
         } else {
             const int64_t c[4] = {0, 1, 2, coords == 1 ? 2 : 4}; /* (2, 4) is out of range */
-            wb_packed_i64(&idx, 7, c, 4);
+            tm_packed_i64(&idx, 7, c, 4);
         }
-        wb_msg(&sp, 2, &idx);
+        tm_msg(&sp, 2, &idx);
         const int64_t dims[2] = {3, 4};
-        wb_packed_i64(&sp, 3, dims, 2);
-        wb opt = {0};
-        wb_int(&opt, 2, ONYX_PB_ELEM_SPARSE_TENSOR);
-        wb_msg(&opt, 4, &sp);
+        tm_packed_i64(&sp, 3, dims, 2);
+        tm_buf opt = {0};
+        tm_int(&opt, 2, ONYX_PB_ELEM_SPARSE_TENSOR);
+        tm_msg(&opt, 4, &sp);
         onyx_pb_optional *o = NULL;
         CHECK(onyx_pb_decode_optional(opt.p, opt.n, &a, &o, &err) == ONYX_OK && o && o->sparse);
         onyx_value v;
@@ -1191,45 +1114,45 @@ UNIT_TEST(onnx_values_rejected) {
     onyx_arena_init(&a);
     onyx_value v;
     /* a map with 2 keys and 1 value */
-    wb m = {0}, seq = {0}, t = {0};
-    wb_int(&m, 2, ONYX_DTYPE_INT64);
-    wb_int(&m, 3, 1);
-    wb_int(&m, 3, 2);
-    wb_int(&seq, 2, ONYX_PB_ELEM_TENSOR);
-    wb_int(&t, 2, ONYX_DTYPE_FLOAT);
-    wb_f32(&t, 4, 1.0f);
-    wb_msg(&seq, 3, &t);
-    wb_msg(&m, 5, &seq);
+    tm_buf m = {0}, seq = {0}, t = {0};
+    tm_int(&m, 2, ONYX_DTYPE_INT64);
+    tm_int(&m, 3, 1);
+    tm_int(&m, 3, 2);
+    tm_int(&seq, 2, ONYX_PB_ELEM_TENSOR);
+    tm_int(&t, 2, ONYX_DTYPE_FLOAT);
+    tm_f32(&t, 4, 1.0f);
+    tm_msg(&seq, 3, &t);
+    tm_msg(&m, 5, &seq);
     onyx_pb_map *pm = NULL;
     CHECK(onyx_pb_decode_map(m.p, m.n, &a, &pm, &err) == ONYX_OK);
     CHECK(pm && onyx_pb_map_to_value(pm, &v, &err) == ONYX_ERR_INVALID_MODEL);
     CHECK(strstr(err.message, "2 keys but 1 values") != NULL && v.kind == ONYX_KIND_NONE);
     free(m.p);
     /* a sequence whose elem_type disagrees with its items */
-    wb s = {0};
-    wb_int(&s, 2, ONYX_PB_ELEM_MAP);
-    wb_int(&t, 2, ONYX_DTYPE_FLOAT);
-    wb_msg(&s, 3, &t);
+    tm_buf s = {0};
+    tm_int(&s, 2, ONYX_PB_ELEM_MAP);
+    tm_int(&t, 2, ONYX_DTYPE_FLOAT);
+    tm_msg(&s, 3, &t);
     onyx_pb_sequence *ps = NULL;
     CHECK(onyx_pb_decode_sequence(s.p, s.n, &a, &ps, &err) == ONYX_OK);
     CHECK(ps && onyx_pb_sequence_to_value(ps, &v, &err) == ONYX_ERR_INVALID_MODEL);
     free(s.p);
     /* a sequence of tensors of two types */
-    wb s2 = {0};
-    wb_int(&s2, 2, ONYX_PB_ELEM_TENSOR);
-    wb_int(&t, 2, ONYX_DTYPE_FLOAT);
-    wb_f32(&t, 4, 1.0f);
-    wb_msg(&s2, 3, &t);
-    wb_int(&t, 2, ONYX_DTYPE_INT64);
-    wb_int(&t, 7, 1);
-    wb_msg(&s2, 3, &t);
+    tm_buf s2 = {0};
+    tm_int(&s2, 2, ONYX_PB_ELEM_TENSOR);
+    tm_int(&t, 2, ONYX_DTYPE_FLOAT);
+    tm_f32(&t, 4, 1.0f);
+    tm_msg(&s2, 3, &t);
+    tm_int(&t, 2, ONYX_DTYPE_INT64);
+    tm_int(&t, 7, 1);
+    tm_msg(&s2, 3, &t);
     CHECK(onyx_pb_decode_sequence(s2.p, s2.n, &a, &ps, &err) == ONYX_OK);
     CHECK(ps && onyx_pb_sequence_to_value(ps, &v, &err) == ONYX_ERR_INVALID_MODEL);
     CHECK(strstr(err.message, "mixes") != NULL);
     free(s2.p);
     /* an optional declaring a tensor it does not hold */
-    wb o = {0};
-    wb_int(&o, 2, ONYX_PB_ELEM_TENSOR);
+    tm_buf o = {0};
+    tm_int(&o, 2, ONYX_PB_ELEM_TENSOR);
     onyx_pb_optional *po = NULL;
     CHECK(onyx_pb_decode_optional(o.p, o.n, &a, &po, &err) == ONYX_OK);
     CHECK(po && onyx_pb_optional_to_value(po, &v, &err) == ONYX_ERR_INVALID_MODEL);

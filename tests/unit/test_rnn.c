@@ -10,6 +10,7 @@
  * implementation where onnxruntime has no kernel (int4) or is inexact (its
  * u8s8 convolution saturates int16 pairs), and plain loops written here. */
 #include "core/tensor.h"
+#include "testmodel.h"
 #include "unit.h"
 
 #include <stdlib.h>
@@ -18,71 +19,12 @@
 // ----------------------------------------------------------------------------
 // A one-node model built in memory
 
-typedef struct wb {
-    uint8_t *p;
-    size_t n, cap;
-} wb;
-
-static void wb_raw(wb *b, const void *d, size_t n) {
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (!b->p) abort();
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
-
-static void wb_varint(wb *b, uint64_t v) {
-    uint8_t t[10];
-    int k = 0;
-    while (v >= 0x80)
-        t[k++] = (uint8_t)(v | 0x80), v >>= 7;
-    t[k++] = (uint8_t)v;
-    wb_raw(b, t, (size_t)k);
-}
-
-static void wb_tag(wb *b, uint32_t num, int wire) {
-    wb_varint(b, (uint64_t)num << 3 | (unsigned)wire);
-}
-
-static void wb_int(wb *b, uint32_t num, int64_t v) {
-    wb_tag(b, num, 0);
-    wb_varint(b, (uint64_t)v);
-}
-
-static void wb_bytes(wb *b, uint32_t num, const char *s, size_t n) {
-    wb_tag(b, num, 2);
-    wb_varint(b, n);
-    wb_raw(b, s, n);
-}
-
-static void wb_str(wb *b, uint32_t num, const char *s) {
-    wb_bytes(b, num, s, strlen(s));
-}
-
-static void wb_f32(wb *b, uint32_t num, float f) {
-    wb_tag(b, num, 5);
-    wb_raw(b, &f, 4);
-}
-
-/* Appends `inner` as a length-delimited field and empties it. */
-static void wb_msg(wb *b, uint32_t num, wb *inner) {
-    wb_tag(b, num, 2);
-    wb_varint(b, inner->n);
-    wb_raw(b, inner->p, inner->n);
-    free(inner->p);
-    memset(inner, 0, sizeof *inner);
-}
-
 enum { MAXIO = 9 };
 
-/* One node; inputs/outputs named "" are omitted. Attributes are written
- * "name=i:5", "name=f:0.5", "name=s:text", "name=S:a,b" (strings) or
- * "name=F:0.1,0.2" (floats) or "name=I:1,2" (ints). Graph inputs take their types from `types`. */
+/* One node; inputs/outputs named "" are omitted. Attributes are written as
+ * tm_attr specs: "name=i:5", "name=f:0.5", "name=s:text", "name=S:a,b"
+ * (strings), "name=F:0.1,0.2" (floats) or "name=I:1,2" (ints). Graph inputs
+ * take their types from `types`. */
 typedef struct model_spec {
     const char *op;
     int opset;
@@ -92,70 +34,21 @@ typedef struct model_spec {
     const char *attrs[8];
 } model_spec;
 
-static void write_attr(wb *node, const char *spec) {
-    wb at = {0};
-    const char *eq = strchr(spec, '=');
-    wb_bytes(&at, 1, spec, (size_t)(eq - spec));
-    char kind = eq[1];
-    const char *v = eq + 3;
-    switch (kind) {
-    case 'i':
-        wb_int(&at, 3, atoll(v)), wb_int(&at, 20, 2);
-        break;
-    case 'f':
-        wb_f32(&at, 2, (float)atof(v)), wb_int(&at, 20, 1);
-        break;
-    case 's':
-        wb_str(&at, 4, v), wb_int(&at, 20, 3);
-        break;
-    default: /* comma-separated lists: S strings, F floats, I ints */
-        while (*v) {
-            const char *c = strchr(v, ',');
-            size_t len = c ? (size_t)(c - v) : strlen(v);
-            char num[32];
-            snprintf(num, sizeof num, "%.*s", (int)len, v);
-            if (kind == 'S')
-                wb_bytes(&at, 9, v, len);
-            else if (kind == 'F')
-                wb_f32(&at, 7, (float)atof(num));
-            else
-                wb_int(&at, 8, atoll(num));
-            v += len + (c ? 1 : 0);
-        }
-        wb_int(&at, 20, kind == 'S' ? 8 : kind == 'F' ? 6 : 7);
-    }
-    wb_msg(node, 5, &at);
-}
-
-static void build(const model_spec *ms, wb *m) {
-    wb_int(m, 1, 10); /* ir_version */
-    wb op = {0}, g = {0}, node = {0}, vi = {0}, type = {0}, tt = {0};
-    wb_str(&op, 1, "");
-    wb_int(&op, 2, ms->opset);
-    wb_msg(m, 8, &op);
+static tm_buf build(const model_spec *ms) {
+    tm_buf g = {0}, node = {0};
     for (int i = 0; i < MAXIO && ms->in[i]; i++)
-        wb_str(&node, 1, ms->in[i]);
+        tm_str(&node, 1, ms->in[i]);
     for (int i = 0; i < 3 && ms->out[i]; i++)
-        wb_str(&node, 2, ms->out[i]);
-    wb_str(&node, 4, ms->op);
+        tm_str(&node, 2, ms->out[i]);
+    tm_str(&node, 4, ms->op);
     for (int i = 0; i < 8 && ms->attrs[i]; i++)
-        write_attr(&node, ms->attrs[i]);
-    wb_msg(&g, 1, &node);
-    wb_str(&g, 2, "g");
-    for (int i = 0; i < MAXIO && ms->in[i]; i++) {
-        if (!ms->in[i][0]) continue;
-        wb_int(&tt, 1, ms->types[i]);
-        wb_msg(&type, 1, &tt);
-        wb_str(&vi, 1, ms->in[i]);
-        wb_msg(&vi, 2, &type);
-        wb_msg(&g, 11, &vi);
-    }
-    for (int i = 0; i < 3 && ms->out[i]; i++) {
-        if (!ms->out[i][0]) continue;
-        wb_str(&vi, 1, ms->out[i]);
-        wb_msg(&g, 12, &vi);
-    }
-    wb_msg(m, 7, &g);
+        tm_attr(&node, ms->attrs[i]);
+    tm_add_node(&g, &node);
+    for (int i = 0; i < MAXIO && ms->in[i]; i++)
+        if (ms->in[i][0]) tm_value(&g, 11, ms->in[i], ms->types[i], -1, NULL);
+    for (int i = 0; i < 3 && ms->out[i]; i++)
+        if (ms->out[i][0]) tm_io(&g, 12, ms->out[i], NULL);
+    return tm_model(&g, ms->opset);
 }
 
 /* Loads the model, binds in[k] to the k-th non-empty input name and runs with
@@ -164,41 +57,22 @@ static void build(const model_spec *ms, wb *m) {
  * why. */
 static onyx_status run(const model_spec *ms, int threads, const onyx_tensor_view *in,
                        onyx_tensor *out, onyx_error *err) {
-    wb m = {0};
-    build(ms, &m);
-    onyx_options o;
-    onyx_options_init(&o);
-    o.threads = threads;
-    onyx_model *model = NULL;
-    onyx_session *s = NULL;
-    const char *names[MAXIO];
+    tm_run h = {.bytes = build(ms)};
+    const char *names[MAXIO], *onames[3];
     int n_in = 0, n_out = 0;
     for (int i = 0; i < MAXIO && ms->in[i]; i++)
         if (ms->in[i][0]) names[n_in++] = ms->in[i];
-    const char *onames[3];
     for (int i = 0; i < 3 && ms->out[i]; i++)
         if (ms->out[i][0]) onames[n_out++] = ms->out[i];
-    onyx_tensor_view y[3];
-    memset(err, 0, sizeof *err);
-    onyx_status st = onyx_model_load_memory(m.p, m.n, NULL, &o, &model, err);
-    if (!st) st = onyx_session_new(model, &o, &s, err);
-    if (!st) st = onyx_session_run_tensors(s, n_in, names, in, n_out, onames, y, err);
+    onyx_status st = tm_run_model(&h, threads, n_in, names, in, n_out, onames);
     for (int i = 0; !st && i < n_out; i++) {
-        onyx_tensor t = {.dtype = y[i].dtype, .ndim = y[i].ndim, .data = y[i].data};
-        memcpy(t.dims, y[i].dims, sizeof t.dims);
+        onyx_tensor t = {.dtype = h.out[i].dtype, .ndim = h.out[i].ndim, .data = h.out[i].data};
+        memcpy(t.dims, h.out[i].dims, sizeof t.dims);
         st = onyx_tensor_copy(&out[i], &t);
     }
-    onyx_session_free(s);
-    onyx_model_free(model);
-    free(m.p);
+    *err = h.err;
+    tm_run_fini(&h);
     return st;
-}
-
-static onyx_tensor_view view(onyx_dtype t, int nd, const int64_t *dims, const void *data) {
-    onyx_tensor_view v = {.dtype = t, .ndim = nd, .data = (void *)data};
-    for (int i = 0; i < nd; i++)
-        v.dims[i] = dims[i];
-    return v;
 }
 
 /* The generator the expected values were computed from (same sequence in
@@ -298,14 +172,14 @@ UNIT_TEST(rnn_lstm_bidirectional_seqlens_activations) {
     const int64_t xd[3] = {T, N, I}, wd[3] = {D, 4 * H, I}, rd[3] = {D, 4 * H, H},
                   bd[2] = {D, 8 * H}, ld[1] = {N}, hd[3] = {D, N, H}, pd[2] = {D, 3 * H},
                   yd[4] = {T, D, N, H};
-    const onyx_tensor_view in[8] = {view(F, 3, xd, X),
-                                    view(F, 3, wd, W),
-                                    view(F, 3, rd, R),
-                                    view(F, 2, bd, B),
-                                    view(ONYX_DTYPE_INT32, 1, ld, sl),
-                                    view(F, 3, hd, h0),
-                                    view(F, 3, hd, c0),
-                                    view(F, 2, pd, P)};
+    const onyx_tensor_view in[8] = {tm_view(F, 3, xd, X),
+                                    tm_view(F, 3, wd, W),
+                                    tm_view(F, 3, rd, R),
+                                    tm_view(F, 2, bd, B),
+                                    tm_view(ONYX_DTYPE_INT32, 1, ld, sl),
+                                    tm_view(F, 3, hd, h0),
+                                    tm_view(F, 3, hd, c0),
+                                    tm_view(F, 2, pd, P)};
     const model_spec ms = {"LSTM",
                            13,
                            {"X", "W", "R", "B", "sl", "h0", "c0", "P"},
@@ -340,8 +214,8 @@ UNIT_TEST(rnn_gru_reverse_batch_major_linear_before_reset) {
     fill(&s, h0, N * H, 0.8f);
     const int64_t xd[3] = {N, T, I}, wd[3] = {1, 3 * H, I}, rd[3] = {1, 3 * H, H},
                   bd[2] = {1, 6 * H}, hd[3] = {N, 1, H}, yd[4] = {N, T, 1, H};
-    const onyx_tensor_view in[5] = {view(F, 3, xd, X), view(F, 3, wd, W), view(F, 3, rd, R),
-                                    view(F, 2, bd, B), view(F, 3, hd, h0)};
+    const onyx_tensor_view in[5] = {tm_view(F, 3, xd, X), tm_view(F, 3, wd, W), tm_view(F, 3, rd, R),
+                                    tm_view(F, 2, bd, B), tm_view(F, 3, hd, h0)};
     const model_spec ms = {
         "GRU",
         14,
@@ -368,7 +242,7 @@ UNIT_TEST(rnn_only_final_state_threads) {
     fill(&s, W, H * I, 0.3f);
     fill(&s, R, H * H, 0.3f);
     const int64_t xd[3] = {T, N, I}, wd[3] = {1, H, I}, rd[3] = {1, H, H}, hd[3] = {1, N, H};
-    const onyx_tensor_view in[3] = {view(F, 3, xd, X), view(F, 3, wd, W), view(F, 3, rd, R)};
+    const onyx_tensor_view in[3] = {tm_view(F, 3, xd, X), tm_view(F, 3, wd, W), tm_view(F, 3, rd, R)};
     const model_spec ms = {"RNN",     13,          {"X", "W", "R"},
                            {F, F, F}, {"", "Y_h"}, {"hidden_size=i:20"}};
     for (int threads = 1; threads <= 2; threads++) {
@@ -394,8 +268,8 @@ UNIT_TEST(rnn_empty_sequence_has_zero_state) {
     const int32_t sl[N] = {0, 2};
     const int64_t xd[3] = {T, N, I}, wd[3] = {2, H, I}, rd[3] = {2, H, H}, ld[1] = {N},
                   hd[3] = {2, N, H};
-    const onyx_tensor_view in[5] = {view(F, 3, xd, X), view(F, 3, wd, W), view(F, 3, rd, R),
-                                    view(ONYX_DTYPE_INT32, 1, ld, sl), view(F, 3, hd, h0)};
+    const onyx_tensor_view in[5] = {tm_view(F, 3, xd, X), tm_view(F, 3, wd, W), tm_view(F, 3, rd, R),
+                                    tm_view(ONYX_DTYPE_INT32, 1, ld, sl), tm_view(F, 3, hd, h0)};
     const model_spec ms = {"RNN",
                            13,
                            {"X", "W", "R", "", "sl", "h0"},
@@ -414,13 +288,13 @@ UNIT_TEST(rnn_empty_sequence_has_zero_state) {
 UNIT_TEST(rnn_rejects_bad_models_and_inputs) {
     float X[6] = {0}, W[12] = {0}, R[4] = {0};
     const int64_t xd[3] = {1, 2, 3}, wd[3] = {1, 4, 3}, bad[3] = {1, 4, 2}, rd[3] = {1, 4, 1};
-    onyx_tensor_view in[3] = {view(F, 3, xd, X), view(F, 3, bad, W), view(F, 3, rd, R)};
+    onyx_tensor_view in[3] = {tm_view(F, 3, xd, X), tm_view(F, 3, bad, W), tm_view(F, 3, rd, R)};
     model_spec ms = {"LSTM", 13, {"X", "W", "R"}, {F, F, F}, {"Y"}, {"hidden_size=i:1"}};
     onyx_tensor out[1] = {0};
     onyx_error err;
     CHECK(run(&ms, 1, in, out, &err) == ONYX_ERR_INVALID_ARGUMENT);
     CHECK(strstr(err.message, "W") != NULL);
-    in[1] = view(F, 3, wd, W);
+    in[1] = tm_view(F, 3, wd, W);
     ms.attrs[1] = "direction=s:sideways";
     CHECK(run(&ms, 1, in, out, &err) == ONYX_ERR_INVALID_MODEL);
     ms.attrs[1] = "activations=S:Swish,Tanh,Tanh";
@@ -436,8 +310,8 @@ UNIT_TEST(quant_blocked_int4) {
     const float sc[4] = {0.5f, 1.5f, 0.25f, 2.0f};
     const int8_t zp[4] = {1, -2, 0, 3}; /* int4, one byte per element */
     const int64_t xd[2] = {2, 5}, sd[2] = {2, 2};
-    const onyx_tensor_view in[3] = {view(F, 2, xd, x), view(F, 2, sd, sc),
-                                    view(ONYX_DTYPE_INT4, 2, sd, zp)};
+    const onyx_tensor_view in[3] = {tm_view(F, 2, xd, x), tm_view(F, 2, sd, sc),
+                                    tm_view(ONYX_DTYPE_INT4, 2, sd, zp)};
     const model_spec ms = {"QuantizeLinear",        21,    {"x", "s", "z"},
                            {F, F, ONYX_DTYPE_INT4}, {"y"}, {"axis=i:1", "block_size=i:3"}};
     onyx_tensor out[1] = {0};
@@ -457,9 +331,9 @@ UNIT_TEST(quant_dequantize_axis_uint16_to_float16) {
         sc[i] = onyx_f32_to_f16(scf[i]);
     const uint16_t zp[4] = {100, 0, 32768, 7};
     const int64_t xd[2] = {3, 4}, sd[1] = {4};
-    const onyx_tensor_view in[3] = {view(ONYX_DTYPE_UINT16, 2, xd, x),
-                                    view(ONYX_DTYPE_FLOAT16, 1, sd, sc),
-                                    view(ONYX_DTYPE_UINT16, 1, sd, zp)};
+    const onyx_tensor_view in[3] = {tm_view(ONYX_DTYPE_UINT16, 2, xd, x),
+                                    tm_view(ONYX_DTYPE_FLOAT16, 1, sd, sc),
+                                    tm_view(ONYX_DTYPE_UINT16, 1, sd, zp)};
     const model_spec ms = {"DequantizeLinear",
                            21,
                            {"x", "s", "z"},
@@ -487,15 +361,15 @@ UNIT_TEST(quant_qlinearconv_per_channel_u8s8) {
     const int8_t wz[3] = {0, 0, 0};
     const int32_t b[3] = {100, -200, 50};
     const int64_t xd[4] = {1, 2, 4, 4}, wd[4] = {3, 2, 3, 3}, cd[1] = {3}, yd[4] = {1, 3, 2, 2};
-    const onyx_tensor_view in[9] = {view(ONYX_DTYPE_UINT8, 4, xd, x),
-                                    view(F, 0, NULL, &xs),
-                                    view(ONYX_DTYPE_UINT8, 0, NULL, &xz),
-                                    view(ONYX_DTYPE_INT8, 4, wd, w),
-                                    view(F, 1, cd, ws),
-                                    view(ONYX_DTYPE_INT8, 1, cd, wz),
-                                    view(F, 0, NULL, &ys),
-                                    view(ONYX_DTYPE_UINT8, 0, NULL, &yz),
-                                    view(ONYX_DTYPE_INT32, 1, cd, b)};
+    const onyx_tensor_view in[9] = {tm_view(ONYX_DTYPE_UINT8, 4, xd, x),
+                                    tm_view(F, 0, NULL, &xs),
+                                    tm_view(ONYX_DTYPE_UINT8, 0, NULL, &xz),
+                                    tm_view(ONYX_DTYPE_INT8, 4, wd, w),
+                                    tm_view(F, 1, cd, ws),
+                                    tm_view(ONYX_DTYPE_INT8, 1, cd, wz),
+                                    tm_view(F, 0, NULL, &ys),
+                                    tm_view(ONYX_DTYPE_UINT8, 0, NULL, &yz),
+                                    tm_view(ONYX_DTYPE_INT32, 1, cd, b)};
     const model_spec ms = {"QLinearConv",
                            10,
                            {"x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"},
@@ -522,7 +396,7 @@ UNIT_TEST(quant_dynamic_quantize_threads) {
     fill(&s, x, NX, 3.0f);
     x[NX / 2] = -7.25f; /* the minimum sits in the middle chunk */
     const int64_t xd[1] = {NX};
-    const onyx_tensor_view in[1] = {view(F, 1, xd, x)};
+    const onyx_tensor_view in[1] = {tm_view(F, 1, xd, x)};
     const model_spec ms = {"DynamicQuantizeLinear",          11, {"x"}, {F},
                            {"y", "y_scale", "y_zero_point"}, {0}};
     float lo = 0.0f, hi = 0.0f;
@@ -553,7 +427,7 @@ UNIT_TEST(quant_dynamic_quantize_threads) {
 UNIT_TEST(quant_rejects_bad_scales) {
     const float x[6] = {0}, sc[2] = {1.0f, 2.0f};
     const int64_t xd[2] = {2, 3}, sd[1] = {2};
-    const onyx_tensor_view in[2] = {view(F, 2, xd, x), view(F, 1, sd, sc)};
+    const onyx_tensor_view in[2] = {tm_view(F, 2, xd, x), tm_view(F, 1, sd, sc)};
     const model_spec ms = {"QuantizeLinear", 13, {"x", "s"}, {F, F}, {"y"}, {"axis=i:1"}};
     onyx_tensor out[1] = {0};
     onyx_error err;

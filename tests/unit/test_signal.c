@@ -8,6 +8,7 @@
  * TfIdfVectorizer pools. Each case runs a one-node model built in memory. */
 #include "ops/rng.h"
 #include "onyx.h"
+#include "testmodel.h"
 #include "unit.h"
 
 #include <stdint.h>
@@ -15,173 +16,6 @@
 #include <string.h>
 
 #define PI 3.14159265358979323846
-
-// ----------------------------------------------------------------------------
-// A one-node ModelProto writer (protobuf wire format)
-
-typedef struct wb {
-    uint8_t *p;
-    size_t n, cap;
-} wb;
-
-static void wb_raw(wb *b, const void *d, size_t n) {
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n) cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (!b->p) abort();
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
-
-static void wb_varint(wb *b, uint64_t v) {
-    uint8_t t[10];
-    int k = 0;
-    while (v >= 0x80) t[k++] = (uint8_t)(v | 0x80), v >>= 7;
-    t[k++] = (uint8_t)v;
-    wb_raw(b, t, (size_t)k);
-}
-
-static void wb_tag(wb *b, uint32_t num, int wire) {
-    wb_varint(b, (uint64_t)num << 3 | (unsigned)wire);
-}
-
-static void wb_int(wb *b, uint32_t num, int64_t v) {
-    wb_tag(b, num, 0);
-    wb_varint(b, (uint64_t)v);
-}
-
-static void wb_bytes(wb *b, uint32_t num, const void *d, size_t n) {
-    wb_tag(b, num, 2);
-    wb_varint(b, n);
-    wb_raw(b, d, n);
-}
-
-static void wb_str(wb *b, uint32_t num, const char *s) {
-    wb_bytes(b, num, s, strlen(s));
-}
-
-static void wb_msg(wb *b, uint32_t num, wb *inner) {
-    wb_bytes(b, num, inner->p, inner->n);
-    free(inner->p);
-    memset(inner, 0, sizeof *inner);
-}
-
-static void attr_int(wb *node, const char *name, int64_t v) {
-    wb a = {0};
-    wb_str(&a, 1, name);
-    wb_int(&a, 3, v);
-    wb_int(&a, 20, 2);
-    wb_msg(node, 5, &a);
-}
-
-static void attr_float(wb *node, const char *name, float v) {
-    wb a = {0};
-    wb_str(&a, 1, name);
-    wb_tag(&a, 2, 5);
-    wb_raw(&a, &v, 4);
-    wb_int(&a, 20, 1);
-    wb_msg(node, 5, &a);
-}
-
-static void attr_ints(wb *node, const char *name, int n, const int64_t *v) {
-    wb a = {0};
-    wb_str(&a, 1, name);
-    for (int i = 0; i < n; i++) wb_int(&a, 8, v[i]);
-    wb_int(&a, 20, 7);
-    wb_msg(node, 5, &a);
-}
-
-static void attr_str(wb *node, const char *name, const char *s) {
-    wb a = {0};
-    wb_str(&a, 1, name);
-    wb_str(&a, 4, s);
-    wb_int(&a, 20, 3);
-    wb_msg(node, 5, &a);
-}
-
-static void attr_strs(wb *node, const char *name, int n, const char *const *v) {
-    wb a = {0};
-    wb_str(&a, 1, name);
-    for (int i = 0; i < n; i++) wb_str(&a, 9, v[i]);
-    wb_int(&a, 20, 8);
-    wb_msg(node, 5, &a);
-}
-
-static void value_info(wb *g, uint32_t field, const char *name, onyx_dtype dt) {
-    wb vi = {0}, tp = {0}, tt = {0};
-    wb_str(&vi, 1, name);
-    wb_int(&tt, 1, dt);
-    wb_msg(&tp, 1, &tt);
-    wb_msg(&vi, 2, &tp);
-    wb_msg(g, field, &vi);
-}
-
-static const char *const in_names[] = {"i0", "i1", "i2", "i3", "i4"};
-static const char *const out_names[] = {"o0", "o1", "o2"};
-
-/* A loaded one-node model and its session; outputs live until fini. */
-typedef struct harness {
-    wb bytes;
-    onyx_model *model;
-    onyx_session *session;
-    onyx_tensor_view out[3];
-    onyx_error err;
-} harness;
-
-static onyx_tensor_view view(onyx_dtype dt, int ndim, const int64_t *dims, const void *data) {
-    onyx_tensor_view v = {.dtype = dt, .ndim = ndim, .data = (void *)data};
-    for (int k = 0; k < ndim; k++) v.dims[k] = dims[k];
-    return v;
-}
-
-/* Runs `node` (op_type and attributes written) on inputs; an input whose
- * dtype is UNDEFINED is omitted (""). Returns the load or run status. */
-static onyx_status run_node(harness *h, wb *node, int opset, int nin, const onyx_tensor_view *ins, int nout,
-                            const onyx_dtype *out_types) {
-    memset(h, 0, sizeof *h);
-    wb g = {0}, op = {0};
-    for (int i = 0; i < nin; i++) wb_str(node, 1, ins[i].dtype ? in_names[i] : "");
-    for (int i = 0; i < nout; i++) wb_str(node, 2, out_names[i]);
-    wb_msg(&g, 1, node);
-    wb_str(&g, 2, "g");
-    const char *names[5];
-    onyx_tensor_view bound[5];
-    int nb = 0;
-    for (int i = 0; i < nin; i++) {
-        if (!ins[i].dtype) continue;
-        value_info(&g, 11, in_names[i], ins[i].dtype);
-        names[nb] = in_names[i];
-        bound[nb++] = ins[i];
-    }
-    for (int i = 0; i < nout; i++) value_info(&g, 12, out_names[i], out_types[i]);
-    wb_int(&h->bytes, 1, 8);
-    wb_str(&op, 1, "");
-    wb_int(&op, 2, opset);
-    wb_msg(&h->bytes, 8, &op);
-    wb_msg(&h->bytes, 7, &g);
-    onyx_status st = onyx_model_load_memory(h->bytes.p, h->bytes.n, NULL, NULL, &h->model, &h->err);
-    if (st) return st;
-    onyx_options o;
-    onyx_options_init(&o);
-    o.threads = 1;
-    if ((st = onyx_session_new(h->model, &o, &h->session, &h->err))) return st;
-    return onyx_session_run_tensors(h->session, nb, names, bound, nout, out_names, h->out, &h->err);
-}
-
-static void fini(harness *h) {
-    onyx_session_free(h->session);
-    onyx_model_free(h->model);
-    free(h->bytes.p);
-}
-
-static wb op_node(const char *op) {
-    wb n = {0};
-    wb_str(&n, 4, op);
-    return n;
-}
 
 // ----------------------------------------------------------------------------
 // DFT against a direct sum
@@ -219,21 +53,21 @@ static void check_dft(int *unit_failed_, int64_t outer, int64_t N, int64_t inner
     direct_dft(x, outer, N, inner, comp, L, inverse, onesided, want);
     int64_t dims[4] = {outer, N, inner, comp}, one = 1, axis = 1;
     int64_t Lv = L;
-    onyx_tensor_view ins[3] = {view(ONYX_DTYPE_DOUBLE, 4, dims, x)};
-    if (L != N) ins[1] = view(ONYX_DTYPE_INT64, 0, &one, &Lv);
-    wb node = op_node("DFT");
-    if (inverse) attr_int(&node, "inverse", 1);
-    if (onesided) attr_int(&node, "onesided", 1);
+    onyx_tensor_view ins[3] = {tm_view(ONYX_DTYPE_DOUBLE, 4, dims, x)};
+    if (L != N) ins[1] = tm_view(ONYX_DTYPE_INT64, 0, &one, &Lv);
+    tm_buf node = tm_op("DFT");
+    if (inverse) tm_attr_int(&node, "inverse", 1);
+    if (onesided) tm_attr_int(&node, "onesided", 1);
     int nin = 2;
     if (opset >= 20) {
-        ins[2] = view(ONYX_DTYPE_INT64, 0, &one, &axis);
+        ins[2] = tm_view(ONYX_DTYPE_INT64, 0, &one, &axis);
         nin = 3;
     } else {
-        attr_int(&node, "axis", 1);
+        tm_attr_int(&node, "axis", 1);
     }
-    harness h;
+    tm_run h;
     onyx_dtype ot = ONYX_DTYPE_DOUBLE;
-    onyx_status st = run_node(&h, &node, opset, nin, ins, 1, &ot);
+    onyx_status st = tm_run_node(&h, &node, opset, nin, ins, 1, &ot);
     CHECK(st == ONYX_OK);
     if (st) fprintf(stderr, "  %s\n", h.err.message);
     if (st == ONYX_OK) {
@@ -247,7 +81,7 @@ static void check_dft(int *unit_failed_, int64_t outer, int64_t N, int64_t inner
                     (long long)L, comp, inverse, onesided, worst);
         CHECK(worst <= 1e-12 * scale * (double)(N + L));
     }
-    fini(&h);
+    tm_run_fini(&h);
     free(x);
     free(want);
 }
@@ -273,25 +107,25 @@ UNIT_TEST(signal_dft_rejects_bad_input) {
     double x[8] = {0};
     int64_t dims[3] = {2, 2, 2}, one = 1, bad_axis = 2, zero = 0;
     onyx_dtype ot = ONYX_DTYPE_DOUBLE;
-    harness h;
+    tm_run h;
     /* The last axis holds real/imaginary parts, so it cannot be the DFT axis. */
-    onyx_tensor_view ins[3] = {view(ONYX_DTYPE_DOUBLE, 3, dims, x), {0}, view(ONYX_DTYPE_INT64, 0, &one, &bad_axis)};
-    wb node = op_node("DFT");
-    CHECK(run_node(&h, &node, 20, 3, ins, 1, &ot) == ONYX_ERR_INVALID_ARGUMENT);
-    fini(&h);
-    ins[1] = view(ONYX_DTYPE_INT64, 0, &one, &zero);
+    onyx_tensor_view ins[3] = {tm_view(ONYX_DTYPE_DOUBLE, 3, dims, x), {0}, tm_view(ONYX_DTYPE_INT64, 0, &one, &bad_axis)};
+    tm_buf node = tm_op("DFT");
+    CHECK(tm_run_node(&h, &node, 20, 3, ins, 1, &ot) == ONYX_ERR_INVALID_ARGUMENT);
+    tm_run_fini(&h);
+    ins[1] = tm_view(ONYX_DTYPE_INT64, 0, &one, &zero);
     ins[2].dtype = ONYX_DTYPE_UNDEFINED;
-    node = op_node("DFT");
-    CHECK(run_node(&h, &node, 20, 2, ins, 1, &ot) == ONYX_ERR_INVALID_ARGUMENT);
+    node = tm_op("DFT");
+    CHECK(tm_run_node(&h, &node, 20, 2, ins, 1, &ot) == ONYX_ERR_INVALID_ARGUMENT);
     CHECK(strstr(h.err.message, "dft_length") != NULL);
-    fini(&h);
+    tm_run_fini(&h);
     int64_t dims3[3] = {2, 2, 3}; /* last dim 3: neither real nor complex */
     double y[12] = {0};
-    ins[0] = view(ONYX_DTYPE_DOUBLE, 3, dims3, y);
+    ins[0] = tm_view(ONYX_DTYPE_DOUBLE, 3, dims3, y);
     ins[1].dtype = ONYX_DTYPE_UNDEFINED;
-    node = op_node("DFT");
-    CHECK(run_node(&h, &node, 20, 1, ins, 1, &ot) == ONYX_ERR_INVALID_ARGUMENT);
-    fini(&h);
+    node = tm_op("DFT");
+    CHECK(tm_run_node(&h, &node, 20, 1, ins, 1, &ot) == ONYX_ERR_INVALID_ARGUMENT);
+    tm_run_fini(&h);
 }
 
 // ----------------------------------------------------------------------------
@@ -303,12 +137,12 @@ UNIT_TEST(signal_stft_against_direct_sum) {
     for (int i = 0; i < B * LEN; i++) sig[i] = cos(0.21 * i) + 0.1 * (i % 5);
     for (int k = 0; k < FL; k++) win[k] = 0.5 - 0.5 * cos(2 * PI * k / FL);
     int64_t sdims[3] = {B, LEN, 1}, wdims[1] = {FL}, one = 1, step = STEP;
-    onyx_tensor_view ins[3] = {view(ONYX_DTYPE_DOUBLE, 3, sdims, sig), view(ONYX_DTYPE_INT64, 0, &one, &step),
-                               view(ONYX_DTYPE_DOUBLE, 1, wdims, win)};
-    wb node = op_node("STFT");
-    harness h;
+    onyx_tensor_view ins[3] = {tm_view(ONYX_DTYPE_DOUBLE, 3, sdims, sig), tm_view(ONYX_DTYPE_INT64, 0, &one, &step),
+                               tm_view(ONYX_DTYPE_DOUBLE, 1, wdims, win)};
+    tm_buf node = tm_op("STFT");
+    tm_run h;
     onyx_dtype ot = ONYX_DTYPE_DOUBLE;
-    onyx_status st = run_node(&h, &node, 17, 3, ins, 1, &ot);
+    onyx_status st = tm_run_node(&h, &node, 17, 3, ins, 1, &ot);
     CHECK(st == ONYX_OK);
     int frames = 1 + (LEN - FL) / STEP, bins = FL / 2 + 1;
     if (st == ONYX_OK) {
@@ -329,13 +163,13 @@ UNIT_TEST(signal_stft_against_direct_sum) {
                 }
         CHECK(worst < 1e-12);
     }
-    fini(&h);
+    tm_run_fini(&h);
     /* A frame longer than the signal is refused. */
     int64_t big = LEN + 1;
-    onyx_tensor_view ins2[4] = {ins[0], ins[1], {0}, view(ONYX_DTYPE_INT64, 0, &one, &big)};
-    node = op_node("STFT");
-    CHECK(run_node(&h, &node, 17, 4, ins2, 1, &ot) == ONYX_ERR_INVALID_ARGUMENT);
-    fini(&h);
+    onyx_tensor_view ins2[4] = {ins[0], ins[1], {0}, tm_view(ONYX_DTYPE_INT64, 0, &one, &big)};
+    node = tm_op("STFT");
+    CHECK(tm_run_node(&h, &node, 17, 4, ins2, 1, &ot) == ONYX_ERR_INVALID_ARGUMENT);
+    tm_run_fini(&h);
 }
 
 // ----------------------------------------------------------------------------
@@ -345,56 +179,56 @@ UNIT_TEST(signal_windows_edge_cases) {
     static const char *const ops[] = {"HannWindow", "HammingWindow", "BlackmanWindow"};
     int64_t one = 1, size1 = 1, size0 = 0, size5 = 5;
     for (int o = 0; o < 3; o++) {
-        harness h;
+        tm_run h;
         onyx_dtype ot = ONYX_DTYPE_FLOAT;
         /* Symmetric, length 1: [1] rather than 0/0. */
-        onyx_tensor_view in = view(ONYX_DTYPE_INT64, 0, &one, &size1);
-        wb node = op_node(ops[o]);
-        attr_int(&node, "periodic", 0);
-        CHECK(run_node(&h, &node, 17, 1, &in, 1, &ot) == ONYX_OK);
+        onyx_tensor_view in = tm_view(ONYX_DTYPE_INT64, 0, &one, &size1);
+        tm_buf node = tm_op(ops[o]);
+        tm_attr_int(&node, "periodic", 0);
+        CHECK(tm_run_node(&h, &node, 17, 1, &in, 1, &ot) == ONYX_OK);
         CHECK(h.out[0].dims[0] == 1 && ((float *)h.out[0].data)[0] == 1.0f);
-        fini(&h);
-        in = view(ONYX_DTYPE_INT64, 0, &one, &size0);
-        node = op_node(ops[o]);
-        CHECK(run_node(&h, &node, 17, 1, &in, 1, &ot) == ONYX_OK);
+        tm_run_fini(&h);
+        in = tm_view(ONYX_DTYPE_INT64, 0, &one, &size0);
+        node = tm_op(ops[o]);
+        CHECK(tm_run_node(&h, &node, 17, 1, &in, 1, &ot) == ONYX_OK);
         CHECK(h.out[0].ndim == 1 && h.out[0].dims[0] == 0);
-        fini(&h);
+        tm_run_fini(&h);
         /* Periodic length 5 against the closed form, in double. */
-        in = view(ONYX_DTYPE_INT64, 0, &one, &size5);
-        node = op_node(ops[o]);
-        attr_int(&node, "output_datatype", ONYX_DTYPE_DOUBLE);
+        in = tm_view(ONYX_DTYPE_INT64, 0, &one, &size5);
+        node = tm_op(ops[o]);
+        tm_attr_int(&node, "output_datatype", ONYX_DTYPE_DOUBLE);
         ot = ONYX_DTYPE_DOUBLE;
-        CHECK(run_node(&h, &node, 17, 1, &in, 1, &ot) == ONYX_OK);
+        CHECK(tm_run_node(&h, &node, 17, 1, &in, 1, &ot) == ONYX_OK);
         for (int k = 0; k < 5 && h.out[0].data; k++) {
             double t = 2 * PI * k / 5, want = o == 0   ? 0.5 - 0.5 * cos(t)
                                               : o == 1 ? 25.0 / 46 - 21.0 / 46 * cos(t)
                                                        : 0.42 - 0.5 * cos(t) + 0.08 * cos(2 * t);
             CHECK_NEAR(((double *)h.out[0].data)[k], want, 1e-15);
         }
-        fini(&h);
+        tm_run_fini(&h);
     }
     /* An unsupported output_datatype fails at load. */
-    harness h;
+    tm_run h;
     onyx_dtype ot = ONYX_DTYPE_STRING;
-    onyx_tensor_view in = view(ONYX_DTYPE_INT64, 0, &one, &size5);
-    wb node = op_node("HannWindow");
-    attr_int(&node, "output_datatype", ONYX_DTYPE_STRING);
-    CHECK(run_node(&h, &node, 17, 1, &in, 1, &ot) == ONYX_ERR_INVALID_MODEL);
-    fini(&h);
+    onyx_tensor_view in = tm_view(ONYX_DTYPE_INT64, 0, &one, &size5);
+    tm_buf node = tm_op("HannWindow");
+    tm_attr_int(&node, "output_datatype", ONYX_DTYPE_STRING);
+    CHECK(tm_run_node(&h, &node, 17, 1, &in, 1, &ot) == ONYX_ERR_INVALID_MODEL);
+    tm_run_fini(&h);
 }
 
 UNIT_TEST(signal_mel_rejects_edges_above_nyquist) {
     int64_t one = 1, bins = 8, dft = 16, rate = 8000;
     float lo = 0, hi = 7900; /* above the 4000 Hz Nyquist frequency */
-    onyx_tensor_view ins[5] = {view(ONYX_DTYPE_INT64, 0, &one, &bins), view(ONYX_DTYPE_INT64, 0, &one, &dft),
-                               view(ONYX_DTYPE_INT64, 0, &one, &rate), view(ONYX_DTYPE_FLOAT, 0, &one, &lo),
-                               view(ONYX_DTYPE_FLOAT, 0, &one, &hi)};
-    harness h;
+    onyx_tensor_view ins[5] = {tm_view(ONYX_DTYPE_INT64, 0, &one, &bins), tm_view(ONYX_DTYPE_INT64, 0, &one, &dft),
+                               tm_view(ONYX_DTYPE_INT64, 0, &one, &rate), tm_view(ONYX_DTYPE_FLOAT, 0, &one, &lo),
+                               tm_view(ONYX_DTYPE_FLOAT, 0, &one, &hi)};
+    tm_run h;
     onyx_dtype ot = ONYX_DTYPE_FLOAT;
-    wb node = op_node("MelWeightMatrix");
-    CHECK(run_node(&h, &node, 17, 5, ins, 1, &ot) == ONYX_ERR_INVALID_ARGUMENT);
+    tm_buf node = tm_op("MelWeightMatrix");
+    CHECK(tm_run_node(&h, &node, 17, 5, ins, 1, &ot) == ONYX_ERR_INVALID_ARGUMENT);
     CHECK(strstr(h.err.message, "Nyquist") != NULL);
-    fini(&h);
+    tm_run_fini(&h);
 }
 
 // ----------------------------------------------------------------------------
@@ -424,40 +258,40 @@ UNIT_TEST(random_ops_seeded_and_unseeded) {
     onyx_dtype ot = ONYX_DTYPE_FLOAT;
     float first[12], second[12];
     for (int seeded = 0; seeded < 2; seeded++) {
-        harness h;
-        wb node = op_node("RandomNormal");
-        attr_ints(&node, "shape", 2, shape);
-        if (seeded) attr_float(&node, "seed", 5.0f);
-        CHECK(run_node(&h, &node, 22, 0, NULL, 1, &ot) == ONYX_OK);
+        tm_run h;
+        tm_buf node = tm_op("RandomNormal");
+        tm_attr_ints(&node, "shape", 2, shape);
+        if (seeded) tm_attr_float(&node, "seed", 5.0f);
+        CHECK(tm_run_node(&h, &node, 22, 0, NULL, 1, &ot) == ONYX_OK);
         if (h.out[0].data) memcpy(first, h.out[0].data, sizeof first);
         /* A second run of the same session. */
         onyx_tensor_view out;
-        CHECK(onyx_session_run_tensors(h.session, 0, NULL, NULL, 1, out_names, &out, &h.err) == ONYX_OK);
+        CHECK(onyx_session_run_tensors(h.session, 0, NULL, NULL, 1, h.out_names, &out, &h.err) == ONYX_OK);
         if (out.data) memcpy(second, out.data, sizeof second);
         CHECK((memcmp(first, second, sizeof first) == 0) == (seeded == 1));
-        fini(&h);
+        tm_run_fini(&h);
     }
     /* Multinomial: a class with all the mass is always drawn. */
     float logits[6] = {-1000, 3, -1000, 0, -1000, -1000};
     int64_t ldims[2] = {2, 3};
-    onyx_tensor_view in = view(ONYX_DTYPE_FLOAT, 2, ldims, logits);
-    harness h;
-    wb node = op_node("Multinomial");
-    attr_int(&node, "sample_size", 50);
-    attr_int(&node, "dtype", ONYX_DTYPE_INT64);
+    onyx_tensor_view in = tm_view(ONYX_DTYPE_FLOAT, 2, ldims, logits);
+    tm_run h;
+    tm_buf node = tm_op("Multinomial");
+    tm_attr_int(&node, "sample_size", 50);
+    tm_attr_int(&node, "dtype", ONYX_DTYPE_INT64);
     ot = ONYX_DTYPE_INT64;
-    CHECK(run_node(&h, &node, 7, 1, &in, 1, &ot) == ONYX_OK);
+    CHECK(tm_run_node(&h, &node, 7, 1, &in, 1, &ot) == ONYX_OK);
     CHECK(h.out[0].ndim == 2 && h.out[0].dims[0] == 2 && h.out[0].dims[1] == 50);
     for (int i = 0; i < 100 && h.out[0].data; i++) CHECK(((int64_t *)h.out[0].data)[i] == (i < 50 ? 1 : 0));
-    fini(&h);
+    tm_run_fini(&h);
     /* Bernoulli refuses probabilities outside [0, 1]. */
     float probs[3] = {0.5f, 1.5f, 0.1f};
     int64_t pd[1] = {3};
-    in = view(ONYX_DTYPE_FLOAT, 1, pd, probs);
-    node = op_node("Bernoulli");
+    in = tm_view(ONYX_DTYPE_FLOAT, 1, pd, probs);
+    node = tm_op("Bernoulli");
     ot = ONYX_DTYPE_FLOAT;
-    CHECK(run_node(&h, &node, 15, 1, &in, 1, &ot) == ONYX_ERR_INVALID_ARGUMENT);
-    fini(&h);
+    CHECK(tm_run_node(&h, &node, 15, 1, &in, 1, &ot) == ONYX_ERR_INVALID_ARGUMENT);
+    tm_run_fini(&h);
 }
 
 // ----------------------------------------------------------------------------
@@ -465,11 +299,11 @@ UNIT_TEST(random_ops_seeded_and_unseeded) {
 
 /* Runs `node` on a 1-D string input; StringSplit (two outputs) passes
  * nout 2, the second output being int64. */
-static onyx_status run_strings(harness *h, wb *node, int opset, int n, const char *const *s, onyx_dtype ot,
+static onyx_status run_strings(tm_run *h, tm_buf *node, int opset, int n, const char *const *s, onyx_dtype ot,
                                int nout) {
     int64_t dims[1] = {n};
-    onyx_tensor_view in = view(ONYX_DTYPE_STRING, 1, dims, s);
-    return run_node(h, node, opset, 1, &in, nout, (onyx_dtype[]){ot, ONYX_DTYPE_INT64});
+    onyx_tensor_view in = tm_view(ONYX_DTYPE_STRING, 1, dims, s);
+    return tm_run_node(h, node, opset, 1, &in, nout, (onyx_dtype[]){ot, ONYX_DTYPE_INT64});
 }
 
 UNIT_TEST(string_regex_translation) {
@@ -485,36 +319,36 @@ UNIT_TEST(string_regex_translation) {
         {"(?P<year>\\d{4})-\\d\\d", "2024-05", true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        harness h;
-        wb node = op_node("RegexFullMatch");
-        attr_str(&node, "pattern", cases[i].pattern);
+        tm_run h;
+        tm_buf node = tm_op("RegexFullMatch");
+        tm_attr_str(&node, "pattern", cases[i].pattern);
         const char *t[1] = {cases[i].text};
         onyx_status st = run_strings(&h, &node, 20, 1, t, ONYX_DTYPE_BOOL, 1);
         CHECK(st == ONYX_OK);
         if (st == ONYX_OK && ((uint8_t *)h.out[0].data)[0] != cases[i].match)
             fprintf(stderr, "  pattern %s on %s\n", cases[i].pattern, cases[i].text);
         CHECK(st == ONYX_OK && ((uint8_t *)h.out[0].data)[0] == cases[i].match);
-        fini(&h);
+        tm_run_fini(&h);
     }
     /* Outside the supported subset: refused at load with the reason. */
-    harness h;
-    wb node = op_node("RegexFullMatch");
-    attr_str(&node, "pattern", "\\pL+");
+    tm_run h;
+    tm_buf node = tm_op("RegexFullMatch");
+    tm_attr_str(&node, "pattern", "\\pL+");
     const char *t[1] = {"x"};
     CHECK(run_strings(&h, &node, 20, 1, t, ONYX_DTYPE_BOOL, 1) == ONYX_ERR_UNSUPPORTED);
-    fini(&h);
-    node = op_node("RegexFullMatch");
-    attr_str(&node, "pattern", "(unclosed");
+    tm_run_fini(&h);
+    node = tm_op("RegexFullMatch");
+    tm_attr_str(&node, "pattern", "(unclosed");
     CHECK(run_strings(&h, &node, 20, 1, t, ONYX_DTYPE_BOOL, 1) == ONYX_ERR_INVALID_MODEL);
-    fini(&h);
+    tm_run_fini(&h);
 }
 
 UNIT_TEST(string_split_whitespace_rules) {
     /* Python: "  a\u2003b\tc  ".split(None, 1) == ['a', 'b\tc  '] */
     const char *s[2] = {"  a\xe2\x80\x83" "b\tc  ", ""};
-    harness h;
-    wb node = op_node("StringSplit");
-    attr_int(&node, "maxsplit", 1);
+    tm_run h;
+    tm_buf node = tm_op("StringSplit");
+    tm_attr_int(&node, "maxsplit", 1);
     CHECK(run_strings(&h, &node, 20, 2, s, ONYX_DTYPE_STRING, 2) == ONYX_OK);
     if (h.out[0].data) {
         char **y = h.out[0].data;
@@ -523,11 +357,11 @@ UNIT_TEST(string_split_whitespace_rules) {
         CHECK(strcmp(y[0], "a") == 0 && strcmp(y[1], "b\tc  ") == 0);
         CHECK(z[0] == 2 && z[1] == 0 && strcmp(y[2], "") == 0 && strcmp(y[3], "") == 0);
     }
-    fini(&h);
+    tm_run_fini(&h);
     /* A multi-character delimiter; "" splits into one empty part. */
     const char *d[2] = {"a::b::::c", ""};
-    node = op_node("StringSplit");
-    attr_str(&node, "delimiter", "::");
+    node = tm_op("StringSplit");
+    tm_attr_str(&node, "delimiter", "::");
     CHECK(run_strings(&h, &node, 20, 2, d, ONYX_DTYPE_STRING, 2) == ONYX_OK);
     if (h.out[0].data) {
         char **y = h.out[0].data;
@@ -535,16 +369,16 @@ UNIT_TEST(string_split_whitespace_rules) {
         CHECK(h.out[0].dims[1] == 4 && z[0] == 4 && z[1] == 1);
         CHECK(strcmp(y[0], "a") == 0 && strcmp(y[1], "b") == 0 && strcmp(y[2], "") == 0 && strcmp(y[3], "c") == 0);
     }
-    fini(&h);
+    tm_run_fini(&h);
 }
 
 UNIT_TEST(string_normalizer_utf8_case) {
     const char *s[3] = {"\xc3\x80pfel stra\xc3\x9f" "e", "\xd0\x9c\xd0\xbe\xd1\x81\xd0\xba\xd0\xb2\xd0\xb0", "IGNORED"};
     const char *stop[1] = {"ignored"};
-    harness h;
-    wb node = op_node("StringNormalizer");
-    attr_str(&node, "case_change_action", "UPPER");
-    attr_strs(&node, "stopwords", 1, stop);
+    tm_run h;
+    tm_buf node = tm_op("StringNormalizer");
+    tm_attr_str(&node, "case_change_action", "UPPER");
+    tm_attr_strs(&node, "stopwords", 1, stop);
     CHECK(run_strings(&h, &node, 10, 3, s, ONYX_DTYPE_STRING, 1) == ONYX_OK);
     if (h.out[0].data) {
         char **y = h.out[0].data;
@@ -554,7 +388,7 @@ UNIT_TEST(string_normalizer_utf8_case) {
         /* "Москва" -> "МОСКВА" */
         CHECK(strcmp(y[1], "\xd0\x9c\xd0\x9e\xd0\xa1\xd0\x9a\xd0\x92\xd0\x90") == 0);
     }
-    fini(&h);
+    tm_run_fini(&h);
 }
 
 UNIT_TEST(string_tfidf_string_pool) {
@@ -567,28 +401,19 @@ UNIT_TEST(string_tfidf_string_pool) {
     static const char *const modes[3] = {"TF", "IDF", "TFIDF"};
     const float *wants[3] = {want_tf, want_idf, want_tfidf};
     for (int m = 0; m < 3; m++) {
-        harness h;
-        wb node = op_node("TfIdfVectorizer");
-        attr_str(&node, "mode", modes[m]);
-        attr_int(&node, "min_gram_length", 1);
-        attr_int(&node, "max_gram_length", 2);
-        attr_int(&node, "max_skip_count", 0);
-        attr_ints(&node, "ngram_counts", 2, counts);
-        attr_ints(&node, "ngram_indexes", 4, indexes);
-        attr_strs(&node, "pool_strings", 6, pool);
-        if (m) {
-            wb a = {0};
-            wb_str(&a, 1, "weights");
-            for (int i = 0; i < 4; i++) {
-                wb_tag(&a, 7, 5);
-                wb_raw(&a, &weights[i], 4);
-            }
-            wb_int(&a, 20, 6);
-            wb_msg(&node, 5, &a);
-        }
+        tm_run h;
+        tm_buf node = tm_op("TfIdfVectorizer");
+        tm_attr_str(&node, "mode", modes[m]);
+        tm_attr_int(&node, "min_gram_length", 1);
+        tm_attr_int(&node, "max_gram_length", 2);
+        tm_attr_int(&node, "max_skip_count", 0);
+        tm_attr_ints(&node, "ngram_counts", 2, counts);
+        tm_attr_ints(&node, "ngram_indexes", 4, indexes);
+        tm_attr_strs(&node, "pool_strings", 6, pool);
+        if (m) tm_attr_floats(&node, "weights", 4, weights);
         CHECK(run_strings(&h, &node, 9, 7, x, ONYX_DTYPE_FLOAT, 1) == ONYX_OK);
         if (h.out[0].data)
             for (int i = 0; i < 4; i++) CHECK(((float *)h.out[0].data)[i] == wants[m][i]);
-        fini(&h);
+        tm_run_fini(&h);
     }
 }
