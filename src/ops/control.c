@@ -5,6 +5,7 @@
  */
 #include "core/graph.h" /* declared body output types, for zero-trip scan outputs */
 #include "core/op.h"
+#include "ops/util.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -13,30 +14,13 @@
 // ----------------------------------------------------------------------------
 // Helpers
 
-/* Moves the heap-owned value v into output i (or drops it when the model
- * omitted that output). v is left NONE either way. */
-static onyx_status put_value(onyx_exec *x, int i, onyx_value *v) {
-    if (!onyx_exec_wants_output(x, i)) {
-        onyx_value_clear(v);
-        return ONYX_OK;
-    }
-    onyx_value *o = onyx_exec_output_value(x, i);
-    if (!o) {
-        onyx_value_clear(v);
-        return onyx_exec_fail(x, ONYX_ERR_RUNTIME, "output index %d out of range", i);
-    }
-    onyx_status st = onyx_value_take(o, v);
-    if (st) return onyx_exec_fail(x, st, "out of memory moving output %d", i);
-    return ONYX_OK;
-}
-
 /* Copies the borrowed value v into output i. */
 static onyx_status copy_value(onyx_exec *x, int i, const onyx_value *v) {
     if (!onyx_exec_wants_output(x, i)) return ONYX_OK;
     onyx_value tmp;
     onyx_status st = onyx_value_copy(&tmp, v);
     if (st) return onyx_exec_fail(x, st, "out of memory copying output %d", i);
-    return put_value(x, i, &tmp);
+    return onyx_op_put_value(x, i, &tmp);
 }
 
 /* Reads a one-element tensor as a truth value. */
@@ -47,17 +31,6 @@ static onyx_status read_cond(onyx_exec *x, const onyx_value *v, const char *what
     *out = onyx_tensor_get_i64(&v->tensor, 0) != 0;
     return ONYX_OK;
 }
-
-/* Clears values[0..n) and frees the array (NULL allowed). */
-static void free_values(onyx_value *values, int n) {
-    if (!values) return;
-    for (int i = 0; i < n; i++) onyx_value_clear(&values[i]);
-    free(values);
-}
-
-/* A zeroed array of n values (at least one, so n == 0 is not NULL); the
- * caller frees it with free_values. NULL when out of memory. */
-static onyx_value *new_values(int n) { return calloc((size_t)n + 1, sizeof(onyx_value)); }
 
 /* The declared element type and shape of output j of body graph g. A scan
  * output of a loop that ran zero times takes its element shape from here,
@@ -83,9 +56,8 @@ static onyx_status declared_output(onyx_exec *x, const onyx_graph *g, int j, ony
  * pointers are moved: src's entries are set to NULL (src must own them). */
 static void put_slice(onyx_tensor *dst, int axis, int64_t len, int64_t pos, onyx_tensor *src) {
     size_t es = onyx_dtype_size(src->dtype);
-    int64_t outer = 1, inner = 1;
-    for (int i = 0; i < axis; i++) outer *= src->dims[i];
-    for (int i = axis; i < src->ndim; i++) inner *= src->dims[i];
+    int64_t outer = onyx_op_prod(src->dims, 0, axis);
+    int64_t inner = onyx_op_prod(src->dims, axis, src->ndim);
     size_t row = (size_t)inner * es;
     if (!row) return;
     char *d = dst->data;
@@ -99,9 +71,8 @@ static void put_slice(onyx_tensor *dst, int axis, int64_t len, int64_t pos, onyx
  * buffer `dst` (rank one less). Strings are copied as borrowed pointers. */
 static void get_slice(void *dst, const onyx_tensor *src, int axis, int64_t pos) {
     size_t es = onyx_dtype_size(src->dtype);
-    int64_t outer = 1, inner = 1, len = src->dims[axis];
-    for (int i = 0; i < axis; i++) outer *= src->dims[i];
-    for (int i = axis + 1; i < src->ndim; i++) inner *= src->dims[i];
+    int64_t len = src->dims[axis], outer = onyx_op_prod(src->dims, 0, axis);
+    int64_t inner = onyx_op_prod(src->dims, axis + 1, src->ndim);
     size_t row = (size_t)inner * es;
     if (!row) return;
     char *d = dst;
@@ -135,13 +106,13 @@ static onyx_status if_run(const onyx_node *n, onyx_exec *x) {
     if (st) return st;
     const onyx_graph *g = onyx_attr_graph(n, cond ? "then_branch" : "else_branch");
     int no = onyx_graph_num_outputs(g);
-    onyx_value *outs = new_values(no);
+    onyx_value *outs = onyx_op_values_new(no);
     if (!outs) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
     if ((st = onyx_exec_run_graph(x, g, 0, NULL, outs))) goto done;
     for (int i = 0; i < n->n_out; i++)
-        if ((st = put_value(x, i, &outs[i]))) goto done;
+        if ((st = onyx_op_put_value(x, i, &outs[i]))) goto done;
 done:
-    free_values(outs, no);
+    onyx_op_values_free(outs, no);
     return st;
 }
 
@@ -223,7 +194,7 @@ static onyx_status stack_finish(onyx_exec *x, stack_acc *a, int i) {
         free(a->data);
     }
     memset(a, 0, sizeof *a);
-    return put_value(x, i, &v);
+    return onyx_op_put_value(x, i, &v);
 }
 
 /* Output i as an empty stack of body output j's declared element type. */
@@ -307,7 +278,7 @@ static onyx_status loop_run(const onyx_node *n, onyx_exec *x) {
             return onyx_exec_fail(x, ONYX_ERR_INVALID_MODEL, "loop-carried input %d is missing", i);
 
     const onyx_value **in = calloc((size_t)bi, sizeof *in);
-    onyx_value *prev = new_values(bo), *outs = new_values(bo);
+    onyx_value *prev = onyx_op_values_new(bo), *outs = onyx_op_values_new(bo);
     stack_acc *acc = calloc((size_t)K + 1, sizeof *acc);
     if (!in || !prev || !outs || !acc) {
         st = onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
@@ -353,7 +324,7 @@ static onyx_status loop_run(const onyx_node *n, onyx_exec *x) {
 
     for (int i = 0; i < N && i < n->n_out; i++) {
         if (iter > 0)
-            st = put_value(x, i, &prev[1 + i]);
+            st = onyx_op_put_value(x, i, &prev[1 + i]);
         else
             st = copy_value(x, i, in[2 + i]);
         if (st) goto done;
@@ -371,8 +342,8 @@ done:
     if (acc)
         for (int k = 0; k < K; k++) stack_free(&acc[k]);
     free(acc);
-    free_values(prev, bo);
-    free_values(outs, bo);
+    onyx_op_values_free(prev, bo);
+    onyx_op_values_free(outs, bo);
     free(in);
     return st;
 }
@@ -481,8 +452,8 @@ static onyx_status scan_recur(const scan_run *r, onyx_value *final) {
     int N = s->n_state, M = s->n_in, K = s->n_out, bi = N + M, bo = N + K;
     onyx_status st = ONYX_OK;
     const onyx_value **in = calloc((size_t)bi + 1, sizeof *in);
-    onyx_value *prev = new_values(bo), *outs = new_values(bo);
-    onyx_value *elems = new_values(M); /* borrowed views: never cleared */
+    onyx_value *prev = onyx_op_values_new(bo), *outs = onyx_op_values_new(bo);
+    onyx_value *elems = onyx_op_values_new(M); /* borrowed views: never cleared */
     void **bufs = calloc((size_t)M + 1, sizeof *bufs);
     if (!in || !prev || !outs || !elems || !bufs) {
         st = onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
@@ -551,8 +522,8 @@ done:
         for (int j = 0; j < M; j++) free(bufs[j]);
     free(bufs);
     free(elems); /* views only */
-    free_values(prev, bo);
-    free_values(outs, bo);
+    onyx_op_values_free(prev, bo);
+    onyx_op_values_free(outs, bo);
     free(in);
     return st;
 }
@@ -578,11 +549,10 @@ static onyx_status scan9_emit(void *ctx, int k, int64_t step, onyx_tensor *e) {
             return onyx_exec_fail(x, ONYX_ERR_UNSUPPORTED, "scan output %d has rank %d (at most %d)",
                                   k, r, ONYX_MAX_DIMS);
         int64_t a = c->s->out_axis[k];
-        if (a < -r || a >= r)
+        if (!onyx_op_norm_axis(a, r, &c->axis[k]))
             return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
                                   "scan_output_axes[%d] = %lld is out of range for rank %d", k,
                                   (long long)a, r);
-        c->axis[k] = (int)(a < 0 ? a + r : a);
         int64_t d[ONYX_MAX_DIMS];
         for (int i = 0, o = 0; i < r; i++) d[i] = i == c->axis[k] ? c->len : e->dims[o++];
         onyx_status st = onyx_exec_output(x, idx, e->dtype, r, d, &c->out[k]);
@@ -611,7 +581,7 @@ static onyx_status scan9_run(const onyx_node *n, onyx_exec *x) {
     onyx_tensor *scan_in = calloc((size_t)M + 1, sizeof *scan_in);
     int *axis = calloc((size_t)M + (size_t)K + 1, sizeof *axis);
     onyx_tensor **out = calloc((size_t)K + 1, sizeof *out);
-    onyx_value *final = new_values(N);
+    onyx_value *final = onyx_op_values_new(N);
     if (!state || !scan_in || !axis || !out || !final) {
         st = onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;
@@ -631,13 +601,12 @@ static onyx_status scan9_run(const onyx_node *n, onyx_exec *x) {
             goto done;
         }
         int64_t a = s->in_axis[j];
-        if (a < -t->ndim || a >= t->ndim) {
+        if (!onyx_op_norm_axis(a, t->ndim, &axis[j])) {
             st = onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
                                 "scan_input_axes[%d] = %lld is out of range for rank %d", j,
                                 (long long)a, t->ndim);
             goto done;
         }
-        axis[j] = (int)(a < 0 ? a + t->ndim : a);
         if (len >= 0 && t->dims[axis[j]] != len) {
             st = onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
                                 "scan input %d has %lld steps, scan input 0 has %lld", j,
@@ -652,13 +621,13 @@ static onyx_status scan9_run(const onyx_node *n, onyx_exec *x) {
                   .len = len, .emit = scan9_emit, .ctx = &c};
     if ((st = scan_recur(&r, final))) goto done;
     for (int i = 0; i < N && i < n->n_out; i++)
-        if ((st = put_value(x, i, &final[i]))) goto done;
+        if ((st = onyx_op_put_value(x, i, &final[i]))) goto done;
     for (int k = 0; k < K && N + k < n->n_out; k++)
         if (!out[k] && onyx_exec_wants_output(x, N + k) &&
             (st = empty_scan_output(x, body, N + k, N + k, (int)s->out_axis[k])))
             goto done;
 done:
-    free_values(final, N);
+    onyx_op_values_free(final, N);
     free(out);
     free(axis);
     free(scan_in);
@@ -713,14 +682,14 @@ static onyx_status scan8_run(const onyx_node *n, onyx_exec *x) {
     int N = s->n_state, M = s->n_in, K = s->n_out;
     onyx_status st = ONYX_OK;
     const onyx_tensor **init = calloc((size_t)N + 1, sizeof *init);
-    onyx_value *views = new_values(N); /* borrowed views: never cleared */
+    onyx_value *views = onyx_op_values_new(N); /* borrowed views: never cleared */
     const onyx_value **state = calloc((size_t)N + 1, sizeof *state);
     onyx_tensor *scan_in = calloc((size_t)M + 1, sizeof *scan_in);
     const onyx_tensor **full = calloc((size_t)M + 1, sizeof *full);
     int *axis = calloc((size_t)M + 1, sizeof *axis);
     onyx_tensor **out = calloc((size_t)K + 1, sizeof *out);
     onyx_tensor **fout = calloc((size_t)N + 1, sizeof *fout);
-    onyx_value *final = new_values(N);
+    onyx_value *final = onyx_op_values_new(N);
     if (!init || !views || !state || !scan_in || !full || !axis || !out || !fout || !final) {
         st = onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;
@@ -845,7 +814,7 @@ static onyx_status scan8_run(const onyx_node *n, onyx_exec *x) {
         if (nb) memset(out[k]->data, 0, nb);
     }
 done:
-    free_values(final, N);
+    onyx_op_values_free(final, N);
     free(fout);
     free(out);
     free(axis);

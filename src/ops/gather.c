@@ -5,6 +5,7 @@
  * against its axis before any memory is touched.
  * Does not own: slicing and concatenation (tensor.c). */
 #include "core/op.h"
+#include "ops/util.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -17,37 +18,6 @@
 
 /* ---------------------------------------------------------------------- */
 /* Helpers                                                                 */
-
-/* After pointer copies into a STRING tensor, replaces every borrowed pointer
- * with an owned copy. On failure the not-yet-copied tail is set to NULL so
- * that releasing the tensor frees only what it owns. */
-static onyx_status own_strings(onyx_exec *x, onyx_tensor *t) {
-    if (t->dtype != ONYX_DTYPE_STRING) return ONYX_OK;
-    int64_t n = onyx_tensor_count(t);
-    char **s = t->data;
-    for (int64_t i = 0; i < n; i++) {
-        if (!s[i]) continue;
-        char *c = strdup(s[i]);
-        if (!c) {
-            for (int64_t j = i; j < n; j++) s[j] = NULL;
-            return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory copying strings");
-        }
-        s[i] = c;
-    }
-    return ONYX_OK;
-}
-
-static bool norm_axis(int64_t a, int rank, int *out) {
-    if (a < -(int64_t)rank || a >= rank) return false;
-    *out = (int)(a < 0 ? a + rank : a);
-    return true;
-}
-
-static int64_t prod(const int64_t *d, int from, int to) {
-    int64_t p = 1;
-    for (int k = from; k < to; k++) p *= d[k];
-    return p;
-}
 
 /* Reads every index of `ind` into a scratch array, each made non-negative
  * against the size of the axis it addresses: dim_of(i) is `dim` for all i, or
@@ -202,7 +172,7 @@ static onyx_status gather_run(const onyx_node *n, onyx_exec *x) {
     const onyx_tensor *data = onyx_exec_input(x, 0), *ind = onyx_exec_input(x, 1);
     if (!data || !ind) return FAIL("missing input");
     int r = data->ndim, q = ind->ndim, axis;
-    if (!norm_axis(a->axis, r, &axis)) return FAIL("axis %lld out of range for rank %d", (long long)a->axis, r);
+    if (!onyx_op_norm_axis(a->axis, r, &axis)) return FAIL("axis %lld out of range for rank %d", (long long)a->axis, r);
     if (r - 1 + q > ONYX_MAX_DIMS) return onyx_exec_fail(x, ONYX_ERR_UNSUPPORTED, "output rank too large");
     int64_t D = data->dims[axis];
     int64_t *idx;
@@ -216,14 +186,14 @@ static onyx_status gather_run(const onyx_node *n, onyx_exec *x) {
     onyx_tensor *out;
     st = onyx_exec_output(x, 0, data->dtype, nd, dims, &out);
     if (st) return st;
-    int64_t outer = prod(data->dims, 0, axis), inner = prod(data->dims, axis + 1, r);
+    int64_t outer = onyx_op_prod(data->dims, 0, axis), inner = onyx_op_prod(data->dims, axis + 1, r);
     int64_t ni = onyx_tensor_count(ind);
     size_t blk = (size_t)inner * onyx_dtype_size(data->dtype);
     if (blk)
         for (int64_t o = 0; o < outer; o++)
             for (int64_t j = 0; j < ni; j++)
                 memcpy(ELEM(out, (o * ni + j) * inner), CELEM(data, (o * D + idx[j]) * inner), blk);
-    return own_strings(x, out);
+    return onyx_op_own_strings(x, out);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -267,7 +237,7 @@ static onyx_status gather_elements_run(const onyx_node *n, onyx_exec *x) {
     const onyx_tensor *data = onyx_exec_input(x, 0), *ind = onyx_exec_input(x, 1);
     if (!data || !ind) return FAIL("missing input");
     int axis;
-    if (!norm_axis(a->axis, data->ndim, &axis)) return FAIL("axis %lld out of range", (long long)a->axis);
+    if (!onyx_op_norm_axis(a->axis, data->ndim, &axis)) return FAIL("axis %lld out of range", (long long)a->axis);
     onyx_status st = check_elements_shape(x, data, ind, axis);
     if (st) return st;
     int64_t *idx;
@@ -283,7 +253,7 @@ static onyx_status gather_elements_run(const onyx_node *n, onyx_exec *x) {
     element_offsets(ind, data->dims, axis, idx, offs);
     size_t es = onyx_dtype_size(data->dtype);
     for (int64_t i = 0; i < ni; i++) memcpy(ELEM(out, i), CELEM(data, offs[i]), es);
-    return own_strings(x, out);
+    return onyx_op_own_strings(x, out);
 }
 
 static onyx_status scatter_elements_run(const onyx_node *n, onyx_exec *x) {
@@ -292,7 +262,7 @@ static onyx_status scatter_elements_run(const onyx_node *n, onyx_exec *x) {
                       *upd = onyx_exec_input(x, 2);
     if (!data || !ind || !upd) return FAIL("missing input");
     int axis;
-    if (!norm_axis(a->axis, data->ndim, &axis)) return FAIL("axis %lld out of range", (long long)a->axis);
+    if (!onyx_op_norm_axis(a->axis, data->ndim, &axis)) return FAIL("axis %lld out of range", (long long)a->axis);
     onyx_status st = check_elements_shape(x, data, ind, axis);
     if (st) return st;
     if (upd->ndim != ind->ndim || memcmp(upd->dims, ind->dims, (size_t)ind->ndim * sizeof *ind->dims) ||
@@ -306,7 +276,7 @@ static onyx_status scatter_elements_run(const onyx_node *n, onyx_exec *x) {
     if (st) return st;
     size_t nb = onyx_tensor_nbytes(data);
     if (nb) memcpy(out->data, data->data, nb);
-    st = own_strings(x, out);
+    st = onyx_op_own_strings(x, out);
     if (st) return st;
     int64_t ni = onyx_tensor_count(ind);
     if (ni == 0) return ONYX_OK;
@@ -358,10 +328,10 @@ static onyx_status gathernd_run(const onyx_node *n, onyx_exec *x) {
     onyx_tensor *out;
     st = onyx_exec_output(x, 0, data->dtype, nd, dims, &out);
     if (st) return st;
-    int64_t B = prod(data->dims, 0, b);
-    int64_t per_batch = B ? prod(ind->dims, b, q - 1) : 0; /* tuples per batch */
-    int64_t slice = prod(data->dims, b + (int)m, r);
-    int64_t dbatch = prod(data->dims, b, r);
+    int64_t B = onyx_op_prod(data->dims, 0, b);
+    int64_t per_batch = B ? onyx_op_prod(ind->dims, b, q - 1) : 0; /* tuples per batch */
+    int64_t slice = onyx_op_prod(data->dims, b + (int)m, r);
+    int64_t dbatch = onyx_op_prod(data->dims, b, r);
     size_t blk = (size_t)slice * onyx_dtype_size(data->dtype);
     if (blk)
         for (int64_t bb = 0; bb < B; bb++)
@@ -371,7 +341,7 @@ static onyx_status gathernd_run(const onyx_node *n, onyx_exec *x) {
                 for (int64_t k = 0; k < m; k++) off = off * data->dims[b + k] + tu[k];
                 memcpy(ELEM(out, (bb * per_batch + t) * slice), CELEM(data, bb * dbatch + off * slice), blk);
             }
-    return own_strings(x, out);
+    return onyx_op_own_strings(x, out);
 }
 
 static onyx_status scatternd_run(const onyx_node *n, onyx_exec *x) {
@@ -398,9 +368,9 @@ static onyx_status scatternd_run(const onyx_node *n, onyx_exec *x) {
     if (st) return st;
     size_t nb = onyx_tensor_nbytes(data);
     if (nb) memcpy(out->data, data->data, nb);
-    st = own_strings(x, out);
+    st = onyx_op_own_strings(x, out);
     if (st) return st;
-    int64_t tuples = prod(ind->dims, 0, q - 1), slice = prod(data->dims, (int)m, r);
+    int64_t tuples = onyx_op_prod(ind->dims, 0, q - 1), slice = onyx_op_prod(data->dims, (int)m, r);
     for (int64_t t = 0; t < tuples; t++) {
         int64_t off = 0;
         for (int64_t k = 0; k < m; k++) off = off * data->dims[k] + idx[t * m + k];

@@ -5,6 +5,7 @@
  * Does not own: MatMulInteger (matmul.c), ConvInteger and float convolution
  * (conv.c). */
 #include "core/op.h"
+#include "ops/util.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -16,12 +17,6 @@
 
 enum { BLK = 256 };       /* elements converted per block in generic paths */
 enum { GRAIN = 1 << 14 }; /* elements per parallel task */
-
-static bool norm_axis(int64_t a, int rank, int *out) {
-    if (a < -(int64_t)rank || a >= rank) return false;
-    *out = (int)(a < 0 ? a + rank : a);
-    return true;
-}
 
 static bool is_f8(onyx_dtype t) {
     return t == ONYX_DTYPE_FLOAT8E4M3FN || t == ONYX_DTYPE_FLOAT8E4M3FNUZ ||
@@ -123,7 +118,7 @@ static onyx_status qlayout_make(onyx_exec *x, const onyx_tensor *in, const onyx_
                               "zero point and scale have different shapes");
     if (onyx_tensor_count(scale) == 1 && block <= 0) return ONYX_OK;
     int axis;
-    if (!norm_axis(axis_attr, in->ndim, &axis))
+    if (!onyx_op_norm_axis(axis_attr, in->ndim, &axis))
         return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "axis %lld out of range for rank %d",
                               (long long)axis_attr, in->ndim);
     q->Da = in->dims[axis];

@@ -5,6 +5,7 @@
  * exactly in 64 bits (sums wrap like the narrower type would).
  * Does not own: ArgMax/ArgMin (tensor.c), pooling (pool.c). */
 #include "core/op.h"
+#include "ops/util.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -237,8 +238,9 @@ static onyx_status red_run(const onyx_node *n, onyx_exec *x) {
     } else {
         for (int64_t i = 0; i < na; i++) {
             int64_t ax = ta ? onyx_tensor_get_i64(ta, i) : a->axes[i];
-            if (ax < -r || ax >= r) return FAIL("axis %lld out of range for rank %d", (long long)ax, r);
-            red[ax < 0 ? ax + r : ax] = true;
+            int k;
+            if (!onyx_op_norm_axis(ax, r, &k)) return FAIL("axis %lld out of range for rank %d", (long long)ax, r);
+            red[k] = true;
         }
     }
     /* Output shape. */

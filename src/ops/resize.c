@@ -9,6 +9,7 @@
  * so it serves every element type without conversion.
  * Does not own: image preprocessing resize (src/io/, which matches Pillow). */
 #include "core/op.h"
+#include "ops/util.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -403,16 +404,9 @@ static onyx_status resize_run(const onyx_node *n, onyx_exec *x) {
 
     /* Axes the scales/sizes/roi refer to. */
     int axes[ONYX_MAX_DIMS], na = r;
-    bool used[ONYX_MAX_DIMS] = {false};
     if (a->n_axes >= 0) {
-        na = (int)a->n_axes;
-        for (int i = 0; i < na; i++) {
-            int64_t ax = a->axes[i];
-            if (ax < -r || ax >= r) return FAIL("axis %lld out of range for rank %d", (long long)ax, r);
-            axes[i] = (int)(ax < 0 ? ax + r : ax);
-            if (used[axes[i]]) return FAIL("axis %lld repeated", (long long)ax);
-            used[axes[i]] = true;
-        }
+        onyx_status st = onyx_op_read_axes(x, a->axes, a->n_axes, NULL, r, axes, &na);
+        if (st) return st;
     } else {
         for (int i = 0; i < r; i++) axes[i] = i;
     }
@@ -530,9 +524,7 @@ static onyx_status resize_run(const onyx_node *n, onyx_exec *x) {
         float *dst = fin && i == np - 1 ? (float *)out->data : src == b0 ? b1 : b0;
         pass_job j = {.src = src, .dst = dst, .in = cur[k], .out = odims[k], .t = &taps[k],
                       .extrap = (float)a->extrapolation};
-        int64_t outer = 1, inner = 1;
-        for (int q = 0; q < k; q++) outer *= cur[q];
-        for (int q = k + 1; q < r; q++) inner *= cur[q];
+        int64_t outer = onyx_op_prod(cur, 0, k), inner = onyx_op_prod(cur, k + 1, r);
         j.inner = inner;
         onyx_exec_parallel(x, outer * odims[k], inner >= 256 ? 1 : 256 / inner, pass_rows, &j);
         cur[k] = odims[k];

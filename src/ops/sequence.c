@@ -7,6 +7,7 @@
  */
 #include "core/graph.h" /* declared body output types, for empty SequenceMap results */
 #include "core/op.h"
+#include "ops/util.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -15,49 +16,12 @@
 // ----------------------------------------------------------------------------
 // Helpers
 
-/* Copies n elements of type dt; strings are duplicated (NULL stays NULL).
- * dst strings must start NULL, so that a failure leaves only owned copies.
- * False when out of memory. */
-static bool copy_elems(void *dst, const void *src, int64_t n, onyx_dtype dt) {
-    if (n <= 0) return true;
-    if (dt != ONYX_DTYPE_STRING) {
-        memcpy(dst, src, (size_t)n * onyx_dtype_size(dt));
-        return true;
-    }
-    char **d = dst;
-    char *const *s = src;
-    for (int64_t i = 0; i < n; i++) {
-        if (!s[i]) continue;
-        if (!(d[i] = strdup(s[i]))) return false;
-    }
-    return true;
-}
-
-/* Moves the heap-owned value v into output i (or drops it when the model
- * omitted that output); v is left NONE. */
-static onyx_status put_value(onyx_exec *x, int i, onyx_value *v) {
-    if (!onyx_exec_wants_output(x, i)) {
-        onyx_value_clear(v);
-        return ONYX_OK;
-    }
-    onyx_value *o = onyx_exec_output_value(x, i);
-    if (!o) {
-        onyx_value_clear(v);
-        return onyx_exec_fail(x, ONYX_ERR_RUNTIME, "output index %d out of range", i);
-    }
-    onyx_status st = onyx_value_take(o, v);
-    if (st) return onyx_exec_fail(x, st, "out of memory moving output %d", i);
-    return ONYX_OK;
-}
-
 /* Output i as a copy of tensor src (planned memory). */
 static onyx_status put_tensor_copy(onyx_exec *x, int i, const onyx_tensor *src) {
     onyx_tensor *t;
     onyx_status st = onyx_exec_output(x, i, src->dtype, src->ndim, src->dims, &t);
     if (st) return st;
-    if (!copy_elems(t->data, src->data, onyx_tensor_count(src), src->dtype))
-        return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory copying strings");
-    return ONYX_OK;
+    return onyx_op_copy_data(x, t, src);
 }
 
 /* Makes v an empty sequence of element type et with room for cap items.
@@ -146,7 +110,7 @@ static onyx_status construct_run(const onyx_node *n, onyx_exec *x) {
         }
         if ((st = seq_push_copy(x, &seq, v))) goto fail;
     }
-    return put_value(x, 0, &seq);
+    return onyx_op_put_value(x, 0, &seq);
 fail:
     onyx_value_clear(&seq);
     return st;
@@ -174,7 +138,7 @@ static onyx_status empty_run(const onyx_node *n, onyx_exec *x) {
     onyx_value seq;
     onyx_status st = seq_begin(x, &seq, s->dtype, 0);
     if (st) return st;
-    return put_value(x, 0, &seq);
+    return onyx_op_put_value(x, 0, &seq);
 }
 
 static onyx_status length_run(const onyx_node *n, onyx_exec *x) {
@@ -199,7 +163,7 @@ static onyx_status at_run(const onyx_node *n, onyx_exec *x) {
     if (item->kind == ONYX_KIND_TENSOR) return put_tensor_copy(x, 0, &item->tensor);
     onyx_value v;
     if ((st = onyx_value_copy(&v, item))) return onyx_exec_fail(x, st, "out of memory");
-    return put_value(x, 0, &v);
+    return onyx_op_put_value(x, 0, &v);
 }
 
 // ----------------------------------------------------------------------------
@@ -228,7 +192,7 @@ static onyx_status insert_run(const onyx_node *n, onyx_exec *x) {
         const onyx_value *src = i < pos ? &seq->items[i] : i == pos ? item : &seq->items[i - 1];
         if ((st = seq_push_copy(x, &out, src))) goto fail;
     }
-    return put_value(x, 0, &out);
+    return onyx_op_put_value(x, 0, &out);
 fail:
     onyx_value_clear(&out);
     return st;
@@ -246,7 +210,7 @@ static onyx_status erase_run(const onyx_node *n, onyx_exec *x) {
     if ((st = seq_begin(x, &out, seq->elem_type, seq->n_items - 1))) goto fail;
     for (int64_t i = 0; i < seq->n_items; i++)
         if (i != pos && (st = seq_push_copy(x, &out, &seq->items[i]))) goto fail;
-    return put_value(x, 0, &out);
+    return onyx_op_put_value(x, 0, &out);
 fail:
     onyx_value_clear(&out);
     return st;
@@ -273,11 +237,10 @@ static onyx_status split_run(const onyx_node *n, onyx_exec *x) {
     const split_state *s = n->state;
     const onyx_tensor *in = onyx_exec_input(x, 0);
     if (!in) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "input must be a tensor");
-    int r = in->ndim;
-    if (s->axis < -r || s->axis >= r)
+    int r = in->ndim, axis;
+    if (!onyx_op_norm_axis(s->axis, r, &axis))
         return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "axis %lld is out of range for rank %d",
                               (long long)s->axis, r);
-    int axis = (int)(s->axis < 0 ? s->axis + r : s->axis);
     int64_t len = in->dims[axis];
 
     /* Chunk sizes: from the split input (scalar: equal chunks, the last
@@ -314,9 +277,7 @@ static onyx_status split_run(const onyx_node *n, onyx_exec *x) {
     }
 
     size_t es = onyx_dtype_size(in->dtype);
-    int64_t outer = 1, inner = 1;
-    for (int i = 0; i < axis; i++) outer *= in->dims[i];
-    for (int i = axis + 1; i < r; i++) inner *= in->dims[i];
+    int64_t outer = onyx_op_prod(in->dims, 0, axis), inner = onyx_op_prod(in->dims, axis + 1, r);
     onyx_value seq;
     onyx_status st = seq_begin(x, &seq, in->dtype, n_chunks);
     if (st) goto fail;
@@ -336,7 +297,7 @@ static onyx_status split_run(const onyx_node *n, onyx_exec *x) {
         for (int64_t o = 0; o < outer && row; o++) {
             const char *src = (const char *)in->data + (size_t)((o * len + off) * inner) * es;
             char *dst = (char *)item->tensor.data + (size_t)(o * row) * es;
-            if (!copy_elems(dst, src, row, in->dtype)) {
+            if (!onyx_op_copy_elems(dst, src, row, in->dtype)) {
                 st = onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory copying strings");
                 goto fail;
             }
@@ -348,7 +309,7 @@ static onyx_status split_run(const onyx_node *n, onyx_exec *x) {
         }
         off += size;
     }
-    return put_value(x, 0, &seq);
+    return onyx_op_put_value(x, 0, &seq);
 fail:
     onyx_value_clear(&seq);
     return st;
@@ -383,10 +344,10 @@ static onyx_status concat_run(const onyx_node *n, onyx_exec *x) {
     if (ro > ONYX_MAX_DIMS)
         return onyx_exec_fail(x, ONYX_ERR_UNSUPPORTED, "output rank %d is over %d", ro,
                               ONYX_MAX_DIMS);
-    if (s->axis < -ro || s->axis >= ro || ro == 0)
+    int axis;
+    if (!onyx_op_norm_axis(s->axis, ro, &axis))
         return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "axis %lld is out of range for rank %d",
                               (long long)s->axis, ro);
-    int axis = (int)(s->axis < 0 ? s->axis + ro : s->axis);
 
     /* Every item viewed at the output rank: (outer, a_k, inner). */
     int64_t dims[ONYX_MAX_DIMS], total = 0;
@@ -412,9 +373,7 @@ static onyx_status concat_run(const onyx_node *n, onyx_exec *x) {
     onyx_tensor *out;
     if ((st = onyx_exec_output(x, 0, t0->dtype, ro, dims, &out))) return st;
     size_t es = onyx_dtype_size(t0->dtype);
-    int64_t outer = 1, inner = 1;
-    for (int i = 0; i < axis; i++) outer *= dims[i];
-    for (int i = axis + 1; i < ro; i++) inner *= dims[i];
+    int64_t outer = onyx_op_prod(dims, 0, axis), inner = onyx_op_prod(dims, axis + 1, ro);
     int64_t off = 0;
     for (int64_t k = 0; k < seq->n_items; k++) {
         const onyx_tensor *t = &seq->items[k].tensor;
@@ -422,7 +381,7 @@ static onyx_status concat_run(const onyx_node *n, onyx_exec *x) {
         for (int64_t o = 0; o < outer && row; o++) {
             char *dst = (char *)out->data + (size_t)((o * total + off) * inner) * es;
             const char *src = (const char *)t->data + (size_t)(o * row) * es;
-            if (!copy_elems(dst, src, row, t->dtype))
+            if (!onyx_op_copy_elems(dst, src, row, t->dtype))
                 return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory copying strings");
         }
         off += a;
@@ -460,8 +419,8 @@ static onyx_status map_run(const onyx_node *n, onyx_exec *x) {
     int64_t len = seq0->n_items;
     const onyx_value **in = calloc((size_t)ni + 1, sizeof *in);
     const onyx_value **sample = calloc((size_t)ni + 1, sizeof *sample);
-    onyx_value *res = calloc((size_t)no + 1, sizeof *res);   /* one sequence per output */
-    onyx_value *outs = calloc((size_t)no + 1, sizeof *outs); /* one run's outputs */
+    onyx_value *res = onyx_op_values_new(no);  /* one sequence per output */
+    onyx_value *outs = onyx_op_values_new(no); /* one run's outputs */
     if (!in || !sample || !res || !outs) {
         st = onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;
@@ -503,14 +462,10 @@ static onyx_status map_run(const onyx_node *n, onyx_exec *x) {
         }
     }
     for (int j = 0; j < n->n_out; j++)
-        if ((st = put_value(x, j, &res[j]))) goto done;
+        if ((st = onyx_op_put_value(x, j, &res[j]))) goto done;
 done:
-    if (res)
-        for (int j = 0; j < no; j++) onyx_value_clear(&res[j]);
-    if (outs)
-        for (int j = 0; j < no; j++) onyx_value_clear(&outs[j]);
-    free(outs);
-    free(res);
+    onyx_op_values_free(res, no);
+    onyx_op_values_free(outs, no);
     free(sample);
     free(in);
     return st;
@@ -548,7 +503,7 @@ static onyx_status optional_run(const onyx_node *n, onyx_exec *x) {
             v.elem_type = (onyx_dtype)a->tp->elem->elem_type;
     }
     v.is_optional = true;
-    return put_value(x, 0, &v);
+    return onyx_op_put_value(x, 0, &v);
 }
 
 static onyx_status has_element_run(const onyx_node *n, onyx_exec *x) {
@@ -565,7 +520,7 @@ static onyx_status get_element_run(const onyx_node *n, onyx_exec *x) {
     onyx_status st = onyx_value_copy(&v, in);
     if (st) return onyx_exec_fail(x, st, "out of memory");
     v.is_optional = false;
-    return put_value(x, 0, &v);
+    return onyx_op_put_value(x, 0, &v);
 }
 
 // ----------------------------------------------------------------------------

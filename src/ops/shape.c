@@ -5,6 +5,7 @@
  * Does not own: Concat/Slice/Pad and friends (tensor.c), gathers (gather.c). */
 #include "core/op.h"
 #include "ops/rng.h"
+#include "ops/util.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -13,222 +14,7 @@
 /* ---------------------------------------------------------------------- */
 /* Helpers                                                                 */
 
-/* After pointer copies into a STRING tensor, replaces every borrowed pointer
- * with an owned copy. On failure the not-yet-copied tail is set to NULL so
- * that releasing the tensor frees only what it owns. */
-static onyx_status own_strings(onyx_exec *x, onyx_tensor *t) {
-    if (t->dtype != ONYX_DTYPE_STRING) return ONYX_OK;
-    int64_t n = onyx_tensor_count(t);
-    char **s = t->data;
-    for (int64_t i = 0; i < n; i++) {
-        if (!s[i]) continue;
-        char *c = strdup(s[i]);
-        if (!c) {
-            for (int64_t j = i; j < n; j++) s[j] = NULL;
-            return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory copying strings");
-        }
-        s[i] = c;
-    }
-    return ONYX_OK;
-}
-
-/* Copies all of src's elements into dst (same dtype and count). */
-static onyx_status copy_data(onyx_exec *x, onyx_tensor *dst, const onyx_tensor *src) {
-    size_t nb = onyx_tensor_nbytes(src);
-    if (nb) memcpy(dst->data, src->data, nb);
-    return own_strings(x, dst);
-}
-
-/* Normalizes axis `a` against `rank` (valid: [-rank, rank)); false if out of range. */
-static bool norm_axis(int64_t a, int rank, int *out) {
-    if (a < -(int64_t)rank || a >= rank) return false;
-    *out = (int)(a < 0 ? a + rank : a);
-    return true;
-}
-
-/* Reads an axes list (attribute or 1-D input) into axes[0..*n), each
- * normalized against rank; fails on out-of-range, duplicates or too many. */
-static onyx_status read_axes(onyx_exec *x, const int64_t *attr, int64_t n_attr,
-                             const onyx_tensor *in, int rank, int *axes, int *n) {
-    int64_t cnt = in ? onyx_tensor_count(in) : n_attr;
-    if (cnt > ONYX_MAX_DIMS)
-        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "too many axes (%lld)", (long long)cnt);
-    bool seen[ONYX_MAX_DIMS] = {false};
-    for (int64_t i = 0; i < cnt; i++) {
-        int64_t a = in ? onyx_tensor_get_i64(in, i) : attr[i];
-        int ax;
-        if (!norm_axis(a, rank, &ax))
-            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "axis %lld out of range for rank %d",
-                                  (long long)a, rank);
-        if (seen[ax])
-            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "axis %lld repeated", (long long)a);
-        seen[ax] = true;
-        axes[i] = ax;
-    }
-    *n = (int)cnt;
-    return ONYX_OK;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Strided copy: out[i0..in] = src[sum_k i_k * strides[k]], the engine of   */
-/* Transpose, Expand, DepthToSpace and SpaceToDepth.                        */
-
-#define MAXD (2 * ONYX_MAX_DIMS)
-
-typedef struct strided_job {
-    char *dst;
-    const char *src;
-    size_t es;              /* element size in bytes */
-    int ndim;               /* >= 1 after simplification */
-    int64_t dims[MAXD];     /* output dims */
-    int64_t strides[MAXD];  /* input element stride per output axis */
-} strided_job;
-
-/* Copies n elements with input stride `s` (in elements) to contiguous dst. */
-static void copy_line(char *d, const char *s, int64_t n, int64_t st, size_t es) {
-    if (st == 1) {
-        memcpy(d, s, (size_t)n * es);
-        return;
-    }
-    switch (es) {
-    case 1:
-        for (int64_t i = 0; i < n; i++) d[i] = s[i * st];
-        break;
-    case 2: {
-        uint16_t *o = (uint16_t *)(void *)d;
-        const uint16_t *p = (const uint16_t *)(const void *)s;
-        for (int64_t i = 0; i < n; i++) o[i] = p[i * st];
-        break;
-    }
-    case 4: {
-        uint32_t *o = (uint32_t *)(void *)d;
-        const uint32_t *p = (const uint32_t *)(const void *)s;
-        for (int64_t i = 0; i < n; i++) o[i] = p[i * st];
-        break;
-    }
-    case 8: {
-        uint64_t *o = (uint64_t *)(void *)d;
-        const uint64_t *p = (const uint64_t *)(const void *)s;
-        for (int64_t i = 0; i < n; i++) o[i] = p[i * st];
-        break;
-    }
-    default:
-        for (int64_t i = 0; i < n; i++) memcpy(d + (size_t)i * es, s + (size_t)(i * st) * es, es);
-    }
-}
-
-/* Rows [begin, end) of the output, a row being the last output axis. */
-static void strided_rows(void *ctx, int64_t begin, int64_t end, int thread) {
-    (void)thread;
-    const strided_job *j = ctx;
-    int nd = j->ndim;
-    int64_t inner = j->dims[nd - 1], ist = j->strides[nd - 1];
-    int64_t idx[MAXD] = {0};
-    int64_t r = begin, off = 0;
-    for (int k = nd - 2; k >= 0; k--) {
-        idx[k] = r % j->dims[k];
-        r /= j->dims[k];
-        off += idx[k] * j->strides[k];
-    }
-    for (int64_t row = begin; row < end; row++) {
-        copy_line(j->dst + (size_t)(row * inner) * j->es, j->src + (size_t)off * j->es, inner, ist,
-                  j->es);
-        for (int k = nd - 2; k >= 0; k--) {
-            off += j->strides[k];
-            if (++idx[k] < j->dims[k]) break;
-            off -= idx[k] * j->strides[k];
-            idx[k] = 0;
-        }
-    }
-}
-
-/* Batched 2-D transpose: out (B, P, Q) from in (B, Q, P), in square tiles so
- * both sides stay in cache (NCHW <-> NHWC lands here). */
-#define TILE 32
-
-typedef struct tile_job {
-    char *dst;
-    const char *src;
-    size_t es;
-    int64_t B, P, Q; /* output is (B, P, Q) */
-    int64_t ptiles;  /* ceil(P / TILE) */
-} tile_job;
-
-#define TRANSPOSE_TILE(T)                                                               \
-    do {                                                                                \
-        T *o = (T *)(void *)ob;                                                         \
-        const T *s = (const T *)(const void *)ib;                                       \
-        for (int64_t q0 = 0; q0 < Q; q0 += TILE) {                                      \
-            int64_t q1 = q0 + TILE < Q ? q0 + TILE : Q;                                 \
-            for (int64_t p = p0; p < p1; p++)                                           \
-                for (int64_t q = q0; q < q1; q++) o[p * Q + q] = s[q * P + p];          \
-        }                                                                               \
-    } while (0)
-
-static void tile_rows(void *ctx, int64_t begin, int64_t end, int thread) {
-    (void)thread;
-    const tile_job *j = ctx;
-    int64_t P = j->P, Q = j->Q;
-    for (int64_t t = begin; t < end; t++) {
-        int64_t b = t / j->ptiles, p0 = (t % j->ptiles) * TILE;
-        int64_t p1 = p0 + TILE < P ? p0 + TILE : P;
-        char *ob = j->dst + (size_t)(b * P * Q) * j->es;
-        const char *ib = j->src + (size_t)(b * P * Q) * j->es;
-        switch (j->es) {
-        case 1: TRANSPOSE_TILE(uint8_t); break;
-        case 2: TRANSPOSE_TILE(uint16_t); break;
-        case 4: TRANSPOSE_TILE(uint32_t); break;
-        case 8: TRANSPOSE_TILE(uint64_t); break;
-        default:
-            for (int64_t p = p0; p < p1; p++)
-                for (int64_t q = 0; q < Q; q++)
-                    memcpy(ob + (size_t)(p * Q + q) * j->es, ib + (size_t)(q * P + p) * j->es,
-                           j->es);
-        }
-    }
-}
-
-/* Fills dst (count elements of size es, laid out as `dims`) from src through
- * per-axis input strides. Axes of size 1 are dropped and axes contiguous in
- * the input are merged before choosing the tiled or the row path. */
-static void strided_copy(onyx_exec *x, void *dst, const void *src, size_t es, int ndim,
-                         const int64_t *dims, const int64_t *strides) {
-    strided_job j = {.dst = dst, .src = src, .es = es, .ndim = 0};
-    int64_t count = 1;
-    for (int k = 0; k < ndim; k++) count *= dims[k];
-    if (count == 0) return;
-    for (int k = 0; k < ndim; k++) {
-        if (dims[k] == 1) continue;
-        if (j.ndim > 0 && j.strides[j.ndim - 1] == strides[k] * dims[k]) {
-            j.dims[j.ndim - 1] *= dims[k];
-            j.strides[j.ndim - 1] = strides[k];
-            continue;
-        }
-        j.dims[j.ndim] = dims[k];
-        j.strides[j.ndim] = strides[k];
-        j.ndim++;
-    }
-    if (j.ndim == 0) {
-        memcpy(dst, src, es);
-        return;
-    }
-    int nd = j.ndim;
-    /* A transpose of the last two axes, optionally batched over a third. */
-    if (nd >= 2 && j.strides[nd - 2] == 1 && j.strides[nd - 1] == j.dims[nd - 2] &&
-        (nd == 2 || (nd == 3 && j.strides[0] == j.dims[1] * j.dims[2])) && j.dims[nd - 2] >= 4 &&
-        j.dims[nd - 1] >= 4) {
-        tile_job t = {.dst = dst, .src = src, .es = es};
-        t.B = nd == 3 ? j.dims[0] : 1;
-        t.P = j.dims[nd - 2];
-        t.Q = j.dims[nd - 1];
-        t.ptiles = (t.P + TILE - 1) / TILE;
-        onyx_exec_parallel(x, t.B * t.ptiles, 1, tile_rows, &t);
-        return;
-    }
-    int64_t rows = count / j.dims[nd - 1];
-    int64_t grain = j.dims[nd - 1] >= 4096 ? 1 : 4096 / j.dims[nd - 1];
-    onyx_exec_parallel(x, rows, grain, strided_rows, &j);
-}
+#define MAXD ONYX_OP_STRIDED_MAX_DIMS
 
 /* out = in transposed by perm (out axis k is in axis perm[k]). */
 static void permute(onyx_exec *x, void *dst, const void *src, size_t es, int ndim,
@@ -243,7 +29,7 @@ static void permute(onyx_exec *x, void *dst, const void *src, size_t es, int ndi
         odims[k] = idims[perm[k]];
         ostr[k] = istr[perm[k]];
     }
-    strided_copy(x, dst, src, es, ndim, odims, ostr);
+    onyx_op_strided_copy(x, dst, src, es, ndim, odims, ostr);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -378,7 +164,7 @@ static onyx_status reshape_run(const onyx_node *n, onyx_exec *x) {
     onyx_tensor *out;
     onyx_status st = onyx_exec_output(x, 0, in->dtype, (int)nd, dims, &out);
     if (st) return st;
-    return copy_data(x, out, in);
+    return onyx_op_copy_data(x, out, in);
 }
 
 typedef struct axis_attr {
@@ -407,7 +193,7 @@ static onyx_status flatten_run(const onyx_node *n, onyx_exec *x) {
     onyx_tensor *out;
     onyx_status st = onyx_exec_output(x, 0, in->dtype, 2, dims, &out);
     if (st) return st;
-    return copy_data(x, out, in);
+    return onyx_op_copy_data(x, out, in);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -434,7 +220,7 @@ static onyx_status squeeze_run(const onyx_node *n, onyx_exec *x) {
     bool drop[ONYX_MAX_DIMS] = {false};
     if (ax || (n->opset < 13 && a->n_axes >= 0)) {
         int axes[ONYX_MAX_DIMS], na;
-        onyx_status st = read_axes(x, a->axes, a->n_axes, ax, in->ndim, axes, &na);
+        onyx_status st = onyx_op_read_axes(x, a->axes, a->n_axes, ax, in->ndim, axes, &na);
         if (st) return st;
         for (int i = 0; i < na; i++) {
             if (in->dims[axes[i]] != 1)
@@ -453,7 +239,7 @@ static onyx_status squeeze_run(const onyx_node *n, onyx_exec *x) {
     onyx_tensor *out;
     onyx_status st = onyx_exec_output(x, 0, in->dtype, nd, dims, &out);
     if (st) return st;
-    return copy_data(x, out, in);
+    return onyx_op_copy_data(x, out, in);
 }
 
 static onyx_status unsqueeze_run(const onyx_node *n, onyx_exec *x) {
@@ -473,7 +259,7 @@ static onyx_status unsqueeze_run(const onyx_node *n, onyx_exec *x) {
                               (long long)(in->ndim + na64), ONYX_MAX_DIMS);
     int rank = in->ndim + (int)na64;
     int axes[ONYX_MAX_DIMS], na;
-    onyx_status st = read_axes(x, a->axes, a->n_axes, ax, rank, axes, &na);
+    onyx_status st = onyx_op_read_axes(x, a->axes, a->n_axes, ax, rank, axes, &na);
     if (st) return st;
     bool ins[ONYX_MAX_DIMS] = {false};
     for (int i = 0; i < na; i++) ins[axes[i]] = true;
@@ -482,7 +268,7 @@ static onyx_status unsqueeze_run(const onyx_node *n, onyx_exec *x) {
     onyx_tensor *out;
     st = onyx_exec_output(x, 0, in->dtype, rank, dims, &out);
     if (st) return st;
-    return copy_data(x, out, in);
+    return onyx_op_copy_data(x, out, in);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -493,27 +279,19 @@ static onyx_status expand_run(const onyx_node *n, onyx_exec *x) {
     const onyx_tensor *in = onyx_exec_input(x, 0);
     const onyx_tensor *sh = onyx_exec_input(x, 1);
     if (!in || !sh) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing input");
-    int64_t ns = onyx_tensor_count(sh);
-    if (sh->ndim != 1 || ns > ONYX_MAX_DIMS)
-        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "shape must be 1-D with at most %d dims",
-                              ONYX_MAX_DIMS);
     int64_t want[ONYX_MAX_DIMS], dims[ONYX_MAX_DIMS];
-    for (int i = 0; i < ns; i++) {
-        want[i] = onyx_tensor_get_i64(sh, i);
-        if (want[i] < 0)
-            return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "shape[%d] = %lld is negative", i,
-                                  (long long)want[i]);
-    }
-    int nd;
-    if (onyx_broadcast_shape(in->ndim, in->dims, (int)ns, want, &nd, dims) != ONYX_OK)
+    int ns, nd;
+    onyx_status st = onyx_op_read_shape(x, sh, false, want, &ns);
+    if (st) return st;
+    if (onyx_broadcast_shape(in->ndim, in->dims, ns, want, &nd, dims) != ONYX_OK)
         return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "input cannot be broadcast to shape");
     onyx_tensor *out;
-    onyx_status st = onyx_exec_output(x, 0, in->dtype, nd, dims, &out);
+    st = onyx_exec_output(x, 0, in->dtype, nd, dims, &out);
     if (st) return st;
     int64_t strides[ONYX_MAX_DIMS];
     onyx_broadcast_strides(in, nd, dims, strides);
-    strided_copy(x, out->data, in->data, onyx_dtype_size(in->dtype), nd, dims, strides);
-    return own_strings(x, out);
+    onyx_op_strided_copy(x, out->data, in->data, onyx_dtype_size(in->dtype), nd, dims, strides);
+    return onyx_op_own_strings(x, out);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -556,7 +334,7 @@ static onyx_status transpose_run(const onyx_node *n, onyx_exec *x) {
     onyx_status st = onyx_exec_output(x, 0, in->dtype, r, dims, &out);
     if (st) return st;
     permute(x, out->data, in->data, onyx_dtype_size(in->dtype), r, in->dims, perm);
-    return own_strings(x, out);
+    return onyx_op_own_strings(x, out);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -571,7 +349,7 @@ static onyx_status identity_run(const onyx_node *n, onyx_exec *x) {
         onyx_tensor *out;
         onyx_status st = onyx_exec_output(x, 0, in->dtype, in->ndim, in->dims, &out);
         if (st) return st;
-        return copy_data(x, out, in);
+        return onyx_op_copy_data(x, out, in);
     }
     onyx_value *out = onyx_exec_output_value(x, 0);
     if (!out) return onyx_exec_fail(x, ONYX_ERR_RUNTIME, "output value unavailable");
@@ -628,7 +406,7 @@ static onyx_status dropout_run(const onyx_node *n, onyx_exec *x) {
     int64_t count = onyx_tensor_count(in);
     if (!training) {
         if (mask && count) memset(mask->data, 1, (size_t)count);
-        return copy_data(x, out, in);
+        return onyx_op_copy_data(x, out, in);
     }
     /* Training: keep each element with probability 1 - ratio, scaled by
      * 1 / (1 - ratio). Without a seed attribute the stream starts from 0, so
@@ -700,7 +478,7 @@ static onyx_status depth_to_space_run(const onyx_node *n, onyx_exec *x) {
     int64_t dcr_dims[6] = {N, b, b, Co, H, W}, crd_dims[6] = {N, Co, b, b, H, W};
     permute(x, out->data, in->data, onyx_dtype_size(in->dtype), 6, a->crd ? crd_dims : dcr_dims,
             a->crd ? crd : dcr);
-    return own_strings(x, out);
+    return onyx_op_own_strings(x, out);
 }
 
 static onyx_status space_to_depth_run(const onyx_node *n, onyx_exec *x) {
@@ -720,7 +498,7 @@ static onyx_status space_to_depth_run(const onyx_node *n, onyx_exec *x) {
     static const int perm[6] = {0, 3, 5, 1, 2, 4};
     int64_t idims[6] = {N, C, H / b, b, W / b, b};
     permute(x, out->data, in->data, onyx_dtype_size(in->dtype), 6, idims, perm);
-    return own_strings(x, out);
+    return onyx_op_own_strings(x, out);
 }
 
 /* ---------------------------------------------------------------------- */

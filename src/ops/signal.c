@@ -5,6 +5,7 @@
  * and round once to the output type. Not here: the image codecs themselves. */
 #include "base/log.h"
 #include "core/op.h"
+#include "ops/util.h"
 #include "io/image.h"
 
 #include <math.h>
@@ -242,9 +243,8 @@ static onyx_status run_dft(const onyx_node *nd, onyx_exec *x) {
     dims[r - 1] = 2;
     onyx_tensor *Y;
     if ((st = onyx_exec_output(x, 0, X->dtype, r, dims, &Y))) return st;
-    int64_t outer = 1, inner = 1;
-    for (int d = 0; d < axis; d++) outer *= X->dims[d];
-    for (int d = (int)axis + 1; d < r - 1; d++) inner *= X->dims[d];
+    int64_t outer = onyx_op_prod(X->dims, 0, (int)axis);
+    int64_t inner = onyx_op_prod(X->dims, (int)axis + 1, r - 1);
     if (outer == 0 || inner == 0 || out_len == 0) return ONYX_OK;
 
     fft_plan plan;

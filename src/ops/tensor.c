@@ -5,6 +5,7 @@
  * their own string copies); only the ops that compare or add are typed.
  * Does not own: reshaping/layout (shape.c), gathers and scatters (gather.c). */
 #include "core/op.h"
+#include "ops/util.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -17,37 +18,6 @@
 #define FAIL(...) onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, __VA_ARGS__)
 #define OOM_INIT(err) onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory")
 
-/* After pointer copies into a STRING tensor, replaces every borrowed pointer
- * with an owned copy. On failure the not-yet-copied tail is set to NULL so
- * that releasing the tensor frees only what it owns. */
-static onyx_status own_strings(onyx_exec *x, onyx_tensor *t) {
-    if (t->dtype != ONYX_DTYPE_STRING) return ONYX_OK;
-    int64_t n = onyx_tensor_count(t);
-    char **s = t->data;
-    for (int64_t i = 0; i < n; i++) {
-        if (!s[i]) continue;
-        char *c = strdup(s[i]);
-        if (!c) {
-            for (int64_t j = i; j < n; j++) s[j] = NULL;
-            return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory copying strings");
-        }
-        s[i] = c;
-    }
-    return ONYX_OK;
-}
-
-static bool norm_axis(int64_t a, int rank, int *out) {
-    if (a < -(int64_t)rank || a >= rank) return false;
-    *out = (int)(a < 0 ? a + rank : a);
-    return true;
-}
-
-static int64_t prod(const int64_t *d, int from, int to) {
-    int64_t p = 1;
-    for (int k = from; k < to; k++) p *= d[k];
-    return p;
-}
-
 #define ELEM(t, i) ((char *)(t)->data + (size_t)(i) * onyx_dtype_size((t)->dtype))
 #define CELEM(t, i) ((const char *)(t)->data + (size_t)(i) * onyx_dtype_size((t)->dtype))
 
@@ -56,102 +26,6 @@ static bool scalar_i64(const onyx_tensor *t, int64_t *v) {
     if (!t || onyx_tensor_count(t) < 1) return false;
     *v = onyx_tensor_get_i64(t, 0);
     return true;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Strided copy: out[i...] = src[sum_k i_k * strides[k]] (strides may be    */
-/* negative or zero); the engine of Slice and Tile.                         */
-
-#define MAXD (2 * ONYX_MAX_DIMS)
-
-typedef struct strided_job {
-    char *dst;
-    const char *src;
-    int64_t es;
-    int ndim;
-    int64_t dims[MAXD];
-    int64_t strides[MAXD];
-} strided_job;
-
-static void copy_line(char *d, const char *s, int64_t n, int64_t st, int64_t es) {
-    if (st == 1) {
-        memcpy(d, s, (size_t)(n * es));
-        return;
-    }
-    switch (es) {
-    case 1:
-        for (int64_t i = 0; i < n; i++) d[i] = s[i * st];
-        break;
-    case 2: {
-        uint16_t *o = (uint16_t *)(void *)d;
-        const uint16_t *p = (const uint16_t *)(const void *)s;
-        for (int64_t i = 0; i < n; i++) o[i] = p[i * st];
-        break;
-    }
-    case 4: {
-        uint32_t *o = (uint32_t *)(void *)d;
-        const uint32_t *p = (const uint32_t *)(const void *)s;
-        for (int64_t i = 0; i < n; i++) o[i] = p[i * st];
-        break;
-    }
-    case 8: {
-        uint64_t *o = (uint64_t *)(void *)d;
-        const uint64_t *p = (const uint64_t *)(const void *)s;
-        for (int64_t i = 0; i < n; i++) o[i] = p[i * st];
-        break;
-    }
-    default:
-        for (int64_t i = 0; i < n; i++) memcpy(d + i * es, s + i * st * es, (size_t)es);
-    }
-}
-
-static void strided_rows(void *ctx, int64_t begin, int64_t end, int thread) {
-    (void)thread;
-    const strided_job *j = ctx;
-    int nd = j->ndim;
-    int64_t inner = j->dims[nd - 1], ist = j->strides[nd - 1];
-    int64_t idx[MAXD] = {0};
-    int64_t r = begin, off = 0;
-    for (int k = nd - 2; k >= 0; k--) {
-        idx[k] = r % j->dims[k];
-        r /= j->dims[k];
-        off += idx[k] * j->strides[k];
-    }
-    for (int64_t row = begin; row < end; row++) {
-        copy_line(j->dst + row * inner * j->es, j->src + off * j->es, inner, ist, j->es);
-        for (int k = nd - 2; k >= 0; k--) {
-            off += j->strides[k];
-            if (++idx[k] < j->dims[k]) break;
-            off -= idx[k] * j->strides[k];
-            idx[k] = 0;
-        }
-    }
-}
-
-/* Fills contiguous dst laid out as `dims` from src through per-axis input
- * element strides; size-1 axes are dropped and contiguous runs merged. */
-static void strided_copy(onyx_exec *x, void *dst, const void *src, size_t es, int ndim,
-                         const int64_t *dims, const int64_t *strides) {
-    strided_job j = {.dst = dst, .src = src, .es = (int64_t)es};
-    if (prod(dims, 0, ndim) == 0) return;
-    for (int k = 0; k < ndim; k++) {
-        if (dims[k] == 1) continue;
-        if (j.ndim > 0 && j.strides[j.ndim - 1] == strides[k] * dims[k]) {
-            j.dims[j.ndim - 1] *= dims[k];
-            j.strides[j.ndim - 1] = strides[k];
-            continue;
-        }
-        j.dims[j.ndim] = dims[k];
-        j.strides[j.ndim] = strides[k];
-        j.ndim++;
-    }
-    if (j.ndim == 0) {
-        memcpy(dst, src, es);
-        return;
-    }
-    int64_t inner = j.dims[j.ndim - 1];
-    int64_t rows = prod(j.dims, 0, j.ndim - 1);
-    onyx_exec_parallel(x, rows, inner >= 4096 ? 1 : 4096 / inner, strided_rows, &j);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -272,7 +146,7 @@ static onyx_status concat_run(const onyx_node *n, onyx_exec *x) {
     const onyx_tensor *first = onyx_exec_input(x, 0);
     if (!first) return FAIL("missing input 0");
     int r = first->ndim, axis;
-    if (!norm_axis(a->axis, r, &axis)) return FAIL("axis %lld out of range for rank %d", (long long)a->axis, r);
+    if (!onyx_op_norm_axis(a->axis, r, &axis)) return FAIL("axis %lld out of range for rank %d", (long long)a->axis, r);
     int64_t dims[ONYX_MAX_DIMS];
     memcpy(dims, first->dims, sizeof dims);
     dims[axis] = 0;
@@ -290,7 +164,7 @@ static onyx_status concat_run(const onyx_node *n, onyx_exec *x) {
     onyx_status st = onyx_exec_output(x, 0, first->dtype, r, dims, &out);
     if (st) return st;
     size_t es = onyx_dtype_size(first->dtype);
-    int64_t outer = prod(dims, 0, axis), inner = prod(dims, axis + 1, r);
+    int64_t outer = onyx_op_prod(dims, 0, axis), inner = onyx_op_prod(dims, axis + 1, r);
     int64_t orow = dims[axis] * inner, off = 0;
     for (int i = 0; i < n->n_in; i++) {
         const onyx_tensor *t = onyx_exec_input(x, i);
@@ -301,7 +175,7 @@ static onyx_status concat_run(const onyx_node *n, onyx_exec *x) {
                    (const char *)t->data + (size_t)(o * irow) * es, (size_t)irow * es);
         off += irow;
     }
-    return own_strings(x, out);
+    return onyx_op_own_strings(x, out);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -337,7 +211,7 @@ static onyx_status split_run(const onyx_node *n, onyx_exec *x) {
     const onyx_tensor *in = onyx_exec_input(x, 0);
     if (!in) return FAIL("missing input");
     int r = in->ndim, axis;
-    if (!norm_axis(a->axis, r, &axis)) return FAIL("axis %lld out of range for rank %d", (long long)a->axis, r);
+    if (!onyx_op_norm_axis(a->axis, r, &axis)) return FAIL("axis %lld out of range for rank %d", (long long)a->axis, r);
     const onyx_tensor *sp = a->n_split < 0 ? onyx_exec_input(x, 1) : NULL;
     int no = n->n_out;
     int64_t D = in->dims[axis];
@@ -363,7 +237,7 @@ static onyx_status split_run(const onyx_node *n, onyx_exec *x) {
         for (int i = 0; i < no; i++) sizes[i] = D / no;
     }
     size_t es = onyx_dtype_size(in->dtype);
-    int64_t outer = prod(in->dims, 0, axis), inner = prod(in->dims, axis + 1, r);
+    int64_t outer = onyx_op_prod(in->dims, 0, axis), inner = onyx_op_prod(in->dims, axis + 1, r);
     int64_t off = 0;
     for (int i = 0; i < no; i++) {
         int64_t dims[ONYX_MAX_DIMS];
@@ -378,7 +252,7 @@ static onyx_status split_run(const onyx_node *n, onyx_exec *x) {
                 memcpy((char *)out->data + (size_t)(o * orow) * es,
                        (const char *)in->data + (size_t)(o * D * inner + off) * es, (size_t)orow * es);
         off += orow;
-        st = own_strings(x, out);
+        st = onyx_op_own_strings(x, out);
         if (st) return st;
     }
     return ONYX_OK;
@@ -439,7 +313,7 @@ static onyx_status slice_run(const onyx_node *n, onyx_exec *x) {
     for (int64_t i = 0; i < cnt; i++) {
         int64_t ax = ta ? onyx_tensor_get_i64(ta, i) : (!ts && a->n_axes >= 0) ? a->axes[i] : i;
         int k;
-        if (!norm_axis(ax, r, &k)) return FAIL("axis %lld out of range for rank %d", (long long)ax, r);
+        if (!onyx_op_norm_axis(ax, r, &k)) return FAIL("axis %lld out of range for rank %d", (long long)ax, r);
         if (seen[k]) return FAIL("axis %lld repeated", (long long)ax);
         seen[k] = true;
         int64_t s = ts ? onyx_tensor_get_i64(ts, i) : a->starts[i];
@@ -474,8 +348,8 @@ static onyx_status slice_run(const onyx_node *n, onyx_exec *x) {
         off += start[k] * istr[k];
         ostr[k] = istr[k] * step[k];
     }
-    strided_copy(x, out->data, CELEM(in, off), onyx_dtype_size(in->dtype), r, dims, ostr);
-    return own_strings(x, out);
+    onyx_op_strided_copy(x, out->data, CELEM(in, off), onyx_dtype_size(in->dtype), r, dims, ostr);
+    return onyx_op_own_strings(x, out);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -549,7 +423,7 @@ static onyx_status pad_run(const onyx_node *n, onyx_exec *x) {
         int k = i;
         if (ta) {
             int64_t ax = onyx_tensor_get_i64(ta, i);
-            if (!norm_axis(ax, r, &k)) return FAIL("axis %lld out of range for rank %d", (long long)ax, r);
+            if (!onyx_op_norm_axis(ax, r, &k)) return FAIL("axis %lld out of range for rank %d", (long long)ax, r);
         }
         before[k] = tp ? onyx_tensor_get_i64(tp, i) : a->pads[i];
         after[k] = tp ? onyx_tensor_get_i64(tp, i + naxes) : a->pads[i + naxes];
@@ -582,7 +456,7 @@ static onyx_status pad_run(const onyx_node *n, onyx_exec *x) {
     if (total == 0) return ONYX_OK;
     if (r == 0) {
         memcpy(out->data, in->data, es);
-        return own_strings(x, out);
+        return onyx_op_own_strings(x, out);
     }
     /* Row by row over the last axis: map the outer output index to a source
      * row (or the fill), then copy the inner run with its padded ends. */
@@ -624,7 +498,7 @@ static onyx_status pad_run(const onyx_node *n, onyx_exec *x) {
             idx[k] = 0;
         }
     }
-    return own_strings(x, out);
+    return onyx_op_own_strings(x, out);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -708,7 +582,7 @@ static onyx_status constant_run(const onyx_node *n, onyx_exec *x) {
     if (st) return st;
     size_t nb = onyx_tensor_nbytes(t);
     if (nb) memcpy(out->data, t->data, nb);
-    return own_strings(x, out);
+    return onyx_op_own_strings(x, out);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -738,15 +612,12 @@ static onyx_status const_of_shape_run(const onyx_node *n, onyx_exec *x) {
     const onyx_tensor *v = n->state;
     const onyx_tensor *sh = onyx_exec_input(x, 0);
     if (!sh) return FAIL("missing input");
-    int64_t nd = onyx_tensor_count(sh);
-    if (sh->ndim > 1 || nd > ONYX_MAX_DIMS) return FAIL("shape must be 1-D with at most %d dims", ONYX_MAX_DIMS);
     int64_t dims[ONYX_MAX_DIMS];
-    for (int i = 0; i < nd; i++) {
-        dims[i] = onyx_tensor_get_i64(sh, i);
-        if (dims[i] < 0) return FAIL("shape[%d] = %lld is negative", i, (long long)dims[i]);
-    }
+    int nd;
+    onyx_status st = onyx_op_read_shape(x, sh, true, dims, &nd);
+    if (st) return st;
     onyx_tensor *out;
-    onyx_status st = onyx_exec_output(x, 0, v->dtype, (int)nd, dims, &out);
+    st = onyx_exec_output(x, 0, v->dtype, nd, dims, &out);
     if (st) return st;
     int64_t cnt = onyx_tensor_count(out);
     size_t es = onyx_dtype_size(v->dtype);
@@ -826,7 +697,7 @@ static onyx_status tile_run(const onyx_node *n, onyx_exec *x) {
     int r = in->ndim;
     if (onyx_tensor_count(rep) != r || rep->ndim != 1) return FAIL("repeats must be 1-D of length %d", r);
     /* Output viewed as (rep0, d0, rep1, d1, ...) with input strides (0, s0, 0, s1, ...). */
-    int64_t dims[ONYX_MAX_DIMS], vd[MAXD], vs[MAXD], s = 1;
+    int64_t dims[ONYX_MAX_DIMS], vd[ONYX_OP_STRIDED_MAX_DIMS], vs[ONYX_OP_STRIDED_MAX_DIMS], s = 1;
     for (int k = r - 1; k >= 0; k--) {
         int64_t rk = onyx_tensor_get_i64(rep, k);
         if (rk < 0) return FAIL("repeats[%d] = %lld is negative", k, (long long)rk);
@@ -841,8 +712,8 @@ static onyx_status tile_run(const onyx_node *n, onyx_exec *x) {
     onyx_tensor *out;
     onyx_status st = onyx_exec_output(x, 0, in->dtype, r, dims, &out);
     if (st) return st;
-    strided_copy(x, out->data, in->data, onyx_dtype_size(in->dtype), 2 * r, vd, vs);
-    return own_strings(x, out);
+    onyx_op_strided_copy(x, out->data, in->data, onyx_dtype_size(in->dtype), 2 * r, vd, vs);
+    return onyx_op_own_strings(x, out);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -870,7 +741,7 @@ static onyx_status trilu_run(const onyx_node *n, onyx_exec *x) {
     onyx_status st = onyx_exec_output(x, 0, in->dtype, in->ndim, in->dims, &out);
     if (st) return st;
     int64_t N = in->dims[in->ndim - 2], M = in->dims[in->ndim - 1];
-    int64_t B = prod(in->dims, 0, in->ndim - 2);
+    int64_t B = onyx_op_prod(in->dims, 0, in->ndim - 2);
     size_t es = onyx_dtype_size(in->dtype);
     for (int64_t b = 0; b < B; b++)
         for (int64_t i = 0; i < N; i++) {
@@ -921,7 +792,7 @@ static onyx_status onehot_run(const onyx_node *n, onyx_exec *x) {
     int r = ind->ndim;
     if (r + 1 > ONYX_MAX_DIMS) return onyx_exec_fail(x, ONYX_ERR_UNSUPPORTED, "output rank too large");
     int axis;
-    if (!norm_axis(a->axis, r + 1, &axis)) return FAIL("axis %lld out of range", (long long)a->axis);
+    if (!onyx_op_norm_axis(a->axis, r + 1, &axis)) return FAIL("axis %lld out of range", (long long)a->axis);
     int64_t dims[ONYX_MAX_DIMS];
     for (int k = 0, j = 0; k < r + 1; k++) dims[k] = k == axis ? depth : ind->dims[j++];
     onyx_tensor *out;
@@ -930,7 +801,7 @@ static onyx_status onehot_run(const onyx_node *n, onyx_exec *x) {
     size_t es = onyx_dtype_size(val->dtype);
     int64_t total = onyx_tensor_count(out);
     for (int64_t i = 0; i < total; i++) memcpy(ELEM(out, i), val->data, es);
-    int64_t outer = prod(ind->dims, 0, axis), inner = prod(ind->dims, axis, r);
+    int64_t outer = onyx_op_prod(ind->dims, 0, axis), inner = onyx_op_prod(ind->dims, axis, r);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             int64_t id = onyx_dtype_is_float(ind->dtype) ? (int64_t)onyx_tensor_get_f64(ind, o * inner + i)
@@ -939,7 +810,7 @@ static onyx_status onehot_run(const onyx_node *n, onyx_exec *x) {
             if (id < 0 || id >= depth) continue;
             memcpy(ELEM(out, (o * depth + id) * inner + i), CELEM(val, 1), es);
         }
-    return own_strings(x, out);
+    return onyx_op_own_strings(x, out);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1035,13 +906,13 @@ static onyx_status cumsum_run(const onyx_node *n, onyx_exec *x) {
     int64_t ax;
     if (!in || !scalar_i64(onyx_exec_input(x, 1), &ax)) return FAIL("missing input or axis");
     int r = in->ndim < 1 ? 1 : in->ndim, axis;
-    if (!norm_axis(ax, r, &axis)) return FAIL("axis %lld out of range", (long long)ax);
+    if (!onyx_op_norm_axis(ax, r, &axis)) return FAIL("axis %lld out of range", (long long)ax);
     onyx_tensor *out;
     onyx_status st = onyx_exec_output(x, 0, in->dtype, in->ndim, in->dims, &out);
     if (st) return st;
-    int64_t outer = in->ndim ? prod(in->dims, 0, axis) : 1;
+    int64_t outer = in->ndim ? onyx_op_prod(in->dims, 0, axis) : 1;
     int64_t D = in->ndim ? in->dims[axis] : 1;
-    int64_t inner = in->ndim ? prod(in->dims, axis + 1, in->ndim) : 1;
+    int64_t inner = in->ndim ? onyx_op_prod(in->dims, axis + 1, in->ndim) : 1;
     switch (in->dtype) {
     case ONYX_DTYPE_FLOAT: CUMSUM_LOOP(float, float, ID, ID); break;
     case ONYX_DTYPE_DOUBLE: CUMSUM_LOOP(double, double, ID, ID); break;
@@ -1084,7 +955,7 @@ static onyx_status revseq_run(const onyx_node *n, onyx_exec *x) {
     onyx_status st = onyx_exec_output(x, 0, in->dtype, in->ndim, in->dims, &out);
     if (st) return st;
     size_t es = onyx_dtype_size(in->dtype);
-    int64_t inner = prod(in->dims, 2, in->ndim);
+    int64_t inner = onyx_op_prod(in->dims, 2, in->ndim);
     for (int64_t b = 0; b < B; b++) {
         int64_t L = onyx_tensor_get_i64(lens, b);
         if (L < 0 || L > T) return FAIL("sequence_lens[%lld] = %lld out of range", (long long)b, (long long)L);
@@ -1095,7 +966,7 @@ static onyx_status revseq_run(const onyx_node *n, onyx_exec *x) {
             if (inner) memcpy(ELEM(out, od * inner), CELEM(in, id * inner), (size_t)inner * es);
         }
     }
-    return own_strings(x, out);
+    return onyx_op_own_strings(x, out);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1118,7 +989,7 @@ static onyx_status compress_run(const onyx_node *n, onyx_exec *x) {
     int r = a->has_axis ? in->ndim : 1, axis = 0;
     int64_t flat = onyx_tensor_count(in);
     const int64_t *idims = a->has_axis ? in->dims : &flat;
-    if (a->has_axis && !norm_axis(a->axis, r, &axis)) return FAIL("axis %lld out of range", (long long)a->axis);
+    if (a->has_axis && !onyx_op_norm_axis(a->axis, r, &axis)) return FAIL("axis %lld out of range", (long long)a->axis);
     int64_t D = idims[axis], cn = onyx_tensor_count(cond), sel = 0;
     for (int64_t i = 0; i < cn; i++) {
         if (onyx_tensor_get_i64(cond, i) == 0) continue;
@@ -1132,7 +1003,7 @@ static onyx_status compress_run(const onyx_node *n, onyx_exec *x) {
     onyx_status st = onyx_exec_output(x, 0, in->dtype, r, dims, &out);
     if (st) return st;
     size_t es = onyx_dtype_size(in->dtype);
-    int64_t outer = prod(idims, 0, axis), inner = prod(idims, axis + 1, r);
+    int64_t outer = onyx_op_prod(idims, 0, axis), inner = onyx_op_prod(idims, axis + 1, r);
     int64_t o_i = 0;
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < cn && i < D; i++) {
@@ -1140,7 +1011,7 @@ static onyx_status compress_run(const onyx_node *n, onyx_exec *x) {
             if (inner) memcpy(ELEM(out, o_i * inner), CELEM(in, (o * D + i) * inner), (size_t)inner * es);
             o_i++;
         }
-    return own_strings(x, out);
+    return onyx_op_own_strings(x, out);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1234,10 +1105,10 @@ static onyx_status unique_run(const onyx_node *n, onyx_exec *x) {
     unique_ctx c = {.t = in, .kind = key_kind_of(in->dtype), .outer = 1, .inner = 1};
     int axis = 0;
     if (a->has_axis) {
-        if (!norm_axis(a->axis, in->ndim, &axis)) return FAIL("axis %lld out of range", (long long)a->axis);
-        c.outer = prod(in->dims, 0, axis);
+        if (!onyx_op_norm_axis(a->axis, in->ndim, &axis)) return FAIL("axis %lld out of range", (long long)a->axis);
+        c.outer = onyx_op_prod(in->dims, 0, axis);
         c.D = in->dims[axis];
-        c.inner = prod(in->dims, axis + 1, in->ndim);
+        c.inner = onyx_op_prod(in->dims, axis + 1, in->ndim);
     } else {
         c.D = onyx_tensor_count(in);
     }
@@ -1283,7 +1154,7 @@ static onyx_status unique_run(const onyx_node *n, onyx_exec *x) {
             if (c.inner)
                 memcpy(ELEM(y, (o * ng + p) * c.inner), CELEM(in, (o * D + s) * c.inner), (size_t)c.inner * es);
         }
-    st = own_strings(x, y);
+    st = onyx_op_own_strings(x, y);
     if (st) return st;
     onyx_tensor *t;
     if (n->n_out > 1) {
@@ -1343,7 +1214,7 @@ static onyx_status topk_run(const onyx_node *n, onyx_exec *x) {
     int64_t k = a->k;
     if (n->opset >= 10 && !scalar_i64(onyx_exec_input(x, 1), &k)) return FAIL("missing K");
     int axis;
-    if (!norm_axis(a->axis, in->ndim, &axis)) return FAIL("axis %lld out of range", (long long)a->axis);
+    if (!onyx_op_norm_axis(a->axis, in->ndim, &axis)) return FAIL("axis %lld out of range", (long long)a->axis);
     int64_t D = in->dims[axis];
     if (k < 0 || k > D) return FAIL("k = %lld out of range for axis of size %lld", (long long)k, (long long)D);
     int64_t dims[ONYX_MAX_DIMS];
@@ -1361,7 +1232,7 @@ static onyx_status topk_run(const onyx_node *n, onyx_exec *x) {
     int64_t *ord = (int64_t *)(void *)(keys + ni), *tmp = ord + ni;
     topk_ctx c = {keys, key_kind_of(in->dtype), a->largest ? -1 : 1};
     size_t es = onyx_dtype_size(in->dtype);
-    int64_t outer = prod(in->dims, 0, axis), inner = prod(in->dims, axis + 1, in->ndim);
+    int64_t outer = onyx_op_prod(in->dims, 0, axis), inner = onyx_op_prod(in->dims, axis + 1, in->ndim);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             for (int64_t d = 0; d < D; d++) {
@@ -1402,7 +1273,7 @@ static onyx_status arg_run(const onyx_node *n, onyx_exec *x) {
     const onyx_tensor *in = onyx_exec_input(x, 0);
     if (!in) return FAIL("missing input");
     int axis;
-    if (!norm_axis(a->axis, in->ndim, &axis)) return FAIL("axis %lld out of range", (long long)a->axis);
+    if (!onyx_op_norm_axis(a->axis, in->ndim, &axis)) return FAIL("axis %lld out of range", (long long)a->axis);
     int64_t D = in->dims[axis];
     if (D == 0) return FAIL("cannot reduce an empty axis");
     int64_t dims[ONYX_MAX_DIMS];
@@ -1415,7 +1286,7 @@ static onyx_status arg_run(const onyx_node *n, onyx_exec *x) {
     onyx_status st = onyx_exec_output(x, 0, ONYX_DTYPE_INT64, r, dims, &out);
     if (st) return st;
     key_kind kind = key_kind_of(in->dtype);
-    int64_t outer = prod(in->dims, 0, axis), inner = prod(in->dims, axis + 1, in->ndim);
+    int64_t outer = onyx_op_prod(in->dims, 0, axis), inner = onyx_op_prod(in->dims, axis + 1, in->ndim);
     int want = a->is_min ? -1 : 1;
     int64_t *o = out->data;
     for (int64_t oo = 0; oo < outer; oo++)
