@@ -107,7 +107,10 @@ def main(argv):
                             "--out", work, "mobilenet_v2"], check=True, capture_output=True)
             model = os.path.join(work, "mobilenet_v2_opset17.onnx")
         app = os.path.join(work, "app")
-        subprocess.run([args.onyx, "bundle", f"model={model}", "-o", app], check=True,
+        # Bundle from the stripped copy the build leaves beside onyx, as one ships it.
+        stripped = args.onyx + ".stripped"
+        base = stripped if os.path.exists(stripped) else args.onyx
+        subprocess.run([base, "bundle", f"model={model}", "-o", app], check=True,
                        capture_output=True)
         rs = np.random.RandomState(0)
         img = os.path.join(work, "cat.jpg")
