@@ -12,6 +12,7 @@
 #include "kernels/gemm.h"
 
 #include "base/error.h"
+#include "kernels/act.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,8 +53,26 @@ static void ukernel_generic(int64_t kc, const float *restrict a, const float *re
     }
 }
 
+/* Bias and activation on rows [0, rows) x [0, cols) of c, bias[i] per row. */
+static void bias_act_rows(float *c, int64_t ldc, int64_t rows, int64_t cols, const float *bias,
+                          const onyx_act *act) {
+    bool has_act = act && act->kind != ONYX_ACT_NONE;
+    for (int64_t i = 0; i < rows; i++) {
+        float *ci = c + i * ldc;
+        if (bias)
+            for (int64_t j = 0; j < cols; j++) ci[j] += bias[i];
+        if (has_act) onyx_act_apply(act, ci, cols);
+    }
+}
+
+static void ukernel_generic_epi(int64_t kc, const float *restrict a, const float *restrict b,
+                                float *restrict c, int64_t ldc, const onyx_sgemm_epi *epi) {
+    ukernel_generic(kc, a, b, c, ldc, 1.0f, epi->accumulate ? 1.0f : 0.0f);
+    bias_act_rows(c, ldc, GEN_MR, GEN_NR, epi->bias, epi->act);
+}
+
 const onyx_sgemm_kernel onyx_sgemm_kernel_generic = {"generic", GEN_MR, GEN_NR,
-                                                     ukernel_generic};
+                                                     ukernel_generic, ukernel_generic_epi};
 
 // ----------------------------------------------------------------------------
 // Workspace
@@ -92,6 +111,9 @@ typedef struct sgemm_problem {
     const float *packed_a;       /* onyx_sgemm_pack_a layout, or NULL */
     onyx_sgemm_pack_b_fn pack_b; /* or NULL */
     void *pack_b_ctx;
+    const float *bias;   /* fused epilogue (m values), or NULL */
+    const onyx_act *act; /* fused activation, or NULL */
+    bool fused;          /* bias or an activation to apply */
     onyx_sgemm_epilogue_fn epilogue; /* or NULL */
     void *epilogue_ctx;
     int64_t nt;      /* columns per task (multiple of nr) */
@@ -203,12 +225,14 @@ static void pack_b(const sgemm_problem *g, int64_t p0, int64_t kc, int64_t j0, i
 // Blocked driver
 
 /* Multiplies the packed blocks into C[i0.., j0..] (mc x nc), scaling the
- * old C by `beta`. */
+ * old C by `beta`; on the last depth block with a fused epilogue (`last`),
+ * finishes each tile with bias and activation (old C kept when beta != 0). */
 static void macro_kernel(const sgemm_problem *g, const float *pa, const float *pb, int64_t kc,
-                         int64_t i0, int64_t mc, int64_t j0, int64_t nc, float beta,
+                         int64_t i0, int64_t mc, int64_t j0, int64_t nc, float beta, bool last,
                          float *tile) {
     const int mr = g->kern->mr, nr = g->kern->nr;
     const float alpha = g->alpha;
+    const bool epi = last && g->fused && g->kern->fn_epi;
     for (int64_t js = 0; js < nc; js += nr) {
         int cols = (int)min64(nr, nc - js);
         const float *bs = pb + js * kc;
@@ -216,6 +240,25 @@ static void macro_kernel(const sgemm_problem *g, const float *pa, const float *p
             int rows = (int)min64(mr, mc - is);
             const float *as = pa + is * kc;
             float *c = g->c + (i0 + is) * g->ldc + j0 + js;
+            if (epi) {
+                onyx_sgemm_epi e = {g->bias ? g->bias + i0 + is : NULL, g->act, beta != 0.0f};
+                if (rows == mr && cols == nr) {
+                    g->kern->fn_epi(kc, as, bs, c, g->ldc, &e);
+                    continue;
+                }
+                float bias[ONYX_SGEMM_MAX_MR] = {0};
+                if (e.bias)
+                    for (int i = 0; i < rows; i++) bias[i] = e.bias[i];
+                e.bias = g->bias ? bias : NULL;
+                if (e.accumulate)
+                    for (int i = 0; i < mr; i++)
+                        for (int j = 0; j < nr; j++)
+                            tile[i * nr + j] = i < rows && j < cols ? c[i * g->ldc + j] : 0.0f;
+                g->kern->fn_epi(kc, as, bs, tile, nr, &e);
+                for (int i = 0; i < rows; i++)
+                    for (int j = 0; j < cols; j++) c[i * g->ldc + j] = tile[i * nr + j];
+                continue;
+            }
             if (rows == mr && cols == nr) {
                 g->kern->fn(kc, as, bs, c, g->ldc, alpha, beta);
                 continue;
@@ -228,6 +271,9 @@ static void macro_kernel(const sgemm_problem *g, const float *pa, const float *p
                 }
         }
     }
+    if (last && g->fused && !g->kern->fn_epi)
+        bias_act_rows(g->c + i0 * g->ldc + j0, g->ldc, mc, nc, g->bias ? g->bias + i0 : NULL,
+                      g->act);
 }
 
 /* Tasks are tiles t = jb * m_tiles + ib; a chunk [begin, end) of them shares
@@ -258,7 +304,7 @@ static void sgemm_task(void *ctx, int64_t begin, int64_t end, int thread) {
                 const float *as = pa;
                 if (g->packed_a) as = packed_a_at(g, i0, p0, kc);
                 else pack_a(g, i0, mc, p0, kc, pa);
-                macro_kernel(g, as, pb, kc, i0, mc, j0, nc, beta, tile);
+                macro_kernel(g, as, pb, kc, i0, mc, j0, nc, beta, last, tile);
                 if (last && g->epilogue)
                     g->epilogue(g->epilogue_ctx, g->c + i0 * g->ldc + j0, g->ldc, i0, mc, j0, nc);
             }
@@ -419,14 +465,16 @@ static sgemm_problem problem_of(const onyx_sgemm_kernel *kern, const onyx_sgemm_
                        .k = op->k, .alpha = 1.0f, .beta = 0.0f, .a = op->a, .b = op->b,
                        .c = op->c, .lda = op->lda, .ldb = op->ldb, .ldc = op->ldc,
                        .packed_a = op->packed_a, .pack_b = op->pack_b,
-                       .pack_b_ctx = op->pack_b_ctx, .epilogue = op->epilogue,
-                       .epilogue_ctx = op->epilogue_ctx};
+                       .pack_b_ctx = op->pack_b_ctx, .bias = op->bias, .act = op->act,
+                       .fused = op->bias || (op->act && op->act->kind != ONYX_ACT_NONE),
+                       .epilogue = op->epilogue, .epilogue_ctx = op->epilogue_ctx};
     return g;
 }
 
-/* k == 0: C = 0, then the epilogue over all of C. */
+/* k == 0: C = 0, then the epilogues over all of C. */
 static void run_empty(const onyx_sgemm_op *op) {
     scale_c(op->m, op->n, 0.0f, op->c, op->ldc);
+    bias_act_rows(op->c, op->ldc, op->m, op->n, op->bias, op->act);
     if (op->epilogue) op->epilogue(op->epilogue_ctx, op->c, op->ldc, 0, op->m, 0, op->n);
 }
 

@@ -1,8 +1,8 @@
 /* gemm.h - general matrix multiply for the operators: C = alpha*op(A)*op(B) + beta*C.
  *
  * Owns: the cache-blocked single-precision driver (packing, tiling, parallel
- * split), the micro-kernel boundary that ISA variants plug into, and a plain
- * double-precision GEMM. Does not own: choosing an ISA (dispatch), threads
+ * split, fused bias + activation epilogues), the micro-kernel boundary that
+ * ISA variants plug into, and a plain double-precision GEMM. Does not own: choosing an ISA (dispatch), threads
  * (callers pass a parallel-for), or operator semantics (src/ops/matmul.c).
  *
  * Shapes are GEMM M/N/K: op(A) is M x K, op(B) is K x N, C is M x N. Every
@@ -14,6 +14,7 @@
 #define ONYX_GEMM_H
 
 #include "base/pool.h"
+#include "core/op.h"
 #include "onyx.h"
 
 #include <stdbool.h>
@@ -45,10 +46,24 @@ typedef struct onyx_parallel {
 typedef void (*onyx_sgemm_ukernel_fn)(int64_t kc, const float *a, const float *b, float *c,
                                       int64_t ldc, float alpha, float beta);
 
+/* The fused epilogue of a micro-kernel call: c = act(acc + bias[i]), or
+ * act(c + acc + bias[i]) when `accumulate` (a later depth block). */
+typedef struct onyx_sgemm_epi {
+    const float *bias;   /* mr values, the tile's rows; NULL: none */
+    const onyx_act *act; /* NULL or ONYX_ACT_NONE: none */
+    bool accumulate;
+} onyx_sgemm_epi;
+
+/* The same product as onyx_sgemm_ukernel_fn with alpha 1, finished by the
+ * epilogue while the tile is in registers. */
+typedef void (*onyx_sgemm_ukernel_epi_fn)(int64_t kc, const float *a, const float *b, float *c,
+                                          int64_t ldc, const onyx_sgemm_epi *epi);
+
 typedef struct onyx_sgemm_kernel {
     const char *name; /* "generic", "avx2", ... */
     int mr, nr;       /* register tile; mr <= ONYX_SGEMM_MAX_MR, nr <= ONYX_SGEMM_MAX_NR */
     onyx_sgemm_ukernel_fn fn;
+    onyx_sgemm_ukernel_epi_fn fn_epi; /* NULL: the driver applies bias/act after fn */
 } onyx_sgemm_kernel;
 
 #define ONYX_SGEMM_MAX_MR 16
@@ -127,7 +142,11 @@ typedef struct onyx_sgemm_op {
     bool trans_b;
     float *c;
     int64_t ldc;
-    onyx_sgemm_epilogue_fn epilogue; /* NULL: none */
+    /* Fused epilogue, applied in the micro-kernel on the last depth block:
+     * C = act(op(A) * B + bias[row]). bias (m values) and act may be NULL. */
+    const float *bias;
+    const onyx_act *act;
+    onyx_sgemm_epilogue_fn epilogue; /* then this, per block; NULL: none */
     void *epilogue_ctx;
 } onyx_sgemm_op;
 

@@ -557,25 +557,10 @@ static void depthwise_task(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
-/* Bias and activation on finished blocks of one group's output. */
-typedef struct epilogue_ctx {
-    const onyx_conv_kernels *kern;
-    const float *bias; /* this group's, or NULL */
-    const onyx_act *act;
-} epilogue_ctx;
-
-static void conv_epilogue(void *ctx, float *c, int64_t ldc, int64_t i0, int64_t rows,
-                          int64_t j0, int64_t cols) {
-    const epilogue_ctx *e = ctx;
-    (void)j0;
-    e->kern->bias_act(c, ldc, rows, cols, e->bias ? e->bias + i0 : NULL, e->act);
-}
-
 /* One (image, group) GEMM: what it reads and where it writes. */
 typedef struct conv_pair {
     onyx_sgemm_op op;
     onyx_conv_im2col im;
-    epilogue_ctx ep;
 } conv_pair;
 
 /* The shared description of a float32 1-D/2-D convolution. */
@@ -585,7 +570,6 @@ typedef struct conv2d_job {
     bool pointwise;
     int64_t kk;          /* GEMM depth: cg * R */
     const onyx_sgemm_kernel *kern;
-    const onyx_conv_kernels *ck;
     const float *x, *w, *b, *packed;
     int64_t packed_stride;
     float *y;
@@ -623,13 +607,8 @@ static void pair_setup(const conv2d_job *j, int64_t t, float *phases, conv_pair 
     }
     p->op.c = j->y + (n * g->k + gi * g->kg) * g->out_size;
     p->op.ldc = g->out_size;
-    p->ep.kern = j->ck;
-    p->ep.bias = j->b ? j->b + gi * g->kg : NULL;
-    p->ep.act = j->act;
-    if (p->ep.bias || (j->act && j->act->kind != ONYX_ACT_NONE)) {
-        p->op.epilogue = conv_epilogue;
-        p->op.epilogue_ctx = &p->ep;
-    }
+    p->op.bias = j->b ? j->b + gi * g->kg : NULL;
+    p->op.act = j->act;
 }
 
 static const float *pair_input(const conv2d_job *j, int64_t t) {
@@ -765,7 +744,7 @@ static onyx_status conv2d_f32(onyx_exec *x, const conv_geom *g, const float *X, 
     const onyx_kernels *ks = onyx_kernels_get();
     const int64_t pairs = g->n * g->group;
     conv2d_job j = {.g = g, .g2 = conv2d_of(g), .pointwise = geom_is_pointwise(g),
-                    .kk = g->cg * g->kern_size, .kern = ks->sgemm, .ck = ks->conv, .x = X,
+                    .kk = g->cg * g->kern_size, .kern = ks->sgemm, .x = X,
                     .w = W, .b = B, .y = Y, .act = act};
     if (a->packed && W == a->w_data) {
         j.kern = a->kern;

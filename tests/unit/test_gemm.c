@@ -205,7 +205,8 @@ UNIT_TEST(dgemm_odd_sizes) {
 }
 
 // ----------------------------------------------------------------------------
-// onyx_sgemm_run: prepacked A, B from a packer callback, block epilogues
+// onyx_sgemm_run: prepacked A, B from a packer callback, fused bias and
+// activation, block epilogues
 
 typedef struct plain_b {
     const float *b;
@@ -239,19 +240,36 @@ static void epi_mark(void *ctx, float *c, int64_t ldc, int64_t i0, int64_t rows,
         }
 }
 
+/* The fused epilogues the cases rotate through. */
+static const onyx_act op_acts[] = {{ONYX_ACT_NONE, 0, 0}, {ONYX_ACT_RELU, 0, 0},
+                                   {ONYX_ACT_CLIP, -0.5f, 1.0f}, {ONYX_ACT_SIGMOID, 0, 0}};
+
+static double act_ref(const onyx_act *a, double v) {
+    switch (a->kind) {
+    case ONYX_ACT_RELU: return v > 0 ? v : 0;
+    case ONYX_ACT_CLIP: return v < a->a ? a->a : v > a->b ? a->b : v;
+    case ONYX_ACT_SIGMOID: return 1.0 / (1.0 + exp(-v));
+    default: return v;
+    }
+}
+
 static int run_op_case(const onyx_sgemm_kernel *kern, int64_t m, int64_t n, int64_t k,
                        bool packed, bool packer, bool ta, int mode, onyx_pool *pool,
                        uint32_t seed) {
+    const onyx_act *act = &op_acts[seed % 4];
+    bool with_bias = seed % 3 != 0;
     int64_t lda = (ta ? m : k) + 1, ldb = n + 2, ldc = n + 3;
     float *a = malloc(sizeof(float) * (size_t)((ta ? k : m) * lda + 1));
     float *b = malloc(sizeof(float) * (size_t)(k * ldb + 1));
     float *c = malloc(sizeof(float) * (size_t)(m * ldc));
     double *r = malloc(sizeof(double) * (size_t)(m * ldc));
     int *seen = calloc((size_t)(m * n), sizeof(int));
+    float *bias = malloc(sizeof(float) * (size_t)m);
     int64_t pf = onyx_sgemm_packed_a_floats(kern, m, k);
     float *pa = malloc(sizeof(float) * (size_t)(pf + 1));
-    int ok = a && b && c && r && seen && pa && pf >= 0;
+    int ok = a && b && c && r && seen && pa && bias && pf >= 0;
     if (!ok) goto done;
+    for (int64_t i = 0; i < m; i++) bias[i] = lcg(&seed);
     for (int64_t i = 0; i < (ta ? k : m) * lda; i++) a[i] = lcg(&seed);
     for (int64_t i = 0; i < k * ldb; i++) b[i] = lcg(&seed);
     for (int64_t i = 0; i < m * ldc; i++) c[i] = r[i] = NAN; /* C is never read */
@@ -259,13 +277,16 @@ static int run_op_case(const onyx_sgemm_kernel *kern, int64_t m, int64_t n, int6
         for (int64_t j = n; j < ldc; j++) c[i * ldc + j] = r[i * ldc + j] = 7.0f;
     naive(ta, false, m, n, k, 1.0, a, lda, b, ldb, 0.0, r, ldc);
     for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) r[i * ldc + j] += 100.0 + (double)i;
+        for (int64_t j = 0; j < n; j++)
+            r[i * ldc + j] = act_ref(act, r[i * ldc + j] + (with_bias ? bias[i] : 0.0)) + 100.0 +
+                             (double)i;
     onyx_sgemm_pack_a(kern, ta, m, k, a, lda, pa);
     plain_b pb = {b, ldb, n};
     count_epi ce = {m, n, seen};
     onyx_sgemm_op op = {.m = m, .n = n, .k = k, .packed_a = packed ? pa : NULL, .a = a,
                         .lda = lda, .trans_a = ta, .pack_b = packer ? pack_plain : NULL,
                         .pack_b_ctx = &pb, .b = b, .ldb = ldb, .c = c, .ldc = ldc,
+                        .bias = with_bias ? bias : NULL, .act = act,
                         .epilogue = epi_mark, .epilogue_ctx = &ce};
     int threads = 3;
     onyx_parallel fake = {fake_parallel, &threads, threads};
@@ -300,20 +321,25 @@ done:
     free(r);
     free(seen);
     free(pa);
+    free(bias);
     return ok;
 }
 
 UNIT_TEST(gemm_run_prepacked_packer_epilogue) {
     onyx_pool *pool = onyx_pool_new(2);
     CHECK(pool != NULL);
-    const onyx_sgemm_kernel *kerns[2] = {NULL, onyx_kernels_get()->sgemm};
+    /* The generic kernel, the dispatched one, and the dispatched one without
+     * its fused-epilogue entry (the driver's fallback). */
+    onyx_sgemm_kernel plain = *onyx_kernels_get()->sgemm;
+    plain.fn_epi = NULL;
+    const onyx_sgemm_kernel *kerns[3] = {NULL, onyx_kernels_get()->sgemm, &plain};
     /* Odd sizes, depth past KC (several depth blocks: epilogue after the
      * last only), m and n of 1 (no matrix-vector shortcut here). */
     static const int64_t shapes[][3] = {{1, 1, 1},   {7, 17, 3},   {17, 63, 100}, {70, 40, 300},
                                         {130, 9, 520}, {6, 1000, 27}, {1, 33, 7},   {64, 1, 64}};
     uint32_t seed = 42;
     int bad = 0;
-    for (int ki = 0; ki < 2; ki++)
+    for (int ki = 0; ki < 3; ki++)
         for (int s = 0; s < 8; s++)
             for (int v = 0; v < 8; v++)
                 bad += !run_op_case(kerns[ki], shapes[s][0], shapes[s][1], shapes[s][2], v & 1,
