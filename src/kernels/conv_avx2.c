@@ -43,6 +43,45 @@ static void bias_act_avx2(float *y, int64_t ldy, int64_t rows, int64_t n, const 
 // ----------------------------------------------------------------------------
 // Depthwise
 
+/* Even elements of p[0..16) (2 loads, 2 shuffles). */
+static inline __m256 even8(const float *p) {
+    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    __m256 e = _mm256_shuffle_ps(a, b, 0x88); /* a0 a2 b0 b2 | a4 a6 b4 b6 */
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
+}
+
+/* Odd elements of p[0..16). */
+static inline __m256 odd8(const float *p) {
+    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    __m256 e = _mm256_shuffle_ps(a, b, 0xDD);
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
+}
+
+/* onyx_conv_split_phases, with vector deinterleaving for stride 2. */
+static void split_phases_avx2(const onyx_conv2d *g, const float *x, float *dst, int64_t c0,
+                              int64_t c1) {
+    if (g->sw != 2) {
+        onyx_conv_split_phases(g, x, dst, c0, c1);
+        return;
+    }
+    const int64_t pw = (g->w + 1) / 2, plane = g->h * pw;
+    const int64_t n_even = pw, n_odd = g->w / 2;
+    for (int64_t c = c0; c < c1; c++)
+        for (int64_t i = 0; i < g->h; i++) {
+            const float *s = x + (c * g->h + i) * g->w;
+            float *de = dst + c * 2 * plane + i * pw, *dd = de + plane;
+            int64_t t = 0;
+            /* Full vectors read s[2t .. 2t+16), within the row. */
+            for (; 2 * t + 16 <= g->w; t += 8) {
+                _mm256_storeu_ps(de + t, even8(s + 2 * t));
+                _mm256_storeu_ps(dd + t, odd8(s + 2 * t));
+            }
+            for (int64_t u = t; u < n_even; u++) de[u] = s[2 * u];
+            for (int64_t u = t; u < n_odd; u++) dd[u] = s[2 * u + 1];
+            if (n_odd < pw) dd[n_odd] = 0.0f;
+        }
+}
+
 /* Fills the scratch with the zero-padded plane split into sw column phases:
  * phase q, row i, index t holds x[i - ph][q + t*sw - pw] (0 outside). */
 static void fill_phases(const onyx_conv2d *g, const float *x, float *P, int64_t rows,
@@ -72,13 +111,7 @@ static void fill_phases(const onyx_conv2d *g, const float *x, float *P, int64_t 
                 /* Even or odd elements of 16 input floats per 8 outputs. */
                 int64_t vhi = (g->w - off) / 2; /* t whose odd neighbour is in the row too */
                 if (vhi > hi) vhi = hi;
-                for (; t + 8 <= vhi; t += 8) {
-                    const float *p = s + t * 2 + off;
-                    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
-                    __m256 e = _mm256_shuffle_ps(a, b, 0x88); /* a0 a2 b0 b2 | a4 a6 b4 b6 */
-                    e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
-                    _mm256_storeu_ps(d + t, e);
-                }
+                for (; t + 8 <= vhi; t += 8) _mm256_storeu_ps(d + t, even8(s + t * 2 + off));
                 for (; t < hi; t++) d[t] = s[t * 2 + off];
             } else {
                 for (; t < hi; t++) d[t] = s[t * sw + off];
@@ -172,4 +205,5 @@ static void depthwise_avx2(const onyx_conv2d *g, const float *x, const float *w,
     }
 }
 
-const onyx_conv_kernels onyx_conv_kernels_avx2 = {"avx2", bias_act_avx2, depthwise_avx2};
+const onyx_conv_kernels onyx_conv_kernels_avx2 = {"avx2", bias_act_avx2, depthwise_avx2,
+                                                  split_phases_avx2};

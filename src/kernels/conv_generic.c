@@ -38,16 +38,23 @@ void onyx_conv_split_phases(const onyx_conv2d *g, const float *x, float *dst, in
 // ----------------------------------------------------------------------------
 // Implicit im2col packer
 
-/* Writes columns [t, t+seg) of one packed row d (strips of nr, strip_stride
- * apart): value row[base + o + q] where o + q lies in [lo, hi), else zero.
- * row NULL: all zero. */
-static void write_segment(float *d, int nr, int64_t strip_stride, int64_t t, int64_t seg,
-                          const float *row, int64_t base, int64_t o, int64_t lo, int64_t hi) {
+/* A position in one packed row: the strip being filled and the lane in it. */
+typedef struct pack_cursor {
+    float *strip;
+    int64_t lane;
+    int nr;
+    int64_t strip_stride;
+} pack_cursor;
+
+/* Appends seg values to the packed row at cursor k: row[base + o + q] for
+ * q < seg where o + q lies in [lo, hi), else zero (all zero when row is
+ * NULL). */
+static void write_segment(pack_cursor *k, int64_t seg, const float *row, int64_t base, int64_t o,
+                          int64_t lo, int64_t hi) {
     int64_t q = 0;
     while (q < seg) {
-        int64_t col = t + q, lane = col % nr;
-        int64_t chunk = min64(seg - q, nr - lane);
-        float *dd = d + (col / nr) * strip_stride + lane;
+        int64_t chunk = min64(seg - q, k->nr - k->lane);
+        float *dd = k->strip + k->lane;
         int64_t oa = o + q, ob = oa + chunk; /* output columns of this chunk */
         if (row && oa >= lo && ob <= hi) {
             const float *s = row + base + oa;
@@ -65,6 +72,11 @@ static void write_segment(float *d, int nr, int64_t strip_stride, int64_t t, int
             }
         }
         q += chunk;
+        k->lane += chunk;
+        if (k->lane == k->nr) {
+            k->lane = 0;
+            k->strip += k->strip_stride;
+        }
     }
 }
 
@@ -73,9 +85,10 @@ void onyx_conv_pack_b(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
     const onyx_conv_im2col *im = ctx;
     const onyx_conv2d *g = im->g;
     const int64_t taps = g->kh * g->kw, sw = g->sw, pwid = im->phase_w;
-    const int64_t strip_stride = kc * nr;
+    const int64_t oh0 = j0 / g->ow, o0 = j0 % g->ow;
+    int64_t c = p0 / taps, r = p0 % taps;
     for (int64_t p = p0; p < p0 + kc; p++) {
-        int64_t c = p / taps, r = p % taps, ki = r / g->kw, kj = r % g->kw;
+        int64_t ki = r / g->kw, kj = r % g->kw;
         int64_t offh = ki * g->dh - g->ph, offw = kj * g->dw - g->pw;
         /* Input column o*sw + offw = sw*(o + shift) + phase. */
         int64_t phase = ((offw % sw) + sw) % sw, shift = (offw - phase) / sw;
@@ -83,18 +96,22 @@ void onyx_conv_pack_b(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
         int64_t lo = max64(0, -shift), hi = min64(g->ow, plen - shift);
         if (hi < lo) hi = lo;
         const float *plane = im->x + (c * sw + phase) * g->h * pwid;
-        float *d = dst + (p - p0) * nr;
-        int64_t oh = j0 / g->ow, o = j0 % g->ow, t = 0;
+        pack_cursor k = {dst + (p - p0) * nr, 0, nr, kc * nr};
+        int64_t oh = oh0, o = o0, t = 0;
         while (t < nc) {
             int64_t seg = min64(g->ow - o, nc - t);
             int64_t ih = oh * g->sh + offh;
             const float *row = ih >= 0 && ih < g->h ? plane + ih * pwid : NULL;
-            write_segment(d, nr, strip_stride, t, seg, row, shift, o, lo, hi);
+            write_segment(&k, seg, row, shift, o, lo, hi);
             t += seg;
             o = 0;
             oh++;
         }
-        for (t = nc; t % nr; t++) d[(t / nr) * strip_stride + t % nr] = 0.0f;
+        if (k.lane) memset(k.strip + k.lane, 0, (size_t)(nr - k.lane) * sizeof(float));
+        if (++r == taps) {
+            r = 0;
+            c++;
+        }
     }
 }
 
@@ -160,4 +177,5 @@ static void depthwise_generic(const onyx_conv2d *g, const float *x, const float 
 }
 
 const onyx_conv_kernels onyx_conv_kernels_generic = {"generic", bias_act_generic,
-                                                     depthwise_generic};
+                                                     depthwise_generic,
+                                                     onyx_conv_split_phases};

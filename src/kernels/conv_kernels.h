@@ -38,7 +38,8 @@ typedef struct onyx_conv_im2col {
 
 /* Floats the phase split of one image group needs: c * h * sw * ceil(w/sw). */
 int64_t onyx_conv_phase_floats(const onyx_conv2d *g);
-/* Writes the phases of channels [c0, c1) of x (c, h, w) into dst. */
+/* Writes the phases of channels [c0, c1) of x (c, h, w) into dst (the
+ * generic twin of onyx_conv_kernels.split_phases). */
 void onyx_conv_split_phases(const onyx_conv2d *g, const float *x, float *dst, int64_t c0,
                             int64_t c1);
 
@@ -69,6 +70,9 @@ typedef struct onyx_conv_kernels {
     void (*bias_act)(float *y, int64_t ldy, int64_t rows, int64_t n, const float *bias,
                      const onyx_act *act);
     onyx_dw_plane_fn depthwise;
+    /* onyx_conv_split_phases */
+    void (*split_phases)(const onyx_conv2d *g, const float *x, float *dst, int64_t c0,
+                         int64_t c1);
 } onyx_conv_kernels;
 
 extern const onyx_conv_kernels onyx_conv_kernels_generic;

@@ -570,6 +570,7 @@ typedef struct conv2d_job {
     bool pointwise;
     int64_t kk;          /* GEMM depth: cg * R */
     const onyx_sgemm_kernel *kern;
+    const onyx_conv_kernels *ck;
     const float *x, *w, *b, *packed;
     int64_t packed_stride;
     float *y;
@@ -623,13 +624,14 @@ static void pair_task(void *ctx, int64_t begin, int64_t end, int thread) {
     float *phases = j->phase_bytes ? (float *)(void *)mine : NULL;
     for (int64_t t = begin; t < end; t++) {
         conv_pair p;
-        if (phases) onyx_conv_split_phases(&j->g2, pair_input(j, t), phases, 0, j->g2.c);
+        if (phases) j->ck->split_phases(&j->g2, pair_input(j, t), phases, 0, j->g2.c);
         pair_setup(j, t, phases, &p);
         onyx_sgemm_run_serial(j->kern, &p.op, mine + j->phase_bytes);
     }
 }
 
 typedef struct phase_job {
+    const onyx_conv_kernels *ck;
     const onyx_conv2d *g2;
     const float *x;
     float *dst;
@@ -638,7 +640,7 @@ typedef struct phase_job {
 static void phase_task(void *ctx, int64_t begin, int64_t end, int thread) {
     const phase_job *j = ctx;
     (void)thread;
-    onyx_conv_split_phases(j->g2, j->x, j->dst, begin, end);
+    j->ck->split_phases(j->g2, j->x, j->dst, begin, end);
 }
 
 static size_t round64(size_t v) { return v > SIZE_MAX - 63 ? SIZE_MAX : (v + 63) / 64 * 64; }
@@ -744,7 +746,7 @@ static onyx_status conv2d_f32(onyx_exec *x, const conv_geom *g, const float *X, 
     const onyx_kernels *ks = onyx_kernels_get();
     const int64_t pairs = g->n * g->group;
     conv2d_job j = {.g = g, .g2 = conv2d_of(g), .pointwise = geom_is_pointwise(g),
-                    .kk = g->cg * g->kern_size, .kern = ks->sgemm, .x = X,
+                    .kk = g->cg * g->kern_size, .kern = ks->sgemm, .ck = ks->conv, .x = X,
                     .w = W, .b = B, .y = Y, .act = act};
     if (a->packed && W == a->w_data) {
         j.kern = a->kern;
@@ -792,7 +794,7 @@ static onyx_status conv2d_f32(onyx_exec *x, const conv_geom *g, const float *X, 
     for (int64_t t = 0; t < pairs; t++) {
         if (onyx_exec_aborted(x)) return ONYX_ERR_CANCELLED;
         if (split) {
-            phase_job pj = {&j.g2, pair_input(&j, t), phases};
+            phase_job pj = {j.ck, &j.g2, pair_input(&j, t), phases};
             onyx_exec_parallel(x, j.g2.c, 16, phase_task, &pj);
         }
         conv_pair p;

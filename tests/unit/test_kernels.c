@@ -224,3 +224,26 @@ UNIT_TEST(winograd_avx2_matches_generic) {
         free(y1);
     }
 }
+
+UNIT_TEST(conv_split_phases_avx2_matches_generic) {
+    const onyx_cpu *cpu = onyx_cpu_get();
+    if (!(cpu->avx2 && cpu->fma)) return;
+    static const int64_t shapes[][3] = {{2, 37, 2}, {3, 16, 2}, {1, 15, 2}, {2, 40, 3}, {1, 1, 2}};
+    unsigned seed = 23;
+    for (int si = 0; si < 5; si++) {
+        onyx_conv2d g = {.c = shapes[si][0], .h = 3, .w = shapes[si][1], .sw = shapes[si][2]};
+        int64_t nx = g.c * g.h * g.w, np = onyx_conv_phase_floats(&g);
+        float *x = malloc(sizeof(float) * (size_t)nx);
+        float *p0 = malloc(sizeof(float) * (size_t)np), *p1 = malloc(sizeof(float) * (size_t)np);
+        for (int64_t i = 0; i < nx; i++) x[i] = frand(&seed);
+        for (int64_t i = 0; i < np; i++) p0[i] = p1[i] = 99.0f;
+        onyx_conv_kernels_generic.split_phases(&g, x, p0, 0, g.c);
+        onyx_conv_kernels_avx2.split_phases(&g, x, p1, 0, g.c);
+        int same = 1;
+        for (int64_t i = 0; i < np; i++) same &= p0[i] == p1[i];
+        CHECK(same);
+        free(x);
+        free(p0);
+        free(p1);
+    }
+}
