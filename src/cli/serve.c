@@ -30,6 +30,8 @@ static const char serve_usage[] =
     "  --max-batch-size N        dynamic batching of MODEL files up to N (default off)\n"
     "  --batch-delay-us U        how long a batch waits to fill (default 1000)\n"
     "  --max-body-mb N           largest request body (default 64)\n"
+    "  --max-inflight-mb N       request bodies held at once, summed, before 503\n"
+    "                            (default 1024; 0: no limit)\n"
     "  --max-tensor-elements N   largest input tensor (default 134217728)\n"
     "  --max-queue N             requests waiting for a worker before 503 (default 1024)\n"
     "  --max-connections N       open connections before 503 (default 1024)\n"
@@ -61,7 +63,7 @@ int onyx_cli_serve(int argc, char **argv) {
         onyx_cli_error("out of memory");
         return ONYX_CLI_FAIL;
     }
-    int n_files = 0, status = ONYX_CLI_USAGE, body_mb = 64;
+    int n_files = 0, status = ONYX_CLI_USAGE, body_mb = 64, inflight_mb = 1024;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int x, r;
@@ -94,6 +96,7 @@ int onyx_cli_serve(int argc, char **argv) {
         INT("--max-batch-size", 0, 1 << 20, o.max_batch_size)
         INT("--batch-delay-us", 0, 60000000, o.batch_delay_us)
         INT("--max-body-mb", 1, 1 << 20, body_mb)
+        INT("--max-inflight-mb", 0, 1 << 24, inflight_mb)
         INT("--max-tensor-elements", 1, 2147483647, o.max_tensor_elements)
         INT("--max-queue", 1, 1 << 24, o.max_queue)
         INT("--max-connections", 1, 1 << 20, o.max_connections)
@@ -140,6 +143,7 @@ int onyx_cli_serve(int argc, char **argv) {
         goto out;
     }
     o.max_body_bytes = (size_t)body_mb << 20;
+    o.max_inflight_bytes = (size_t)inflight_mb << 20;
     o.model_files = files;
     o.n_model_files = n_files;
     status = onyx_server_run(&o) == 0 ? ONYX_CLI_OK : ONYX_CLI_FAIL;

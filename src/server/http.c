@@ -48,6 +48,7 @@ typedef struct conn {
     char remote[64];
     onyx_http_request *req; /* the request being read or handled */
     size_t body_need;
+    size_t reserved; /* bytes counted in http->inflight_bytes for this request */
     bool keep_alive; /* of the current request */
     bool eof;        /* the client shut its write side */
     size_t discarded; /* bytes thrown away while lingering */
@@ -74,6 +75,7 @@ struct onyx_http {
     int port;
     conn *conns; /* list of open (or waiting) connections */
     atomic_int_least64_t n_conns, in_flight;
+    atomic_int_least64_t inflight_bytes; /* Content-Length of requests being read or handled */
     uint64_t seq;
     bool draining;
     void (*on_drained)(void *);
@@ -220,6 +222,12 @@ static char *percent_decode(const char *s, size_t n) {
 // ----------------------------------------------------------------------------
 // Connections
 
+/* Returns the body bytes this connection's request holds to the budget. */
+static void unreserve(conn *c) {
+    if (c->reserved) atomic_fetch_sub(&c->http->inflight_bytes, (int64_t)c->reserved);
+    c->reserved = 0;
+}
+
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_write_done_cb(struct bufferevent *bev, void *arg);
@@ -236,6 +244,7 @@ static void maybe_drained(onyx_http *h) {
 /* Frees a connection that has no request in the handler's hands. */
 static void conn_free(conn *c) {
     onyx_http *h = c->http;
+    unreserve(c);
     if (c->bev) bufferevent_free(c->bev);
     request_free(c->req);
     if (c->prev) c->prev->next = c->next;
@@ -265,7 +274,7 @@ static void set_read_timeout(conn *c, bool on) {
 
 /* Writes a complete reply on the event thread. */
 static void write_reply(conn *c, int status, const char *ctype, const char *extra,
-                        struct evbuffer *body, bool keep_alive) {
+                        struct evbuffer *body, bool keep_alive, bool head) {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     size_t blen = body ? evbuffer_get_length(body) : 0;
     evbuffer_add_printf(out,
@@ -275,7 +284,7 @@ static void write_reply(conn *c, int status, const char *ctype, const char *extr
     if (ctype && *ctype) evbuffer_add_printf(out, "Content-Type: %s\r\n", ctype);
     if (extra) evbuffer_add(out, extra, strlen(extra));
     evbuffer_add(out, "\r\n", 2);
-    if (body) evbuffer_add_buffer(out, body);
+    if (body && !head) evbuffer_add_buffer(out, body); /* HEAD: the length, no body */
 }
 
 /* An error produced by the HTTP layer itself, before any handler saw the
@@ -289,7 +298,8 @@ static void fail_conn(conn *c, int status, const char *msg) {
     }
     request_free(c->req);
     c->req = NULL;
-    write_reply(c, status, "application/json", NULL, b, false);
+    unreserve(c);
+    write_reply(c, status, "application/json", NULL, b, false, false);
     if (b) evbuffer_free(b);
     if (c->http->access) {
         onyx_http_request r;
@@ -462,8 +472,16 @@ static int parse_head(conn *c, char *buf, const char **msg) {
     }
     if (chunked)
         return *msg = "chunked request bodies are not supported: send a Content-Length", 411;
-    if (len > c->http->lim.max_body_bytes) {
+    if (len > c->http->lim.max_body_bytes)
         return *msg = "request body larger than the server's limit (--max-body-mb)", 413;
+    size_t cap_all = c->http->lim.max_inflight_bytes;
+    if (cap_all && len > 0) {
+        int64_t now = atomic_fetch_add(&c->http->inflight_bytes, (int64_t)len) + (int64_t)len;
+        c->reserved = (size_t)len;
+        if ((uint64_t)now > cap_all)
+            return *msg = "server busy: too much request data in flight (--max-inflight-mb); "
+                          "retry in a moment",
+                   503;
     }
     c->keep_alive = http10 ? (keep && !close) : !close;
     c->body_need = (size_t)len;
@@ -596,13 +614,15 @@ static void deliver(onyx_http *h, reply *rp) {
     size_t blen = rp->body ? evbuffer_get_length(rp->body) : 0;
     if (h->access) h->access(h->user, req, rp->status, blen, onyx_now_ns() - req->start_ns);
     atomic_fetch_sub(&h->in_flight, 1);
+    unreserve(c);
     c->req = NULL;
     if (!c->bev) { /* the client went away meanwhile */
         c->state = CONN_HEAD;
         conn_free(c);
     } else {
         bool keep = c->keep_alive && !h->draining;
-        write_reply(c, rp->status, rp->content_type, rp->extra, rp->body, keep);
+        write_reply(c, rp->status, rp->content_type, rp->extra, rp->body, keep,
+                    strcmp(req->method, "HEAD") == 0);
         if (keep) {
             c->state = CONN_HEAD;
             if (!c->eof) {

@@ -53,6 +53,7 @@ typedef struct onyx_http_limits {
     size_t max_body_bytes;    /* Content-Length above this gets 413 */
     int max_connections;      /* beyond this, new connections get 503 and are closed */
     int idle_timeout_s;       /* keep-alive idle and slow-read timeout */
+    size_t max_inflight_bytes; /* bodies of requests not yet answered, summed; 0: no limit */
 } onyx_http_limits;
 
 /* Creates the server on `base` (which must have been created after

@@ -28,6 +28,7 @@ void onyx_server_options_init(onyx_server_options *o) {
     o->workers = onyx_cpu_count();
     o->intra_op_threads = 1;
     o->max_body_bytes = (size_t)64 << 20;
+    o->max_inflight_bytes = (size_t)1 << 30;
     o->max_tensor_elements = (int64_t)1 << 27;
     o->max_queue = 1024;
     o->max_connections = 1024;
@@ -404,7 +405,8 @@ int onyx_server_run(const onyx_server_options *o) {
         SLOG(&srv.log, ONYX_LOG_ERROR, "cannot start the workers or the event loop");
         goto done;
     }
-    onyx_http_limits lim = {64 << 10, o->max_body_bytes, o->max_connections, o->idle_timeout_s};
+    onyx_http_limits lim = {64 << 10, o->max_body_bytes, o->max_connections, o->idle_timeout_s,
+                            o->max_inflight_bytes};
     char err[300];
     srv.http = onyx_http_new(rt.base, o->host, o->port, &lim, handle, access_log, &srv, err,
                              sizeof err);

@@ -34,6 +34,7 @@ typedef struct onyx_server_options {
     int intra_op_threads;           /* threads of each session */
     int poll_interval_s;            /* 0: reload only on SIGHUP */
     size_t max_body_bytes;
+    size_t max_inflight_bytes;      /* request bodies held at once, summed */
     int64_t max_tensor_elements;    /* per input tensor */
     int max_queue;                  /* requests waiting for a worker */
     int max_connections;

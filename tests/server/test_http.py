@@ -247,3 +247,19 @@ def test_with_curl(files_server, tmp_path):
     assert out.stdout.startswith(b"HTTP/1.1 404") and b'{"error":"unknown model' in out.stdout
     out = subprocess.run(["curl", "-sS", f"{base}/metrics"], capture_output=True, timeout=30)
     assert b"onyx_inference_request_success_total" in out.stdout
+
+
+def test_inflight_bytes_limit(start_server, models):
+    s = start_server(models["lin"], "--max-inflight-mb", "1")
+    st, _, body = s.request("POST", "/v2/models/lin/infer", b" " * (3 << 19))
+    assert st == 503 and "--max-inflight-mb" in json.loads(body)["error"]
+    st, _, res = infer(s, {"inputs": [X]})
+    assert st == 200
+
+
+def test_head_has_no_body(files_server):
+    out = raw(files_server, b"HEAD /v2/models/lin HTTP/1.1\r\n\r\nGET /v2/health/live HTTP/1.1\r\n"
+                            b"Connection: close\r\n\r\n")
+    first, rest = out.split(b"\r\n\r\n", 1)
+    assert first.startswith(b"HTTP/1.1 200") and b"Content-Length: 0" not in first
+    assert rest.startswith(b"HTTP/1.1 200")  # the next response follows at once
