@@ -6,6 +6,7 @@
  * engine hook that does not exist yet (--profile says so).
  */
 #include "base/file.h"
+#include "cli/bundle.h"
 #include "cli/cli.h"
 #include "cli/json.h"
 #include "core/tensor.h"
@@ -573,7 +574,7 @@ int onyx_cli_bench(int argc, char **argv) {
     /* load_ms is file to a ready session: model load (map, decode, resolve,
      * passes, prepacking) plus session creation (thread pool, plan state). */
     double t0 = now_ms();
-    if (onyx_model_load_file(a.model, &opts, &m, &err) != ONYX_OK) {
+    if (onyx_cli_load_model(a.model, &opts, &m, &err) != ONYX_OK) {
         onyx_cli_error("%s", err.message);
         goto done;
     }

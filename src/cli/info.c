@@ -2,6 +2,7 @@
  * version, opsets, graph name, inputs/outputs with types and shapes, node
  * count, metadata) as text or as one JSON object. Read-only; runs nothing.
  */
+#include "cli/bundle.h"
 #include "cli/cli.h"
 #include "cli/json.h"
 
@@ -192,7 +193,7 @@ int onyx_cli_info(int argc, char **argv) {
     opts.threads = 1; /* nothing runs; do not start a pool of workers */
     onyx_error err = {0};
     onyx_model *m = NULL;
-    if (onyx_model_load_file(path, &opts, &m, &err) != ONYX_OK) {
+    if (onyx_cli_load_model(path, &opts, &m, &err) != ONYX_OK) {
         onyx_cli_error("%s", err.message); /* the message names the file */
         return ONYX_CLI_FAIL;
     }

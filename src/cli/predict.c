@@ -8,6 +8,7 @@
  * pixel math (src/io/preprocess.c, image_resize.c) or decoding.
  */
 #include "base/file.h"
+#include "cli/bundle.h"
 #include "cli/cli.h"
 #include "cli/json.h"
 #include "core/tensor.h"
@@ -654,7 +655,7 @@ static bool load_labels(const predict_args *a, const onyx_model *m, labels *l,
         uint8_t *data = NULL;
         size_t size = 0;
         onyx_error err = {0};
-        if (onyx_file_read(a->labels, &data, &size, &err) != ONYX_OK) {
+        if (onyx_cli_read_file(a->labels, &data, &size, &err) != ONYX_OK) {
             onyx_cli_error("%s", err.message);
             return false;
         }
@@ -1016,7 +1017,7 @@ int onyx_cli_predict(int argc, char **argv) {
     onyx_options_init(&opts);
     opts.threads = a.threads;
     onyx_error err = {0};
-    if (onyx_model_load_file(a.model, &opts, &m, &err) != ONYX_OK) {
+    if (onyx_cli_load_model(a.model, &opts, &m, &err) != ONYX_OK) {
         onyx_cli_error("%s", err.message);
         goto done;
     }

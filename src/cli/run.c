@@ -3,6 +3,7 @@
  * writes every output to DIR. Owns input binding rules, output file naming
  * and the JSON form of sequence/map outputs; the codecs are in src/io/.
  */
+#include "cli/bundle.h"
 #include "cli/cli.h"
 #include "cli/json.h"
 #include "core/tensor.h"
@@ -544,7 +545,7 @@ int onyx_cli_run(int argc, char **argv) {
     onyx_options_init(&opts);
     opts.threads = a.threads;
     onyx_error err = {0};
-    if (onyx_model_load_file(a.model, &opts, &m, &err) != ONYX_OK) {
+    if (onyx_cli_load_model(a.model, &opts, &m, &err) != ONYX_OK) {
         onyx_cli_error("%s", err.message); /* the message names the file */
         goto done;
     }
