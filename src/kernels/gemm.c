@@ -236,14 +236,19 @@ static void macro_kernel(const sgemm_problem *g, const float *pa, const float *p
     for (int64_t js = 0; js < nc; js += nr) {
         int cols = (int)min64(nr, nc - js);
         const float *bs = pb + js * kc;
+        /* A narrow last strip runs on the half-width kernels when present. */
+        const bool half = 2 * cols <= nr && g->kern->fn_half && g->kern->fn_half_epi;
+        const int width = half ? nr / 2 : nr;
+        onyx_sgemm_ukernel_fn fn = half ? g->kern->fn_half : g->kern->fn;
+        onyx_sgemm_ukernel_epi_fn fn_epi = half ? g->kern->fn_half_epi : g->kern->fn_epi;
         for (int64_t is = 0; is < mc; is += mr) {
             int rows = (int)min64(mr, mc - is);
             const float *as = pa + is * kc;
             float *c = g->c + (i0 + is) * g->ldc + j0 + js;
             if (epi) {
                 onyx_sgemm_epi e = {g->bias ? g->bias + i0 + is : NULL, g->act, beta != 0.0f};
-                if (rows == mr && cols == nr) {
-                    g->kern->fn_epi(kc, as, bs, c, g->ldc, &e);
+                if (rows == mr && cols == width) {
+                    fn_epi(kc, as, bs, c, g->ldc, &e);
                     continue;
                 }
                 float bias[ONYX_SGEMM_MAX_MR] = {0};
@@ -252,18 +257,18 @@ static void macro_kernel(const sgemm_problem *g, const float *pa, const float *p
                 e.bias = g->bias ? bias : NULL;
                 if (e.accumulate)
                     for (int i = 0; i < mr; i++)
-                        for (int j = 0; j < nr; j++)
+                        for (int j = 0; j < width; j++)
                             tile[i * nr + j] = i < rows && j < cols ? c[i * g->ldc + j] : 0.0f;
-                g->kern->fn_epi(kc, as, bs, tile, nr, &e);
+                fn_epi(kc, as, bs, tile, nr, &e);
                 for (int i = 0; i < rows; i++)
                     for (int j = 0; j < cols; j++) c[i * g->ldc + j] = tile[i * nr + j];
                 continue;
             }
-            if (rows == mr && cols == nr) {
-                g->kern->fn(kc, as, bs, c, g->ldc, alpha, beta);
+            if (rows == mr && cols == width) {
+                fn(kc, as, bs, c, g->ldc, alpha, beta);
                 continue;
             }
-            g->kern->fn(kc, as, bs, tile, nr, 1.0f, 0.0f);
+            fn(kc, as, bs, tile, nr, 1.0f, 0.0f);
             for (int i = 0; i < rows; i++)
                 for (int j = 0; j < cols; j++) {
                     float v = alpha * tile[i * nr + j];

@@ -64,6 +64,11 @@ typedef struct onyx_sgemm_kernel {
     int mr, nr;       /* register tile; mr <= ONYX_SGEMM_MAX_MR, nr <= ONYX_SGEMM_MAX_NR */
     onyx_sgemm_ukernel_fn fn;
     onyx_sgemm_ukernel_epi_fn fn_epi; /* NULL: the driver applies bias/act after fn */
+    /* Optional narrow twins for a last strip of at most nr/2 columns: the
+     * same packed strips (nr wide), only the first nr/2 columns computed
+     * and stored (an mr x nr/2 tile). NULL: the full kernels are used. */
+    onyx_sgemm_ukernel_fn fn_half;
+    onyx_sgemm_ukernel_epi_fn fn_half_epi;
 } onyx_sgemm_kernel;
 
 #define ONYX_SGEMM_MAX_MR 16

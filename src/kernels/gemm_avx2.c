@@ -11,77 +11,81 @@
 
 enum { MR = 6, NR = 16 };
 
-static void ukernel_avx2(int64_t kc, const float *restrict a, const float *restrict b,
-                         float *restrict c, int64_t ldc, float alpha, float beta) {
-    __m256 acc[MR][2];
-    #pragma GCC unroll 16
-    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    for (int64_t p = 0; p < kc; p++) {
-        __m256 b0 = _mm256_loadu_ps(b + p * NR), b1 = _mm256_loadu_ps(b + p * NR + 8);
-        const float *ap = a + p * MR;
-        #pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
-            __m256 ai = _mm256_broadcast_ss(ap + i);
-            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
-        }
+/* The k loop of a 6 x (8*V) tile: V = 2 (full), or V = 1 (half: the first
+ * 8 columns of each 16-wide strip row), where even and odd steps go to two
+ * accumulator sets so that 12 FMA chains hide the FMA latency; they are
+ * summed after the loop. */
+#define KLOOP(V)                                                                           \
+    __m256 acc[MR][2];                                                                     \
+    _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] =          \
+        _mm256_setzero_ps();                                                               \
+    if (V == 2) {                                                                          \
+        for (int64_t p = 0; p < kc; p++) {                                                 \
+            __m256 b0 = _mm256_loadu_ps(b + p * NR), b1 = _mm256_loadu_ps(b + p * NR + 8); \
+            const float *ap = a + p * MR;                                                  \
+            _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                        \
+                __m256 ai = _mm256_broadcast_ss(ap + i);                                   \
+                acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);                            \
+                acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);                            \
+            }                                                                              \
+        }                                                                                  \
+    } else {                                                                               \
+        int64_t p = 0;                                                                     \
+        for (; p + 2 <= kc; p += 2) {                                                      \
+            __m256 b0 = _mm256_loadu_ps(b + p * NR), b1 = _mm256_loadu_ps(b + p * NR + NR); \
+            const float *ap = a + p * MR;                                                  \
+            _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                        \
+                acc[i][0] = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + i), b0, acc[i][0]);   \
+                acc[i][1] = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + MR + i), b1, acc[i][1]); \
+            }                                                                              \
+        }                                                                                  \
+        if (p < kc) {                                                                      \
+            __m256 b0 = _mm256_loadu_ps(b + p * NR);                                       \
+            _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) acc[i][0] =              \
+                _mm256_fmadd_ps(_mm256_broadcast_ss(a + p * MR + i), b0, acc[i][0]);       \
+        }                                                                                  \
+        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) acc[i][0] =                  \
+            _mm256_add_ps(acc[i][0], acc[i][1]);                                           \
     }
-    __m256 va = _mm256_set1_ps(alpha);
-    if (beta == 0.0f) {
-        #pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
-            _mm256_storeu_ps(c + i * ldc, _mm256_mul_ps(va, acc[i][0]));
-            _mm256_storeu_ps(c + i * ldc + 8, _mm256_mul_ps(va, acc[i][1]));
-        }
-    } else {
-        __m256 vb = _mm256_set1_ps(beta);
-        #pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
-            float *ci = c + i * ldc;
-            _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, acc[i][0], _mm256_mul_ps(vb, _mm256_loadu_ps(ci))));
-            _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(va, acc[i][1],
-                                                     _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8))));
-        }
-    }
-}
 
-static void ukernel_avx2_epi(int64_t kc, const float *restrict a, const float *restrict b,
-                             float *restrict c, int64_t ldc, const onyx_sgemm_epi *epi) {
-    __m256 acc[MR][2];
-    #pragma GCC unroll 16
-    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    for (int64_t p = 0; p < kc; p++) {
-        __m256 b0 = _mm256_loadu_ps(b + p * NR), b1 = _mm256_loadu_ps(b + p * NR + 8);
-        const float *ap = a + p * MR;
-        #pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
-            __m256 ai = _mm256_broadcast_ss(ap + i);
-            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
-        }
+#define UKERNEL(NAME, V)                                                                   \
+    static void NAME(int64_t kc, const float *restrict a, const float *restrict b,          \
+                     float *restrict c, int64_t ldc, float alpha, float beta) {            \
+        KLOOP(V)                                                                           \
+        __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);                      \
+        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                            \
+            for (int v = 0; v < V; v++) {                                                  \
+                float *ci = c + i * ldc + 8 * v;                                           \
+                __m256 r = _mm256_mul_ps(va, acc[i][v]);                                   \
+                if (beta != 0.0f) r = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), r);         \
+                _mm256_storeu_ps(ci, r);                                                   \
+            }                                                                              \
+        }                                                                                  \
     }
-    const onyx_avx2_act_params ap = onyx_avx2_act_params_of(epi->act);
-    const bool act = onyx_avx2_act_vectorized(ap.kind);
-    #pragma GCC unroll 16
-    for (int i = 0; i < MR; i++) {
-        float *ci = c + i * ldc;
-        __m256 v0 = acc[i][0], v1 = acc[i][1];
-        if (epi->accumulate) {
-            v0 = _mm256_add_ps(v0, _mm256_loadu_ps(ci));
-            v1 = _mm256_add_ps(v1, _mm256_loadu_ps(ci + 8));
-        }
-        if (epi->bias) {
-            __m256 bi = _mm256_broadcast_ss(epi->bias + i);
-            v0 = _mm256_add_ps(v0, bi);
-            v1 = _mm256_add_ps(v1, bi);
-        }
-        if (act) {
-            v0 = onyx_avx2_act(&ap, v0);
-            v1 = onyx_avx2_act(&ap, v1);
-        }
-        _mm256_storeu_ps(ci, v0);
-        _mm256_storeu_ps(ci + 8, v1);
-    }
-}
 
-const onyx_sgemm_kernel onyx_sgemm_kernel_avx2 = {"avx2", MR, NR, ukernel_avx2, ukernel_avx2_epi};
+#define UKERNEL_EPI(NAME, V)                                                               \
+    static void NAME(int64_t kc, const float *restrict a, const float *restrict b,          \
+                     float *restrict c, int64_t ldc, const onyx_sgemm_epi *epi) {          \
+        KLOOP(V)                                                                           \
+        const onyx_avx2_act_params ap = onyx_avx2_act_params_of(epi->act);                 \
+        const bool act = onyx_avx2_act_vectorized(ap.kind);                                \
+        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                            \
+            __m256 bi = epi->bias ? _mm256_broadcast_ss(epi->bias + i) : _mm256_setzero_ps(); \
+            for (int v = 0; v < V; v++) {                                                  \
+                float *ci = c + i * ldc + 8 * v;                                           \
+                __m256 r = acc[i][v];                                                      \
+                if (epi->accumulate) r = _mm256_add_ps(r, _mm256_loadu_ps(ci));            \
+                if (epi->bias) r = _mm256_add_ps(r, bi);                                   \
+                if (act) r = onyx_avx2_act(&ap, r);                                        \
+                _mm256_storeu_ps(ci, r);                                                   \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+UKERNEL(ukernel_avx2, 2)
+UKERNEL(ukernel_avx2_half, 1)
+UKERNEL_EPI(ukernel_avx2_epi, 2)
+UKERNEL_EPI(ukernel_avx2_half_epi, 1)
+
+const onyx_sgemm_kernel onyx_sgemm_kernel_avx2 = {"avx2", MR, NR, ukernel_avx2, ukernel_avx2_epi,
+                                                  ukernel_avx2_half, ukernel_avx2_half_epi};
