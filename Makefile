@@ -174,6 +174,25 @@ run: deps
 	$(MAKE) all
 	$(BUILD)/onyx serve --model-repository models --port 8000
 
+# ---------------------------------------------------------------------------
+# Web page of `onyx serve` (issue 6, docs/demo.md; block owned by the demo
+# helper): tools/embed.c turns the files of web/ into $(BUILD)/gen/ui_assets.c
+# (byte arrays + onyx_ui_find, src/server/ui_assets.h), linked into onyx.
+# embed is a build-time tool: built without sanitizers, never installed.
+UI_FILES := $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg web/*.png))
+UI_OBJ   := $(BUILD)/obj/gen/ui_assets.o
+CLI_OBJ  += $(UI_OBJ)
+$(BUILD)/onyx: $(UI_OBJ)
+$(BUILD)/tools/embed: tools/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 $(WARN) -D_POSIX_C_SOURCE=200809L -o $@ $<
+$(BUILD)/gen/ui_assets.c: $(BUILD)/tools/embed $(UI_FILES)
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/embed -o $@ $(UI_FILES)
+$(UI_OBJ): $(BUILD)/gen/ui_assets.c src/server/ui_assets.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
 clean:
 	rm -rf build
 
