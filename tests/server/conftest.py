@@ -258,6 +258,10 @@ class Server:
         self.log.close()
         return self.proc.returncode
 
+    def sanitizer_reports(self):
+        return [l for l in self.logs().splitlines()
+                if "Sanitizer" in l or "runtime error:" in l]
+
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
@@ -276,6 +280,8 @@ def start_server(tmp_path):
     yield start
     for s in started:
         s.stop()
+    for s in started:
+        assert s.sanitizer_reports() == [], s.logs()
 
 
 @pytest.fixture(scope="module")
@@ -285,3 +291,4 @@ def files_server(models, tmp_path_factory):
     s = Server([models[k] for k in ("lin", "cnn", "types", "iris", "iris_tensor")], log)
     yield s
     assert s.stop() == 0, s.logs()
+    assert s.sanitizer_reports() == [], s.logs()

@@ -263,3 +263,38 @@ def test_head_has_no_body(files_server):
     first, rest = out.split(b"\r\n\r\n", 1)
     assert first.startswith(b"HTTP/1.1 200") and b"Content-Length: 0" not in first
     assert rest.startswith(b"HTTP/1.1 200")  # the next response follows at once
+
+
+def test_garbage_never_kills_the_server(files_server):
+    """Bounded random mutations of valid requests (HTTP head, JSON, binary):
+    every one gets an answer or a close, and the server keeps serving."""
+    import random
+    rnd = random.Random(1234)
+    good = json.dumps({"inputs": [X], "outputs": [{"name": "y"}]}).encode()
+    head = json.dumps({"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
+                                   "parameters": {"binary_data_size": 40}}]}).encode()
+    img = image_bytes("PNG", (8, 8))[:36]
+    cases = []
+    for i in range(60):
+        b = bytearray(good)
+        for _ in range(rnd.randint(1, 6)):
+            b[rnd.randrange(len(b))] = rnd.randrange(256)
+        cases.append(("/v2/models/lin/infer", bytes(b), {}))
+        bb = bytearray(head + len(img).to_bytes(4, "little") + img)
+        for _ in range(rnd.randint(1, 4)):
+            bb[rnd.randrange(len(bb))] = rnd.randrange(256)
+        cases.append(("/v2/models/cnn/infer", bytes(bb),
+                      {"Inference-Header-Content-Length": str(len(head))}))
+        t = bytearray(json.dumps({"instances": [[1, 2, 3, 4]]}).encode())
+        t[rnd.randrange(len(t))] = rnd.randrange(256)
+        cases.append(("/v1/models/lin:predict", bytes(t), {}))
+    for path, body, hdr in cases:
+        st, _, data = files_server.request("POST", path, body, hdr)
+        assert st in (200, 400), (st, body, data)
+        if st == 400:
+            assert "error" in json.loads(data)
+    for i in range(40):
+        line = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 80)))
+        out = raw(files_server, line + b"\r\n\r\n")
+        assert out == b"" or out.startswith(b"HTTP/1.1 "), out[:100]
+    assert files_server.request("GET", "/v2/health/ready")[0] == 200

@@ -110,7 +110,7 @@ def test_binary_data_output_request_parameter(files_server):
     assert out["parameters"]["binary_data_size"] == 24 and "data" not in out
     got = np.frombuffer(body[n:], dtype=np.float32).reshape(2, 3)
     np.testing.assert_allclose(got, ort_run(files_server_models(files_server)["lin"], {"x": x})[0],
-                               rtol=1e-6)
+                               rtol=1e-6, atol=1e-7)
 
 
 def files_server_models(server):

@@ -211,3 +211,39 @@ def test_drain_delay_keeps_serving_while_not_ready(models, start_server):
     assert st == 200, res
     assert s.proc.wait(10) == 0
     assert "reporting not ready" in s.logs() and "drained" in s.logs()
+
+
+def test_asan_build_under_mixed_traffic(models, tmp_path):
+    """With ONYX_ASAN (make test sets it), the sanitizer build serves a mixed
+    workload (JSON, binary, images, errors, reload, SIGTERM) and exits 0
+    without a report."""
+    import base64
+    from conftest import Server, image_bytes
+    exe = os.environ.get("ONYX_ASAN")
+    if not exe:
+        import pytest
+        pytest.skip("ONYX_ASAN not set")
+    env = dict(os.environ, ONYX=exe)
+    import conftest
+    saved = conftest.ONYX
+    conftest.ONYX = exe
+    try:
+        s = Server([models["lin"], models["cnn"], models["iris"]], tmp_path / "asan.log", env)
+    finally:
+        conftest.ONYX = saved
+    try:
+        lat, errors, _ = run_clients(s, "/v2/models/lin/infer", lin_bodies(3), 4, 25)
+        assert errors == []
+        img = base64.b64encode(image_bytes("JPEG")).decode()
+        assert s.json("POST", "/v1/models/cnn:predict", {"instances": [{"b64": img}]})[0] == 200
+        assert s.json("POST", "/v1/models/iris:predict", {"instances": [[1, 2, 3, 4]]})[0] == 200
+        assert s.json("POST", "/v2/models/lin/infer", b"{bad")[0] == 400
+        assert s.json("POST", "/v2/models/cnn/infer", {"inputs": [
+            {"name": "image", "shape": [1], "datatype": "BYTES", "data": ["aGVsbG8="]}]})[0] == 400
+        s.signal(signal.SIGHUP)
+        time.sleep(0.3)
+        assert s.request("GET", "/metrics")[0] == 200
+    finally:
+        rc = s.stop()
+    assert rc == 0, s.logs()
+    assert s.sanitizer_reports() == [], s.logs()
