@@ -248,3 +248,40 @@ def test_binary_strings_format(files_server):
         at += 4 + ln
     # Strings are NUL-terminated inside onyx: bytes after a NUL are not kept.
     assert out == [b"hello", b"", b"", b"w"]
+
+
+def test_mobilenet_v2_images_with_tritonclient(start_server, tmp_path):
+    """torchvision's MobileNetV2 (tools/build_models.py) in a repository with
+    labels: JPEG bytes through tritonclient (binary), logits and top-5 equal
+    to onnxruntime on the Pillow-preprocessed image."""
+    import os
+    import sys
+    from conftest import ROOT
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import build_models
+    src = build_models.model_path("mobilenet_v2")
+    repo = tmp_path / "repo"
+    os.makedirs(repo / "mobilenet" / "1")
+    os.symlink(src, repo / "mobilenet" / "1" / "model.onnx")
+    (repo / "mobilenet" / "labels.txt").write_text("".join(f"class {i}\n" for i in range(1000)))
+    (repo / "mobilenet" / "config.pbtxt").write_text(
+        'max_batch_size: 4\nparameters { key: "labels" value { string_value: "labels.txt" } }\n')
+    s = start_server("--model-repository", str(repo))
+    c = httpclient.InferenceServerClient(url=s.url, network_timeout=60)
+    imgs = [image_bytes("JPEG", (300, 200), 21), image_bytes("PNG", (150, 180), 22)]
+    inp = httpclient.InferInput("input", [2], "BYTES")
+    inp.set_data_from_numpy(np.array(imgs, dtype=np.object_), binary_data=True)
+    res = c.infer("mobilenet", [inp], outputs=[
+        httpclient.InferRequestedOutput("logits", binary_data=True)])
+    got = res.as_numpy("logits")
+    x = np.concatenate([preprocess(b, 224) for b in imgs])
+    want = ort_run(src, {"input": x})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
+    res = c.infer("mobilenet", [inp], outputs=[
+        httpclient.InferRequestedOutput("logits", class_count=5)])
+    top = res.as_numpy("logits")
+    for r in range(2):
+        assert [int(t.decode().split(":")[1]) for t in top[r]] == \
+            list(np.argsort(-want[r], kind="stable")[:5])
+        assert top[r][0].decode().endswith(f":class {np.argmax(want[r])}")
+    c.close()
