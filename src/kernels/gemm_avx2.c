@@ -54,7 +54,7 @@ enum { MR = 6, NR = 16 };
         KLOOP(V)                                                                           \
         __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);                      \
         _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                            \
-            for (int v = 0; v < V; v++) {                                                  \
+            _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) {                          \
                 float *ci = c + i * ldc + 8 * v;                                           \
                 __m256 r = _mm256_mul_ps(va, acc[i][v]);                                   \
                 if (beta != 0.0f) r = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), r);         \
@@ -71,7 +71,7 @@ enum { MR = 6, NR = 16 };
         const bool act = onyx_avx2_act_vectorized(ap.kind);                                \
         _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                            \
             __m256 bi = epi->bias ? _mm256_broadcast_ss(epi->bias + i) : _mm256_setzero_ps(); \
-            for (int v = 0; v < V; v++) {                                                  \
+            _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) {                          \
                 float *ci = c + i * ldc + 8 * v;                                           \
                 __m256 r = acc[i][v];                                                      \
                 if (epi->accumulate) r = _mm256_add_ps(r, _mm256_loadu_ps(ci));            \
