@@ -78,6 +78,12 @@ oom:
     return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
 }
 
+size_t onyx_physical_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || size <= 0) return 0;
+    return (size_t)pages * (size_t)size;
+}
+
 int onyx_cpu_count(void) {
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) {

@@ -20,6 +20,9 @@ void onyx_file_unmap(onyx_mapping *m);
 /* Reads a whole file into malloc'ed memory (the caller frees *out). */
 onyx_status onyx_file_read(const char *path, uint8_t **out, size_t *size, onyx_error *err);
 
+/* Bytes of physical memory on this machine (0 when unknown). */
+size_t onyx_physical_memory(void);
+
 /* Number of CPUs this process may run on (sched affinity), at least 1. */
 int onyx_cpu_count(void);
 

@@ -102,6 +102,10 @@ onyx_status onyx_exec_output(onyx_exec *x, int i, onyx_dtype dtype, int ndim, co
         return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY,
                               "output %d needs %zu bytes, over the memory limit of %zu", i, bytes,
                               s->memory_limit);
+    if (s->physical_memory && bytes > s->physical_memory)
+        return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY,
+                              "output %d needs %zu bytes, more than this machine's memory", i,
+                              bytes);
     onyx_value *v = onyx_exec_output_value(x, i);
     if (!v) return onyx_exec_fail(x, ONYX_ERR_RUNTIME, "output index %d out of range", i);
     v->kind = ONYX_KIND_TENSOR;

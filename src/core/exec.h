@@ -17,6 +17,7 @@ struct onyx_session {
     onyx_pool *pool;
     atomic_int abort;
     size_t memory_limit;
+    size_t physical_memory;   /* no single tensor may be larger (0: unknown) */
     /* the top-level frame's storage: own[s] holds values computed in this
      * run; cur[s] points at the value slot s currently has (own, a caller
      * input or a model constant) */

@@ -251,6 +251,7 @@ onyx_status onyx_session_new(const onyx_model *m, const onyx_options *opts, onyx
     if (!s) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
     s->model = m;
     s->memory_limit = o->memory_limit;
+    s->physical_memory = onyx_physical_memory();
     int threads = o->threads > 0 ? o->threads : onyx_cpu_count();
     int n = m->graph->n_slots;
     s->own = calloc((size_t)n + 1, sizeof *s->own);

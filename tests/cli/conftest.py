@@ -45,9 +45,9 @@ def check_ok(r):
 
 def check_error(r, *fragments):
     """A failed run: non-zero exit, and exactly one line on stderr of the
-    form 'onyx: error: ...' containing every fragment (case-insensitive)."""
-    assert r.returncode != 0, f"expected failure, got success\nstdout:\n{r.stdout}"
-    assert r.returncode < 128, f"crashed with exit {r.returncode}\nstderr:\n{r.stderr}"
+    form 'onyx: error: ...' containing every fragment (case-insensitive).
+    A signal (negative code) or a shell-style crash code is not a failure."""
+    assert 1 <= r.returncode <= 125, f"exit {r.returncode}\nstderr:\n{r.stderr}"
     lines = r.stderr.splitlines()
     assert len(lines) == 1, f"expected one stderr line, got:\n{r.stderr}"
     assert lines[0].startswith("onyx: error: "), lines[0]
