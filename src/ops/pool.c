@@ -277,16 +277,41 @@ typedef struct maxpool2d_job {
     int64_t buf_stride;
 } maxpool2d_job;
 
-/* dst[i] = b[i] > a[i] ? b[i] : a[i]; dst may alias a. Blocks of 8 let the
- * compiler use vector max. */
+/* dst[i] = b[i] > a[i] ? b[i] : a[i]; dst may alias a. Blocks of 8 through
+ * a local array let the compiler use vector max despite the aliasing. */
 static void max_rows(float *dst, const float *a, const float *b, int64_t n) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int q = 0; q < 8; q++) {
-            float u = a[i + q], v = b[i + q];
-            dst[i + q] = v > u ? v : u;
-        }
+    for (; i + 8 <= n; i += 8) {
+        float t[8];
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; q++) t[q] = b[i + q] > a[i + q] ? b[i + q] : a[i + q];
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; q++) dst[i + q] = t[q];
+    }
     for (; i < n; i++) dst[i] = b[i] > a[i] ? b[i] : a[i];
+}
+
+/* y[o] = max over the kw taps of row[o*sw + tap - pw], for the outputs
+ * [lo, hi) whose window lies inside the row; first tap first (NaN order as
+ * the generic walk). */
+static void max_cols_inner(float *y, const float *row, int64_t lo, int64_t hi, int64_t kw,
+                           int64_t sw, int64_t pw) {
+    if (kw == 3 && sw == 2) {
+        for (int64_t o = lo; o < hi; o++) {
+            const float *r = row + 2 * o - pw;
+            float m = r[0];
+            m = r[1] > m ? r[1] : m;
+            m = r[2] > m ? r[2] : m;
+            y[o] = m;
+        }
+        return;
+    }
+    for (int64_t o = lo; o < hi; o++) {
+        const float *r = row + o * sw - pw;
+        float m = r[0];
+        for (int64_t i = 1; i < kw; i++) m = r[i] > m ? r[i] : m;
+        y[o] = m;
+    }
 }
 
 static void maxpool2d_float(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -310,9 +335,17 @@ static void maxpool2d_float(void *ctx, int64_t begin, int64_t end, int thread) {
                 for (int64_t i = lo + 2; i < hi; i++) max_rows(buf, buf, x + i * W, W);
                 row = buf;
             }
+            /* Outputs whose window lies inside the row: [olo, ohi). */
+            const int64_t sw = g->stride[1], pw = g->pad[1], kw = g->kern[1];
+            int64_t olo = (pw + sw - 1) / sw, ohi = W - kw + pw < 0 ? 0 : (W - kw + pw) / sw + 1;
+            if (ohi > OW) ohi = OW;
+            if (olo > ohi) olo = ohi;
+            max_cols_inner(y, row, olo, ohi, kw, sw, pw);
             for (int64_t o = 0; o < OW; o++) {
-                int64_t w0 = o * g->stride[1] - g->pad[1];
-                int64_t a = w0 < 0 ? 0 : w0, b = w0 + g->kern[1] < W ? w0 + g->kern[1] : W;
+                if (o == olo) o = ohi;
+                if (o >= OW) break;
+                int64_t w0 = o * sw - pw;
+                int64_t a = w0 < 0 ? 0 : w0, b = w0 + kw < W ? w0 + kw : W;
                 float m = a < b ? row[a] : -INFINITY;
                 for (int64_t i = a + 1; i < b; i++) m = row[i] > m ? row[i] : m;
                 y[o] = m;
