@@ -233,8 +233,8 @@ static bool parse_shape(const char *spec, const onyx_io_info *infos, int n, shap
 /* The shape fed to tensor input `i`: its --shape if given; otherwise the
  * declared dims, with a symbolic/unknown first dim set to `batch` and other
  * symbolic dims set by name through --shape, or to 1. */
-static bool input_shape(const onyx_io_info *infos, int i, shape_spec *specs, int n_specs,
-                        int batch, int *ndim, int64_t *dims) {
+static bool input_shape(const onyx_io_info *infos, int i, shape_spec *specs, int n_specs, int batch,
+                        int *ndim, int64_t *dims) {
     const onyx_io_info *io = &infos[i];
     for (int k = 0; k < n_specs; k++)
         if (specs[k].input == i) {
@@ -307,8 +307,8 @@ static bool fill_input(const char *name, onyx_tensor *t, uint64_t *rng) {
     }
     bool is_float = complex || onyx_dtype_is_float(dt);
     if (!is_float && !onyx_dtype_is_signed_int(dt) && !onyx_dtype_is_unsigned_int(dt)) {
-        onyx_cli_error("bench: input '%s' has element type %s, which bench cannot generate",
-                       name, onyx_dtype_name(dt));
+        onyx_cli_error("bench: input '%s' has element type %s, which bench cannot generate", name,
+                       onyx_dtype_name(dt));
         return false;
     }
     onyx_dtype from = is_float ? ONYX_DTYPE_FLOAT : ONYX_DTYPE_INT64;
@@ -341,8 +341,8 @@ static bool fill_input(const char *name, onyx_tensor *t, uint64_t *rng) {
         free(tmp);
     }
     if (st != ONYX_OK) {
-        onyx_cli_error("bench: cannot make values of type %s for input '%s'",
-                       onyx_dtype_name(dt), name);
+        onyx_cli_error("bench: cannot make values of type %s for input '%s'", onyx_dtype_name(dt),
+                       name);
         return false;
     }
     return true;
@@ -448,8 +448,8 @@ static void print_text(const bench_args *a, const onyx_io_info *infos, const ony
             printf("(none)");
     }
     printf("\nthreads:     %d\nbatch:       %d\n", r->threads, a->batch);
-    printf("load:        %.2f ms (model %.2f ms + session %.2f ms)\n",
-           r->model_ms + r->session_ms, r->model_ms, r->session_ms);
+    printf("load:        %.2f ms (model %.2f ms + session %.2f ms)\n", r->model_ms + r->session_ms,
+           r->model_ms, r->session_ms);
     printf("first run:   %.2f ms\n", r->first_run_ms);
     printf("latency:     p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, mean %.3f ms, min %.3f ms, "
            "max %.3f ms\n",
@@ -622,8 +622,8 @@ int onyx_cli_bench(int argc, char **argv) {
         bound[i] = &in[i];
         if (io->optional || io->kind == ONYX_KIND_NONE) continue; /* bound as absent */
         if (io->kind != ONYX_KIND_TENSOR) {
-            onyx_cli_error("bench: input '%s' is a %s; bench feeds tensor inputs only",
-                           io->name, onyx_cli_kind_name(io->kind));
+            onyx_cli_error("bench: input '%s' is a %s; bench feeds tensor inputs only", io->name,
+                           onyx_cli_kind_name(io->kind));
             goto done;
         }
         int ndim;
