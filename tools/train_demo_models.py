@@ -3,12 +3,13 @@
 writes them, as a Triton-style model repository, to models/ (committed, so
 serving them needs no Python).
 
-It owns models/ (every model.onnx, config.pbtxt, labels file and README.md);
-it does not own the server that reads them (src/server/, docs/server.md) nor
+It owns models/ (every model.onnx, config.pbtxt, labels file and README.md)
+and the sample images web/digit-0.png .. digit-9.png (write_samples); it
+does not own the server that reads them (src/server/, docs/server.md) nor
 the page that shows them (web/, docs/demo.md).
 
 Usage:
-    train_demo_models.py [--out DIR]     (default: models/ beside tools/)
+    train_demo_models.py [--out DIR] [--web DIR]   (default: models/ and web/)
 
 The models, all trained on data sets that scikit-learn ships (no download):
 - digits: handwritten digits, 8x8 gray images with values 0..16 (bright
@@ -18,7 +19,8 @@ The models, all trained on data sets that scikit-learn ships (no download):
   input is an image tensor "image" float[batch,1,8,8] in the data set's range
   and its output "probabilities" float[batch,10]. Trained on the training
   split plus copies shifted by one pixel each way (drawn digits are rarely
-  centered as well as the data set's). Its config.pbtxt asks the server to
+  centered as well as the data set's) and copies enlarged 4x then shrunk back
+  as the server shrinks uploads (bicubic blurs a little). Its config.pbtxt asks the server to
   turn an uploaded image into that input: gray, resized to 8x8 (Pillow's
   antialiased bicubic), then x / 15.9375 = x * 16 / 255 (preset "none",
   mean 0, std 15.9375), so white (255) is 16.
@@ -124,7 +126,34 @@ def shifted(X, y):
     return np.concatenate(out), np.concatenate(ys)
 
 
-def train_digits(out):
+def write_samples(web, X, y, pred):
+    """web/digit-D.png: for each digit D, the first test-set image of a D that
+    the model gets right (pred: its predictions for X as the server sees the
+    files), 0..16 scaled to 0..255 and enlarged 4x (nearest), so the server
+    has to resize it. Picked, not random: the page offers them as examples
+    that work; the test score says how often the model is wrong."""
+    from PIL import Image
+    os.makedirs(web, exist_ok=True)
+    for dgt in range(10):
+        img = X[np.flatnonzero((y == dgt) & (pred == dgt))[0]]
+        px = np.rint(img * 255 / 16).astype(np.uint8).repeat(4, 0).repeat(4, 1)
+        Image.fromarray(px, "L").save(os.path.join(web, f"digit-{dgt}.png"), optimize=True)
+
+
+def resized(X, k):
+    """X (n, 8, 8) as the server sees it when it gets the images enlarged k
+    times: 8-bit pixels, Pillow's antialiased bicubic back to 8x8, / 15.9375.
+    The filter's lobes reach the neighbouring pixels, so this blurs a little."""
+    from PIL import Image
+    out = []
+    for x in X:
+        px = np.rint(x * 255 / 16).astype(np.uint8).repeat(k, 0).repeat(k, 1)
+        small = Image.fromarray(px, "L").resize((8, 8), Image.Resampling.BICUBIC)
+        out.append(np.asarray(small, dtype=np.float32) / np.float32(15.9375))
+    return np.stack(out)
+
+
+def train_digits(out, web):
     from sklearn.datasets import load_digits
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
@@ -133,6 +162,7 @@ def train_digits(out):
     X = d.images.astype(np.float32)  # (1797, 8, 8), 0..16
     Xtr, Xte, ytr, yte = split(X, d.target)
     Xa, ya = shifted(Xtr, ytr)
+    Xa, ya = np.concatenate([Xa, resized(Xtr, 4)]), np.concatenate([ya, ytr])
     clf = MLPClassifier(hidden_layer_sizes=(64,), alpha=1e-3, max_iter=200, random_state=SEED)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -171,8 +201,11 @@ def train_digits(out):
     ref = clf.predict_proba(Xte.reshape(len(Xte), 64) / 16)
     assert np.abs(p - ref).max() < 1e-4, np.abs(p - ref).max()
     acc = float((p.argmax(1) == yte).mean())
+    (p4,) = ort_run(model, {"image": resized(Xte, 4)[:, None]})
+    acc4 = float((p4.argmax(1) == yte).mean())
 
     model_dir = save_model(model, out, "digits")
+    write_samples(web, Xte, yte, p4.argmax(1))
     with open(os.path.join(model_dir, "labels.txt"), "w") as f:
         f.write("".join(f"{i}\n" for i in range(10)))
     write_config(model_dir, "digits", [
@@ -187,8 +220,9 @@ def train_digits(out):
     ])
     return {"name": "digits", "task": "10-class image classification",
             "model": "MLP 64-64-10 (scikit-learn MLPClassifier, ReLU, softmax)",
-            "data": f"digits: {len(Xtr)} train (+4 one-pixel shifts each), {len(Xte)} test",
-            "metric": f"accuracy {acc:.4f}", "io": "image float[batch,1,8,8] (0..16) -> "
+            "data": f"digits: {len(Xtr)} train (+4 one-pixel shifts and a 4x resize round trip "
+                    f"each), {len(Xte)} test",
+            "metric": f"accuracy {acc:.4f} ({acc4:.4f} after a 4x resize round trip)", "io": "image float[batch,1,8,8] (0..16) -> "
             "probabilities float[batch,10]"}
 
 
@@ -315,7 +349,9 @@ def write_readme(out, rows):
         "that tensor: gray, resized to 8x8 (bicubic with antialiasing, as Pillow),",
         "then `(x - 0) / 15.9375` (preset `none`, `mean` 0, `std` 15.9375), so a white",
         "pixel is 16. A photo of dark ink on white paper has to be inverted first (the",
-        "page offers that). The same settings on the command line:",
+        "page offers that). The page's example images, `web/digit-0.png` .. `digit-9.png`,",
+        "are the first test-set image of each digit that the model classifies correctly,",
+        "enlarged 4x. The same settings on the command line:",
         "",
         "    onyx predict models/digits/1/model.onnx digit.png \\",
         "        --preprocess none --mean 0 --std 15.9375 --labels models/digits/labels.txt",
@@ -335,9 +371,11 @@ def write_readme(out, rows):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(HERE), "models"))
+    ap.add_argument("--web", default=os.path.join(os.path.dirname(HERE), "web"),
+                    help="where the sample digit images go")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    rows = [train_digits(args.out), train_iris(args.out), train_diabetes(args.out)]
+    rows = [train_digits(args.out, args.web), train_iris(args.out), train_diabetes(args.out)]
     write_readme(args.out, rows)
     for r in rows:
         print(f"{r['name']:10s} {r['metric']}")
