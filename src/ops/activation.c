@@ -138,14 +138,9 @@ ONYX_EW_INT_TYPES(ACT_INT)
 static void act_row(void *ctx, char *const *p, const int64_t *s, int64_t n) {
     const act_ctx *c = ctx;
     switch (c->t) {
-#define CASE_INT(ENUM, T, W, S) \
-    case ONYX_DTYPE_##ENUM: act_##ENUM(c->a, p, s, n); break;
-#define CASE_FLOAT(ENUM, T, SFX) \
-    case ONYX_DTYPE_##ENUM: act_##ENUM(c->a, p, s, n); break;
-        ONYX_EW_INT_TYPES(CASE_INT)
-        ONYX_EW_FLOAT_TYPES(CASE_FLOAT)
-#undef CASE_INT
-#undef CASE_FLOAT
+#define ONYX_EW_CASE(ENUM, T) act_##ENUM(c->a, p, s, n)
+        ONYX_EW_TYPE_CASES
+#undef ONYX_EW_CASE
     default: break;
     }
 }

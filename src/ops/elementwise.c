@@ -3,6 +3,7 @@
  * Sum, Where, Clip, BitShift, Bitwise*, PRelu, Cast and CastLike.
  * Does not own unary math (math.c), comparisons (logic.c), activations. */
 #include "ops/elementwise.h"
+#include "ops/util.h"
 
 #include "kernels/act.h"
 
@@ -343,14 +344,9 @@ ONYX_EW_FLOAT_TYPES(FLOAT_KERNEL)
 static void arith_row(void *ctx, char *const *p, const int64_t *s, int64_t n) {
     const arith_ctx *c = ctx;
     switch (c->t) {
-#define CASE_INT(ENUM, T, W, S)                                                            \
-    case ONYX_DTYPE_##ENUM: arith_##ENUM(c->op, p, s, n); break;
-#define CASE_FLOAT(ENUM, T, SFX)                                                           \
-    case ONYX_DTYPE_##ENUM: arith_##ENUM(c->op, p, s, n); break;
-        ONYX_EW_INT_TYPES(CASE_INT)
-        ONYX_EW_FLOAT_TYPES(CASE_FLOAT)
-#undef CASE_INT
-#undef CASE_FLOAT
+#define ONYX_EW_CASE(ENUM, T) arith_##ENUM(c->op, p, s, n)
+        ONYX_EW_TYPE_CASES
+#undef ONYX_EW_CASE
     default: break;
     }
     if (c->act) onyx_act_apply(c->act, (float *)(void *)p[0], n); /* while the row is in cache */
@@ -656,14 +652,9 @@ static onyx_status init_clip(onyx_node *n, onyx_error *err) {
 static void clip_row(void *ctx, char *const *p, const int64_t *s, int64_t n) {
     const clip_ctx *c = ctx;
     switch (c->t) {
-#define CASE_INT(ENUM, T, W, S)                                                            \
-    case ONYX_DTYPE_##ENUM: CLIP_KERNEL(T); break;
-#define CASE_FLOAT(ENUM, T, SFX)                                                           \
-    case ONYX_DTYPE_##ENUM: CLIP_KERNEL(T); break;
-        ONYX_EW_INT_TYPES(CASE_INT)
-        ONYX_EW_FLOAT_TYPES(CASE_FLOAT)
-#undef CASE_INT
-#undef CASE_FLOAT
+#define ONYX_EW_CASE(ENUM, T) CLIP_KERNEL(T)
+        ONYX_EW_TYPE_CASES
+#undef ONYX_EW_CASE
     default: break;
     }
 }
@@ -703,7 +694,8 @@ static onyx_status run_clip(const onyx_node *n, onyx_exec *x) {
 // ----------------------------------------------------------------------------
 // Cast, CastLike
 
-enum { ROUND_UP, ROUND_DOWN, ROUND_NEAREST };
+enum { ROUND_UP, ROUND_DOWN, ROUND_NEAREST, ROUND_MODE_COUNT };
+static const char *const round_names[ROUND_MODE_COUNT] = {"up", "down", "nearest"};
 
 typedef struct cast_attr {
     onyx_dtype to;  /* Cast only */
@@ -725,13 +717,7 @@ static onyx_status init_cast(onyx_node *n, onyx_error *err) {
     if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
     a->saturate = onyx_attr_int(n, "saturate", 1) != 0;
     const char *rm = onyx_attr_string(n, "round_mode", "up");
-    if (!strcmp(rm, "up"))
-        a->round_mode = ROUND_UP;
-    else if (!strcmp(rm, "down"))
-        a->round_mode = ROUND_DOWN;
-    else if (!strcmp(rm, "nearest"))
-        a->round_mode = ROUND_NEAREST;
-    else
+    if ((a->round_mode = onyx_op_lookup(rm, round_names, ROUND_MODE_COUNT)) < 0)
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "unknown round_mode \"%s\"", rm);
     if (!strcmp(n->op_type, "Cast")) {
         const onyx_pb_attr *to = onyx_attr_find(n, "to");

@@ -101,4 +101,14 @@ onyx_status onyx_ew_align(onyx_exec *x, int axis, const onyx_tensor *a, const on
 /* Float types: X(ENUM, T, SFX) with SFX the libm suffix. */
 #define ONYX_EW_FLOAT_TYPES(X) X(FLOAT, float, f) X(DOUBLE, double, )
 
+/* The cases of a switch over a compute type, one per type of both lists
+ * above: each runs ONYX_EW_CASE(ENUM, T), which the caller defines around
+ * the use, then breaks. */
+#define ONYX_EW_CASE_INT_(ENUM, T, W, S) \
+    case ONYX_DTYPE_##ENUM: ONYX_EW_CASE(ENUM, T); break;
+#define ONYX_EW_CASE_FLOAT_(ENUM, T, SFX) \
+    case ONYX_DTYPE_##ENUM: ONYX_EW_CASE(ENUM, T); break;
+#define ONYX_EW_TYPE_CASES \
+    ONYX_EW_INT_TYPES(ONYX_EW_CASE_INT_) ONYX_EW_FLOAT_TYPES(ONYX_EW_CASE_FLOAT_)
+
 #endif

@@ -125,11 +125,10 @@ static onyx_status scatter_init(onyx_node *n, onyx_error *err) {
     a->axis = onyx_attr_int(n, "axis", 0);
     const char *r = onyx_attr_string(n, "reduction", "none");
     static const char *const names[RED_OP_COUNT] = {"none", "add", "mul", "max", "min"};
-    a->op = RED_OP_COUNT;
-    for (int i = 0; i < RED_OP_COUNT; i++)
-        if (strcmp(r, names[i]) == 0) a->op = (red_op)i;
-    if (a->op == RED_OP_COUNT || ((a->op == RED_MAX || a->op == RED_MIN) && n->opset < 18))
+    int op = onyx_op_lookup(r, names, RED_OP_COUNT);
+    if (op < 0 || ((op == RED_MAX || op == RED_MIN) && n->opset < 18))
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'reduction' is '%s'", r);
+    a->op = (red_op)op;
     n->state = a;
     return ONYX_OK;
 }
@@ -155,20 +154,8 @@ static onyx_status scatter_put(onyx_exec *x, onyx_tensor *out, int64_t d, const 
 /* ---------------------------------------------------------------------- */
 /* Gather                                                                  */
 
-typedef struct axis_attr {
-    int64_t axis;
-} axis_attr;
-
-static onyx_status axis_init(onyx_node *n, onyx_error *err) {
-    axis_attr *a = onyx_node_alloc(n, sizeof *a);
-    if (!a) return OOM_INIT(err);
-    a->axis = onyx_attr_int(n, "axis", 0);
-    n->state = a;
-    return ONYX_OK;
-}
-
 static onyx_status gather_run(const onyx_node *n, onyx_exec *x) {
-    const axis_attr *a = n->state;
+    const onyx_op_axis *a = n->state;
     const onyx_tensor *data = onyx_exec_input(x, 0), *ind = onyx_exec_input(x, 1);
     if (!data || !ind) return FAIL("missing input");
     int r = data->ndim, q = ind->ndim, axis;
@@ -233,7 +220,7 @@ static onyx_status check_elements_shape(onyx_exec *x, const onyx_tensor *data, c
 }
 
 static onyx_status gather_elements_run(const onyx_node *n, onyx_exec *x) {
-    const axis_attr *a = n->state;
+    const onyx_op_axis *a = n->state;
     const onyx_tensor *data = onyx_exec_input(x, 0), *ind = onyx_exec_input(x, 1);
     if (!data || !ind) return FAIL("missing input");
     int axis;
@@ -389,11 +376,11 @@ static onyx_status scatternd_run(const onyx_node *n, onyx_exec *x) {
 #define ROW(op, v, mi, xi, mo, xo, types, init, run) {"", op, v, mi, xi, mo, xo, types, init, run}
 
 const onyx_op_schema onyx_ops_gather[] = {
-    ROW("Gather", 1, 2, 2, 1, 1, ANY, axis_init, gather_run),
-    ROW("Gather", 11, 2, 2, 1, 1, ANY, axis_init, gather_run),
-    ROW("Gather", 13, 2, 2, 1, 1, ANY, axis_init, gather_run),
-    ROW("GatherElements", 11, 2, 2, 1, 1, ANY, axis_init, gather_elements_run),
-    ROW("GatherElements", 13, 2, 2, 1, 1, ANY, axis_init, gather_elements_run),
+    ROW("Gather", 1, 2, 2, 1, 1, ANY, onyx_op_axis_init0, gather_run),
+    ROW("Gather", 11, 2, 2, 1, 1, ANY, onyx_op_axis_init0, gather_run),
+    ROW("Gather", 13, 2, 2, 1, 1, ANY, onyx_op_axis_init0, gather_run),
+    ROW("GatherElements", 11, 2, 2, 1, 1, ANY, onyx_op_axis_init0, gather_elements_run),
+    ROW("GatherElements", 13, 2, 2, 1, 1, ANY, onyx_op_axis_init0, gather_elements_run),
     ROW("GatherND", 11, 2, 2, 1, 1, ANY, gathernd_init, gathernd_run),
     ROW("GatherND", 12, 2, 2, 1, 1, ANY, gathernd_init, gathernd_run),
     ROW("GatherND", 13, 2, 2, 1, 1, ANY, gathernd_init, gathernd_run),

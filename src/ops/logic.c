@@ -52,14 +52,9 @@ static void logic_row(void *ctx, char *const *p, const int64_t *s, int64_t n) {
     default: break;
     }
     switch (c->t) {
-#define CASE_INT(ENUM, T, W, S) \
-    case ONYX_DTYPE_##ENUM: COMPARE(T); break;
-#define CASE_FLOAT(ENUM, T, SFX) \
-    case ONYX_DTYPE_##ENUM: COMPARE(T); break;
-        ONYX_EW_INT_TYPES(CASE_INT)
-        ONYX_EW_FLOAT_TYPES(CASE_FLOAT)
-#undef CASE_INT
-#undef CASE_FLOAT
+#define ONYX_EW_CASE(ENUM, T) COMPARE(T)
+        ONYX_EW_TYPE_CASES
+#undef ONYX_EW_CASE
     case ONYX_DTYPE_BOOL: COMPARE(uint8_t); break;
     case ONYX_DTYPE_STRING:
         if (op == L_EQ) ONYX_EW_BIN(const char *, const char *, str_cmp(a, b) == 0);

@@ -108,14 +108,9 @@ ONYX_EW_INT_TYPES(MATH_INT)
 static void math_row(void *ctx, char *const *p, const int64_t *s, int64_t n) {
     const math_ctx *c = ctx;
     switch (c->t) {
-#define CASE_INT(ENUM, T, W, S) \
-    case ONYX_DTYPE_##ENUM: math_##ENUM(c->a, p, s, n); break;
-#define CASE_FLOAT(ENUM, T, SFX) \
-    case ONYX_DTYPE_##ENUM: math_##ENUM(c->a, p, s, n); break;
-        ONYX_EW_INT_TYPES(CASE_INT)
-        ONYX_EW_FLOAT_TYPES(CASE_FLOAT)
-#undef CASE_INT
-#undef CASE_FLOAT
+#define ONYX_EW_CASE(ENUM, T) math_##ENUM(c->a, p, s, n)
+        ONYX_EW_TYPE_CASES
+#undef ONYX_EW_CASE
     default: break;
     }
 }

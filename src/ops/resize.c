@@ -63,19 +63,13 @@ typedef struct resize_attrs {
 } resize_attrs;
 
 /* Index of `s` in names[0..n), or -1. */
-static int lookup(const char *s, const char *const *names, int n) {
-    for (int i = 0; i < n; i++)
-        if (strcmp(s, names[i]) == 0) return i;
-    return -1;
-}
-
 static onyx_status resize_init(onyx_node *n, onyx_error *err) {
     resize_attrs *a = onyx_node_alloc(n, sizeof *a);
     if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
     bool upsample = strcmp(n->op_type, "Upsample") == 0;
     bool v10 = upsample || n->opset < 11; /* the original Upsample semantics */
     const char *s = onyx_attr_string(n, "mode", "nearest");
-    int m = lookup(s, interp_names, INTERP_COUNT);
+    int m = onyx_op_lookup(s, interp_names, INTERP_COUNT);
     if (m < 0 && v10 && strcmp(s, "bilinear") == 0) m = INTERP_LINEAR;
     if (m < 0 || (v10 && m == INTERP_CUBIC))
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'mode' is '%s'", s);
@@ -100,12 +94,12 @@ static onyx_status resize_init(onyx_node *n, onyx_error *err) {
     a->scales_in = 2;
     a->sizes_in = 3;
     s = onyx_attr_string(n, "coordinate_transformation_mode", "half_pixel");
-    int c = lookup(s, ctm_names, CTM_COUNT);
+    int c = onyx_op_lookup(s, ctm_names, CTM_COUNT);
     if (c < 0 || (c == CTM_HALF_PIXEL_SYMMETRIC && n->opset < 19) || (c == CTM_TF_HALF_PIXEL_FOR_NN && n->opset >= 13))
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'coordinate_transformation_mode' is '%s'", s);
     a->ctm = (ctm)c;
     s = onyx_attr_string(n, "nearest_mode", "round_prefer_floor");
-    int nm = lookup(s, nearest_names, NEAREST_MODE_COUNT - 1);
+    int nm = onyx_op_lookup(s, nearest_names, NEAREST_MODE_COUNT - 1);
     if (nm < 0) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'nearest_mode' is '%s'", s);
     a->nearest = (nearest_mode)nm;
     a->cubic_a = onyx_attr_float(n, "cubic_coeff_a", -0.75f);
@@ -114,7 +108,7 @@ static onyx_status resize_init(onyx_node *n, onyx_error *err) {
     if (n->opset >= 18) {
         a->antialias = onyx_attr_int(n, "antialias", 0) != 0;
         s = onyx_attr_string(n, "keep_aspect_ratio_policy", "stretch");
-        int p = lookup(s, aspect_names, ASPECT_COUNT);
+        int p = onyx_op_lookup(s, aspect_names, ASPECT_COUNT);
         if (p < 0) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'keep_aspect_ratio_policy' is '%s'", s);
         a->policy = (aspect)p;
         a->n_axes = onyx_attr_ints(n, "axes", &a->axes);

@@ -16,12 +16,20 @@
 // ----------------------------------------------------------------------------
 // Helpers
 
-/* Output i as a copy of tensor src (planned memory). */
-static onyx_status put_tensor_copy(onyx_exec *x, int i, const onyx_tensor *src) {
-    onyx_tensor *t;
-    onyx_status st = onyx_exec_output(x, i, src->dtype, src->ndim, src->dims, &t);
-    if (st) return st;
-    return onyx_op_copy_data(x, t, src);
+/* Output i as a deep copy of v: a tensor into planned memory, anything else
+ * as a heap value (no longer optional when `unwrap`). */
+static onyx_status put_copy(onyx_exec *x, int i, const onyx_value *v, bool unwrap) {
+    onyx_status st;
+    if (v->kind == ONYX_KIND_TENSOR) {
+        onyx_tensor *t;
+        if ((st = onyx_exec_output(x, i, v->tensor.dtype, v->tensor.ndim, v->tensor.dims, &t)))
+            return st;
+        return onyx_op_copy_data(x, t, &v->tensor);
+    }
+    onyx_value c;
+    if ((st = onyx_value_copy(&c, v))) return onyx_exec_fail(x, st, "out of memory");
+    if (unwrap) c.is_optional = false;
+    return onyx_op_put_value(x, i, &c);
 }
 
 /* Makes v an empty sequence of element type et with room for cap items.
@@ -159,11 +167,7 @@ static onyx_status at_run(const onyx_node *n, onyx_exec *x) {
     if (!onyx_exec_input_value(x, 1))
         return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "position is required");
     if ((st = read_position(x, 1, seq->n_items, false, 0, &pos))) return st;
-    const onyx_value *item = &seq->items[pos];
-    if (item->kind == ONYX_KIND_TENSOR) return put_tensor_copy(x, 0, &item->tensor);
-    onyx_value v;
-    if ((st = onyx_value_copy(&v, item))) return onyx_exec_fail(x, st, "out of memory");
-    return onyx_op_put_value(x, 0, &v);
+    return put_copy(x, 0, &seq->items[pos], false);
 }
 
 // ----------------------------------------------------------------------------
@@ -515,12 +519,7 @@ static onyx_status get_element_run(const onyx_node *n, onyx_exec *x) {
     const onyx_value *in = onyx_exec_input_value(x, 0);
     if (!in || in->kind == ONYX_KIND_NONE)
         return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "the optional input is empty");
-    if (in->kind == ONYX_KIND_TENSOR) return put_tensor_copy(x, 0, &in->tensor);
-    onyx_value v;
-    onyx_status st = onyx_value_copy(&v, in);
-    if (st) return onyx_exec_fail(x, st, "out of memory");
-    v.is_optional = false;
-    return onyx_op_put_value(x, 0, &v);
+    return put_copy(x, 0, in, true);
 }
 
 // ----------------------------------------------------------------------------

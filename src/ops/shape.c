@@ -167,20 +167,8 @@ static onyx_status reshape_run(const onyx_node *n, onyx_exec *x) {
     return onyx_op_copy_data(x, out, in);
 }
 
-typedef struct axis_attr {
-    int64_t axis;
-} axis_attr;
-
-static onyx_status flatten_init(onyx_node *n, onyx_error *err) {
-    axis_attr *a = onyx_node_alloc(n, sizeof *a);
-    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
-    a->axis = onyx_attr_int(n, "axis", 1);
-    n->state = a;
-    return ONYX_OK;
-}
-
 static onyx_status flatten_run(const onyx_node *n, onyx_exec *x) {
-    const axis_attr *a = n->state;
+    const onyx_op_axis *a = n->state;
     const onyx_tensor *in = onyx_exec_input(x, 0);
     if (!in) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing input");
     int64_t axis = a->axis;
@@ -530,13 +518,13 @@ const onyx_op_schema onyx_ops_shape[] = {
     ROW("Reshape", 21, 2, 2, 1, 1, ANY, reshape_init, reshape_run),
     ROW("Reshape", 23, 2, 2, 1, 1, ANY, reshape_init, reshape_run),
     ROW("Reshape", 24, 2, 2, 1, 1, ANY, reshape_init, reshape_run),
-    ROW("Flatten", 1, 1, 1, 1, 1, FLOATS, flatten_init, flatten_run),
-    ROW("Flatten", 9, 1, 1, 1, 1, ANY, flatten_init, flatten_run),
-    ROW("Flatten", 11, 1, 1, 1, 1, ANY, flatten_init, flatten_run),
-    ROW("Flatten", 13, 1, 1, 1, 1, ANY, flatten_init, flatten_run),
-    ROW("Flatten", 21, 1, 1, 1, 1, ANY, flatten_init, flatten_run),
-    ROW("Flatten", 23, 1, 1, 1, 1, ANY, flatten_init, flatten_run),
-    ROW("Flatten", 24, 1, 1, 1, 1, ANY, flatten_init, flatten_run),
+    ROW("Flatten", 1, 1, 1, 1, 1, FLOATS, onyx_op_axis_init1, flatten_run),
+    ROW("Flatten", 9, 1, 1, 1, 1, ANY, onyx_op_axis_init1, flatten_run),
+    ROW("Flatten", 11, 1, 1, 1, 1, ANY, onyx_op_axis_init1, flatten_run),
+    ROW("Flatten", 13, 1, 1, 1, 1, ANY, onyx_op_axis_init1, flatten_run),
+    ROW("Flatten", 21, 1, 1, 1, 1, ANY, onyx_op_axis_init1, flatten_run),
+    ROW("Flatten", 23, 1, 1, 1, 1, ANY, onyx_op_axis_init1, flatten_run),
+    ROW("Flatten", 24, 1, 1, 1, 1, ANY, onyx_op_axis_init1, flatten_run),
     ROW("Squeeze", 1, 1, 1, 1, 1, ANY, axes_init, squeeze_run),
     ROW("Squeeze", 11, 1, 1, 1, 1, ANY, axes_init, squeeze_run),
     ROW("Squeeze", 13, 1, 2, 1, 1, ANY, axes_init, squeeze_run),

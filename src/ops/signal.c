@@ -543,15 +543,12 @@ typedef struct image_attr {
 static onyx_status init_image(onyx_node *n, onyx_error *err) {
     image_attr *a = onyx_node_alloc(n, sizeof *a);
     if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    static const char *const formats[PIX_FORMAT_COUNT] = {"RGB", "BGR", "Grayscale"};
     const char *f = onyx_attr_string(n, "pixel_format", "RGB");
-    if (strcmp(f, "RGB") == 0)
-        a->format = PIX_RGB;
-    else if (strcmp(f, "BGR") == 0)
-        a->format = PIX_BGR;
-    else if (strcmp(f, "Grayscale") == 0)
-        a->format = PIX_GRAY;
-    else
+    int p = onyx_op_lookup(f, formats, PIX_FORMAT_COUNT);
+    if (p < 0)
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'pixel_format' is '%s' (RGB, BGR or Grayscale)", f);
+    a->format = (pixel_format)p;
     n->state = a;
     return ONYX_OK;
 }

@@ -4,6 +4,7 @@
  * string pools). Strings are UTF-8, NUL-terminated; outputs are heap strings
  * owned by their tensors. Not here: tokenization (no such ONNX op in scope). */
 #include "core/op.h"
+#include "ops/util.h"
 
 #include <regex.h>
 #include <stdlib.h>
@@ -147,16 +148,13 @@ typedef struct normalizer_attr {
 static onyx_status init_normalizer(onyx_node *n, onyx_error *err) {
     normalizer_attr *a = onyx_node_alloc(n, sizeof *a);
     if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    static const char *const actions[CASE_ACTION_COUNT] = {"NONE", "LOWER", "UPPER"};
     const char *act = onyx_attr_string(n, "case_change_action", "NONE");
-    if (strcmp(act, "NONE") == 0)
-        a->action = CASE_NONE;
-    else if (strcmp(act, "LOWER") == 0)
-        a->action = CASE_LOWER;
-    else if (strcmp(act, "UPPER") == 0)
-        a->action = CASE_UPPER;
-    else
+    int c = onyx_op_lookup(act, actions, CASE_ACTION_COUNT);
+    if (c < 0)
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
                            "attribute 'case_change_action' is '%s' (NONE, LOWER or UPPER)", act);
+    a->action = (case_action)c;
     a->case_sensitive = onyx_attr_int(n, "is_case_sensitive", 0) != 0;
     const onyx_pb_attr *sw = onyx_attr_find(n, "stopwords");
     if (sw && sw->n_strings) {
@@ -738,15 +736,12 @@ static void gram_insert(const tfidf_attr *a, gram *g, int64_t *count, int64_t n,
 static onyx_status init_tfidf(onyx_node *n, onyx_error *err) {
     tfidf_attr *a = onyx_node_alloc(n, sizeof *a);
     if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    static const char *const modes[TFIDF_MODE_COUNT] = {"TF", "IDF", "TFIDF"};
     const char *mode = onyx_attr_string(n, "mode", "");
-    if (strcmp(mode, "TF") == 0)
-        a->mode = TFIDF_TF;
-    else if (strcmp(mode, "IDF") == 0)
-        a->mode = TFIDF_IDF;
-    else if (strcmp(mode, "TFIDF") == 0)
-        a->mode = TFIDF_TFIDF;
-    else
+    int m = onyx_op_lookup(mode, modes, TFIDF_MODE_COUNT);
+    if (m < 0)
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'mode' is '%s' (TF, IDF or TFIDF)", mode);
+    a->mode = (tfidf_mode)m;
     a->min_n = onyx_attr_int(n, "min_gram_length", 0);
     a->max_n = onyx_attr_int(n, "max_gram_length", 0);
     a->max_skip = onyx_attr_int(n, "max_skip_count", 0);

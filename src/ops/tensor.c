@@ -125,24 +125,14 @@ static void merge_sort(int64_t *idx, int64_t *tmp, int64_t n, idx_cmp_fn cmp, co
 /* ---------------------------------------------------------------------- */
 /* Concat                                                                  */
 
-typedef struct axis_attr {
-    int64_t axis;
-    bool has_axis;
-} axis_attr;
-
 static onyx_status concat_init(onyx_node *n, onyx_error *err) {
-    axis_attr *a = onyx_node_alloc(n, sizeof *a);
-    if (!a) return OOM_INIT(err);
-    a->has_axis = onyx_attr_find(n, "axis") != NULL;
-    if (!a->has_axis && n->opset >= 4)
+    if (!onyx_attr_find(n, "axis") && n->opset >= 4)
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'axis' is required");
-    a->axis = onyx_attr_int(n, "axis", 1);
-    n->state = a;
-    return ONYX_OK;
+    return onyx_op_axis_init1(n, err);
 }
 
 static onyx_status concat_run(const onyx_node *n, onyx_exec *x) {
-    const axis_attr *a = n->state;
+    const onyx_op_axis *a = n->state;
     const onyx_tensor *first = onyx_exec_input(x, 0);
     if (!first) return FAIL("missing input 0");
     int r = first->ndim, axis;
@@ -369,11 +359,10 @@ static onyx_status pad_init(onyx_node *n, onyx_error *err) {
     if (!a) return OOM_INIT(err);
     const char *mode = onyx_attr_string(n, "mode", "constant");
     static const char *const names[PAD_MODE_COUNT] = {"constant", "reflect", "edge", "wrap"};
-    a->mode = PAD_MODE_COUNT;
-    for (int m = 0; m < PAD_MODE_COUNT; m++)
-        if (strcmp(mode, names[m]) == 0) a->mode = (pad_mode)m;
-    if (a->mode == PAD_MODE_COUNT || (a->mode == PAD_WRAP && n->opset < 19))
+    int m = onyx_op_lookup(mode, names, PAD_MODE_COUNT);
+    if (m < 0 || (m == PAD_WRAP && n->opset < 19))
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute 'mode' is '%s'", mode);
+    a->mode = (pad_mode)m;
     if (n->opset < 11) {
         const char *name = n->opset < 2 ? "paddings" : "pads";
         a->n_pads = onyx_attr_ints(n, name, &a->pads);
@@ -972,17 +961,8 @@ static onyx_status revseq_run(const onyx_node *n, onyx_exec *x) {
 /* ---------------------------------------------------------------------- */
 /* Compress                                                                */
 
-static onyx_status compress_init(onyx_node *n, onyx_error *err) {
-    axis_attr *a = onyx_node_alloc(n, sizeof *a);
-    if (!a) return OOM_INIT(err);
-    a->has_axis = onyx_attr_find(n, "axis") != NULL;
-    a->axis = onyx_attr_int(n, "axis", 0);
-    n->state = a;
-    return ONYX_OK;
-}
-
 static onyx_status compress_run(const onyx_node *n, onyx_exec *x) {
-    const axis_attr *a = n->state;
+    const onyx_op_axis *a = n->state;
     const onyx_tensor *in = onyx_exec_input(x, 0), *cond = onyx_exec_input(x, 1);
     if (!in || !cond) return FAIL("missing input");
     if (cond->ndim != 1) return FAIL("condition must be 1-D");
@@ -1368,8 +1348,8 @@ const onyx_op_schema onyx_ops_tensor[] = {
     ROW("CumSum", 11, 2, 2, 1, 1, CUMSUM_T, cumsum_init, cumsum_run),
     ROW("CumSum", 14, 2, 2, 1, 1, CUMSUM_T, cumsum_init, cumsum_run),
     ROW("ReverseSequence", 10, 2, 2, 1, 1, ANY, revseq_init, revseq_run),
-    ROW("Compress", 9, 2, 2, 1, 1, ANY, compress_init, compress_run),
-    ROW("Compress", 11, 2, 2, 1, 1, ANY, compress_init, compress_run),
+    ROW("Compress", 9, 2, 2, 1, 1, ANY, onyx_op_axis_init0, compress_run),
+    ROW("Compress", 11, 2, 2, 1, 1, ANY, onyx_op_axis_init0, compress_run),
     ROW("NonZero", 9, 1, 1, 1, 1, ANY, NULL, nonzero_run),
     ROW("NonZero", 13, 1, 1, 1, 1, ANY, NULL, nonzero_run),
     ROW("Unique", 11, 1, 1, 1, 4, ANY, unique_init, unique_run),

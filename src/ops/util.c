@@ -1,5 +1,6 @@
 /* util.c - helpers shared by the operator families (declared in util.h):
- * axes and shapes, STRING ownership, the strided copy engine, value outputs.
+ * axes, shapes and attribute lookups, STRING ownership, the strided copy
+ * engine, value outputs.
  * Does not own any operator. */
 #include "ops/util.h"
 
@@ -57,6 +58,24 @@ onyx_status onyx_op_read_shape(onyx_exec *x, const onyx_tensor *sh, bool scalar_
     *n = (int)cnt;
     return ONYX_OK;
 }
+
+int onyx_op_lookup(const char *s, const char *const *names, int n) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0) return i;
+    return -1;
+}
+
+static onyx_status axis_init(onyx_node *n, onyx_error *err, int64_t def) {
+    onyx_op_axis *a = onyx_node_alloc(n, sizeof *a);
+    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    a->has_axis = onyx_attr_find(n, "axis") != NULL;
+    a->axis = onyx_attr_int(n, "axis", def);
+    n->state = a;
+    return ONYX_OK;
+}
+
+onyx_status onyx_op_axis_init0(onyx_node *n, onyx_error *err) { return axis_init(n, err, 0); }
+onyx_status onyx_op_axis_init1(onyx_node *n, onyx_error *err) { return axis_init(n, err, 1); }
 
 // ----------------------------------------------------------------------------
 // Element moves

@@ -1,7 +1,7 @@
-/* util.h - helpers shared by the operator families in src/ops/: axes and
- * shapes read from attributes or inputs, STRING ownership after element
- * moves, the strided copy behind the layout ops, and the value outputs of
- * the control-flow, sequence and optional ops.
+/* util.h - helpers shared by the operator families in src/ops/: axes,
+ * shapes and enum-valued strings read from attributes or inputs, STRING
+ * ownership after element moves, the strided copy behind the layout ops, and
+ * the value outputs of the control-flow, sequence and optional ops.
  * Does not own any operator, nor tensor/value memory rules (core/tensor.c). */
 #ifndef ONYX_OPS_UTIL_H
 #define ONYX_OPS_UTIL_H
@@ -31,6 +31,19 @@ onyx_status onyx_op_read_axes(onyx_exec *x, const int64_t *attr, int64_t n_attr,
  * 1-D, or also 0-D when scalar_ok) into dims[0..*n). Fails through x. */
 onyx_status onyx_op_read_shape(onyx_exec *x, const onyx_tensor *sh, bool scalar_ok, int64_t *dims,
                                int *n);
+
+/* The index of s in names[0..n), or -1 (for string attributes naming one
+ * of an enum's values, listed in the enum's order). */
+int onyx_op_lookup(const char *s, const char *const *names, int n);
+
+/* The "axis" attribute of an op that has no other, parsed once by init into
+ * node->state (use as the schema row's init). */
+typedef struct onyx_op_axis {
+    int64_t axis;
+    bool has_axis; /* given by the model, not the default */
+} onyx_op_axis;
+onyx_status onyx_op_axis_init0(onyx_node *n, onyx_error *err); /* default 0 */
+onyx_status onyx_op_axis_init1(onyx_node *n, onyx_error *err); /* default 1 */
 
 // ----------------------------------------------------------------------------
 // Element moves

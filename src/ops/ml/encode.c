@@ -10,10 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static onyx_status oom(onyx_error *err) {
-    return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
-}
-
 /* The NUL-terminated texts of a STRINGS attribute, allocated on the node. */
 static const char **attr_texts(onyx_node *n, const onyx_pb_string *s, int64_t count) {
     const char **t = onyx_node_alloc(n, sizeof *t * (size_t)(count > 0 ? count : 1));
@@ -68,7 +64,7 @@ static onyx_status init_label_encoder_v1(onyx_node *n, le_attr *a, onyx_error *e
     if (a->n_classes < 0) a->n_classes = 0;
     a->def_int = onyx_attr_int(n, "default_int64", -1);
     a->def_string = onyx_attr_string(n, "default_string", "_Unused");
-    if (!(a->classes = attr_texts(n, s, a->n_classes))) return oom(err);
+    if (!(a->classes = attr_texts(n, s, a->n_classes))) return onyx_ml_oom(err);
     return onyx_ml_index_build(n, ONYX_ML_KEY_STRING, a->classes, a->n_classes, false, &a->ix,
                                err);
 }
@@ -104,7 +100,7 @@ static onyx_status le_list(onyx_node *n, const char *prefix, onyx_dtype *dt, int
         *dt = ONYX_DTYPE_STRING;
         *count = ns;
         *data = attr_texts(n, s, ns);
-        if (!*data) return oom(err);
+        if (!*data) return onyx_ml_oom(err);
     } else if (ni >= 0) {
         *dt = ONYX_DTYPE_INT64;
         *count = ni;
@@ -130,7 +126,7 @@ static onyx_status le_list(onyx_node *n, const char *prefix, onyx_dtype *dt, int
         /* copy to aligned memory: the tensor may sit unaligned in the file */
         size_t bytes = onyx_tensor_nbytes(&t);
         void *c = onyx_node_alloc(n, bytes ? bytes : 1);
-        if (!c) return oom(err);
+        if (!c) return onyx_ml_oom(err);
         if (bytes) memcpy(c, t.data, bytes);
         *data = c;
     }
@@ -139,7 +135,7 @@ static onyx_status le_list(onyx_node *n, const char *prefix, onyx_dtype *dt, int
 
 onyx_status onyx_ml_init_label_encoder(onyx_node *n, onyx_error *err) {
     le_attr *a = onyx_node_alloc(n, sizeof *a);
-    if (!a) return oom(err);
+    if (!a) return onyx_ml_oom(err);
     n->state = a;
     if (n->opset < 2) return init_label_encoder_v1(n, a, err);
     int64_t nk, nv;
@@ -162,7 +158,7 @@ onyx_status onyx_ml_init_label_encoder(onyx_node *n, onyx_error *err) {
         a->in_dtype != ONYX_DTYPE_DOUBLE) {
         onyx_dtype to = kind == ONYX_ML_KEY_FLOAT ? ONYX_DTYPE_DOUBLE : ONYX_DTYPE_INT64;
         void *c = onyx_node_alloc(n, 8 * (size_t)(nk ? nk : 1));
-        if (!c) return oom(err);
+        if (!c) return onyx_ml_oom(err);
         if (onyx_convert(to, c, a->in_dtype, keys, nk, false))
             return onyx_errorf(err, ONYX_ERR_UNSUPPORTED, "keys of type %s",
                                onyx_dtype_name(a->in_dtype));
@@ -172,7 +168,7 @@ onyx_status onyx_ml_init_label_encoder(onyx_node *n, onyx_error *err) {
     /* the default value, of the values' type */
     size_t es = onyx_dtype_size(a->out_dtype);
     void *def = onyx_node_alloc(n, es);
-    if (!def) return oom(err);
+    if (!def) return onyx_ml_oom(err);
     onyx_tensor dt;
     bool has_dt = false;
     if (n->opset >= 4 && (st = onyx_attr_tensor(n, "default_tensor", &dt, &has_dt, err))) return st;
@@ -254,7 +250,7 @@ typedef struct cm_attr {
 
 onyx_status onyx_ml_init_category_mapper(onyx_node *n, onyx_error *err) {
     cm_attr *a = onyx_node_alloc(n, sizeof *a);
-    if (!a) return oom(err);
+    if (!a) return onyx_ml_oom(err);
     const onyx_pb_string *s;
     int64_t ni = onyx_attr_ints(n, "cats_int64s", &a->ints);
     int64_t ns = onyx_ml_attr_strings(n, "cats_strings", &s);
@@ -266,7 +262,7 @@ onyx_status onyx_ml_init_category_mapper(onyx_node *n, onyx_error *err) {
     a->n = ni;
     a->def_int = onyx_attr_int(n, "default_int64", -1);
     a->def_string = onyx_attr_string(n, "default_string", "_Unused");
-    if (!(a->strings = attr_texts(n, s, ns))) return oom(err);
+    if (!(a->strings = attr_texts(n, s, ns))) return onyx_ml_oom(err);
     onyx_status st;
     if ((st = onyx_ml_index_build(n, ONYX_ML_KEY_INT, a->ints, ni, false, &a->by_int, err)) ||
         (st = onyx_ml_index_build(n, ONYX_ML_KEY_STRING, a->strings, ns, false, &a->by_string,
@@ -307,7 +303,7 @@ onyx_status onyx_ml_run_category_mapper(const onyx_node *n, onyx_exec *x) {
 
 onyx_status onyx_ml_init_zipmap(onyx_node *n, onyx_error *err) {
     onyx_ml_labels *l = onyx_node_alloc(n, sizeof *l);
-    if (!l) return oom(err);
+    if (!l) return onyx_ml_oom(err);
     n->state = l;
     return onyx_ml_labels_parse(n, "classlabels_int64s", "classlabels_strings", true, l, err);
 }
@@ -424,7 +420,7 @@ typedef struct castmap_attr {
 
 onyx_status onyx_ml_init_cast_map(onyx_node *n, onyx_error *err) {
     castmap_attr *a = onyx_node_alloc(n, sizeof *a);
-    if (!a) return oom(err);
+    if (!a) return onyx_ml_oom(err);
     const char *to = onyx_attr_string(n, "cast_to", "TO_FLOAT");
     const char *form = onyx_attr_string(n, "map_form", "DENSE");
     if (strcmp(to, "TO_FLOAT") == 0) a->to = CAST_FLOAT;
@@ -553,7 +549,7 @@ typedef struct dv_attr {
 
 onyx_status onyx_ml_init_dict_vectorizer(onyx_node *n, onyx_error *err) {
     dv_attr *a = onyx_node_alloc(n, sizeof *a);
-    if (!a) return oom(err);
+    if (!a) return onyx_ml_oom(err);
     const int64_t *ints;
     const onyx_pb_string *s;
     int64_t ni = onyx_attr_ints(n, "int64_vocabulary", &ints);
@@ -567,7 +563,7 @@ onyx_status onyx_ml_init_dict_vectorizer(onyx_node *n, onyx_error *err) {
         st = onyx_ml_index_build(n, ONYX_ML_KEY_INT, ints, ni, false, &a->ix, err);
     } else {
         const char **t = attr_texts(n, s, ns);
-        if (!t) return oom(err);
+        if (!t) return onyx_ml_oom(err);
         a->n = ns;
         a->strings = true;
         st = onyx_ml_index_build(n, ONYX_ML_KEY_STRING, t, ns, false, &a->ix, err);

@@ -17,7 +17,7 @@ typedef struct linear_attr {
 
 static onyx_status init_common(onyx_node *n, linear_attr **out, onyx_error *err) {
     linear_attr *a = onyx_node_alloc(n, sizeof *a);
-    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!a) return onyx_ml_oom(err);
     a->n_coef = onyx_attr_floats(n, "coefficients", &a->coef);
     if (a->n_coef <= 0)
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute coefficients is required");

@@ -16,11 +16,10 @@ static const char *const post_names[ONYX_ML_POST_COUNT] = {"NONE", "SOFTMAX", "L
 
 onyx_status onyx_ml_post_parse(const onyx_node *n, onyx_ml_post *out, onyx_error *err) {
     const char *s = onyx_attr_string(n, "post_transform", "NONE");
-    for (int i = 0; i < ONYX_ML_POST_COUNT; i++) {
-        if (strcmp(s, post_names[i]) == 0) {
-            *out = (onyx_ml_post)i;
-            return ONYX_OK;
-        }
+    int p = onyx_op_lookup(s, post_names, ONYX_ML_POST_COUNT);
+    if (p >= 0) {
+        *out = (onyx_ml_post)p;
+        return ONYX_OK;
     }
     return onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
                        "attribute post_transform: '%s' is not one of NONE, SOFTMAX, LOGISTIC, "
@@ -182,6 +181,10 @@ onyx_status onyx_ml_input_f64(onyx_exec *x, const onyx_tensor *t, const double *
 // ----------------------------------------------------------------------------
 // Attributes
 
+onyx_status onyx_ml_oom(onyx_error *err) {
+    return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+}
+
 onyx_status onyx_ml_tensor_f64(onyx_node *n, const onyx_tensor *t, double **out,
                                onyx_error *err) {
     int64_t count = onyx_tensor_count(t);
@@ -198,7 +201,7 @@ onyx_status onyx_ml_tensor_f64(onyx_node *n, const onyx_tensor *t, double **out,
     void *tmp = malloc(bytes ? bytes : 1);
     if (!d || !tmp) {
         free(tmp);
-        return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+        return onyx_ml_oom(err);
     }
     if (bytes) memcpy(tmp, t->data, bytes);
     onyx_status st = onyx_convert(ONYX_DTYPE_DOUBLE, d, t->dtype, tmp, count, false);
@@ -231,7 +234,7 @@ onyx_status onyx_ml_attr_f64s(onyx_node *n, const char *name, const char *tensor
     }
     if (nf < 0) return ONYX_OK;
     double *d = onyx_node_alloc(n, sizeof *d * (size_t)(nf > 0 ? nf : 1));
-    if (!d) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!d) return onyx_ml_oom(err);
     for (int64_t i = 0; i < nf; i++) d[i] = f[i];
     *out = d;
     *count = nf;
@@ -298,7 +301,7 @@ onyx_status onyx_ml_index_build(onyx_node *n, onyx_ml_key kind, const void *keys
     if ((uint64_t)count > SIZE_MAX / sizeof(key_entry))
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "too many keys");
     key_entry *e = malloc(sizeof *e * (size_t)count);
-    if (!e) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!e) return onyx_ml_oom(err);
     int64_t m = 0;
     for (int64_t i = 0; i < count; i++) {
         key_entry *k = &e[m];
@@ -334,7 +337,7 @@ onyx_status onyx_ml_index_build(onyx_node *n, onyx_ml_key kind, const void *keys
                                                              : sizeof(int64_t) * cnt);
     if (!pos || !kk) {
         free(e);
-        return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+        return onyx_ml_oom(err);
     }
     for (int64_t i = 0; i < d; i++) {
         pos[i] = e[i].pos;

@@ -6,6 +6,7 @@
 #define ONYX_OPS_ML_H
 
 #include "core/op.h"
+#include "ops/util.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -69,6 +70,9 @@ onyx_status onyx_ml_input_f64(onyx_exec *x, const onyx_tensor *t, const double *
 
 // ----------------------------------------------------------------------------
 // Attributes (init time)
+
+/* Records "out of memory" in err and returns ONYX_ERR_OUT_OF_MEMORY. */
+onyx_status onyx_ml_oom(onyx_error *err);
 
 /* STRINGS attribute: the count and a borrowed array, or -1 when absent. */
 int64_t onyx_ml_attr_strings(const onyx_node *n, const char *name, const onyx_pb_string **out);

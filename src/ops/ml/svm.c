@@ -49,15 +49,14 @@ static double kernel_dot(const svm_attr *a, const double *x, const float *v) {
 
 static onyx_status init_common(onyx_node *n, svm_attr **out, onyx_error *err) {
     svm_attr *a = onyx_node_alloc(n, sizeof *a);
-    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!a) return onyx_ml_oom(err);
     static const char *const kernels[] = {"LINEAR", "POLY", "RBF", "SIGMOID"};
     const char *k = onyx_attr_string(n, "kernel_type", "LINEAR");
-    a->kernel = (svm_kernel)-1;
-    for (int i = 0; i < 4; i++)
-        if (strcmp(k, kernels[i]) == 0) a->kernel = (svm_kernel)i;
-    if ((int)a->kernel < 0)
+    int kind = onyx_op_lookup(k, kernels, 4);
+    if (kind < 0)
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
                            "attribute kernel_type: '%s' is not LINEAR, POLY, RBF or SIGMOID", k);
+    a->kernel = (svm_kernel)kind;
     const float *kp;
     int64_t nkp = onyx_attr_floats(n, "kernel_params", &kp);
     if (nkp > 0 && nkp < 3)
@@ -147,7 +146,7 @@ onyx_status onyx_ml_init_svm_classifier(onyx_node *n, onyx_error *err) {
                            "attribute prob_a has %lld values, expected %lld", (long long)npa,
                            (long long)npairs);
     a->start = onyx_node_alloc(n, sizeof *a->start * (size_t)L);
-    if (!a->start) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!a->start) return onyx_ml_oom(err);
     for (int64_t i = 0, s = 0; i < L; i++) {
         a->start[i] = s;
         s += a->per_class[i];

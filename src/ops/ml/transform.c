@@ -23,12 +23,11 @@ enum { NORM_MAX, NORM_L1, NORM_L2 };
 
 onyx_status onyx_ml_init_normalizer(onyx_node *n, onyx_error *err) {
     int *a = onyx_node_alloc(n, sizeof *a);
-    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!a) return onyx_ml_oom(err);
+    static const char *const norms[] = {"MAX", "L1", "L2"}; /* NORM_* order */
     const char *s = onyx_attr_string(n, "norm", "MAX");
-    if (strcmp(s, "MAX") == 0) *a = NORM_MAX;
-    else if (strcmp(s, "L1") == 0) *a = NORM_L1;
-    else if (strcmp(s, "L2") == 0) *a = NORM_L2;
-    else return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute norm: '%s' is not MAX, L1 or L2", s);
+    if ((*a = onyx_op_lookup(s, norms, 3)) < 0)
+        return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "attribute norm: '%s' is not MAX, L1 or L2", s);
     n->state = a;
     return ONYX_OK;
 }
@@ -70,7 +69,7 @@ typedef struct scaler_attr {
 
 onyx_status onyx_ml_init_scaler(onyx_node *n, onyx_error *err) {
     scaler_attr *a = onyx_node_alloc(n, sizeof *a);
-    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!a) return onyx_ml_oom(err);
     a->n_offset = onyx_attr_floats(n, "offset", &a->offset);
     a->n_scale = onyx_attr_floats(n, "scale", &a->scale);
     n->state = a;
@@ -117,7 +116,7 @@ onyx_status onyx_ml_run_scaler(const onyx_node *n, onyx_exec *x) {
 
 onyx_status onyx_ml_init_binarizer(onyx_node *n, onyx_error *err) {
     double *a = onyx_node_alloc(n, sizeof *a);
-    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!a) return onyx_ml_oom(err);
     *a = onyx_attr_float(n, "threshold", 0.0f);
     n->state = a;
     return ONYX_OK;
@@ -155,7 +154,7 @@ typedef struct imputer_attr {
 
 onyx_status onyx_ml_init_imputer(onyx_node *n, onyx_error *err) {
     imputer_attr *a = onyx_node_alloc(n, sizeof *a);
-    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!a) return onyx_ml_oom(err);
     a->n_f = onyx_attr_floats(n, "imputed_value_floats", &a->fvals);
     a->n_i = onyx_attr_ints(n, "imputed_value_int64s", &a->ivals);
     a->freplace = onyx_attr_float(n, "replaced_value_float", 0.0f);
@@ -224,7 +223,7 @@ typedef struct onehot_attr {
 
 onyx_status onyx_ml_init_one_hot_encoder(onyx_node *n, onyx_error *err) {
     onehot_attr *a = onyx_node_alloc(n, sizeof *a);
-    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!a) return onyx_ml_oom(err);
     const int64_t *ints;
     const onyx_pb_string *strs;
     int64_t ni = onyx_attr_ints(n, "cats_int64s", &ints);
@@ -241,7 +240,7 @@ onyx_status onyx_ml_init_one_hot_encoder(onyx_node *n, onyx_error *err) {
         a->k = ns;
         a->strings = true;
         const char **keys = onyx_node_alloc(n, sizeof *keys * (size_t)ns);
-        if (!keys) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+        if (!keys) return onyx_ml_oom(err);
         for (int64_t i = 0; i < ns; i++) keys[i] = strs[i].s;
         st = onyx_ml_index_build(n, ONYX_ML_KEY_STRING, keys, ns, false, &a->ix, err);
     }
@@ -360,7 +359,7 @@ typedef struct fv_attr {
 
 onyx_status onyx_ml_init_feature_vectorizer(onyx_node *n, onyx_error *err) {
     fv_attr *a = onyx_node_alloc(n, sizeof *a);
-    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!a) return onyx_ml_oom(err);
     a->n = onyx_attr_ints(n, "inputdimensions", &a->dims);
     if (a->n != n->n_in) return onyx_ml_check_len("inputdimensions", a->n, n->n_in, err);
     for (int64_t i = 0; i < a->n; i++) {

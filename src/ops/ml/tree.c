@@ -53,10 +53,6 @@ typedef struct tree_model {
     bool all_positive;   /* no negative weight */
 } tree_model;
 
-static onyx_status oom(onyx_error *err) {
-    return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
-}
-
 // ----------------------------------------------------------------------------
 // Structure checks shared by both encodings
 
@@ -69,7 +65,7 @@ static onyx_status check_acyclic(const tree_model *m, onyx_error *err) {
     uint8_t *side = malloc((size_t)(n ? n : 1));      /* children visited so far */
     onyx_status st = ONYX_OK;
     if (!color || !stack || !side) {
-        st = oom(err);
+        st = onyx_ml_oom(err);
         goto done;
     }
     for (int64_t r = 0; r < m->n_trees; r++) {
@@ -221,7 +217,7 @@ static onyx_status build_legacy(onyx_node *n, tree_model *m, const char *wprefix
     node_key *keys = malloc(sizeof *keys * (size_t)(nn ? nn : 1));
     int64_t *count = calloc((size_t)(nn ? nn : 1), sizeof *count);
     if (!m->nodes || !keys || !count) {
-        st = oom(err);
+        st = onyx_ml_oom(err);
         goto done;
     }
     for (int64_t i = 0; i < nn; i++) keys[i] = (node_key){treeids[i], nodeids[i], i};
@@ -237,7 +233,7 @@ static onyx_status build_legacy(onyx_node *n, tree_model *m, const char *wprefix
      * appearance (as onnxruntime reads them). */
     m->roots = onyx_node_alloc(n, sizeof *m->roots * (size_t)(nn ? nn : 1));
     if (!m->roots) {
-        st = oom(err);
+        st = onyx_ml_oom(err);
         goto done;
     }
     for (int64_t i = 0; i < nn;) {
@@ -302,7 +298,7 @@ static onyx_status build_legacy(onyx_node *n, tree_model *m, const char *wprefix
     }
     m->weights = onyx_node_alloc(n, sizeof *m->weights * (size_t)(lw.n ? lw.n : 1));
     if (!m->weights) {
-        st = oom(err);
+        st = onyx_ml_oom(err);
         goto done;
     }
     int64_t off = 0;
@@ -336,7 +332,7 @@ done:
 
 static onyx_status init_legacy_common(onyx_node *n, tree_model **out, onyx_error *err) {
     tree_model *m = onyx_node_alloc(n, sizeof *m);
-    if (!m) return oom(err);
+    if (!m) return onyx_ml_oom(err);
     onyx_status st = onyx_ml_post_parse(n, &m->post, err);
     if (st) return st;
     double *base;
@@ -372,10 +368,7 @@ onyx_status onyx_ml_init_tree_regressor(onyx_node *n, onyx_error *err) {
                            (long long)m->n_targets);
     static const char *const aggs[] = {"AVERAGE", "SUM", "MIN", "MAX"};
     const char *a = onyx_attr_string(n, "aggregate_function", "SUM");
-    m->agg = -1;
-    for (int i = 0; i < 4; i++)
-        if (strcmp(a, aggs[i]) == 0) m->agg = i;
-    if (m->agg < 0)
+    if ((m->agg = onyx_op_lookup(a, aggs, 4)) < 0)
         return onyx_errorf(err, ONYX_ERR_INVALID_MODEL,
                            "attribute aggregate_function: '%s' is not AVERAGE, SUM, MIN or MAX", a);
     return build_legacy(n, m, "target", err);
@@ -410,7 +403,7 @@ static onyx_status req_tensor(onyx_node *n, const char *name, bool required, ony
 
 onyx_status onyx_ml_init_tree_ensemble(onyx_node *n, onyx_error *err) {
     tree_model *m = onyx_node_alloc(n, sizeof *m);
-    if (!m) return oom(err);
+    if (!m) return onyx_ml_oom(err);
     n->state = m;
     int64_t nn, nl, nr;
     const int64_t *feat, *tids, *fids, *tleaf, *fleaf, *miss, *targ, *roots;
@@ -465,7 +458,7 @@ onyx_status onyx_ml_init_tree_ensemble(onyx_node *n, onyx_error *err) {
     m->weights = onyx_node_alloc(n, sizeof *m->weights * (size_t)(nl ? nl : 1));
     m->roots = onyx_node_alloc(n, sizeof *m->roots * (size_t)(nr ? nr : 1));
     m->sets = members;
-    if (!m->nodes || !m->weights || !m->roots) return oom(err);
+    if (!m->nodes || !m->weights || !m->roots) return onyx_ml_oom(err);
     int64_t next_member = 0;
     for (int64_t i = 0; i < nn; i++) {
         tnode *p = &m->nodes[i];
@@ -706,7 +699,8 @@ onyx_status onyx_ml_run_tree_classifier(const onyx_node *n, onyx_exec *x) {
     return onyx_ml_labels_write(x, 0, &m->labels, rows, label);
 }
 
-onyx_status onyx_ml_run_tree_regressor(const onyx_node *n, onyx_exec *x) {
+/* The regression of every row into output 0 (rows, targets) of type dt. */
+static onyx_status regress(const onyx_node *n, onyx_exec *x, onyx_dtype dt) {
     const tree_model *m = n->state;
     int64_t rows;
     double *y;
@@ -714,23 +708,17 @@ onyx_status onyx_ml_run_tree_regressor(const onyx_node *n, onyx_exec *x) {
     if (st) return st;
     if ((st = run_trees(m, x, false, NULL, NULL, rows, &y))) return st;
     onyx_tensor *out;
-    if ((st = onyx_exec_output(x, 0, ONYX_DTYPE_FLOAT, 2, (int64_t[]){rows, m->n_targets}, &out)))
-        return st;
-    for (int64_t i = 0; i < rows * m->n_targets; i++) ((float *)out->data)[i] = (float)y[i];
-    return ONYX_OK;
-}
-
-onyx_status onyx_ml_run_tree_ensemble(const onyx_node *n, onyx_exec *x) {
-    const tree_model *m = n->state;
-    int64_t rows;
-    double *y;
-    onyx_status st = input_rows(x, &rows);
-    if (st) return st;
-    if ((st = run_trees(m, x, false, NULL, NULL, rows, &y))) return st;
-    onyx_tensor *out;
-    onyx_dtype dt = onyx_exec_input(x, 0)->dtype;
     if ((st = onyx_exec_output(x, 0, dt, 2, (int64_t[]){rows, m->n_targets}, &out))) return st;
     if (onyx_convert(dt, out->data, ONYX_DTYPE_DOUBLE, y, rows * m->n_targets, false))
         return onyx_exec_fail(x, ONYX_ERR_UNSUPPORTED, "output type %s", onyx_dtype_name(dt));
     return ONYX_OK;
+}
+
+onyx_status onyx_ml_run_tree_regressor(const onyx_node *n, onyx_exec *x) {
+    return regress(n, x, ONYX_DTYPE_FLOAT);
+}
+
+onyx_status onyx_ml_run_tree_ensemble(const onyx_node *n, onyx_exec *x) {
+    const onyx_tensor *in = onyx_exec_input(x, 0);
+    return regress(n, x, in ? in->dtype : ONYX_DTYPE_FLOAT);
 }
