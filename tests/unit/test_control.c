@@ -59,6 +59,15 @@ static onyx_status run_graph(run *r, tm_buf *g, int opset, int nin, const char *
     return st;
 }
 
+/* run_graph that must succeed: checks it, printing the error if not. */
+static bool run_ok(int *unit_failed_, run *r, tm_buf *g, int opset, int nin,
+                   const char *const *names, int nout) {
+    onyx_status st = run_graph(r, g, opset, nin, names, nout);
+    CHECK(st == ONYX_OK);
+    if (st) fprintf(stderr, "  %s\n", r->err.message);
+    return st == ONYX_OK;
+}
+
 static void fini(run *r) {
     onyx_session_free(r->s);
     onyx_model_free(r->m);
@@ -76,26 +85,37 @@ static bool is_tensor(const onyx_value *v, onyx_dtype dt, int ndim, const int64_
     return true;
 }
 
-static bool floats_eq(const onyx_tensor_view *tv, const float *want, int64_t n) {
-    return memcmp(tv->data, want, (size_t)n * sizeof(float)) == 0;
+/* Checks that v is a float tensor of shape dims holding exactly `want`. */
+static bool is_floats(const onyx_value *v, int ndim, const int64_t *dims, const float *want) {
+    onyx_tensor_view tv;
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= dims[i];
+    return is_tensor(v, ONYX_DTYPE_FLOAT, ndim, dims, &tv) &&
+           memcmp(tv.data, want, (size_t)n * sizeof(float)) == 0;
 }
 
 // ----------------------------------------------------------------------------
 // Loop
+
+/* The start of a Loop body: inputs i (iteration) and c (condition), and c
+ * passed through as the first output. */
+static void loop_body(tm_buf *body) {
+    tm_input(body, "i", ONYX_DTYPE_INT64, 0, NULL);
+    tm_input(body, "c", ONYX_DTYPE_BOOL, 0, NULL);
+    tm_node(body, "Identity c -> c_out", NULL);
+    tm_io(body, 12, "c_out", NULL);
+}
 
 /* Loop(M, "", x) with a body that adds an outer-scope delta to x and scans
  * out x and the iteration number. */
 static tm_buf loop_sum_graph(void) {
     static const int64_t d2[1] = {2};
     tm_buf body = {0}, g = {0}, n;
-    tm_input(&body, "i", ONYX_DTYPE_INT64, 0, NULL);
-    tm_input(&body, "c", ONYX_DTYPE_BOOL, 0, NULL);
+    loop_body(&body);
     tm_input(&body, "x_in", ONYX_DTYPE_FLOAT, 1, d2);
-    tm_node(&body, "Identity c -> c_out", NULL);
     tm_node(&body, "Add x_in,delta -> x_out", NULL);
     tm_node(&body, "Identity x_in -> scan_x", NULL);
     tm_node(&body, "Identity i -> scan_i", NULL);
-    tm_io(&body, 12, "c_out", NULL);
     tm_io(&body, 12, "x_out", NULL);
     tm_output(&body, "scan_x", ONYX_DTYPE_FLOAT, 1, d2);
     tm_output(&body, "scan_i", ONYX_DTYPE_INT64, 0, NULL);
@@ -122,23 +142,19 @@ UNIT_TEST(loop_trip_count_scan_outputs_and_capture) {
     in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d2, x0);
     in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d2, delta);
     tm_buf g = loop_sum_graph();
-    onyx_status st = run_graph(&r, &g, 13, 3, names, 3);
-    CHECK(st == ONYX_OK);
-    if (!st) {
+    if (run_ok(unit_failed_, &r, &g, 13, 3, names, 3)) {
         onyx_tensor_view tv;
         const float want_final[2] = {3, 10};
-        CHECK(is_tensor(r.out[0], ONYX_DTYPE_FLOAT, 1, d2, &tv) && floats_eq(&tv, want_final, 2));
+        CHECK(is_floats(r.out[0], 1, d2, want_final));
         const int64_t d42[2] = {4, 2}, d4[1] = {4};
         float want_xs[8];
         for (int k = 0; k < 4; k++) {
             want_xs[2 * k] = x0[0] + (float)k * delta[0];
             want_xs[2 * k + 1] = x0[1] + (float)k * delta[1];
         }
-        CHECK(is_tensor(r.out[1], ONYX_DTYPE_FLOAT, 2, d42, &tv) && floats_eq(&tv, want_xs, 8));
+        CHECK(is_floats(r.out[1], 2, d42, want_xs));
         CHECK(is_tensor(r.out[2], ONYX_DTYPE_INT64, 1, d4, &tv));
         for (int k = 0; k < 4 && tv.data; k++) CHECK(((int64_t *)tv.data)[k] == k);
-    } else {
-        fprintf(stderr, "  %s\n", r.err.message);
     }
     fini(&r);
 }
@@ -153,11 +169,9 @@ UNIT_TEST(loop_zero_trips_gives_initial_values_and_empty_scans) {
     in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d2, x0);
     in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d2, delta);
     tm_buf g = loop_sum_graph();
-    onyx_status st = run_graph(&r, &g, 13, 3, names, 3);
-    CHECK(st == ONYX_OK);
-    if (!st) {
+    if (run_ok(unit_failed_, &r, &g, 13, 3, names, 3)) {
         onyx_tensor_view tv;
-        CHECK(is_tensor(r.out[0], ONYX_DTYPE_FLOAT, 1, d2, &tv) && floats_eq(&tv, x0, 2));
+        CHECK(is_floats(r.out[0], 1, d2, x0));
         const int64_t d02[2] = {0, 2}, d0[1] = {0};
         CHECK(is_tensor(r.out[1], ONYX_DTYPE_FLOAT, 2, d02, &tv));
         CHECK(is_tensor(r.out[2], ONYX_DTYPE_INT64, 1, d0, &tv));
@@ -209,13 +223,10 @@ UNIT_TEST(loop_strings_carried_and_scanned) {
     in_tensor(&r, ONYX_DTYPE_INT64, 0, NULL, &trips);
     in_tensor(&r, ONYX_DTYPE_STRING, 1, d2, s0);
     tm_buf body = {0}, g = {0}, n;
-    tm_input(&body, "i", ONYX_DTYPE_INT64, 0, NULL);
-    tm_input(&body, "c", ONYX_DTYPE_BOOL, 0, NULL);
+    loop_body(&body);
     tm_input(&body, "s", ONYX_DTYPE_STRING, 1, d2);
-    tm_node(&body, "Identity c -> c_out", NULL);
     tm_node(&body, "Identity s -> s_out", NULL);
     tm_node(&body, "Identity s -> scan", NULL);
-    tm_io(&body, 12, "c_out", NULL);
     tm_io(&body, 12, "s_out", NULL);
     tm_io(&body, 12, "scan", NULL);
     tm_input(&g, "M", ONYX_DTYPE_INT64, 0, NULL);
@@ -225,9 +236,7 @@ UNIT_TEST(loop_strings_carried_and_scanned) {
     tm_add_node(&g, &n);
     tm_io(&g, 12, "s_final", NULL);
     tm_io(&g, 12, "ss", NULL);
-    onyx_status st = run_graph(&r, &g, 13, 2, names, 2);
-    CHECK(st == ONYX_OK);
-    if (!st) {
+    if (run_ok(unit_failed_, &r, &g, 13, 2, names, 2)) {
         onyx_tensor_view tv;
         const int64_t d32[2] = {3, 2};
         CHECK(is_tensor(r.out[0], ONYX_DTYPE_STRING, 1, d2, &tv));
@@ -261,12 +270,9 @@ UNIT_TEST(loop_is_cancelled_by_session_abort) {
     in_tensor(&r, ONYX_DTYPE_INT64, 0, NULL, &trips);
     in_tensor(&r, ONYX_DTYPE_FLOAT, 1, d1, x0);
     tm_buf body = {0}, g = {0}, n;
-    tm_input(&body, "i", ONYX_DTYPE_INT64, 0, NULL);
-    tm_input(&body, "c", ONYX_DTYPE_BOOL, 0, NULL);
+    loop_body(&body);
     tm_input(&body, "x", ONYX_DTYPE_FLOAT, 1, d1);
-    tm_node(&body, "Identity c -> c_out", NULL);
     tm_node(&body, "Identity x -> x_out", NULL);
-    tm_io(&body, 12, "c_out", NULL);
     tm_io(&body, 12, "x_out", NULL);
     tm_input(&g, "M", ONYX_DTYPE_INT64, 0, NULL);
     tm_input(&g, "x0", ONYX_DTYPE_FLOAT, 1, d1);
@@ -346,15 +352,10 @@ UNIT_TEST(scan_axes_and_directions_against_naive) {
             y2[step * 3 + k] = a[k * L + step];
         }
     }
-    onyx_status st = run_graph(&r, &g, 16, 3, names, 3);
-    CHECK(st == ONYX_OK);
-    if (!st) {
-        onyx_tensor_view tv;
-        CHECK(is_tensor(r.out[0], ONYX_DTYPE_FLOAT, 1, d3, &tv) && floats_eq(&tv, s, 3));
-        CHECK(is_tensor(r.out[1], ONYX_DTYPE_FLOAT, 2, d3L, &tv) && floats_eq(&tv, y1, 3 * L));
-        CHECK(is_tensor(r.out[2], ONYX_DTYPE_FLOAT, 2, dL3, &tv) && floats_eq(&tv, y2, 3 * L));
-    } else {
-        fprintf(stderr, "  %s\n", r.err.message);
+    if (run_ok(unit_failed_, &r, &g, 16, 3, names, 3)) {
+        CHECK(is_floats(r.out[0], 1, d3, s));
+        CHECK(is_floats(r.out[1], 2, d3L, y1));
+        CHECK(is_floats(r.out[2], 2, dL3, y2));
     }
     fini(&r);
 }
@@ -388,17 +389,11 @@ static void check_scan8(int *unit_failed_, int reverse) {
     tm_add_node(&g, &n);
     tm_io(&g, 12, "s_final", NULL);
     tm_io(&g, 12, "ys", NULL);
-    onyx_status st = run_graph(&r, &g, 8, 3, names, 2);
-    CHECK(st == ONYX_OK);
-    if (!st) {
-        onyx_tensor_view tv;
+    if (run_ok(unit_failed_, &r, &g, 8, 3, names, 2)) {
         const float want_s[2] = {6, 110};
         const float fwd[6] = {1, 3, 6, 110, 0, 0}, rev[6] = {3, 5, 6, 110, 0, 0};
-        CHECK(is_tensor(r.out[0], ONYX_DTYPE_FLOAT, 2, d21, &tv) && floats_eq(&tv, want_s, 2));
-        CHECK(is_tensor(r.out[1], ONYX_DTYPE_FLOAT, 3, d231, &tv) &&
-              floats_eq(&tv, reverse ? rev : fwd, 6));
-    } else {
-        fprintf(stderr, "  %s\n", r.err.message);
+        CHECK(is_floats(r.out[0], 2, d21, want_s));
+        CHECK(is_floats(r.out[1], 3, d231, reverse ? rev : fwd));
     }
     fini(&r);
 }
@@ -435,21 +430,14 @@ UNIT_TEST(if_sequence_outputs_from_outer_scope) {
         tm_attr_graph(&n, "else_branch", &else_g);
         tm_add_node(&g, &n);
         t = tm_type_seq(tm_type_tensor(ONYX_DTYPE_FLOAT, -1, NULL)), tm_io(&g, 12, "seq", &t);
-        onyx_status st = run_graph(&r, &g, 16, 3, names, 1);
-        CHECK(st == ONYX_OK);
-        if (!st) {
+        if (run_ok(unit_failed_, &r, &g, 16, 3, names, 1)) {
             CHECK(onyx_value_kind(r.out[0]) == ONYX_KIND_SEQUENCE);
             CHECK(onyx_value_elem_type(r.out[0]) == ONYX_DTYPE_FLOAT);
             CHECK(onyx_value_count(r.out[0]) == (c ? 2 : 0));
-            onyx_tensor_view tv;
             if (c) {
-                CHECK(is_tensor(onyx_value_item(r.out[0], 0), ONYX_DTYPE_FLOAT, 1, d2, &tv) &&
-                      floats_eq(&tv, a, 2));
-                CHECK(is_tensor(onyx_value_item(r.out[0], 1), ONYX_DTYPE_FLOAT, 1, d1, &tv) &&
-                      floats_eq(&tv, b, 1));
+                CHECK(is_floats(onyx_value_item(r.out[0], 0), 1, d2, a));
+                CHECK(is_floats(onyx_value_item(r.out[0], 1), 1, d1, b));
             }
-        } else {
-            fprintf(stderr, "  %s\n", r.err.message);
         }
         fini(&r);
     }
@@ -484,17 +472,13 @@ UNIT_TEST(sequence_insert_erase_at_concat) {
     tm_io(&g, 12, "len", NULL);
     tm_io(&g, 12, "last", NULL);
     tm_io(&g, 12, "cat", NULL);
-    onyx_status st = run_graph(&r, &g, 13, 4, names, 3);
-    CHECK(st == ONYX_OK);
-    if (!st) {
+    if (run_ok(unit_failed_, &r, &g, 13, 4, names, 3)) {
         onyx_tensor_view tv;
         CHECK(is_tensor(r.out[0], ONYX_DTYPE_INT64, 0, NULL, &tv) && *(int64_t *)tv.data == 3);
-        CHECK(is_tensor(r.out[1], ONYX_DTYPE_FLOAT, 2, dd, &tv) && floats_eq(&tv, d, 2));
+        CHECK(is_floats(r.out[1], 2, dd, d));
         const int64_t d42[2] = {4, 2};
         const float want[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-        CHECK(is_tensor(r.out[2], ONYX_DTYPE_FLOAT, 2, d42, &tv) && floats_eq(&tv, want, 8));
-    } else {
-        fprintf(stderr, "  %s\n", r.err.message);
+        CHECK(is_floats(r.out[2], 2, d42, want));
     }
     fini(&r);
 }
@@ -533,9 +517,7 @@ static void check_split_concat(int *unit_failed_, onyx_dtype dt) {
     tm_io(&g, 12, "y1", NULL);
     tm_io(&g, 12, "col2", NULL);
     tm_io(&g, 12, "y2", NULL);
-    onyx_status st = run_graph(&r, &g, 13, 1, names, 4);
-    CHECK(st == ONYX_OK);
-    if (!st) {
+    if (run_ok(unit_failed_, &r, &g, 13, 1, names, 4)) {
         onyx_tensor_view tv;
         CHECK(is_tensor(r.out[0], ONYX_DTYPE_INT64, 0, NULL, &tv) && *(int64_t *)tv.data == 3);
         const int64_t d5[1] = {5};
@@ -554,8 +536,6 @@ static void check_split_concat(int *unit_failed_, onyx_dtype dt) {
                 }
             }
         }
-    } else {
-        fprintf(stderr, "  %s\n", r.err.message);
     }
     fini(&r);
 }
@@ -617,22 +597,15 @@ UNIT_TEST(sequence_map_empty_and_broadcast_operand) {
         tm_attr_graph(&n, "body", &body);
         tm_add_node(&g, &n);
         tm_io(&g, 12, "out", NULL);
-        onyx_status st = run_graph(&r, &g, 17, 2, names, 1);
-        CHECK(st == ONYX_OK);
-        if (!st) {
+        if (run_ok(unit_failed_, &r, &g, 17, 2, names, 1)) {
             CHECK(onyx_value_kind(r.out[0]) == ONYX_KIND_SEQUENCE);
             CHECK(onyx_value_elem_type(r.out[0]) == ONYX_DTYPE_FLOAT);
             CHECK(onyx_value_count(r.out[0]) == (empty ? 0 : 2));
-            onyx_tensor_view tv;
             const float w0[2] = {11, 22}, w1[2] = {13, 24};
             if (!empty) {
-                CHECK(is_tensor(onyx_value_item(r.out[0], 0), ONYX_DTYPE_FLOAT, 1, d2, &tv) &&
-                      floats_eq(&tv, w0, 2));
-                CHECK(is_tensor(onyx_value_item(r.out[0], 1), ONYX_DTYPE_FLOAT, 1, d2, &tv) &&
-                      floats_eq(&tv, w1, 2));
+                CHECK(is_floats(onyx_value_item(r.out[0], 0), 1, d2, w0));
+                CHECK(is_floats(onyx_value_item(r.out[0], 1), 1, d2, w1));
             }
-        } else {
-            fprintf(stderr, "  %s\n", r.err.message);
         }
         fini(&r);
     }
@@ -663,17 +636,13 @@ UNIT_TEST(optional_construct_has_get) {
     tm_io(&g, 12, "h3", NULL);
     tm_io(&g, 12, "got", NULL);
     tm_io(&g, 12, "none", NULL);
-    onyx_status st = run_graph(&r, &g, 18, 1, names, 5);
-    CHECK(st == ONYX_OK);
-    if (!st) {
+    if (run_ok(unit_failed_, &r, &g, 18, 1, names, 5)) {
         onyx_tensor_view tv;
         CHECK(is_tensor(r.out[0], ONYX_DTYPE_BOOL, 0, NULL, &tv) && *(uint8_t *)tv.data == 1);
         CHECK(is_tensor(r.out[1], ONYX_DTYPE_BOOL, 0, NULL, &tv) && *(uint8_t *)tv.data == 0);
         CHECK(is_tensor(r.out[2], ONYX_DTYPE_BOOL, 0, NULL, &tv) && *(uint8_t *)tv.data == 0);
-        CHECK(is_tensor(r.out[3], ONYX_DTYPE_FLOAT, 1, d2, &tv) && floats_eq(&tv, x, 2));
+        CHECK(is_floats(r.out[3], 1, d2, x));
         CHECK(onyx_value_kind(r.out[4]) == ONYX_KIND_NONE);
-    } else {
-        fprintf(stderr, "  %s\n", r.err.message);
     }
     fini(&r);
 }
@@ -731,15 +700,10 @@ UNIT_TEST(loop_with_nested_if_reading_two_scopes_up) {
     tm_attr_graph(&n, "body", &body);
     tm_add_node(&g, &n);
     tm_io(&g, 12, "x_final", NULL);
-    onyx_status st = run_graph(&r, &g, 13, 3, names, 1);
-    CHECK(st == ONYX_OK);
-    if (!st) {
+    if (run_ok(unit_failed_, &r, &g, 13, 3, names, 1)) {
         /* i=0: 2, i=1: 12, i=2: 24, i=3: 34, i=4: 68 */
         const float want[1] = {68};
-        onyx_tensor_view tv;
-        CHECK(is_tensor(r.out[0], ONYX_DTYPE_FLOAT, 1, d1, &tv) && floats_eq(&tv, want, 1));
-    } else {
-        fprintf(stderr, "  %s\n", r.err.message);
+        CHECK(is_floats(r.out[0], 1, d1, want));
     }
     fini(&r);
 }
