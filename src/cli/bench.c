@@ -3,7 +3,8 @@
  * feeds it deterministic random inputs and reports load time, first-run time,
  * latency percentiles, throughput and peak memory, as text or one JSON object.
  * Owns the input synthesis rules and the statistics; per-op timing needs an
- * engine hook that does not exist yet (--profile says so).
+ * engine's per-node timing hook (onyx_session_set_profiler) over extra runs
+ * after the timed loop, so the latency figures are taken without it.
  */
 #include "base/file.h"
 #include "cli/bundle.h"
@@ -35,7 +36,7 @@ static const char bench_usage[] =
     "                     scalar), or the value of every symbolic dimension called NAME\n"
     "                     (\"sequence=128\"); other symbolic dimensions are 1\n"
     "  --json             print one JSON object\n"
-    "  --profile          time per op type (not available yet)\n"
+    "  --profile          time per op type, from extra runs after the timed ones\n"
     "  --save-inputs DIR  also write the generated inputs to DIR/<input>.npy\n"
     "\n"
     "Inputs are random and the same on every run: floats uniform in [-1, 1); integers\n"
@@ -436,8 +437,70 @@ static void print_shape_text(const onyx_tensor *t) {
     printf("]");
 }
 
+// ----------------------------------------------------------------------------
+// Per-op-type profile (--profile)
+
+enum { PROFILE_MAX_TYPES = 256, PROFILE_RUNS = 5 };
+
+typedef struct op_time {
+    const char *op_type; /* borrowed from the model */
+    int64_t ns, calls;
+} op_time;
+
+typedef struct profile {
+    op_time types[PROFILE_MAX_TYPES];
+    int n_types, runs;
+    int64_t total_ns;
+} profile;
+
+static void on_node(void *user, const char *op_type, const char *node_name, int64_t ns) {
+    (void)node_name;
+    profile *p = user;
+    p->total_ns += ns;
+    for (int i = 0; i < p->n_types; i++)
+        if (strcmp(p->types[i].op_type, op_type) == 0) {
+            p->types[i].ns += ns;
+            p->types[i].calls++;
+            return;
+        }
+    if (p->n_types < PROFILE_MAX_TYPES) p->types[p->n_types++] = (op_time){op_type, ns, 1};
+}
+
+static int by_time_desc(const void *a, const void *b) {
+    const op_time *x = a, *y = b;
+    return x->ns < y->ns ? 1 : x->ns > y->ns ? -1 : 0;
+}
+
+static void print_profile_text(const profile *p) {
+    printf("profile:     %d runs, time per run by op type\n", p->runs);
+    printf("  %-28s %8s %10s %7s\n", "op type", "calls", "ms", "%");
+    for (int i = 0; i < p->n_types; i++) {
+        const op_time *t = &p->types[i];
+        printf("  %-28s %8.1f %10.3f %6.1f%%\n", t->op_type, (double)t->calls / p->runs,
+               (double)t->ns / 1e6 / p->runs, p->total_ns ? 100.0 * (double)t->ns / (double)p->total_ns : 0);
+    }
+}
+
+static void print_profile_json(onyx_json *j, const profile *p) {
+    onyx_json_begin_array(j);
+    for (int i = 0; i < p->n_types; i++) {
+        const op_time *t = &p->types[i];
+        onyx_json_begin_object(j);
+        onyx_json_key(j, "op_type");
+        onyx_json_string(j, t->op_type);
+        onyx_json_key(j, "calls_per_run");
+        onyx_json_double(j, (double)t->calls / p->runs);
+        onyx_json_key(j, "ms_per_run");
+        onyx_json_double(j, (double)t->ns / 1e6 / p->runs);
+        onyx_json_key(j, "percent");
+        onyx_json_double(j, p->total_ns ? 100.0 * (double)t->ns / (double)p->total_ns : 0);
+        onyx_json_end_object(j);
+    }
+    onyx_json_end_array(j);
+}
+
 static void print_text(const bench_args *a, const onyx_io_info *infos, const onyx_value *in,
-                       int n_in, const bench_result *r) {
+                       int n_in, const bench_result *r, const profile *prof) {
     printf("model:       %s\n", a->model);
     printf("inputs:     ");
     for (int i = 0; i < n_in; i++) {
@@ -457,11 +520,11 @@ static void print_text(const bench_args *a, const onyx_io_info *infos, const ony
     printf("             %d timed runs after %d warm-up runs\n", r->runs, a->warmup);
     printf("throughput:  %.2f items/s\n", r->throughput);
     printf("peak RSS:    %.1f MB (%.1f MB after load)\n", r->peak_rss_mb, r->load_rss_mb);
-    if (a->profile) printf("profile:     profiling not available\n");
+    if (prof) print_profile_text(prof);
 }
 
 static void print_json(const bench_args *a, const onyx_io_info *infos, const onyx_value *in,
-                       int n_in, const bench_result *r) {
+                       int n_in, const bench_result *r, const profile *prof) {
     onyx_json j;
     onyx_json_init(&j, stdout, true);
     onyx_json_begin_object(&j);
@@ -524,9 +587,9 @@ static void print_json(const bench_args *a, const onyx_io_info *infos, const ony
         onyx_json_key(&j, nums[k].key);
         onyx_json_double(&j, nums[k].v);
     }
-    if (a->profile) {
+    if (prof) {
         onyx_json_key(&j, "profile");
-        onyx_json_null(&j);
+        print_profile_json(&j, prof);
     }
     onyx_json_end_object(&j);
     onyx_json_finish(&j);
@@ -563,6 +626,7 @@ int onyx_cli_bench(int argc, char **argv) {
     const onyx_value **bound = NULL, **outs = NULL;
     shape_spec *specs = NULL;
     double *times = NULL;
+    profile *prof = NULL;
     int n_in = 0;
     bench_result r;
     memset(&r, 0, sizeof r);
@@ -710,13 +774,22 @@ int onyx_cli_bench(int argc, char **argv) {
     r.p99 = percentile(times, runs, 0.99);
     r.peak_rss_mb = peak_rss_mb();
 
-    if (a.profile)
-        fputs("onyx: note: profiling not available (the engine has no per-op timing hook yet)\n",
-              stderr);
+    if (a.profile) {
+        prof = calloc(1, sizeof *prof);
+        if (!prof) {
+            onyx_cli_error("out of memory");
+            goto done;
+        }
+        onyx_session_set_profiler(s, on_node, prof);
+        for (prof->runs = 0; prof->runs < PROFILE_RUNS; prof->runs++)
+            if (!run_once(s, n_in, names, bound, n_out, outs)) goto done;
+        onyx_session_set_profiler(s, NULL, NULL);
+        qsort(prof->types, (size_t)prof->n_types, sizeof prof->types[0], by_time_desc);
+    }
     if (a.json)
-        print_json(&a, infos, in, n_in, &r);
+        print_json(&a, infos, in, n_in, &r, prof);
     else
-        print_text(&a, infos, in, n_in, &r);
+        print_text(&a, infos, in, n_in, &r, prof);
     status = ONYX_CLI_OK;
 done:
     onyx_session_free(s);
@@ -735,6 +808,7 @@ done:
     free(outs);
     free(specs);
     free(times);
+    free(prof);
     onyx_model_free(m);
     free(a.shapes);
     return status;

@@ -3,6 +3,8 @@ inputs (ranges, shapes from --batch/--shape, and the Python twin in
 bench/compare.py that onnxruntime is fed from), and one-line errors. No
 timing assertions: the machine may be busy."""
 import json
+
+import onnx
 import sys
 
 import numpy as np
@@ -116,11 +118,17 @@ def test_bench_generated_inputs(tmp_path, onyx_bin):
         assert arr.dtype == got[name].dtype and np.array_equal(arr, got[name]), name
 
 
-def test_bench_profile_not_available(tmp_path):
+def test_bench_profile_per_op_type(tmp_path):
     path = save_model(mlp_model(), tmp_path / "mlp.onnx")
     r = check_ok(run_onyx("bench", path, "--iterations", "2", "--json", "--profile"))
-    assert json.loads(r.stdout)["profile"] is None
-    assert "profiling not available" in r.stderr
+    prof = json.loads(r.stdout)["profile"]
+    assert prof, "an empty profile"
+    types = {p["op_type"] for p in prof}
+    model_types = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert types <= model_types
+    for p in prof:
+        assert p["calls_per_run"] >= 1 and p["ms_per_run"] >= 0 and 0 <= p["percent"] <= 100.0001
+    assert abs(sum(p["percent"] for p in prof) - 100) < 1e-3
 
 
 def test_bench_errors(tmp_path, onyx_bin):
