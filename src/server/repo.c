@@ -23,6 +23,7 @@ typedef struct repo_model {
     int nv;
     char *error;            /* last load error or NULL */
     bool seen;              /* marked during a scan */
+    bool required;          /* present at startup: readiness waits for it */
 } repo_model;
 
 struct onyx_repo {
@@ -32,6 +33,7 @@ struct onyx_repo {
     const onyx_slog *log;
     repo_model **models;
     int n_models;
+    bool started; /* the first scan is over */
 };
 
 // ----------------------------------------------------------------------------
@@ -669,6 +671,10 @@ static int sync_model(onyx_repo *r, const char *name, const char *mdir, const ch
         }
         r->models = nm;
         r->models[r->n_models++] = m;
+        /* A model that appears later and fails to load must not take a
+         * serving replica out of its load balancer: only the startup set
+         * gates readiness. */
+        m->required = !r->started;
     }
     m->seen = true;
     int n_old = m->nv;
@@ -811,6 +817,9 @@ int onyx_repo_reload(onyx_repo *r) {
         model_free(gone[i]);
     }
     free(gone);
+    pthread_mutex_lock(&r->mu);
+    r->started = true;
+    pthread_mutex_unlock(&r->mu);
     pthread_mutex_unlock(&r->reload_mu);
     return errors;
 }
@@ -896,7 +905,7 @@ void onyx_repo_info_free(onyx_model_info *m) {
 bool onyx_repo_all_ready(onyx_repo *r) {
     pthread_mutex_lock(&r->mu);
     bool ok = true;
-    for (int i = 0; i < r->n_models; i++) ok &= r->models[i]->nv > 0;
+    for (int i = 0; i < r->n_models; i++) ok &= r->models[i]->nv > 0 || !r->models[i]->required;
     pthread_mutex_unlock(&r->mu);
     return ok;
 }

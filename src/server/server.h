@@ -169,7 +169,8 @@ int onyx_repo_info(onyx_repo *r, const char *name, onyx_model_info *out);
 /* All models, sorted by name; *n set. Free each with onyx_repo_info_free, then the array. */
 onyx_model_info *onyx_repo_list(onyx_repo *r, int *n);
 void onyx_repo_info_free(onyx_model_info *m);
-/* Whether every known model has a loaded version. */
+/* Whether every model known at startup has a loaded version (models added
+ * later that fail to load are reported, but do not make the server unready). */
 bool onyx_repo_all_ready(onyx_repo *r);
 
 /* The session of worker `w` for `v`, created on first use (NULL with err). */

@@ -227,6 +227,18 @@ def test_failed_reload_keeps_old_version(repo, start_server):
     make_lin(path + ".new", seed=5)
     os.replace(path + ".new", path)
     assert wait_for(lambda: "error" not in s.json("GET", "/v2/models/lin")[1])
+    # A model added later that cannot load is reported but leaves the server ready.
+    os.makedirs(os.path.join(repo, "broken", "1"))
+    with open(os.path.join(repo, "broken", "1", "model.onnx"), "wb") as f:
+        f.write(b"garbage")
+    assert wait_for(lambda: s.json("GET", "/v2/models/broken")[0] == 200)
+    st, md = s.json("GET", "/v2/models/broken")
+    assert md["state"] == "UNAVAILABLE" and md["versions"] == [] and "error" in md
+    assert s.request("GET", "/v2/health/ready")[0] == 200
+    assert s.request("GET", "/v2/models/broken/ready")[0] == 503
+    st, res = s.json("POST", "/v2/models/broken/infer", {"inputs": []})
+    assert st == 503 and "not ready" in res["error"]
+    shutil.rmtree(os.path.join(repo, "broken"))
     # New and removed models are picked up by polling too.
     put_version(repo, "lin2", 1, make_lin, seed=3)
     assert wait_for(lambda: s.json("GET", "/v2/models/lin2")[0] == 200)
