@@ -29,7 +29,7 @@ static void bias_act_row(float *y, int64_t n, float b, const onyx_act *act) {
         __m256i m = onyx_avx2_tail_mask(n - j);
         __m256 v = _mm256_add_ps(_mm256_maskload_ps(y + j, m), vb);
         if (vec) v = onyx_avx2_act(&ap, v);
-        _mm256_maskstore_ps(y + j, m, v);
+        onyx_avx2_store_first(y + j, v, n - j);
     }
     if (!vec && kind != ONYX_ACT_NONE) onyx_act_apply(act, y, n);
 }
@@ -82,81 +82,63 @@ static void split_phases_avx2(const onyx_conv2d *g, const float *x, float *dst, 
         }
 }
 
+/* d[t..len) = 0 in whole vectors: may write up to 7 floats past len, into
+ * the next scratch row (filled after this one) or the plan's slack. */
+static inline void zero_to(float *d, int64_t t, int64_t len) {
+    const __m256 z = _mm256_setzero_ps();
+    for (; t < len; t += 8) _mm256_storeu_ps(d + t, z);
+}
+
 /* Fills the scratch with the zero-padded plane split into sw column phases:
  * phase q, row i, index t holds x[i - ph][q + t*sw - pw] (0 outside). */
-static void fill_phases(const onyx_conv2d *g, const float *x, float *P, int64_t rows,
-                        int64_t len) {
-    const int64_t sw = g->sw;
-    for (int64_t q = 0; q < sw; q++)
+static void fill_phases(const onyx_dw_plan *pl, const float *x, float *P) {
+    const onyx_conv2d *g = &pl->g;
+    const int64_t sw = g->sw, rows = pl->rows, len = pl->len;
+    for (int64_t q = 0; q < sw; q++) {
+        const int64_t off = q - g->pw, lo = pl->lo[q], hi = pl->hi[q];
+        /* vector reads s[2t + off .. + 16) must stay in the row */
+        int64_t vhi = sw == 2 ? (g->w - off) / 2 : 0;
+        if (vhi > hi) vhi = hi;
         for (int64_t i = 0; i < rows; i++) {
             float *d = P + (q * rows + i) * len;
             int64_t ih = i - g->ph;
             if (ih < 0 || ih >= g->h) {
-                memset(d, 0, (size_t)len * sizeof(float));
+                zero_to(d, 0, len);
                 continue;
             }
             const float *s = x + ih * g->w;
-            /* t with 0 <= q + t*sw - pw < w */
-            int64_t off = q - g->pw;
-            int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
-            int64_t hi = g->w - off <= 0 ? 0 : (g->w - off + sw - 1) / sw;
-            if (hi > len) hi = len;
-            if (lo > hi) lo = hi;
             int64_t t = 0;
             for (; t < lo; t++) d[t] = 0.0f;
             if (sw == 1) {
                 memcpy(d + lo, s + lo + off, (size_t)(hi - lo) * sizeof(float));
                 t = hi;
             } else if (sw == 2) {
-                /* Even or odd elements of 16 input floats per 8 outputs. */
-                int64_t vhi = (g->w - off) / 2; /* t whose odd neighbour is in the row too */
-                if (vhi > hi) vhi = hi;
                 for (; t + 8 <= vhi; t += 8) _mm256_storeu_ps(d + t, even8(s + t * 2 + off));
                 for (; t < hi; t++) d[t] = s[t * 2 + off];
             } else {
                 for (; t < hi; t++) d[t] = s[t * sw + off];
             }
-            for (; t < len; t++) d[t] = 0.0f;
+            zero_to(d, t, len);
         }
+    }
 }
 
-/* Taps are offsets into the phase scratch relative to an output row's
- * first input row, with broadcast weights. */
-#define DW_MAX_TAPS 49
-
-typedef struct dw_taps {
-    int n;
-    int64_t off[DW_MAX_TAPS];
-    __m256 w[DW_MAX_TAPS];
-} dw_taps;
-
-static void dw_taps_of(const onyx_conv2d *g, const float *w, int64_t rows, int64_t len,
-                       dw_taps *t) {
-    t->n = (int)(g->kh * g->kw);
-    for (int64_t kh = 0; kh < g->kh; kh++)
-        for (int64_t kw = 0; kw < g->kw; kw++) {
-            int64_t tap = kw * g->dw, i = kh * g->kw + kw;
-            t->off[i] = (tap % g->sw * rows + kh * g->dh) * len + tap / g->sw;
-            t->w[i] = _mm256_broadcast_ss(w + i);
-        }
-}
-
-/* One output row: columns in blocks of 32, then 8, the last one masked.
- * NT is the tap count when known at compile time (0: t->n). */
+/* Columns [0, ow32) of one output row in blocks of 32 (four independent
+ * accumulators). NT is the tap count when known at compile time (0:
+ * pl->ntaps). */
 #define DW_ROW(NAME, NT)                                                                   \
-    static void NAME(const dw_taps *t, const float *src, float bias,                       \
-                     const onyx_avx2_act_params *ap, bool vec, float *yrow, int64_t ow) {  \
-        const int n = NT ? NT : t->n;                                                      \
-        const __m256 vb = _mm256_set1_ps(bias);                                            \
-        int64_t o = 0;                                                                     \
-        for (; o + 32 <= ow; o += 32) {                                                    \
+    static void NAME(const onyx_dw_plan *pl, const __m256 *wv, const float *src, __m256 vb, \
+                     const onyx_avx2_act_params *ap, bool vec, float *yrow, int64_t ow32) { \
+        const int n = NT ? NT : pl->ntaps;                                                 \
+        const int64_t *off = pl->off;                                                      \
+        for (int64_t o = 0; o < ow32; o += 32) {                                           \
             __m256 a0 = vb, a1 = vb, a2 = vb, a3 = vb;                                     \
             for (int i = 0; i < n; i++) {                                                  \
-                const float *p = src + t->off[i] + o;                                      \
-                a0 = _mm256_fmadd_ps(t->w[i], _mm256_loadu_ps(p), a0);                     \
-                a1 = _mm256_fmadd_ps(t->w[i], _mm256_loadu_ps(p + 8), a1);                 \
-                a2 = _mm256_fmadd_ps(t->w[i], _mm256_loadu_ps(p + 16), a2);                \
-                a3 = _mm256_fmadd_ps(t->w[i], _mm256_loadu_ps(p + 24), a3);                \
+                const float *p = src + off[i] + o;                                         \
+                a0 = _mm256_fmadd_ps(wv[i], _mm256_loadu_ps(p), a0);                       \
+                a1 = _mm256_fmadd_ps(wv[i], _mm256_loadu_ps(p + 8), a1);                   \
+                a2 = _mm256_fmadd_ps(wv[i], _mm256_loadu_ps(p + 16), a2);                  \
+                a3 = _mm256_fmadd_ps(wv[i], _mm256_loadu_ps(p + 24), a3);                  \
             }                                                                              \
             if (vec) {                                                                     \
                 a0 = onyx_avx2_act(ap, a0);                                                \
@@ -169,39 +151,76 @@ static void dw_taps_of(const onyx_conv2d *g, const float *w, int64_t rows, int64
             _mm256_storeu_ps(yrow + o + 16, a2);                                           \
             _mm256_storeu_ps(yrow + o + 24, a3);                                           \
         }                                                                                  \
-        for (; o < ow; o += 8) {                                                           \
-            __m256 a0 = vb;                                                                \
-            for (int i = 0; i < n; i++)                                                    \
-                a0 = _mm256_fmadd_ps(t->w[i], _mm256_loadu_ps(src + t->off[i] + o), a0);  \
-            if (vec) a0 = onyx_avx2_act(ap, a0);                                           \
-            if (o + 8 <= ow) _mm256_storeu_ps(yrow + o, a0);                               \
-            else _mm256_maskstore_ps(yrow + o, onyx_avx2_tail_mask(ow - o), a0);           \
+    }
+
+/* Columns [o0, ow) of four output rows (rows past `nrows` are computed
+ * from valid scratch but not stored), in blocks of 8, the last masked: the
+ * rows are the independent accumulators, so narrow planes do not wait on
+ * one FMA chain. */
+#define DW_TAIL(NAME, NT)                                                                  \
+    static void NAME(const onyx_dw_plan *pl, const __m256 *wv, const float *src,           \
+                     int64_t step, int nrows, __m256 vb, const onyx_avx2_act_params *ap,   \
+                     bool vec, float *y, int64_t ow, int64_t o0) {                          \
+        const int n = NT ? NT : pl->ntaps;                                                 \
+        const int64_t *off = pl->off;                                                      \
+        const int64_t s1 = nrows > 1 ? step : 0, s2 = nrows > 2 ? 2 * step : 0,            \
+                      s3 = nrows > 3 ? 3 * step : 0;                                       \
+        for (int64_t o = o0; o < ow; o += 8) {                                             \
+            __m256 a0 = vb, a1 = vb, a2 = vb, a3 = vb;                                     \
+            for (int i = 0; i < n; i++) {                                                  \
+                const float *p = src + off[i] + o;                                         \
+                a0 = _mm256_fmadd_ps(wv[i], _mm256_loadu_ps(p), a0);                       \
+                a1 = _mm256_fmadd_ps(wv[i], _mm256_loadu_ps(p + s1), a1);                  \
+                a2 = _mm256_fmadd_ps(wv[i], _mm256_loadu_ps(p + s2), a2);                  \
+                a3 = _mm256_fmadd_ps(wv[i], _mm256_loadu_ps(p + s3), a3);                  \
+            }                                                                              \
+            __m256 r[4] = {a0, a1, a2, a3};                                                \
+            for (int k = 0; k < nrows; k++) {                                              \
+                __m256 v = vec ? onyx_avx2_act(ap, r[k]) : r[k];                           \
+                onyx_avx2_store_first(y + k * ow + o, v, ow - o);                          \
+            }                                                                              \
         }                                                                                  \
     }
 DW_ROW(dw_row_any, 0)
 DW_ROW(dw_row_9, 9)
 DW_ROW(dw_row_25, 25)
+DW_TAIL(dw_tail_any, 0)
+DW_TAIL(dw_tail_9, 9)
+DW_TAIL(dw_tail_25, 25)
 
-static void depthwise_avx2(const onyx_conv2d *g, const float *x, const float *w, float bias,
+static void depthwise_avx2(const onyx_dw_plan *pl, const float *x, const float *w, float bias,
                            const onyx_act *act, float *y, float *scratch) {
-    if (g->kh * g->kw > DW_MAX_TAPS) {
-        onyx_conv_kernels_generic.depthwise(g, x, w, bias, act, y, scratch);
+    if (!pl->ntaps) {
+        onyx_conv_kernels_generic.depthwise(pl, x, w, bias, act, y, scratch);
         return;
     }
-    const int64_t rows = onyx_dw_scratch_rows(g), len = onyx_dw_scratch_len(g);
-    fill_phases(g, x, scratch, rows, len);
-    dw_taps t;
-    dw_taps_of(g, w, rows, len, &t);
+    const onyx_conv2d *g = &pl->g;
+    fill_phases(pl, x, scratch);
+    __m256 wv[ONYX_DW_MAX_TAPS];
+    for (int i = 0; i < pl->ntaps; i++) wv[i] = _mm256_broadcast_ss(w + i);
     const onyx_act_kind kind = act ? act->kind : ONYX_ACT_NONE;
     const bool vec = onyx_avx2_act_vectorized(kind);
     onyx_avx2_act_params ap = onyx_avx2_act_params_of(act);
-    for (int64_t oh = 0; oh < g->oh; oh++) {
-        float *yrow = y + oh * g->ow;
-        const float *src = scratch + oh * g->sh * len;
-        if (t.n == 9) dw_row_9(&t, src, bias, &ap, vec, yrow, g->ow);
-        else if (t.n == 25) dw_row_25(&t, src, bias, &ap, vec, yrow, g->ow);
-        else dw_row_any(&t, src, bias, &ap, vec, yrow, g->ow);
-        if (!vec && kind != ONYX_ACT_NONE) onyx_act_apply(act, yrow, g->ow);
+    const __m256 vb = _mm256_set1_ps(bias);
+    const int64_t step = g->sh * pl->len, ow = g->ow, ow32 = ow / 32 * 32;
+    for (int64_t oh = 0; oh < g->oh; oh += 4) {
+        int nrows = g->oh - oh < 4 ? (int)(g->oh - oh) : 4;
+        const float *src = scratch + oh * step;
+        float *yrow = y + oh * ow;
+        for (int k = 0; k < nrows && ow32; k++) {
+            if (pl->ntaps == 9) dw_row_9(pl, wv, src + k * step, vb, &ap, vec, yrow + k * ow, ow32);
+            else if (pl->ntaps == 25)
+                dw_row_25(pl, wv, src + k * step, vb, &ap, vec, yrow + k * ow, ow32);
+            else dw_row_any(pl, wv, src + k * step, vb, &ap, vec, yrow + k * ow, ow32);
+        }
+        if (ow32 < ow) {
+            if (pl->ntaps == 9) dw_tail_9(pl, wv, src, step, nrows, vb, &ap, vec, yrow, ow, ow32);
+            else if (pl->ntaps == 25)
+                dw_tail_25(pl, wv, src, step, nrows, vb, &ap, vec, yrow, ow, ow32);
+            else dw_tail_any(pl, wv, src, step, nrows, vb, &ap, vec, yrow, ow, ow32);
+        }
+        if (!vec && kind != ONYX_ACT_NONE)
+            for (int k = 0; k < nrows; k++) onyx_act_apply(act, yrow + k * ow, ow);
     }
 }
 

@@ -48,8 +48,9 @@ static inline bool onyx_avx2_act_vectorized(onyx_act_kind kind) {
     return kind != ONYX_ACT_NONE && kind != ONYX_ACT_KIND_COUNT;
 }
 
-/* The fused activation on 8 lanes: the formulas of act.c. */
-static inline __m256 onyx_avx2_act(const onyx_avx2_act_params *p, __m256 v) {
+/* The fused activation on 8 lanes: the formulas of act.c. Always inlined:
+ * a call per vector costs more than the activation. */
+static inline __attribute__((always_inline)) __m256 onyx_avx2_act(const onyx_avx2_act_params *p, __m256 v) {
     const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
     switch (p->kind) {
     case ONYX_ACT_RELU:
@@ -83,7 +84,30 @@ static inline __m256 onyx_avx2_act(const onyx_avx2_act_params *p, __m256 v) {
     return v;
 }
 
-/* Mask of the first n (0..8) lanes for maskload/maskstore. */
+/* Stores the first n (0..8) lanes of v at p. (vmaskmovps to memory is
+ * microcoded and slow on AMD Zen, so this uses plain narrower stores.) */
+static inline void onyx_avx2_store_first(float *p, __m256 v, int64_t n) {
+    if (n >= 8) {
+        _mm256_storeu_ps(p, v);
+        return;
+    }
+    __m128 lo = _mm256_castps256_ps128(v);
+    if (n >= 4) {
+        _mm_storeu_ps(p, lo);
+        lo = _mm256_extractf128_ps(v, 1);
+        p += 4;
+        n -= 4;
+    }
+    if (n >= 2) {
+        _mm_storel_pi((__m64 *)(void *)p, lo);
+        lo = _mm_movehl_ps(lo, lo);
+        p += 2;
+        n -= 2;
+    }
+    if (n) _mm_store_ss(p, lo);
+}
+
+/* Mask of the first n (0..8) lanes for maskload. */
 static inline __m256i onyx_avx2_tail_mask(int64_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }

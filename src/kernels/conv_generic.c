@@ -143,19 +143,37 @@ static void valid_range(int64_t n, int64_t s, int64_t off, int64_t lim, int64_t 
     *hi = b;
 }
 
-int64_t onyx_dw_scratch_rows(const onyx_conv2d *g) { return (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1; }
-
-int64_t onyx_dw_scratch_len(const onyx_conv2d *g) {
-    return (g->ow + 15) / 16 * 16 + ((g->kw - 1) * g->dw) / g->sw + 1;
-}
-
-int64_t onyx_dw_scratch_floats(const onyx_conv2d *g) {
-    return g->sw * onyx_dw_scratch_rows(g) * onyx_dw_scratch_len(g);
+void onyx_dw_plan_init(const onyx_conv2d *g, onyx_dw_plan *p) {
+    memset(p, 0, sizeof *p);
+    p->g = *g;
+    p->g.c = 1;
+    const int64_t sw = g->sw;
+    p->rows = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+    p->len = (g->ow + 15) / 16 * 16 + ((g->kw - 1) * g->dw) / sw + 1;
+    p->floats = sw * p->rows * p->len + 8;
+    if (g->kh * g->kw > ONYX_DW_MAX_TAPS || sw > ONYX_DW_MAX_STRIDE) return;
+    p->ntaps = (int)(g->kh * g->kw);
+    for (int64_t kh = 0; kh < g->kh; kh++)
+        for (int64_t kw = 0; kw < g->kw; kw++) {
+            int64_t tap = kw * g->dw;
+            p->off[kh * g->kw + kw] = (tap % sw * p->rows + kh * g->dh) * p->len + tap / sw;
+        }
+    for (int64_t q = 0; q < sw; q++) {
+        /* t with 0 <= q + t*sw - pw < w */
+        int64_t off = q - g->pw;
+        int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+        int64_t hi = g->w - off <= 0 ? 0 : (g->w - off + sw - 1) / sw;
+        if (hi > p->len) hi = p->len;
+        if (lo > hi) lo = hi;
+        p->lo[q] = lo;
+        p->hi[q] = hi;
+    }
 }
 
 /* Tap by tap, each a strided axpy over the valid part of the output rows. */
-static void depthwise_generic(const onyx_conv2d *g, const float *x, const float *w, float bias,
+static void depthwise_generic(const onyx_dw_plan *p, const float *x, const float *w, float bias,
                               const onyx_act *act, float *y, float *scratch) {
+    const onyx_conv2d *g = &p->g;
     (void)scratch;
     const int64_t OH = g->oh, OW = g->ow;
     for (int64_t i = 0; i < OH * OW; i++) y[i] = bias;

@@ -50,18 +50,31 @@ void onyx_conv_pack_b(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
 /* ---------------------------------------------------------------------- */
 /* ISA-dispatched kernels                                                  */
 
-/* One direct 2-D depthwise plane: y (oh, ow) = act(bias + sum over taps of
- * w (kh, kw) * x (h, w)), c == 1 in g. `scratch` holds
- * onyx_dw_scratch_floats(g) floats owned by the calling thread. */
-typedef void (*onyx_dw_plane_fn)(const onyx_conv2d *g, const float *x, const float *w,
-                                 float bias, const onyx_act *act, float *y, float *scratch);
+/* A depthwise convolution's geometry prepared once for all its planes: the
+ * scratch layout (the zero-padded input split into sw column phases, each
+ * row as long as the widest vector read) and the tap offsets into it. */
+#define ONYX_DW_MAX_TAPS 49
+#define ONYX_DW_MAX_STRIDE 8
 
-/* Scratch of a depthwise plane: the zero-padded input split into sw column
- * phases, each row as long as the widest vector read, for any variant. */
-int64_t onyx_dw_scratch_floats(const onyx_conv2d *g);
-/* Rows and row length of one phase in that scratch. */
-int64_t onyx_dw_scratch_rows(const onyx_conv2d *g);
-int64_t onyx_dw_scratch_len(const onyx_conv2d *g);
+typedef struct onyx_dw_plan {
+    onyx_conv2d g;          /* c == 1 */
+    int64_t rows, len;      /* rows of a phase, floats per row */
+    int64_t floats;         /* scratch floats: sw * rows * len, plus 8 of slack */
+    /* Phase q's row t in [lo[q], hi[q]) holds x columns q + t*sw - pw. */
+    int64_t lo[ONYX_DW_MAX_STRIDE], hi[ONYX_DW_MAX_STRIDE];
+    /* kh * kw, or 0 when the kernel or stride is too large for the plan
+     * (the variants then fall back to the generic twin) */
+    int ntaps;
+    int64_t off[ONYX_DW_MAX_TAPS]; /* tap offsets from an output row's first input row */
+} onyx_dw_plan;
+
+void onyx_dw_plan_init(const onyx_conv2d *g, onyx_dw_plan *p);
+
+/* One direct 2-D depthwise plane: y (oh, ow) = act(bias + sum over taps of
+ * w (kh, kw) * x (h, w)). `scratch` holds p->floats floats owned by the
+ * calling thread. */
+typedef void (*onyx_dw_plane_fn)(const onyx_dw_plan *p, const float *x, const float *w,
+                                 float bias, const onyx_act *act, float *y, float *scratch);
 
 typedef struct onyx_conv_kernels {
     const char *name;

@@ -537,7 +537,7 @@ static onyx_conv2d conv2d_of(const conv_geom *g) {
 /* Direct depthwise (one input channel per group): a task per output plane. */
 typedef struct dw_job {
     const conv_geom *g;
-    onyx_conv2d g2;
+    onyx_dw_plan plan;
     const onyx_conv_kernels *kern;
     const float *x, *w, *b;
     float *y;
@@ -552,7 +552,7 @@ static void depthwise_task(void *ctx, int64_t begin, int64_t end, int thread) {
     float *scratch = j->scratch + thread * j->scratch_stride;
     for (int64_t t = begin; t < end; t++) {
         int64_t n = t / g->k, k = t % g->k, c = k / g->kg;
-        j->kern->depthwise(&j->g2, j->x + (n * g->c + c) * g->in_size, j->w + k * g->kern_size,
+        j->kern->depthwise(&j->plan, j->x + (n * g->c + c) * g->in_size, j->w + k * g->kern_size,
                            j->b ? j->b[k] : 0.0f, j->act, j->y + t * g->out_size, scratch);
     }
 }
@@ -756,9 +756,9 @@ static onyx_status conv2d_f32(onyx_exec *x, const conv_geom *g, const float *X, 
     if (use_winograd(g, W, a)) return conv_winograd(x, g, X, B, Y, act, a);
 
     if (g->nd == 2 && g->cg == 1 && g->group > 1) {
-        dw_job d = {g, j.g2, ks->conv, X, W, B, Y, act, NULL, 0};
-        d.g2.c = 1;
-        d.scratch_stride = (onyx_dw_scratch_floats(&d.g2) + 15) / 16 * 16;
+        dw_job d = {.g = g, .kern = ks->conv, .x = X, .w = W, .b = B, .y = Y, .act = act};
+        onyx_dw_plan_init(&j.g2, &d.plan);
+        d.scratch_stride = (d.plan.floats + 15) / 16 * 16;
         d.scratch = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT,
                                                           d.scratch_stride * threads));
         if (!d.scratch) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");

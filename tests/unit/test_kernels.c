@@ -98,6 +98,7 @@ static void check_depthwise_variant(const onyx_conv_kernels *v, int *unit_failed
         {1, 13, 70, 0, 0, 5, 5, 2, 2, 1, 1, 2, 2},  {1, 5, 40, 0, 0, 5, 5, 1, 1, 1, 1, 2, 2},
         {1, 11, 17, 0, 0, 3, 3, 1, 1, 2, 2, 2, 2},  {1, 9, 31, 0, 0, 3, 2, 3, 3, 1, 2, 0, 1},
         {1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0},    {1, 20, 64, 0, 0, 3, 3, 1, 1, 1, 1, 0, 0},
+        {1, 12, 12, 0, 0, 8, 7, 1, 1, 1, 1, 3, 3},  {1, 30, 40, 0, 0, 3, 3, 9, 9, 1, 1, 1, 1},
     };
     static const onyx_act acts[] = {{ONYX_ACT_NONE, 0, 0}, {ONYX_ACT_CLIP, 0.0f, 6.0f},
                                     {ONYX_ACT_SIGMOID, 0, 0}};
@@ -111,11 +112,13 @@ static void check_depthwise_variant(const onyx_conv_kernels *v, int *unit_failed
             float *w = malloc(sizeof(float) * (size_t)(g.kh * g.kw));
             float *y0 = malloc(sizeof(float) * (size_t)(g.oh * g.ow));
             float *y1 = malloc(sizeof(float) * (size_t)(g.oh * g.ow));
-            float *scratch = malloc(sizeof(float) * (size_t)onyx_dw_scratch_floats(&g));
+            onyx_dw_plan plan;
+            onyx_dw_plan_init(&g, &plan);
+            float *scratch = malloc(sizeof(float) * (size_t)plan.floats);
             for (int64_t i = 0; i < g.h * g.w; i++) x[i] = 4.0f * frand(&seed);
             for (int64_t i = 0; i < g.kh * g.kw; i++) w[i] = frand(&seed);
-            onyx_conv_kernels_generic.depthwise(&g, x, w, 0.25f, &acts[ai], y0, scratch);
-            v->depthwise(&g, x, w, 0.25f, &acts[ai], y1, scratch);
+            onyx_conv_kernels_generic.depthwise(&plan, x, w, 0.25f, &acts[ai], y0, scratch);
+            v->depthwise(&plan, x, w, 0.25f, &acts[ai], y1, scratch);
             double worst = 0;
             for (int64_t i = 0; i < g.oh * g.ow; i++) {
                 double d = fabs((double)y0[i] - y1[i]);
@@ -147,7 +150,9 @@ UNIT_TEST(conv_kernels_generic_depthwise_is_direct) {
     unsigned seed = 5;
     for (int i = 0; i < 42; i++) x[i] = frand(&seed);
     for (int i = 0; i < 9; i++) w[i] = frand(&seed);
-    onyx_conv_kernels_generic.depthwise(&g, x, w, 0.5f, NULL, y, NULL);
+    onyx_dw_plan plan;
+    onyx_dw_plan_init(&g, &plan);
+    onyx_conv_kernels_generic.depthwise(&plan, x, w, 0.5f, NULL, y, NULL);
     for (int64_t oh = 0; oh < g.oh; oh++)
         for (int64_t ow = 0; ow < g.ow; ow++) {
             double s = 0.5;
