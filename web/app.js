@@ -266,6 +266,7 @@
     $('tabular-input').hidden = m.kind !== 'tabular';
     $('raw-input').hidden = m.kind !== 'raw';
     $('seen-wrap').hidden = true;
+    $('pad-result').replaceChildren();
     showIdle();
     if (m.kind === 'image') setupImage(m);
     if (m.kind === 'tabular') setupForm(m);
@@ -379,6 +380,13 @@
       h('span', { class: 'latency', id: 'result-latency', 'data-ms': r.ms.toFixed(3) },
         `round trip ${fmtMs(r.ms)}` + (extra ? ' · ' + extra : '')));
     finish([head, ...parts], 'done');
+    /* Next to the pad too: on a phone the result pane is a screen further down. */
+    const top = $('result-bars') && $('result-bars').querySelector('.bar');
+    $('pad-result').replaceChildren(...(extra === 'drawing' && headline !== null
+      ? [h('b', {}, headline), top && top.dataset.score >= 0 && top.dataset.score <= 1
+        ? `${(100 * Number(top.dataset.score)).toFixed(1)}%` : ''] : []));
+    if (extra !== 'drawing' && window.matchMedia('(max-width: 759px)').matches)
+      $('output-pane').scrollIntoView({ behavior: 'smooth', block: 'start' });
   }
 
   async function infer(m, body, headers, requestText, extra) {
@@ -508,7 +516,12 @@
     };
     pad.canvas.addEventListener('pointerup', end);
     pad.canvas.addEventListener('pointercancel', end);
-    $('pad-clear').addEventListener('click', () => { clearTimeout(pad.timer); padClear(); showIdle(); });
+    $('pad-clear').addEventListener('click', () => {
+      clearTimeout(pad.timer);
+      padClear();
+      showIdle();
+      $('pad-result').replaceChildren();
+    });
     $('pad-predict').addEventListener('click', predictDrawing);
   }
 
