@@ -40,6 +40,25 @@ static void bias_act_avx2(float *y, int64_t ldy, int64_t rows, int64_t n, const 
     for (int64_t r = 0; r < rows; r++) bias_act_row(y + r * ldy, n, bias ? bias[r] : 0.0f, act);
 }
 
+static void act_avx2(const float *x, float *y, int64_t n, const onyx_act *act) {
+    const onyx_avx2_act_params ap = onyx_avx2_act_params_of(act);
+    if (!onyx_avx2_act_vectorized(ap.kind)) {
+        if (y != x) memmove(y, x, (size_t)n * sizeof(float));
+        return;
+    }
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a = onyx_avx2_act(&ap, _mm256_loadu_ps(x + i));
+        __m256 b = onyx_avx2_act(&ap, _mm256_loadu_ps(x + i + 8));
+        _mm256_storeu_ps(y + i, a);
+        _mm256_storeu_ps(y + i + 8, b);
+    }
+    for (; i < n; i += 8) {
+        __m256 v = _mm256_maskload_ps(x + i, onyx_avx2_tail_mask(n - i));
+        onyx_avx2_store_first(y + i, onyx_avx2_act(&ap, v), n - i);
+    }
+}
+
 // ----------------------------------------------------------------------------
 // Depthwise
 
@@ -224,5 +243,5 @@ static void depthwise_avx2(const onyx_dw_plan *pl, const float *x, const float *
     }
 }
 
-const onyx_conv_kernels onyx_conv_kernels_avx2 = {"avx2", bias_act_avx2, depthwise_avx2,
-                                                  split_phases_avx2};
+const onyx_conv_kernels onyx_conv_kernels_avx2 = {"avx2", bias_act_avx2, act_avx2,
+                                                  depthwise_avx2, split_phases_avx2};

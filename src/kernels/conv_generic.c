@@ -131,6 +131,11 @@ static void bias_act_generic(float *y, int64_t ldy, int64_t rows, int64_t n, con
     }
 }
 
+static void act_generic(const float *x, float *y, int64_t n, const onyx_act *act) {
+    if (y != x) memmove(y, x, (size_t)n * sizeof(float));
+    if (act && act->kind != ONYX_ACT_NONE) onyx_act_apply(act, y, n);
+}
+
 /* Valid range [lo, hi) of o in [0, n) for which o*s + off lies in [0, lim). */
 static void valid_range(int64_t n, int64_t s, int64_t off, int64_t lim, int64_t *lo,
                         int64_t *hi) {
@@ -195,5 +200,5 @@ static void depthwise_generic(const onyx_dw_plan *p, const float *x, const float
 }
 
 const onyx_conv_kernels onyx_conv_kernels_generic = {"generic", bias_act_generic,
-                                                     depthwise_generic,
+                                                     act_generic, depthwise_generic,
                                                      onyx_conv_split_phases};

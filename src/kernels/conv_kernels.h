@@ -82,6 +82,9 @@ typedef struct onyx_conv_kernels {
      * may be NULL, act may be NULL or NONE. */
     void (*bias_act)(float *y, int64_t ldy, int64_t rows, int64_t n, const float *bias,
                      const onyx_act *act);
+    /* y[i] = act(x[i]) for i < n (y may equal x): the fused-activation
+     * formulas of act.c, vectorized, for any float32 activation op. */
+    void (*act)(const float *x, float *y, int64_t n, const onyx_act *act);
     onyx_dw_plane_fn depthwise;
     /* onyx_conv_split_phases */
     void (*split_phases)(const onyx_conv2d *g, const float *x, float *dst, int64_t c0,

@@ -133,10 +133,36 @@ static void check_depthwise_variant(const onyx_conv_kernels *v, int *unit_failed
         }
 }
 
+static void check_act_variant(const onyx_conv_kernels *v, int *unit_failed_) {
+    static const onyx_act acts[] = {
+        {ONYX_ACT_NONE, 0, 0},         {ONYX_ACT_RELU, 0, 0},      {ONYX_ACT_CLIP, 0.0f, 6.0f},
+        {ONYX_ACT_LEAKY_RELU, 0.01f, 0}, {ONYX_ACT_SIGMOID, 0, 0},   {ONYX_ACT_HARD_SIGMOID, 0.2f, 0.5f},
+        {ONYX_ACT_HARD_SWISH, 0, 0},   {ONYX_ACT_TANH, 0, 0}};
+    unsigned seed = 9;
+    float x[77], y0[77], y1[77];
+    for (int i = 0; i < 77; i++) x[i] = 30.0f * frand(&seed);
+    x[3] = 0.0f;
+    x[4] = -100.0f; /* exp overflow and underflow ranges */
+    x[5] = 100.0f;
+    x[6] = 1e-7f;
+    for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++)
+        for (int64_t n = 0; n <= 77; n += 11) {
+            onyx_conv_kernels_generic.act(x, y0, n, &acts[ai]);
+            v->act(x, y1, n, &acts[ai]);
+            double worst = 0;
+            for (int64_t i = 0; i < n; i++) {
+                double d = fabs((double)y0[i] - y1[i]) / (1.0 + fabs((double)y0[i]));
+                if (d > worst) worst = d;
+            }
+            CHECK_NEAR(worst, 0.0, 1e-6);
+        }
+}
+
 UNIT_TEST(conv_kernels_avx2_match_generic) {
     const onyx_cpu *cpu = onyx_cpu_get();
     if (!(cpu->avx2 && cpu->fma)) return;
     check_bias_act_variant(&onyx_conv_kernels_avx2, unit_failed_);
+    check_act_variant(&onyx_conv_kernels_avx2, unit_failed_);
     check_depthwise_variant(&onyx_conv_kernels_avx2, unit_failed_);
 }
 
