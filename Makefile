@@ -141,7 +141,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 test-deps: $(VENV)/.stamp
 $(VENV)/.stamp: tests/requirements.txt tools/setup-deps.sh
-	bash tools/setup-deps.sh
+	bash tools/setup-deps.sh test
 	rm -rf $(VENV)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -160,7 +160,8 @@ pytest: all test-deps
 deps:
 	bash tools/setup-deps.sh
 
-test: deps test-deps
+test: test-deps
+	bash tools/setup-deps.sh test
 	$(MAKE) all
 	$(MAKE) asan
 	$(MAKE) check-docs
