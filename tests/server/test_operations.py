@@ -102,8 +102,8 @@ def test_dynamic_batching_benchmark(tmp_path, start_server):
 def test_queue_full_and_timeouts(models, start_server):
     s = start_server(models["slow"], "--threads", "1", "--max-queue", "2",
                      "--request-timeout-ms", "60000")
-    body = json.dumps({"inputs": [{"name": "x", "shape": [64, 256], "datatype": "FP32",
-                                   "data": [0.01] * (64 * 256)}]}).encode()
+    body = json.dumps({"inputs": [{"name": "x", "shape": [256, 256], "datatype": "FP32",
+                                   "data": [0.01] * (256 * 256)}]}).encode()
     lat, errors, _ = run_clients(s, "/v2/models/slow/infer", [body], 8, 2)
     codes = [e[0] for e in errors]
     assert 503 in codes and set(codes) == {503}, codes
