@@ -658,10 +658,15 @@ typedef struct wino_job {
     const float *x, *u, *bias;
     int64_t u_stride;
     const onyx_act *act;
-    float *xp, *v, *m, *y;
-    int64_t t0, nt, ld; /* the current block of tiles; ld = nt rounded up to 8 */
-    unsigned char *work; /* per thread GEMM workspace */
+    float *xp, *y;
+    int64_t tiles, block;
+    /* per thread (block-parallel) or shared (step-parallel): V (36, c, ld)
+     * and M (36, k, ld) of one block; GEMM workspace per thread */
+    float *v, *m;
+    int64_t v_stride, m_stride;
+    unsigned char *work;
     size_t work_stride;
+    int64_t t0, nt, ld; /* step-parallel: the current block; ld = nt rounded up to 8 */
 } wino_job;
 
 static void wino_pad_task(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -670,6 +675,33 @@ static void wino_pad_task(void *ctx, int64_t begin, int64_t end, int thread) {
     onyx_winograd_pad(&j->g, j->x, j->xp, begin, end);
 }
 
+/* GEMMs of positions [xi0, xi1) of one block: M = U V. */
+static void wino_gemms(const wino_job *j, const float *v, float *m, int64_t ld, int64_t xi0,
+                       int64_t xi1, void *work) {
+    for (int64_t xi = xi0; xi < xi1; xi++) {
+        onyx_sgemm_op op = {.m = j->g.k, .n = ld, .k = j->g.c,
+                            .packed_a = j->u + xi * j->u_stride,
+                            .b = v + xi * j->g.c * ld, .ldb = ld,
+                            .c = m + xi * j->g.k * ld, .ldc = ld};
+        onyx_sgemm_run_serial(j->kern, &op, work);
+    }
+}
+
+/* Block-parallel: whole blocks of tiles per task, on the thread's buffers. */
+static void wino_block_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const wino_job *j = ctx;
+    float *v = j->v + thread * j->v_stride, *m = j->m + thread * j->m_stride;
+    void *work = j->work + (size_t)thread * j->work_stride;
+    for (int64_t b = begin; b < end; b++) {
+        int64_t t0 = b * j->block, nt = j->tiles - t0 < j->block ? j->tiles - t0 : j->block;
+        int64_t ld = (nt + 7) / 8 * 8;
+        j->wk->input(&j->g, j->xp, 0, j->g.c, t0, nt, v, j->g.c * ld, ld);
+        wino_gemms(j, v, m, ld, 0, ONYX_WINO_XI, work);
+        j->wk->output(&j->g, m, j->g.k * ld, ld, 0, j->g.k, t0, nt, j->bias, j->act, j->y);
+    }
+}
+
+/* Step-parallel (fewer blocks than threads): each step of one block split. */
 static void wino_input_task(void *ctx, int64_t begin, int64_t end, int thread) {
     const wino_job *j = ctx;
     (void)thread;
@@ -678,13 +710,7 @@ static void wino_input_task(void *ctx, int64_t begin, int64_t end, int thread) {
 
 static void wino_gemm_task(void *ctx, int64_t begin, int64_t end, int thread) {
     const wino_job *j = ctx;
-    for (int64_t xi = begin; xi < end; xi++) {
-        onyx_sgemm_op op = {.m = j->g.k, .n = j->ld, .k = j->g.c,
-                            .packed_a = j->u + xi * j->u_stride,
-                            .b = j->v + xi * j->g.c * j->ld, .ldb = j->ld,
-                            .c = j->m + xi * j->g.k * j->ld, .ldc = j->ld};
-        onyx_sgemm_run_serial(j->kern, &op, j->work + (size_t)thread * j->work_stride);
-    }
+    wino_gemms(j, j->v, j->m, j->ld, begin, end, j->work + (size_t)thread * j->work_stride);
 }
 
 static void wino_output_task(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -706,23 +732,33 @@ static onyx_status conv_winograd(onyx_exec *x, const conv_geom *g, const float *
                                          g->out[0], g->out[1]),
                   .wk = onyx_kernels_get()->winograd, .kern = a->kern, .x = X, .u = a->wino,
                   .bias = B, .u_stride = a->wino_stride, .act = act, .y = Y};
-    const int64_t tiles = g->n * j.g.th * j.g.tw;
+    j.tiles = g->n * j.g.th * j.g.tw;
     const int64_t per_tile = ONYX_WINO_XI * (g->c + g->k) * (int64_t)sizeof(float);
-    int64_t block = WINO_BLOCK_BUDGET / per_tile / 8 * 8;
-    if (block < 16) block = 16;
-    if (block > (tiles + 7) / 8 * 8) block = (tiles + 7) / 8 * 8;
-    size_t ws = round64(onyx_sgemm_run_workspace(g->k, block, g->c, 1));
-    j.work_stride = ws;
+    j.block = WINO_BLOCK_BUDGET / per_tile / 8 * 8;
+    if (j.block < 16) j.block = 16;
+    if (j.block > (j.tiles + 7) / 8 * 8) j.block = (j.tiles + 7) / 8 * 8;
+    const int64_t blocks = (j.tiles + j.block - 1) / j.block;
+    /* Blocks on separate threads need no barrier between the steps and keep
+     * each block in its core's cache; with too few blocks, split the steps. */
+    const bool by_block = threads == 1 || blocks >= 2 * (int64_t)threads;
+    const int copies = by_block ? threads : 1;
+    j.v_stride = ONYX_WINO_XI * g->c * j.block;
+    j.m_stride = ONYX_WINO_XI * g->k * j.block;
+    j.work_stride = round64(onyx_sgemm_run_workspace(g->k, j.block, g->c, 1));
     j.xp = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, g->n * g->c * j.g.hp * j.g.wp));
-    j.v = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, ONYX_WINO_XI * g->c * block));
-    j.m = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, ONYX_WINO_XI * g->k * block));
-    j.work = onyx_exec_scratch(x, ws * (size_t)threads);
+    j.v = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, j.v_stride * copies));
+    j.m = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, j.m_stride * copies));
+    j.work = onyx_exec_scratch(x, j.work_stride * (size_t)threads);
     if (!j.xp || !j.v || !j.m || !j.work)
         return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
     onyx_exec_parallel(x, g->n * g->c, 4, wino_pad_task, &j);
-    for (j.t0 = 0; j.t0 < tiles; j.t0 += block) {
+    if (by_block) {
+        onyx_exec_parallel(x, blocks, 1, wino_block_task, &j);
+        return onyx_exec_aborted(x) ? ONYX_ERR_CANCELLED : ONYX_OK;
+    }
+    for (j.t0 = 0; j.t0 < j.tiles; j.t0 += j.block) {
         if (onyx_exec_aborted(x)) return ONYX_ERR_CANCELLED;
-        j.nt = tiles - j.t0 < block ? tiles - j.t0 : block;
+        j.nt = j.tiles - j.t0 < j.block ? j.tiles - j.t0 : j.block;
         j.ld = (j.nt + 7) / 8 * 8;
         onyx_exec_parallel(x, g->c, 4, wino_input_task, &j);
         onyx_exec_parallel(x, ONYX_WINO_XI, 1, wino_gemm_task, &j);
