@@ -1,14 +1,15 @@
 /* server.c - `onyx serve` as a whole: wires the HTTP layer, the repository,
  * the scheduler and the metrics together; routes the endpoints that belong
- * to no protocol (/metrics, /openapi.yaml); signals (SIGTERM/SIGINT drain
- * and exit, SIGHUP reloads), the reload thread, the timeout watchdog, the
- * structured log and the access log.
+ * to no protocol (/metrics, /openapi.yaml, the embedded web page of
+ * ui_assets.h); signals (SIGTERM/SIGINT drain and exit, SIGHUP reloads), the
+ * reload thread, the timeout watchdog, the structured log and the access log.
  *
  * Owns: process lifecycle of the server. Does not own: protocol documents
  * (kserve.c, tfserving.c) or command-line parsing (src/cli/serve.c).
  */
 #include "base/file.h"
 #include "server/server.h"
+#include "server/ui_assets.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -188,15 +189,16 @@ static void handle(void *user, onyx_http_request *req) {
         onyx_http_respond(req, 200, "application/yaml", NULL, b);
         return;
     }
-    if (!strcmp(p, "/")) {
+    /* The embedded web page (web/, issue 6): "/", "/ui", "/ui/NAME". */
+    const onyx_asset *a = onyx_ui_find(p);
+    if (a) {
+        if (!get) {
+            onyx_http_respond_error(req, 405, "use GET for the web page");
+            return;
+        }
         struct evbuffer *b = evbuffer_new();
-        evbuffer_add_printf(b,
-                            "{\"name\":\"onyx\",\"version\":\"%s\",\"endpoints\":[\"/v2\","
-                            "\"/v2/health/ready\",\"/v2/models/{model}\","
-                            "\"/v2/models/{model}/infer\",\"/v1/models/{model}:predict\","
-                            "\"/metrics\",\"/openapi.yaml\"]}",
-                            ONYX_VERSION);
-        onyx_http_respond(req, 200, "application/json", NULL, b);
+        if (b) evbuffer_add_reference(b, a->data, a->size, NULL, NULL); /* static storage */
+        onyx_http_respond(req, 200, a->content_type, "Cache-Control: no-cache\r\n", b);
         return;
     }
     char msg[300];

@@ -298,3 +298,12 @@ def test_garbage_never_kills_the_server(files_server):
         out = raw(files_server, line + b"\r\n\r\n")
         assert out == b"" or out.startswith(b"HTTP/1.1 "), out[:100]
     assert files_server.request("GET", "/v2/health/ready")[0] == 200
+
+
+def test_web_page_is_served(files_server):
+    st, h, body = files_server.request("GET", "/")
+    assert st == 200 and h["Content-Type"].startswith("text/html") and b"<html" in body.lower()
+    st, h, _ = files_server.request("GET", "/ui/app.js")
+    assert st == 200 and "javascript" in h["Content-Type"]
+    assert files_server.request("GET", "/ui/nope.js")[0] == 404
+    assert files_server.request("POST", "/", b"{}")[0] == 405
