@@ -106,10 +106,14 @@ int onyx_cli_serve(int argc, char **argv) {
         INT("--drain-delay", 0, 3600, o.drain_delay_s)
         if (OPT("--log-level")) {
             if (r < 0) goto out;
-            if (!strcmp(v, "error")) o.log_level = ONYX_LOG_ERROR;
-            else if (!strcmp(v, "warn")) o.log_level = ONYX_LOG_WARN;
-            else if (!strcmp(v, "info")) o.log_level = ONYX_LOG_INFO;
-            else if (!strcmp(v, "debug")) o.log_level = ONYX_LOG_DEBUG;
+            if (!strcmp(v, "error"))
+                o.log_level = ONYX_LOG_ERROR;
+            else if (!strcmp(v, "warn"))
+                o.log_level = ONYX_LOG_WARN;
+            else if (!strcmp(v, "info"))
+                o.log_level = ONYX_LOG_INFO;
+            else if (!strcmp(v, "debug"))
+                o.log_level = ONYX_LOG_DEBUG;
             else {
                 onyx_cli_error("--log-level must be error, warn, info or debug");
                 goto out;
@@ -118,8 +122,10 @@ int onyx_cli_serve(int argc, char **argv) {
         }
         if (OPT("--log-format")) {
             if (r < 0) goto out;
-            if (!strcmp(v, "json")) o.log_json = true;
-            else if (!strcmp(v, "text")) o.log_json = false;
+            if (!strcmp(v, "json"))
+                o.log_json = true;
+            else if (!strcmp(v, "text"))
+                o.log_json = false;
             else {
                 onyx_cli_error("--log-format must be json or text");
                 goto out;

@@ -32,7 +32,8 @@ void *onyx_owned_alloc(onyx_owned *o, size_t size) {
 }
 
 void onyx_owned_free(onyx_owned *o) {
-    for (int i = 0; i < o->n; i++) free(o->p[i]);
+    for (int i = 0; i < o->n; i++)
+        free(o->p[i]);
     free(o->p);
     memset(o, 0, sizeof *o);
 }
@@ -93,8 +94,8 @@ static int leaf(fill_state *f, json_t *v) {
         } else if (json_is_object(v) && json_is_string(json_object_get(v, "b64")) &&
                    json_object_size(v) == 1) {
             json_t *b = json_object_get(v, "b64");
-            int64_t dl = onyx_base64_decode(json_string_value(b), json_string_length(b), f->own,
-                                            &dec);
+            int64_t dl =
+                onyx_base64_decode(json_string_value(b), json_string_length(b), f->own, &dec);
             if (dl < 0) {
                 snprintf(f->err, f->cap, "%s: value %lld is not valid base64", f->what,
                          (long long)i);
@@ -117,8 +118,7 @@ static int leaf(fill_state *f, json_t *v) {
     }
     if (t == ONYX_DTYPE_BOOL) {
         if (!json_is_boolean(v)) {
-            snprintf(f->err, f->cap, "%s: value %lld must be true or false", f->what,
-                     (long long)i);
+            snprintf(f->err, f->cap, "%s: value %lld must be true or false", f->what, (long long)i);
             return -1;
         }
         f->dst[i] = json_is_true(v) ? 1 : 0;
@@ -128,24 +128,32 @@ static int leaf(fill_state *f, json_t *v) {
         double d;
         if (json_is_number(v)) {
             d = json_number_value(v);
-        } else if (json_is_string(v) && (!strcmp(json_string_value(v), "NaN") ||
-                                          !strcmp(json_string_value(v), "nan"))) {
+        } else if (json_is_string(v) &&
+                   (!strcmp(json_string_value(v), "NaN") || !strcmp(json_string_value(v), "nan"))) {
             d = NAN;
         } else if (json_is_string(v) && (!strcmp(json_string_value(v), "Infinity") ||
-                                          !strcmp(json_string_value(v), "inf"))) {
+                                         !strcmp(json_string_value(v), "inf"))) {
             d = INFINITY;
         } else if (json_is_string(v) && (!strcmp(json_string_value(v), "-Infinity") ||
-                                          !strcmp(json_string_value(v), "-inf"))) {
+                                         !strcmp(json_string_value(v), "-inf"))) {
             d = -INFINITY;
         } else {
             snprintf(f->err, f->cap, "%s: value %lld must be a number", f->what, (long long)i);
             return -1;
         }
         switch (t) {
-        case ONYX_DTYPE_FLOAT: ((float *)f->dst)[i] = (float)d; break;
-        case ONYX_DTYPE_DOUBLE: ((double *)f->dst)[i] = d; break;
-        case ONYX_DTYPE_FLOAT16: ((uint16_t *)f->dst)[i] = onyx_f32_to_f16((float)d); break;
-        case ONYX_DTYPE_BFLOAT16: ((uint16_t *)f->dst)[i] = onyx_f32_to_bf16((float)d); break;
+        case ONYX_DTYPE_FLOAT:
+            ((float *)f->dst)[i] = (float)d;
+            break;
+        case ONYX_DTYPE_DOUBLE:
+            ((double *)f->dst)[i] = d;
+            break;
+        case ONYX_DTYPE_FLOAT16:
+            ((uint16_t *)f->dst)[i] = onyx_f32_to_f16((float)d);
+            break;
+        case ONYX_DTYPE_BFLOAT16:
+            ((uint16_t *)f->dst)[i] = onyx_f32_to_bf16((float)d);
+            break;
         default: {
             float x = (float)d;
             onyx_convert(t, f->dst + i * onyx_dtype_size(t), ONYX_DTYPE_FLOAT, &x, 1, true);
@@ -161,14 +169,30 @@ static int leaf(fill_state *f, json_t *v) {
     long long x = json_integer_value(v);
     long long lo = 0, hi = 0;
     switch (t) {
-    case ONYX_DTYPE_INT8: lo = INT8_MIN, hi = INT8_MAX; break;
-    case ONYX_DTYPE_INT16: lo = INT16_MIN, hi = INT16_MAX; break;
-    case ONYX_DTYPE_INT32: lo = INT32_MIN, hi = INT32_MAX; break;
-    case ONYX_DTYPE_INT64: lo = INT64_MIN, hi = INT64_MAX; break;
-    case ONYX_DTYPE_UINT8: hi = UINT8_MAX; break;
-    case ONYX_DTYPE_UINT16: hi = UINT16_MAX; break;
-    case ONYX_DTYPE_UINT32: hi = UINT32_MAX; break;
-    case ONYX_DTYPE_UINT64: hi = INT64_MAX; break;
+    case ONYX_DTYPE_INT8:
+        lo = INT8_MIN, hi = INT8_MAX;
+        break;
+    case ONYX_DTYPE_INT16:
+        lo = INT16_MIN, hi = INT16_MAX;
+        break;
+    case ONYX_DTYPE_INT32:
+        lo = INT32_MIN, hi = INT32_MAX;
+        break;
+    case ONYX_DTYPE_INT64:
+        lo = INT64_MIN, hi = INT64_MAX;
+        break;
+    case ONYX_DTYPE_UINT8:
+        hi = UINT8_MAX;
+        break;
+    case ONYX_DTYPE_UINT16:
+        hi = UINT16_MAX;
+        break;
+    case ONYX_DTYPE_UINT32:
+        hi = UINT32_MAX;
+        break;
+    case ONYX_DTYPE_UINT64:
+        hi = INT64_MAX;
+        break;
     default:
         snprintf(f->err, f->cap, "%s: element type %s cannot be read from JSON", f->what,
                  onyx_dtype_name(t));
@@ -198,8 +222,8 @@ static int walk(fill_state *f, json_t *j, int depth) {
     return 0;
 }
 
-int onyx_json_fill(json_t *j, onyx_dtype t, void *dst, int64_t n, onyx_owned *own,
-                   const char *what, char *err, size_t cap) {
+int onyx_json_fill(json_t *j, onyx_dtype t, void *dst, int64_t n, onyx_owned *own, const char *what,
+                   char *err, size_t cap) {
     fill_state f = {t, dst, n, 0, own, what, err, cap};
     if (walk(&f, j, 0)) return -1;
     if (f.at != n) {
@@ -237,8 +261,12 @@ void onyx_json_element(struct evbuffer *b, onyx_dtype t, const void *data, int64
     char buf[40];
     int n;
     switch (t) {
-    case ONYX_DTYPE_FLOAT: n = fmt_float(buf, sizeof buf, ((const float *)data)[i]); break;
-    case ONYX_DTYPE_DOUBLE: n = fmt_double(buf, sizeof buf, ((const double *)data)[i]); break;
+    case ONYX_DTYPE_FLOAT:
+        n = fmt_float(buf, sizeof buf, ((const float *)data)[i]);
+        break;
+    case ONYX_DTYPE_DOUBLE:
+        n = fmt_double(buf, sizeof buf, ((const double *)data)[i]);
+        break;
     case ONYX_DTYPE_FLOAT16:
         n = fmt_float(buf, sizeof buf, onyx_f16_to_f32(((const uint16_t *)data)[i]));
         break;
@@ -248,13 +276,21 @@ void onyx_json_element(struct evbuffer *b, onyx_dtype t, const void *data, int64
     case ONYX_DTYPE_BOOL:
         n = snprintf(buf, sizeof buf, "%s", ((const uint8_t *)data)[i] ? "true" : "false");
         break;
-    case ONYX_DTYPE_INT8: n = snprintf(buf, sizeof buf, "%d", ((const int8_t *)data)[i]); break;
-    case ONYX_DTYPE_INT16: n = snprintf(buf, sizeof buf, "%d", ((const int16_t *)data)[i]); break;
-    case ONYX_DTYPE_INT32: n = snprintf(buf, sizeof buf, "%d", ((const int32_t *)data)[i]); break;
+    case ONYX_DTYPE_INT8:
+        n = snprintf(buf, sizeof buf, "%d", ((const int8_t *)data)[i]);
+        break;
+    case ONYX_DTYPE_INT16:
+        n = snprintf(buf, sizeof buf, "%d", ((const int16_t *)data)[i]);
+        break;
+    case ONYX_DTYPE_INT32:
+        n = snprintf(buf, sizeof buf, "%d", ((const int32_t *)data)[i]);
+        break;
     case ONYX_DTYPE_INT64:
         n = snprintf(buf, sizeof buf, "%lld", (long long)((const int64_t *)data)[i]);
         break;
-    case ONYX_DTYPE_UINT8: n = snprintf(buf, sizeof buf, "%u", ((const uint8_t *)data)[i]); break;
+    case ONYX_DTYPE_UINT8:
+        n = snprintf(buf, sizeof buf, "%u", ((const uint8_t *)data)[i]);
+        break;
     case ONYX_DTYPE_UINT16:
         n = snprintf(buf, sizeof buf, "%u", ((const uint16_t *)data)[i]);
         break;

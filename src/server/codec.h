@@ -36,8 +36,8 @@ int onyx_json_shape(json_t *j, int *ndim, int64_t *dims, char *err, size_t cap);
  * as `n` elements of `t` into dst (for STRING: char * into memory from `own`).
  * `what` names the value in messages. Fails (-1, err) when the count differs
  * from n, a leaf has the wrong JSON type or is out of the type's range. */
-int onyx_json_fill(json_t *j, onyx_dtype t, void *dst, int64_t n, onyx_owned *own,
-                   const char *what, char *err, size_t cap);
+int onyx_json_fill(json_t *j, onyx_dtype t, void *dst, int64_t n, onyx_owned *own, const char *what,
+                   char *err, size_t cap);
 
 /* Element count of dims, or -1 on overflow/negative. */
 int64_t onyx_shape_count(int ndim, const int64_t *dims);

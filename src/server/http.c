@@ -48,9 +48,9 @@ typedef struct conn {
     char remote[64];
     onyx_http_request *req; /* the request being read or handled */
     size_t body_need;
-    size_t reserved; /* bytes counted in http->inflight_bytes for this request */
-    bool keep_alive; /* of the current request */
-    bool eof;        /* the client shut its write side */
+    size_t reserved;  /* bytes counted in http->inflight_bytes for this request */
+    bool keep_alive;  /* of the current request */
+    bool eof;         /* the client shut its write side */
     size_t discarded; /* bytes thrown away while lingering */
     struct conn *prev, *next;
 } conn;
@@ -92,25 +92,44 @@ int64_t onyx_now_ns(void) {
 
 static const char *status_text(int status) {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Payload Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }
 
@@ -150,11 +169,15 @@ void onyx_json_quote(struct evbuffer *b, const char *s, size_t len) {
             i++;
             continue;
         }
-        if (c >= 0xC2 && c <= 0xDF) n = 2;
-        else if (c >= 0xE0 && c <= 0xEF) n = 3;
-        else if (c >= 0xF0 && c <= 0xF4) n = 4;
+        if (c >= 0xC2 && c <= 0xDF)
+            n = 2;
+        else if (c >= 0xE0 && c <= 0xEF)
+            n = 3;
+        else if (c >= 0xF0 && c <= 0xF4)
+            n = 4;
         bool ok = n > 0 && i + n <= len;
-        for (size_t k = 1; ok && k < n; k++) ok = (p[i + k] & 0xC0) == 0x80;
+        for (size_t k = 1; ok && k < n; k++)
+            ok = (p[i + k] & 0xC0) == 0x80;
         if (ok && n == 3) {
             ok = !(c == 0xE0 && p[i + 1] < 0xA0) && !(c == 0xED && p[i + 1] >= 0xA0);
         }
@@ -176,7 +199,8 @@ void onyx_json_quote(struct evbuffer *b, const char *s, size_t len) {
 
 static void request_free(onyx_http_request *r) {
     if (!r) return;
-    for (int i = 0; i < r->n_headers; i++) free(r->headers[i].name);
+    for (int i = 0; i < r->n_headers; i++)
+        free(r->headers[i].name);
     free(r->headers);
     free(r->path);
     free(r->query);
@@ -247,8 +271,10 @@ static void conn_free(conn *c) {
     unreserve(c);
     if (c->bev) bufferevent_free(c->bev);
     request_free(c->req);
-    if (c->prev) c->prev->next = c->next;
-    else h->conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     atomic_fetch_sub(&h->n_conns, 1);
     free(c);
@@ -371,11 +397,14 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg) {
 static bool has_token(const char *v, const char *token) {
     size_t n = strlen(token);
     while (*v) {
-        while (*v == ' ' || *v == ',' || *v == '\t') v++;
+        while (*v == ' ' || *v == ',' || *v == '\t')
+            v++;
         const char *e = v;
-        while (*e && *e != ',') e++;
+        while (*e && *e != ',')
+            e++;
         const char *t = e;
-        while (t > v && (t[-1] == ' ' || t[-1] == '\t')) t--;
+        while (t > v && (t[-1] == ' ' || t[-1] == '\t'))
+            t--;
         if ((size_t)(t - v) == n && strncasecmp(v, token, n) == 0) return true;
         v = e;
     }
@@ -401,11 +430,14 @@ static int parse_head(conn *c, char *buf, const char **msg) {
         if (!isupper((unsigned char)*m)) return *msg = "malformed request method", 400;
     const char *ver = sp2 + 1;
     bool http10;
-    if (strcmp(ver, "HTTP/1.1") == 0) http10 = false;
-    else if (strcmp(ver, "HTTP/1.0") == 0) http10 = true;
+    if (strcmp(ver, "HTTP/1.1") == 0)
+        http10 = false;
+    else if (strcmp(ver, "HTTP/1.0") == 0)
+        http10 = true;
     else if (strncmp(ver, "HTTP/", 5) == 0)
         return *msg = "unsupported HTTP version (HTTP/1.0 and 1.1 are served)", 505;
-    else return *msg = "malformed request line", 400;
+    else
+        return *msg = "malformed request line", 400;
     char *target = sp1 + 1;
     *sp2 = 0;
     if (*target != '/') return *msg = "request target must be an absolute path", 400;
@@ -433,9 +465,11 @@ static int parse_head(conn *c, char *buf, const char **msg) {
             if (*k == ' ' || *k == '\t') return *msg = "malformed header name", 400;
         *colon = 0;
         char *v = colon + 1;
-        while (*v == ' ' || *v == '\t') v++;
+        while (*v == ' ' || *v == '\t')
+            v++;
         char *ve = v + strlen(v);
-        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) *--ve = 0;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            *--ve = 0;
         if (r->n_headers == cap) {
             if (cap > 512) return *msg = "too many header fields", 431;
             cap *= 2;
@@ -514,9 +548,12 @@ static void conn_process(conn *c) {
             for (;;) {
                 unsigned char two[2];
                 ev_ssize_t got = evbuffer_copyout(in, two, 2);
-                if (got >= 1 && two[0] == '\n') evbuffer_drain(in, 1);
-                else if (got == 2 && two[0] == '\r' && two[1] == '\n') evbuffer_drain(in, 2);
-                else break;
+                if (got >= 1 && two[0] == '\n')
+                    evbuffer_drain(in, 1);
+                else if (got == 2 && two[0] == '\r' && two[1] == '\n')
+                    evbuffer_drain(in, 2);
+                else
+                    break;
             }
             struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
             if (end.pos < 0) {
@@ -590,8 +627,10 @@ void onyx_http_respond(onyx_http_request *req, int status, const char *content_t
     rp->extra = extra_headers ? strdup(extra_headers) : NULL;
     rp->body = body;
     pthread_mutex_lock(&h->mu);
-    if (h->tail) h->tail->next = rp;
-    else h->head = rp;
+    if (h->tail)
+        h->tail->next = rp;
+    else
+        h->head = rp;
     h->tail = rp;
     pthread_mutex_unlock(&h->mu);
     event_active(h->wake, EV_READ, 0);
@@ -674,8 +713,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     conn *c = calloc(1, sizeof *c);
-    struct bufferevent *bev =
-        c ? bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    struct bufferevent *bev = c ? bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
     if (!bev) {
         free(c);
         evutil_closesocket(fd);
@@ -733,9 +771,9 @@ onyx_http *onyx_http_new(struct event_base *base, const char *host, int port,
         snprintf(err, cap, "cannot resolve --host '%s': %s", host, gai_strerror(gai));
         goto fail;
     }
-    h->listener = evconnlistener_new_bind(base, accept_cb, h,
-                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
-                                          ai->ai_addr, (int)ai->ai_addrlen);
+    h->listener =
+        evconnlistener_new_bind(base, accept_cb, h, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
+                                ai->ai_addr, (int)ai->ai_addrlen);
     if (!h->listener) {
         snprintf(err, cap, "cannot listen on %s:%d: %s", host, port, strerror(errno));
         goto fail;
@@ -744,7 +782,8 @@ onyx_http *onyx_http_new(struct event_base *base, const char *host, int port,
     socklen_t sl = sizeof ss;
     evutil_socket_t lfd = evconnlistener_get_fd(h->listener);
     if (getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET) h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        if (ss.ss_family == AF_INET)
+            h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
         else if (ss.ss_family == AF_INET6)
             h->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     }
@@ -756,7 +795,9 @@ fail:
     return NULL;
 }
 
-int onyx_http_port(const onyx_http *h) { return h->port; }
+int onyx_http_port(const onyx_http *h) {
+    return h->port;
+}
 
 int64_t onyx_http_in_flight(const onyx_http *h) {
     return atomic_load(&((onyx_http *)h)->in_flight);

@@ -34,9 +34,9 @@ typedef struct onyx_http_request {
     onyx_http_header *headers; /* (n_headers) */
     uint8_t *body;             /* (body_len) malloc'ed, NUL-terminated past the end */
     size_t body_len;
-    int64_t start_ns; /* monotonic clock when the request head was complete */
-    char remote[64];  /* "ip:port" of the client */
-    uint64_t seq;     /* request number since start, for logs */
+    int64_t start_ns;    /* monotonic clock when the request head was complete */
+    char remote[64];     /* "ip:port" of the client */
+    uint64_t seq;        /* request number since start, for logs */
     char log_model[96];  /* the handler may name the model for the access log */
     char log_error[160]; /* and the error it answered with */
     void *conn_;         /* private to http.c */
@@ -49,10 +49,10 @@ typedef void (*onyx_http_access_fn)(void *user, const onyx_http_request *req, in
                                     size_t bytes_out, int64_t duration_ns);
 
 typedef struct onyx_http_limits {
-    size_t max_header_bytes;  /* request line + headers (default 64 KiB) */
-    size_t max_body_bytes;    /* Content-Length above this gets 413 */
-    int max_connections;      /* beyond this, new connections get 503 and are closed */
-    int idle_timeout_s;       /* keep-alive idle and slow-read timeout */
+    size_t max_header_bytes;   /* request line + headers (default 64 KiB) */
+    size_t max_body_bytes;     /* Content-Length above this gets 413 */
+    int max_connections;       /* beyond this, new connections get 503 and are closed */
+    int idle_timeout_s;        /* keep-alive idle and slow-read timeout */
     size_t max_inflight_bytes; /* bodies of requests not yet answered, summed; 0: no limit */
 } onyx_http_limits;
 

@@ -65,8 +65,10 @@ static int settings(const onyx_model_version *v, const onyx_io_info *in, onyx_pr
         int hh = 0, ww = 0;
         char x;
         int got = sscanf(size, "%d%c%d", &hh, &x, &ww);
-        if (got == 1) ww = hh;
-        else if (got != 3 || (x != 'x' && x != ',')) hh = 0;
+        if (got == 1)
+            ww = hh;
+        else if (got != 3 || (x != 'x' && x != ','))
+            hh = 0;
         if (hh <= 0 || ww <= 0 || hh > 16384 || ww > 16384) {
             snprintf(err, cap, "config parameter image_size '%s' must be HxW", size);
             return -1;
@@ -129,8 +131,8 @@ static int settings(const onyx_model_version *v, const onyx_io_info *in, onyx_pr
 }
 
 int onyx_server_images(const onyx_model_version *v, const onyx_io_info *in,
-                       const uint8_t *const *bytes, const size_t *lens, int64_t n,
-                       onyx_owned *own, onyx_tensor_view *out, char *err, size_t cap) {
+                       const uint8_t *const *bytes, const size_t *lens, int64_t n, onyx_owned *own,
+                       onyx_tensor_view *out, char *err, size_t cap) {
     onyx_preprocess p;
     if (settings(v, in, &p, err, cap)) return 400;
     if (in->ndim == 3 && n != 1) {

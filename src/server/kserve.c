@@ -23,17 +23,22 @@
 // ----------------------------------------------------------------------------
 // Small writers
 
-static struct evbuffer *new_buf(void) { return evbuffer_new(); }
+static struct evbuffer *new_buf(void) {
+    return evbuffer_new();
+}
 
 static void respond_json(onyx_http_request *req, int status, struct evbuffer *b) {
     onyx_http_respond(req, status, "application/json", NULL, b);
 }
 
-static void add_str(struct evbuffer *b, const char *s) { onyx_json_quote(b, s, strlen(s)); }
+static void add_str(struct evbuffer *b, const char *s) {
+    onyx_json_quote(b, s, strlen(s));
+}
 
 static void add_dims(struct evbuffer *b, int ndim, const int64_t *dims) {
     evbuffer_add(b, "[", 1);
-    for (int i = 0; i < ndim; i++) evbuffer_add_printf(b, "%s%lld", i ? "," : "", (long long)dims[i]);
+    for (int i = 0; i < ndim; i++)
+        evbuffer_add_printf(b, "%s%lld", i ? "," : "", (long long)dims[i]);
     evbuffer_add(b, "]", 1);
 }
 
@@ -46,7 +51,8 @@ static void type_text(const onyx_io_info *io, char *buf, size_t cap) {
         snprintf(buf, cap, "sequence(map(%s,%s))", onyx_dtype_name(io->key_dtype), dt);
     else if (io->kind == ONYX_KIND_SEQUENCE)
         snprintf(buf, cap, "sequence(%s)", dt);
-    else snprintf(buf, cap, "%s", dt);
+    else
+        snprintf(buf, cap, "%s", dt);
 }
 
 static void io_meta(struct evbuffer *b, const onyx_io_info *io) {
@@ -55,17 +61,17 @@ static void io_meta(struct evbuffer *b, const onyx_io_info *io) {
     if (io->kind == ONYX_KIND_TENSOR || io->kind == ONYX_KIND_NONE) {
         const char *dt = onyx_kserve_dtype(io->dtype);
         evbuffer_add_printf(b, ",\"datatype\":\"%s\",\"shape\":", dt ? dt : "UNSUPPORTED");
-        if (io->ndim < 0) evbuffer_add(b, "[-1]", 4);
-        else add_dims(b, io->ndim, io->dims);
+        if (io->ndim < 0)
+            evbuffer_add(b, "[-1]", 4);
+        else
+            add_dims(b, io->ndim, io->dims);
     } else {
         char t[96];
         type_text(io, t, sizeof t);
         /* Sequences of maps (scikit-learn ZipMap) are answered as JSON objects. */
-        evbuffer_add_printf(b, ",\"datatype\":\"%s\",\"shape\":[-1],\"onyx_type\":\"%s\"",
-                            io->kind == ONYX_KIND_MAP || io->elem_kind == ONYX_KIND_MAP
-                                ? "MAP"
-                                : "SEQUENCE",
-                            t);
+        evbuffer_add_printf(
+            b, ",\"datatype\":\"%s\",\"shape\":[-1],\"onyx_type\":\"%s\"",
+            io->kind == ONYX_KIND_MAP || io->elem_kind == ONYX_KIND_MAP ? "MAP" : "SEQUENCE", t);
     }
     evbuffer_add(b, "}", 1);
 }
@@ -158,10 +164,15 @@ static void config_io(struct evbuffer *b, const onyx_model_version *v, bool outp
         evbuffer_add_printf(b, "%s{\"name\":", i ? "," : "");
         add_str(b, io->name);
         evbuffer_add_printf(b, ",\"data_type\":\"TYPE_%s\",\"dims\":",
-                            !dt ? "INVALID" : strcmp(dt, "BYTES") == 0 ? "STRING" : dt);
-        if (io->ndim < 0) evbuffer_add(b, "[-1]", 4);
-        else if (io->ndim >= batch) add_dims(b, io->ndim - batch, io->dims + batch);
-        else evbuffer_add(b, "[]", 2);
+                            !dt                        ? "INVALID"
+                            : strcmp(dt, "BYTES") == 0 ? "STRING"
+                                                       : dt);
+        if (io->ndim < 0)
+            evbuffer_add(b, "[-1]", 4);
+        else if (io->ndim >= batch)
+            add_dims(b, io->ndim - batch, io->dims + batch);
+        else
+            evbuffer_add(b, "[]", 2);
         evbuffer_add(b, "}", 1);
     }
 }
@@ -195,7 +206,8 @@ static void model_config(onyx_server *s, onyx_http_request *req, const char *nam
     }
     evbuffer_add_printf(b, ",\"instance_group\":[{\"count\":%d,\"kind\":\"KIND_CPU\"}]",
                         c->instance_count > 0 ? c->instance_count : s->opt->workers);
-    if (c->policy == ONYX_POLICY_ALL) evbuffer_add_printf(b, ",\"version_policy\":{\"all\":{}}");
+    if (c->policy == ONYX_POLICY_ALL)
+        evbuffer_add_printf(b, ",\"version_policy\":{\"all\":{}}");
     else if (c->policy == ONYX_POLICY_LATEST)
         evbuffer_add_printf(b, ",\"version_policy\":{\"latest\":{\"num_versions\":%d}}",
                             c->latest_n);
@@ -233,7 +245,8 @@ static void repository_index(onyx_server *s, onyx_http_request *req) {
             if (m->n_versions)
                 evbuffer_add_printf(b, ",\"version\":\"%lld\",\"state\":\"READY\"",
                                     (long long)m->versions[k]->version);
-            else evbuffer_add(b, ",\"state\":\"UNAVAILABLE\"", 22);
+            else
+                evbuffer_add(b, ",\"state\":\"UNAVAILABLE\"", 22);
             if (m->error) {
                 evbuffer_add(b, ",\"reason\":", 10);
                 add_str(b, m->error);
@@ -256,14 +269,14 @@ typedef struct kctx {
     json_t *root;
     onyx_owned own;
     char *id;
-    onyx_tensor_view *views;  /* (n_inputs) in model order */
-    const char **names;       /* (n_inputs) */
-    const char **out_names;   /* requested, in model order */
-    int n_out;                /* 0: all */
-    int *resp_order;          /* (n_resp) model output index per response position */
+    onyx_tensor_view *views; /* (n_inputs) in model order */
+    const char **names;      /* (n_inputs) */
+    const char **out_names;  /* requested, in model order */
+    int n_out;               /* 0: all */
+    int *resp_order;         /* (n_resp) model output index per response position */
     int n_resp;
-    signed char *binary;      /* (n_outputs) -1 default, 0 JSON, 1 binary */
-    int *classification;      /* (n_outputs) 0: none */
+    signed char *binary; /* (n_outputs) -1 default, 0 JSON, 1 binary */
+    int *classification; /* (n_outputs) 0: none */
     bool binary_default;
 } kctx;
 
@@ -303,11 +316,13 @@ static int binary_strings(const uint8_t *p, size_t len, int64_t n, onyx_owned *o
                           size_t *lens, const char *name, char *err, size_t cap) {
     size_t at = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (len - at < 4) BAD("binary data of input '%s' ends inside element %lld", name, (long long)i);
+        if (len - at < 4)
+            BAD("binary data of input '%s' ends inside element %lld", name, (long long)i);
         uint32_t l = (uint32_t)p[at] | (uint32_t)p[at + 1] << 8 | (uint32_t)p[at + 2] << 16 |
                      (uint32_t)p[at + 3] << 24;
         at += 4;
-        if (l > len - at) BAD("binary data of input '%s' ends inside element %lld", name, (long long)i);
+        if (l > len - at)
+            BAD("binary data of input '%s' ends inside element %lld", name, (long long)i);
         char *s = onyx_owned_alloc(own, (size_t)l + 1);
         if (!s) BAD("out of memory");
         memcpy(s, p + at, l);
@@ -316,7 +331,8 @@ static int binary_strings(const uint8_t *p, size_t len, int64_t n, onyx_owned *o
         if (lens) lens[i] = l;
         at += l;
     }
-    if (at != len) BAD("binary data of input '%s' is longer than its %lld elements", name, (long long)n);
+    if (at != len)
+        BAD("binary data of input '%s' is longer than its %lld elements", name, (long long)n);
     return 0;
 }
 
@@ -361,9 +377,11 @@ static int read_input(kctx *c, onyx_model_version *v, json_t *in, const uint8_t 
     int64_t limit = c->srv->opt->max_tensor_elements;
     if (limit > 0 && count > limit)
         BAD("input '%s' has %lld elements, more than the server's limit of %lld "
-            "(--max-tensor-elements)", name, (long long)count, (long long)limit);
+            "(--max-tensor-elements)",
+            name, (long long)count, (long long)limit);
     json_t *params = json_object_get(in, "parameters");
-    if (params && !json_is_object(params)) BAD("'parameters' of input '%s' must be an object", name);
+    if (params && !json_is_object(params))
+        BAD("'parameters' of input '%s' must be an object", name);
     json_t *bsz = params ? json_object_get(params, "binary_data_size") : NULL;
     const uint8_t *raw = NULL;
     size_t raw_len = 0;
@@ -406,8 +424,10 @@ static int read_input(kctx *c, onyx_model_version *v, json_t *in, const uint8_t 
             for (int64_t i = 0; i < nimg; i++) {
                 uint8_t *dec;
                 int64_t dl = onyx_base64_decode(b64[i], strlen(b64[i]), &c->own, &dec);
-                if (dl < 0) BAD("image %lld of input '%s' is not base64 (JSON image data must be "
-                                "base64; or send binary data)", (long long)i, name);
+                if (dl < 0)
+                    BAD("image %lld of input '%s' is not base64 (JSON image data must be "
+                        "base64; or send binary data)",
+                        (long long)i, name);
                 strs[i] = (char *)dec;
                 lens[i] = (size_t)dl;
             }
@@ -419,7 +439,8 @@ static int read_input(kctx *c, onyx_model_version *v, json_t *in, const uint8_t 
 
     if (dt != io->dtype)
         BAD("input '%s' data-type is '%s', but model '%s' expects '%s'", name, dts, mname,
-            onyx_kserve_dtype(io->dtype) ? onyx_kserve_dtype(io->dtype) : onyx_dtype_name(io->dtype));
+            onyx_kserve_dtype(io->dtype) ? onyx_kserve_dtype(io->dtype)
+                                         : onyx_dtype_name(io->dtype));
     bool shape_ok = io->ndim < 0 || io->ndim == ndim;
     for (int d = 0; shape_ok && io->ndim >= 0 && d < ndim; d++)
         if (io->dims[d] >= 0 && io->dims[d] != dims[d]) shape_ok = false;
@@ -509,7 +530,8 @@ static int k_prepare(onyx_job *j, onyx_job_inputs *in, char *err, size_t cap) {
     if (!c->views || !c->names || !c->out_names || !c->resp_order || !c->binary ||
         !c->classification)
         BAD("out of memory");
-    for (int i = 0; i < ni; i++) c->views[i].ndim = -1, c->names[i] = v->inputs[i].name;
+    for (int i = 0; i < ni; i++)
+        c->views[i].ndim = -1, c->names[i] = v->inputs[i].name;
     memset(c->binary, 0xff, (size_t)no);
     memset(c->classification, 0, (size_t)no * sizeof *c->classification);
 
@@ -524,9 +546,11 @@ static int k_prepare(onyx_job *j, onyx_job_inputs *in, char *err, size_t cap) {
     }
     if (bin_at != bin_len)
         BAD("unexpected additional input data for model '%s': %zu bytes after the inputs' "
-            "binary data", v->name, bin_len - bin_at);
+            "binary data",
+            v->name, bin_len - bin_at);
     int given = 0;
-    for (int k = 0; k < ni; k++) given += c->views[k].ndim >= 0;
+    for (int k = 0; k < ni; k++)
+        given += c->views[k].ndim >= 0;
     for (int k = 0; k < ni; k++)
         if (c->views[k].ndim < 0 && !v->inputs[k].optional)
             BAD("expected %d inputs but got %d inputs for model '%s': missing '%s'", ni, given,
@@ -566,7 +590,8 @@ static int k_prepare(onyx_job *j, onyx_job_inputs *in, char *err, size_t cap) {
         for (int k = 0; k < no; k++)
             if (k >= 256 || want[k]) c->out_names[c->n_out++] = v->outputs[k].name;
     } else {
-        for (int k = 0; k < no; k++) c->resp_order[c->n_resp++] = k;
+        for (int k = 0; k < no; k++)
+            c->resp_order[c->n_resp++] = k;
     }
     in->n = ni;
     in->names = c->names;
@@ -606,8 +631,10 @@ static void value_json(struct evbuffer *b, const onyx_value *v) {
     if (k == ONYX_KIND_TENSOR) {
         onyx_tensor_view t;
         onyx_value_tensor(v, &t);
-        if (t.ndim == 0) onyx_json_element(b, t.dtype, t.data, 0);
-        else onyx_json_tensor(b, &t, true);
+        if (t.ndim == 0)
+            onyx_json_element(b, t.dtype, t.data, 0);
+        else
+            onyx_json_tensor(b, &t, true);
     } else if (k == ONYX_KIND_SEQUENCE) {
         evbuffer_add(b, "[", 1);
         int64_t n = onyx_value_count(v);
@@ -621,8 +648,8 @@ static void value_json(struct evbuffer *b, const onyx_value *v) {
         onyx_value_tensor(v, &keys);
         const onyx_value *vals = onyx_value_map_values(v);
         onyx_tensor_view vt;
-        bool tensor_vals = onyx_value_kind(vals) == ONYX_KIND_TENSOR &&
-                           onyx_value_tensor(vals, &vt) == ONYX_OK;
+        bool tensor_vals =
+            onyx_value_kind(vals) == ONYX_KIND_TENSOR && onyx_value_tensor(vals, &vt) == ONYX_OK;
         int64_t n = onyx_value_count(v);
         evbuffer_add(b, "{", 1);
         for (int64_t i = 0; i < n; i++) {
@@ -638,8 +665,10 @@ static void value_json(struct evbuffer *b, const onyx_value *v) {
                 evbuffer_free(kb);
             }
             evbuffer_add(b, ":", 1);
-            if (tensor_vals) onyx_json_element(b, vt.dtype, vt.data, i);
-            else value_json(b, onyx_value_item(vals, i));
+            if (tensor_vals)
+                onyx_json_element(b, vt.dtype, vt.data, i);
+            else
+                value_json(b, onyx_value_item(vals, i));
         }
         evbuffer_add(b, "}", 1);
     } else {
@@ -669,7 +698,8 @@ static void classification(struct evbuffer *b, struct evbuffer *bin, const onyx_
     int64_t rows = cols ? total / cols : 0;
     if (k > cols) k = (int)cols;
     evbuffer_add_printf(b, ",\"datatype\":\"BYTES\",\"shape\":[");
-    for (int d = 0; d + 1 < t->ndim; d++) evbuffer_add_printf(b, "%lld,", (long long)t->dims[d]);
+    for (int d = 0; d + 1 < t->ndim; d++)
+        evbuffer_add_printf(b, "%lld,", (long long)t->dims[d]);
     evbuffer_add_printf(b, "%d]", k);
     scored *sc = malloc(((size_t)cols + 1) * sizeof *sc);
     struct evbuffer *strs = evbuffer_new();
@@ -705,7 +735,8 @@ static void classification(struct evbuffer *b, struct evbuffer *bin, const onyx_
         evbuffer_add(b, ",\"data\":", 8);
         onyx_json_tensor(b, &st, false);
     }
-    for (int64_t i = 0; texts && i < nt; i++) free(texts[i]);
+    for (int64_t i = 0; texts && i < nt; i++)
+        free(texts[i]);
     free(texts);
     free(sc);
     evbuffer_free(strs);
@@ -750,8 +781,10 @@ static void k_finish(onyx_job *j, int status, const char *err, const onyx_job_ou
             int64_t n = onyx_shape_count(t->ndim, t->dims);
             if (binary && dt) {
                 size_t before = evbuffer_get_length(bin);
-                if (t->dtype == ONYX_DTYPE_STRING) add_binary_strings(bin, t, n);
-                else evbuffer_add(bin, t->data, (size_t)n * onyx_dtype_size(t->dtype));
+                if (t->dtype == ONYX_DTYPE_STRING)
+                    add_binary_strings(bin, t, n);
+                else
+                    evbuffer_add(bin, t->data, (size_t)n * onyx_dtype_size(t->dtype));
                 evbuffer_add_printf(b, ",\"parameters\":{\"binary_data_size\":%zu}",
                                     evbuffer_get_length(bin) - before);
             } else {
@@ -764,14 +797,14 @@ static void k_finish(onyx_job *j, int status, const char *err, const onyx_job_ou
             const onyx_value *first = kind == ONYX_KIND_SEQUENCE && onyx_value_count(o->value) > 0
                                           ? onyx_value_item(o->value, 0)
                                           : NULL;
-            bool maps = kind == ONYX_KIND_MAP ||
-                        (first && onyx_value_kind(first) == ONYX_KIND_MAP) ||
-                        v->outputs[k].kind == ONYX_KIND_MAP ||
-                        v->outputs[k].elem_kind == ONYX_KIND_MAP;
+            bool maps =
+                kind == ONYX_KIND_MAP || (first && onyx_value_kind(first) == ONYX_KIND_MAP) ||
+                v->outputs[k].kind == ONYX_KIND_MAP || v->outputs[k].elem_kind == ONYX_KIND_MAP;
             int64_t n = kind == ONYX_KIND_SEQUENCE ? onyx_value_count(o->value) : 1;
             evbuffer_add_printf(b, ",\"datatype\":\"%s\",\"shape\":[%lld],\"data\":",
                                 maps ? "MAP" : "SEQUENCE", (long long)n);
-            if (kind == ONYX_KIND_SEQUENCE) value_json(b, o->value);
+            if (kind == ONYX_KIND_SEQUENCE)
+                value_json(b, o->value);
             else {
                 evbuffer_add(b, "[", 1);
                 value_json(b, o->value);
@@ -854,7 +887,8 @@ bool onyx_kserve_route(onyx_server *s, onyx_http_request *req) {
             continue;
         }
         seg[n++] = t;
-        while (*t && *t != '/') t++;
+        while (*t && *t != '/')
+            t++;
     }
     if (n == 0) {
         if (method_is(req, "GET")) server_metadata(s, req);
@@ -871,7 +905,8 @@ bool onyx_kserve_route(onyx_server *s, onyx_http_request *req) {
                 onyx_http_respond_error(req, 503, "server is shutting down");
             else if (!onyx_repo_all_ready(s->repo))
                 onyx_http_respond_error(req, 503, "not every model is loaded");
-            else onyx_http_respond(req, 200, "application/json", NULL, NULL);
+            else
+                onyx_http_respond(req, 200, "application/json", NULL, NULL);
             return true;
         }
     }

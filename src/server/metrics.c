@@ -60,7 +60,8 @@ onyx_metrics *onyx_metrics_new(void) {
 
 void onyx_metrics_free(onyx_metrics *m) {
     if (!m) return;
-    for (int i = 0; i < m->n; i++) free(m->m[i].model);
+    for (int i = 0; i < m->n; i++)
+        free(m->m[i].model);
     free(m->m);
     free(m->h);
     pthread_mutex_destroy(&m->mu);
@@ -69,7 +70,8 @@ void onyx_metrics_free(onyx_metrics *m) {
 
 static void observe(histo *h, double s) {
     int b = 0;
-    while (b < N_BUCKETS && s > buckets[b]) b++;
+    while (b < N_BUCKETS && s > buckets[b])
+        b++;
     h->counts[b]++;
     h->sum += s;
     h->n++;
@@ -152,9 +154,12 @@ void onyx_metrics_http(onyx_metrics *m, const char *method, int status, int64_t 
 /* Model names come from file and directory names: escape for label values. */
 static void label(struct evbuffer *b, const char *s) {
     for (; *s; s++) {
-        if (*s == '\\' || *s == '"') evbuffer_add_printf(b, "\\%c", *s);
-        else if (*s == '\n') evbuffer_add(b, "\\n", 2);
-        else evbuffer_add(b, s, 1);
+        if (*s == '\\' || *s == '"')
+            evbuffer_add_printf(b, "\\%c", *s);
+        else if (*s == '\n')
+            evbuffer_add(b, "\\n", 2);
+        else
+            evbuffer_add(b, s, 1);
     }
 }
 
@@ -174,21 +179,22 @@ static void counter(onyx_metrics *m, struct evbuffer *b, const char *name, const
     for (int i = 0; i < m->n; i++) {
         evbuffer_add_printf(b, "%s{", name);
         model_labels(b, &m->m[i]);
-        evbuffer_add_printf(b, "} %llu\n",
-                            (unsigned long long)*(const uint64_t *)((const char *)&m->m[i] + offset));
+        evbuffer_add_printf(
+            b, "} %llu\n",
+            (unsigned long long)*(const uint64_t *)((const char *)&m->m[i] + offset));
     }
 }
 
-static void histogram(struct evbuffer *b, const char *name, const histo *h,
-                      const model_stats *s) {
+static void histogram(struct evbuffer *b, const char *name, const histo *h, const model_stats *s) {
     uint64_t cum = 0;
     for (int k = 0; k <= N_BUCKETS; k++) {
         cum += h->counts[k];
         evbuffer_add_printf(b, "%s_bucket{", name);
         if (s) model_labels(b, s), evbuffer_add(b, ",", 1);
-        if (k < N_BUCKETS) evbuffer_add_printf(b, "le=\"%g\"} %llu\n", buckets[k],
-                                               (unsigned long long)cum);
-        else evbuffer_add_printf(b, "le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+        if (k < N_BUCKETS)
+            evbuffer_add_printf(b, "le=\"%g\"} %llu\n", buckets[k], (unsigned long long)cum);
+        else
+            evbuffer_add_printf(b, "le=\"+Inf\"} %llu\n", (unsigned long long)cum);
     }
     evbuffer_add_printf(b, "%s_sum", name);
     if (s) evbuffer_add(b, "{", 1), model_labels(b, s), evbuffer_add(b, "}", 1);
@@ -197,17 +203,17 @@ static void histogram(struct evbuffer *b, const char *name, const histo *h,
     evbuffer_add_printf(b, " %llu\n", (unsigned long long)h->n);
 }
 
-void onyx_metrics_render(onyx_metrics *m, struct evbuffer *b, onyx_repo *repo,
-                         int64_t in_flight, int64_t connections, int64_t queued) {
+void onyx_metrics_render(onyx_metrics *m, struct evbuffer *b, onyx_repo *repo, int64_t in_flight,
+                         int64_t connections, int64_t queued) {
     int nmodels = 0;
     onyx_model_info *list = onyx_repo_list(repo, &nmodels);
     int loaded = 0;
-    for (int i = 0; list && i < nmodels; i++) loaded += list[i].n_versions;
+    for (int i = 0; list && i < nmodels; i++)
+        loaded += list[i].n_versions;
 
     pthread_mutex_lock(&m->mu);
     counter(m, b, "onyx_inference_request_success_total",
-            "Inference requests answered successfully.",
-            offsetof(model_stats, success));
+            "Inference requests answered successfully.", offsetof(model_stats, success));
     head(b, "onyx_inference_request_failure_total", "counter",
          "Inference requests that failed, by reason.");
     for (int i = 0; i < m->n; i++)
@@ -217,8 +223,8 @@ void onyx_metrics_render(onyx_metrics *m, struct evbuffer *b, onyx_repo *repo,
             evbuffer_add_printf(b, ",reason=\"%s\"} %llu\n", reasons[r],
                                 (unsigned long long)m->m[i].failure[r]);
         }
-    counter(m, b, "onyx_inference_count_total",
-            "Inferences performed (a batch of N counts N).", offsetof(model_stats, inferences));
+    counter(m, b, "onyx_inference_count_total", "Inferences performed (a batch of N counts N).",
+            offsetof(model_stats, inferences));
     counter(m, b, "onyx_inference_exec_count_total",
             "Model executions (a dynamically batched run counts once).",
             offsetof(model_stats, executions));
@@ -244,7 +250,8 @@ void onyx_metrics_render(onyx_metrics *m, struct evbuffer *b, onyx_repo *repo,
     histogram(b, "onyx_http_request_duration_seconds", &m->http_latency, NULL);
     pthread_mutex_unlock(&m->mu);
 
-    head(b, "onyx_http_requests_in_flight", "gauge", "HTTP requests received and not yet answered.");
+    head(b, "onyx_http_requests_in_flight", "gauge",
+         "HTTP requests received and not yet answered.");
     evbuffer_add_printf(b, "onyx_http_requests_in_flight %lld\n", (long long)in_flight);
     head(b, "onyx_http_connections", "gauge", "Open client connections.");
     evbuffer_add_printf(b, "onyx_http_connections %lld\n", (long long)connections);
@@ -267,6 +274,7 @@ void onyx_metrics_render(onyx_metrics *m, struct evbuffer *b, onyx_repo *repo,
         label(b, list[i].name);
         evbuffer_add_printf(b, "\"} %d\n", list[i].error ? 1 : 0);
     }
-    for (int i = 0; list && i < nmodels; i++) onyx_repo_info_free(&list[i]);
+    for (int i = 0; list && i < nmodels; i++)
+        onyx_repo_info_free(&list[i]);
     free(list);
 }

@@ -42,7 +42,8 @@ static void skip_space(lexer *lx) {
         } else if (c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v') {
             lx->p++;
         } else if (c == '#') {
-            while (lx->p < lx->end && *lx->p != '\n') lx->p++;
+            while (lx->p < lx->end && *lx->p != '\n')
+                lx->p++;
         } else {
             break;
         }
@@ -60,7 +61,9 @@ static bool accept(lexer *lx, char c) {
     return true;
 }
 
-static bool ident_char(char c) { return isalnum((unsigned char)c) || c == '_'; }
+static bool ident_char(char c) {
+    return isalnum((unsigned char)c) || c == '_';
+}
 
 /* An identifier (field name); malloc'ed or NULL. Extension names in [..] are
  * read as one token too. */
@@ -68,13 +71,15 @@ static char *read_ident(lexer *lx) {
     skip_space(lx);
     const char *s = lx->p;
     if (lx->p < lx->end && *lx->p == '[') {
-        while (lx->p < lx->end && *lx->p != ']' && *lx->p != '\n') lx->p++;
+        while (lx->p < lx->end && *lx->p != ']' && *lx->p != '\n')
+            lx->p++;
         if (lx->p >= lx->end || *lx->p != ']') return fail(lx, "unterminated extension name"), NULL;
         lx->p++;
     } else {
         if (lx->p >= lx->end || !(isalpha((unsigned char)*lx->p) || *lx->p == '_'))
             return fail(lx, "expected a field name"), NULL;
-        while (lx->p < lx->end && ident_char(*lx->p)) lx->p++;
+        while (lx->p < lx->end && ident_char(*lx->p))
+            lx->p++;
     }
     size_t n = (size_t)(lx->p - s);
     char *out = malloc(n + 1);
@@ -94,13 +99,27 @@ static bool read_string(lexer *lx, char **buf, size_t *len, size_t *cap) {
             if (lx->p >= lx->end) break;
             char e = *lx->p++;
             switch (e) {
-            case 'n': c = '\n'; break;
-            case 't': c = '\t'; break;
-            case 'r': c = '\r'; break;
-            case 'a': c = '\a'; break;
-            case 'b': c = '\b'; break;
-            case 'f': c = '\f'; break;
-            case 'v': c = '\v'; break;
+            case 'n':
+                c = '\n';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            case 'r':
+                c = '\r';
+                break;
+            case 'a':
+                c = '\a';
+                break;
+            case 'b':
+                c = '\b';
+                break;
+            case 'f':
+                c = '\f';
+                break;
+            case 'v':
+                c = '\v';
+                break;
             case 'x': {
                 int v = 0, k = 0;
                 while (k < 2 && lx->p < lx->end && isxdigit((unsigned char)*lx->p)) {
@@ -158,9 +177,9 @@ static bool read_scalar(lexer *lx, onyx_pb_field *f) {
     }
     const char *s = lx->p;
     if (c == '-' || c == '+') lx->p++;
-    while (lx->p < lx->end && (ident_char(*lx->p) || *lx->p == '.' ||
-                               ((*lx->p == '-' || *lx->p == '+') &&
-                                (lx->p[-1] == 'e' || lx->p[-1] == 'E'))))
+    while (lx->p < lx->end &&
+           (ident_char(*lx->p) || *lx->p == '.' ||
+            ((*lx->p == '-' || *lx->p == '+') && (lx->p[-1] == 'e' || lx->p[-1] == 'E'))))
         lx->p++;
     if (lx->p == s || (lx->p == s + 1 && (c == '-' || c == '+')))
         return fail(lx, "expected a value for '%s'", f->name), false;

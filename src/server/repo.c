@@ -21,9 +21,9 @@ typedef struct repo_model {
     char *name;
     onyx_model_version **v; /* (nv) ascending by version; the table holds a reference */
     int nv;
-    char *error;            /* last load error or NULL */
-    bool seen;              /* marked during a scan */
-    bool required;          /* present at startup: readiness waits for it */
+    char *error;   /* last load error or NULL */
+    bool seen;     /* marked during a scan */
+    bool required; /* present at startup: readiness waits for it */
 } repo_model;
 
 struct onyx_repo {
@@ -78,11 +78,14 @@ const char *onyx_config_param(const onyx_model_config *c, const char *key) {
 static void config_deinit(onyx_model_config *c) {
     free(c->name);
     free(c->specific);
-    for (int i = 0; i < c->n_inputs; i++) free(c->inputs[i].name);
-    for (int i = 0; i < c->n_outputs; i++) free(c->outputs[i].name);
+    for (int i = 0; i < c->n_inputs; i++)
+        free(c->inputs[i].name);
+    for (int i = 0; i < c->n_outputs; i++)
+        free(c->outputs[i].name);
     free(c->inputs);
     free(c->outputs);
-    for (int i = 0; i < c->n_params; i++) free(c->param_keys[i]), free(c->param_values[i]);
+    for (int i = 0; i < c->n_params; i++)
+        free(c->param_keys[i]), free(c->param_values[i]);
     free(c->param_keys);
     free(c->param_values);
     free(c->default_model_filename);
@@ -129,9 +132,11 @@ static int read_io(const onyx_pb_msg *m, const char *field, onyx_io_spec **out, 
         bool any = false;
         while ((g = onyx_pb_next(&f->msg, "dims", &j))) {
             int64_t d;
-            if (onyx_pb_int(g, &d) || d < -1) CFG_FAIL("line %d: bad dims of '%s'", g->line, s->name);
+            if (onyx_pb_int(g, &d) || d < -1)
+                CFG_FAIL("line %d: bad dims of '%s'", g->line, s->name);
             if (!any) s->ndim = 0, any = true;
-            if (s->ndim >= ONYX_MAX_DIMS) CFG_FAIL("line %d: too many dims for '%s'", g->line, s->name);
+            if (s->ndim >= ONYX_MAX_DIMS)
+                CFG_FAIL("line %d: too many dims for '%s'", g->line, s->name);
             s->dims[s->ndim++] = d;
         }
     }
@@ -319,15 +324,19 @@ static int config_load(const char *dir, onyx_model_config *c, char *err, size_t 
 // ----------------------------------------------------------------------------
 // Versions
 
-void onyx_version_retain(onyx_model_version *v) { atomic_fetch_add(&v->refs, 1); }
+void onyx_version_retain(onyx_model_version *v) {
+    atomic_fetch_add(&v->refs, 1);
+}
 
 static void version_free(onyx_model_version *v) {
-    for (int i = 0; i < v->n_sessions; i++) onyx_session_free(v->sessions[i]);
+    for (int i = 0; i < v->n_sessions; i++)
+        onyx_session_free(v->sessions[i]);
     free(v->sessions);
     onyx_model_free(v->model);
     free(v->inputs);
     free(v->outputs);
-    for (int i = 0; i < v->n_labels; i++) free(v->labels[i]);
+    for (int i = 0; i < v->n_labels; i++)
+        free(v->labels[i]);
     free(v->labels);
     config_deinit(&v->cfg);
     free(v->name);
@@ -413,8 +422,8 @@ static int validate(onyx_model_version *v, char *err, size_t cap) {
                     CFG_FAIL("max_batch_size > 0 needs tensor %ss; '%s' is a %s", what, io->name,
                              io->kind == ONYX_KIND_MAP ? "map" : "sequence");
                 if (io->ndim == 0 || (io->ndim > 0 && io->dims[0] > 0 && io->dims[0] != 1))
-                    CFG_FAIL("max_batch_size > 0 needs a batch (first) dimension on %s '%s'",
-                             what, io->name);
+                    CFG_FAIL("max_batch_size > 0 needs a batch (first) dimension on %s '%s'", what,
+                             io->name);
             }
         }
     }
@@ -428,14 +437,17 @@ static int load_labels(onyx_model_version *v, const char *model_dir, char *err, 
     const char *file = onyx_config_param(&v->cfg, "labels");
     if (!file) return 0;
     char path[4096];
-    if (file[0] == '/' || !model_dir) snprintf(path, sizeof path, "%s", file);
-    else snprintf(path, sizeof path, "%s/%s", model_dir, file);
+    if (file[0] == '/' || !model_dir)
+        snprintf(path, sizeof path, "%s", file);
+    else
+        snprintf(path, sizeof path, "%s/%s", model_dir, file);
     size_t len;
     int e = 0;
     char *text = read_file(path, 64 << 20, &len, &e);
     if (!text) CFG_FAIL("labels file %s: %s", path, strerror(e));
     int n = 0;
-    for (size_t i = 0; i < len; i++) n += text[i] == '\n';
+    for (size_t i = 0; i < len; i++)
+        n += text[i] == '\n';
     v->labels = calloc((size_t)n + 1, sizeof *v->labels);
     if (!v->labels) {
         free(text);
@@ -497,8 +509,10 @@ static onyx_model_version *load_version(onyx_repo *r, const char *name, int64_t 
         snprintf(err, cap, "out of memory");
         goto fail;
     }
-    for (int i = 0; i < v->n_inputs; i++) onyx_model_input(v->model, i, &v->inputs[i]);
-    for (int i = 0; i < v->n_outputs; i++) onyx_model_output(v->model, i, &v->outputs[i]);
+    for (int i = 0; i < v->n_inputs; i++)
+        onyx_model_input(v->model, i, &v->inputs[i]);
+    for (int i = 0; i < v->n_outputs; i++)
+        onyx_model_output(v->model, i, &v->outputs[i]);
     if (validate(v, err, cap)) goto fail;
     if (load_labels(v, model_dir, err, cap)) goto fail;
     v->loaded_at = (int64_t)time(NULL);
@@ -526,7 +540,8 @@ onyx_repo *onyx_repo_new(const onyx_server_options *o, const onyx_slog *log) {
 }
 
 static void model_free(repo_model *m) {
-    for (int i = 0; i < m->nv; i++) onyx_version_release(m->v[i]);
+    for (int i = 0; i < m->nv; i++)
+        onyx_version_release(m->v[i]);
     free(m->v);
     free(m->error);
     free(m->name);
@@ -535,7 +550,8 @@ static void model_free(repo_model *m) {
 
 void onyx_repo_free(onyx_repo *r) {
     if (!r) return;
-    for (int i = 0; i < r->n_models; i++) model_free(r->models[i]);
+    for (int i = 0; i < r->n_models; i++)
+        model_free(r->models[i]);
     free(r->models);
     pthread_mutex_destroy(&r->mu);
     pthread_mutex_destroy(&r->reload_mu);
@@ -598,10 +614,13 @@ static int list_versions(const char *mdir, const onyx_model_config *cfg, candida
     int keep = 0;
     for (int i = 0; i < n; i++) {
         bool take = false;
-        if (cfg->policy == ONYX_POLICY_ALL) take = true;
-        else if (cfg->policy == ONYX_POLICY_LATEST) take = i >= n - cfg->latest_n;
+        if (cfg->policy == ONYX_POLICY_ALL)
+            take = true;
+        else if (cfg->policy == ONYX_POLICY_LATEST)
+            take = i >= n - cfg->latest_n;
         else
-            for (int k = 0; k < cfg->n_specific; k++) take |= cfg->specific[k] == c[i].version;
+            for (int k = 0; k < cfg->n_specific; k++)
+                take |= cfg->specific[k] == c[i].version;
         if (take) c[keep++] = c[i];
     }
     if (keep == 0) {
@@ -680,7 +699,8 @@ static int sync_model(onyx_repo *r, const char *name, const char *mdir, const ch
     int n_old = m->nv;
     onyx_model_version **old = malloc(((size_t)n_old + 1) * sizeof *old);
     if (old)
-        for (int i = 0; i < n_old; i++) old[i] = m->v[i], onyx_version_retain(old[i]);
+        for (int i = 0; i < n_old; i++)
+            old[i] = m->v[i], onyx_version_retain(old[i]);
     pthread_mutex_unlock(&r->mu);
     if (!old) {
         free(cands);
@@ -722,8 +742,10 @@ static int sync_model(onyx_repo *r, const char *name, const char *mdir, const ch
                 next[n_next++] = cur;
             }
         }
-        if (!next) errors++;
-        else qsort(next, (size_t)n_next, sizeof *next, cmp_version);
+        if (!next)
+            errors++;
+        else
+            qsort(next, (size_t)n_next, sizeof *next, cmp_version);
     }
 
     /* Swap. */
@@ -741,14 +763,16 @@ static int sync_model(onyx_repo *r, const char *name, const char *mdir, const ch
     pthread_mutex_unlock(&r->mu);
     for (int i = 0; i < n_drop; i++) {
         bool kept = false;
-        for (int k = 0; k < n_next; k++) kept |= next[k] == drop[i];
+        for (int k = 0; k < n_next; k++)
+            kept |= next[k] == drop[i];
         if (!kept)
             onyx_slog_write(r->log, ONYX_LOG_INFO, NULL, "unloading model '%s' version %lld", name,
                             (long long)drop[i]->version);
         onyx_version_release(drop[i]);
     }
     free(drop);
-    for (int i = 0; i < n_old; i++) onyx_version_release(old[i]);
+    for (int i = 0; i < n_old; i++)
+        onyx_version_release(old[i]);
     free(old);
     free(cands);
     return errors;
@@ -757,7 +781,8 @@ static int sync_model(onyx_repo *r, const char *name, const char *mdir, const ch
 int onyx_repo_reload(onyx_repo *r) {
     pthread_mutex_lock(&r->reload_mu);
     pthread_mutex_lock(&r->mu);
-    for (int i = 0; i < r->n_models; i++) r->models[i]->seen = false;
+    for (int i = 0; i < r->n_models; i++)
+        r->models[i]->seen = false;
     pthread_mutex_unlock(&r->mu);
     int errors = 0;
     for (int i = 0; i < r->opt->n_model_files; i++) {
@@ -774,7 +799,8 @@ int onyx_repo_reload(onyx_repo *r) {
                  r->opt->repository, strerror(errno));
             /* Keep everything: a transiently missing mount must not unload models. */
             pthread_mutex_lock(&r->mu);
-            for (int i = 0; i < r->n_models; i++) r->models[i]->seen = true;
+            for (int i = 0; i < r->n_models; i++)
+                r->models[i]->seen = true;
             pthread_mutex_unlock(&r->mu);
         } else {
             struct dirent *de;
@@ -807,8 +833,10 @@ int onyx_repo_reload(onyx_repo *r) {
     repo_model **gone = malloc(((size_t)r->n_models + 1) * sizeof *gone);
     int n_gone = 0, keep = 0;
     for (int i = 0; i < r->n_models; i++) {
-        if (r->models[i]->seen || !gone) r->models[keep++] = r->models[i];
-        else gone[n_gone++] = r->models[i];
+        if (r->models[i]->seen || !gone)
+            r->models[keep++] = r->models[i];
+        else
+            gone[n_gone++] = r->models[i];
     }
     r->n_models = keep;
     pthread_mutex_unlock(&r->mu);
@@ -894,7 +922,8 @@ onyx_model_info *onyx_repo_list(onyx_repo *r, int *n) {
 }
 
 void onyx_repo_info_free(onyx_model_info *m) {
-    for (int i = 0; i < m->n_versions; i++) onyx_version_release(m->versions[i]);
+    for (int i = 0; i < m->n_versions; i++)
+        onyx_version_release(m->versions[i]);
     free(m->versions);
     free(m->name);
     free(m->error);
@@ -905,7 +934,8 @@ void onyx_repo_info_free(onyx_model_info *m) {
 bool onyx_repo_all_ready(onyx_repo *r) {
     pthread_mutex_lock(&r->mu);
     bool ok = true;
-    for (int i = 0; i < r->n_models; i++) ok &= r->models[i]->nv > 0 || !r->models[i]->required;
+    for (int i = 0; i < r->n_models; i++)
+        ok &= r->models[i]->nv > 0 || !r->models[i]->required;
     pthread_mutex_unlock(&r->mu);
     return ok;
 }

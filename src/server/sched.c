@@ -20,9 +20,9 @@ typedef struct worker {
     struct onyx_sched *s;
     int id;
     pthread_t thread;
-    pthread_mutex_t mu;     /* guards cur/deadline against the watchdog */
-    onyx_session *cur;      /* the session running now, or NULL */
-    int64_t deadline;       /* of the current run, 0: none */
+    pthread_mutex_t mu; /* guards cur/deadline against the watchdog */
+    onyx_session *cur;  /* the session running now, or NULL */
+    int64_t deadline;   /* of the current run, 0: none */
     bool aborted;
 } worker;
 
@@ -43,10 +43,14 @@ struct onyx_sched {
 // Queue (callers hold s->mu)
 
 static void unlink_job(onyx_sched *s, onyx_job *j) {
-    if (j->prev) j->prev->next = j->next;
-    else s->head = j->next;
-    if (j->next) j->next->prev = j->prev;
-    else s->tail = j->prev;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        s->head = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    else
+        s->tail = j->prev;
     j->next = j->prev = NULL;
     s->queued--;
 }
@@ -54,8 +58,10 @@ static void unlink_job(onyx_sched *s, onyx_job *j) {
 static void push_front(onyx_sched *s, onyx_job *j) {
     j->prev = NULL;
     j->next = s->head;
-    if (s->head) s->head->prev = j;
-    else s->tail = j;
+    if (s->head)
+        s->head->prev = j;
+    else
+        s->tail = j;
     s->head = j;
     s->queued++;
 }
@@ -79,8 +85,10 @@ bool onyx_sched_submit(onyx_sched *s, onyx_job *j) {
     j->enqueue_ns = onyx_now_ns();
     j->prev = s->tail;
     j->next = NULL;
-    if (s->tail) s->tail->next = j;
-    else s->head = j;
+    if (s->tail)
+        s->tail->next = j;
+    else
+        s->head = j;
     s->tail = j;
     s->queued++;
     pthread_cond_broadcast(&s->cv);
@@ -100,11 +108,16 @@ int64_t onyx_sched_queued(onyx_sched *s) {
 
 static const char *reason_of(int status) {
     switch (status) {
-    case 400: return "bad_request";
-    case 404: return "not_found";
-    case 503: return "unavailable";
-    case 504: return "timeout";
-    default: return "internal";
+    case 400:
+        return "bad_request";
+    case 404:
+        return "not_found";
+    case 503:
+        return "unavailable";
+    case 504:
+        return "timeout";
+    default:
+        return "internal";
     }
 }
 
@@ -113,9 +126,8 @@ static void complete(onyx_sched *s, onyx_job *j, int status, const char *err,
     j->end_ns = onyx_now_ns();
     int64_t items = j->batch > 0 ? j->batch : 1;
     int64_t queue_ns = (j->start_ns ? j->start_ns : j->end_ns) - j->enqueue_ns;
-    onyx_metrics_request(s->metrics, j->ver->name, j->ver->version, status == 0,
-                         reason_of(status), items, queue_ns, j->compute_ns,
-                         j->end_ns - j->enqueue_ns);
+    onyx_metrics_request(s->metrics, j->ver->name, j->ver->version, status == 0, reason_of(status),
+                         items, queue_ns, j->compute_ns, j->end_ns - j->enqueue_ns);
     j->ops->finish(j, status, err, outs, n);
     onyx_version_release(j->ver);
     free(j);
@@ -236,7 +248,8 @@ static void gather(onyx_sched *s, onyx_job **jobs, int *n, int64_t *total) {
 // Running
 
 static void fail_all(onyx_sched *s, onyx_job **jobs, int n, int status, const char *msg) {
-    for (int i = 0; i < n; i++) complete(s, jobs[i], status, msg, NULL, 0);
+    for (int i = 0; i < n; i++)
+        complete(s, jobs[i], status, msg, NULL, 0);
 }
 
 static void run_jobs(worker *w, onyx_job **jobs, int n, int64_t total) {
@@ -272,7 +285,8 @@ static void run_jobs(worker *w, onyx_job **jobs, int n, int64_t total) {
         onyx_tensor_view tv = j0->in.views[i];
         if (n > 1) { /* concatenate along dim 0 */
             size_t row = onyx_dtype_size(tv.dtype);
-            for (int d = 1; d < tv.ndim; d++) row *= (size_t)tv.dims[d];
+            for (int d = 1; d < tv.ndim; d++)
+                row *= (size_t)tv.dims[d];
             tmp[i] = malloc(row * (size_t)total + 1);
             if (!tmp[i]) {
                 fail_all(s, jobs, n, 503, "out of memory for the batch");
@@ -304,22 +318,23 @@ static void run_jobs(worker *w, onyx_job **jobs, int n, int64_t total) {
     w->aborted = false;
     pthread_mutex_unlock(&w->mu);
     int64_t t0 = onyx_now_ns();
-    onyx_status st =
-        onyx_session_run(sess, n_in, j0->in.names, vptr, n_out,
-                         j0->in.n_outputs ? j0->in.outputs : NULL, outs, &e);
+    onyx_status st = onyx_session_run(sess, n_in, j0->in.names, vptr, n_out,
+                                      j0->in.n_outputs ? j0->in.outputs : NULL, outs, &e);
     int64_t t1 = onyx_now_ns();
     pthread_mutex_lock(&w->mu);
     bool timed_out = w->aborted;
     w->cur = NULL;
     w->deadline = 0;
     pthread_mutex_unlock(&w->mu);
-    for (int k = 0; k < n; k++) jobs[k]->compute_ns = t1 - t0, jobs[k]->batch_total = total;
+    for (int k = 0; k < n; k++)
+        jobs[k]->compute_ns = t1 - t0, jobs[k]->batch_total = total;
     onyx_metrics_exec(s->metrics, v->name, v->version, n > 1 || total > 0 ? total : 1);
     if (st != ONYX_OK) {
         if (st == ONYX_ERR_CANCELLED && timed_out)
             snprintf(msg, sizeof msg,
                      "request timed out while running on '%s' (--request-timeout-ms)", v->name);
-        else snprintf(msg, sizeof msg, "%s", e.message);
+        else
+            snprintf(msg, sizeof msg, "%s", e.message);
         int code = st == ONYX_ERR_CANCELLED ? 503 : onyx_http_status_of(st);
         fail_all(s, jobs, n, code, msg);
         goto done;
@@ -357,7 +372,8 @@ static void run_jobs(worker *w, onyx_job **jobs, int n, int64_t total) {
             part[o] = jo[o];
             part[o].value = NULL;
             size_t row = onyx_dtype_size(jo[o].view.dtype);
-            for (int d = 1; d < jo[o].view.ndim; d++) row *= (size_t)jo[o].view.dims[d];
+            for (int d = 1; d < jo[o].view.ndim; d++)
+                row *= (size_t)jo[o].view.dims[d];
             part[o].view.dims[0] = jobs[k]->batch;
             part[o].view.data = (char *)jo[o].view.data + row * (size_t)at;
         }
@@ -367,7 +383,8 @@ static void run_jobs(worker *w, onyx_job **jobs, int n, int64_t total) {
     }
 done:
     if (tmp)
-        for (int i = 0; i < n_in; i++) free(tmp[i]);
+        for (int i = 0; i < n_in; i++)
+            free(tmp[i]);
     free(tmp);
     free(vals);
     free(vptr);

@@ -47,15 +47,19 @@ void onyx_server_options_init(onyx_server_options *o) {
 
 static const char *level_name(onyx_log_level l) {
     switch (l) {
-    case ONYX_LOG_ERROR: return "error";
-    case ONYX_LOG_WARN: return "warn";
-    case ONYX_LOG_INFO: return "info";
-    default: return "debug";
+    case ONYX_LOG_ERROR:
+        return "error";
+    case ONYX_LOG_WARN:
+        return "warn";
+    case ONYX_LOG_INFO:
+        return "info";
+    default:
+        return "debug";
     }
 }
 
-void onyx_slog_write(const onyx_slog *l, onyx_log_level level, const char *fields,
-                     const char *fmt, ...) {
+void onyx_slog_write(const onyx_slog *l, onyx_log_level level, const char *fields, const char *fmt,
+                     ...) {
     if (level > l->level) return;
     char msg[1200];
     va_list ap;
@@ -77,8 +81,8 @@ void onyx_slog_write(const onyx_slog *l, onyx_log_level level, const char *field
         if (fields && *fields) evbuffer_add_printf(b, ",%s", fields);
         evbuffer_add(b, "}\n", 2);
     } else {
-        evbuffer_add_printf(b, "%s.%03ldZ %-5s %s", when, ts.tv_nsec / 1000000,
-                            level_name(level), msg);
+        evbuffer_add_printf(b, "%s.%03ldZ %-5s %s", when, ts.tv_nsec / 1000000, level_name(level),
+                            msg);
         /* The JSON members as key=value pairs: keys lose their quotes, values
          * keep JSON spelling. */
         bool in_str = false, in_key = false, expect_key = true;
@@ -97,8 +101,10 @@ void onyx_slog_write(const onyx_slog *l, onyx_log_level level, const char *field
                 }
             } else if (c == '"') {
                 in_str = true;
-                if (expect_key) evbuffer_add(b, " ", 1), in_key = true, expect_key = false;
-                else evbuffer_add(b, "\"", 1);
+                if (expect_key)
+                    evbuffer_add(b, " ", 1), in_key = true, expect_key = false;
+                else
+                    evbuffer_add(b, "\"", 1);
             } else if (c == ':') {
                 evbuffer_add(b, "=", 1);
             } else if (c == ',') {
@@ -124,13 +130,18 @@ static void library_log(void *user, onyx_log_level level, const char *message) {
 
 int onyx_http_status_of(onyx_status st) {
     switch (st) {
-    case ONYX_OK: return 200;
+    case ONYX_OK:
+        return 200;
     case ONYX_ERR_INVALID_ARGUMENT:
-    case ONYX_ERR_RUNTIME: return 400;
+    case ONYX_ERR_RUNTIME:
+        return 400;
     case ONYX_ERR_OUT_OF_MEMORY:
-    case ONYX_ERR_CANCELLED: return 503;
-    case ONYX_ERR_UNSUPPORTED: return 501;
-    default: return 500;
+    case ONYX_ERR_CANCELLED:
+        return 503;
+    case ONYX_ERR_UNSUPPORTED:
+        return 501;
+    default:
+        return 500;
     }
 }
 
@@ -138,8 +149,7 @@ void onyx_server_submit(onyx_server *s, onyx_http_request *req, onyx_model_versi
                         const onyx_job_ops *ops, void *ctx) {
     onyx_job *j = calloc(1, sizeof *j);
     if (!j) {
-        ops->finish(&(onyx_job){.ops = ops, .ctx = ctx, .ver = ver}, 503, "out of memory", NULL,
-                    0);
+        ops->finish(&(onyx_job){.ops = ops, .ctx = ctx, .ver = ver}, 503, "out of memory", NULL, 0);
         onyx_version_release(ver);
         return;
     }
@@ -154,8 +164,7 @@ void onyx_server_submit(onyx_server *s, onyx_http_request *req, onyx_model_versi
         snprintf(msg, sizeof msg,
                  "inference queue is full (%d requests waiting, --max-queue); retry later",
                  s->opt->max_queue);
-        onyx_metrics_request(s->metrics, ver->name, ver->version, false, "unavailable", 1, 0, 0,
-                             0);
+        onyx_metrics_request(s->metrics, ver->name, ver->version, false, "unavailable", 1, 0, 0, 0);
         ops->finish(j, 503, msg, NULL, 0);
         onyx_version_release(ver);
         free(j);
@@ -365,7 +374,8 @@ int onyx_server_run(const onyx_server_options *o) {
     srv.log.level = o->log_level;
     srv.log.json = o->log_json;
     atomic_init(&srv.draining, false);
-    onyx_set_log(library_log, &srv.log, o->log_level < ONYX_LOG_WARN ? o->log_level : ONYX_LOG_WARN);
+    onyx_set_log(library_log, &srv.log,
+                 o->log_level < ONYX_LOG_WARN ? o->log_level : ONYX_LOG_WARN);
     runtime rt;
     memset(&rt, 0, sizeof rt);
     rt.s = &srv;
@@ -387,8 +397,9 @@ int onyx_server_run(const onyx_server_options *o) {
     srv.metrics = onyx_metrics_new();
     srv.repo = onyx_repo_new(o, &srv.log);
     if (!srv.metrics || !srv.repo) goto done;
-    SLOG(&srv.log, ONYX_LOG_INFO, "onyx %s: loading models (%d worker%s, %d intra-op thread%s each)",
-         ONYX_VERSION, o->workers, o->workers == 1 ? "" : "s", o->intra_op_threads,
+    SLOG(&srv.log, ONYX_LOG_INFO,
+         "onyx %s: loading models (%d worker%s, %d intra-op thread%s each)", ONYX_VERSION,
+         o->workers, o->workers == 1 ? "" : "s", o->intra_op_threads,
          o->intra_op_threads == 1 ? "" : "s");
     int errors = onyx_repo_reload(srv.repo);
     if (errors) {
@@ -398,7 +409,8 @@ int onyx_server_run(const onyx_server_options *o) {
     }
     int n_models = 0;
     onyx_model_info *list = onyx_repo_list(srv.repo, &n_models);
-    for (int i = 0; list && i < n_models; i++) onyx_repo_info_free(&list[i]);
+    for (int i = 0; list && i < n_models; i++)
+        onyx_repo_info_free(&list[i]);
     free(list);
     if (n_models == 0) SLOG(&srv.log, ONYX_LOG_WARN, "no models to serve");
     srv.sched = onyx_sched_new(o->workers, o->max_queue, &srv.log, srv.metrics);
@@ -410,8 +422,8 @@ int onyx_server_run(const onyx_server_options *o) {
     onyx_http_limits lim = {64 << 10, o->max_body_bytes, o->max_connections, o->idle_timeout_s,
                             o->max_inflight_bytes};
     char err[300];
-    srv.http = onyx_http_new(rt.base, o->host, o->port, &lim, handle, access_log, &srv, err,
-                             sizeof err);
+    srv.http =
+        onyx_http_new(rt.base, o->host, o->port, &lim, handle, access_log, &srv, err, sizeof err);
     if (!srv.http) {
         SLOG(&srv.log, ONYX_LOG_ERROR, "%s", err);
         goto done;

@@ -29,24 +29,24 @@ typedef struct onyx_server_options {
     int port;
     const char *const *model_files; /* (n_model_files) served as <stem>, version 1 */
     int n_model_files;
-    const char *repository;         /* Triton layout, or NULL */
-    int workers;                    /* inference threads */
-    int intra_op_threads;           /* threads of each session */
-    int poll_interval_s;            /* 0: reload only on SIGHUP */
+    const char *repository; /* Triton layout, or NULL */
+    int workers;            /* inference threads */
+    int intra_op_threads;   /* threads of each session */
+    int poll_interval_s;    /* 0: reload only on SIGHUP */
     size_t max_body_bytes;
-    size_t max_inflight_bytes;      /* request bodies held at once, summed */
-    int64_t max_tensor_elements;    /* per input tensor */
-    int max_queue;                  /* requests waiting for a worker */
+    size_t max_inflight_bytes;   /* request bodies held at once, summed */
+    int64_t max_tensor_elements; /* per input tensor */
+    int max_queue;               /* requests waiting for a worker */
     int max_connections;
-    int request_timeout_ms;         /* queue wait + run; 0: none */
+    int request_timeout_ms; /* queue wait + run; 0: none */
     int idle_timeout_s;
-    int shutdown_timeout_s;         /* drain limit on SIGTERM */
-    int drain_delay_s;              /* on SIGTERM: not ready, still serving, for this long */
-    int max_batch_size;             /* for MODEL files: dynamic batching when > 0 */
-    int64_t batch_delay_us;         /* for MODEL files */
+    int shutdown_timeout_s; /* drain limit on SIGTERM */
+    int drain_delay_s;      /* on SIGTERM: not ready, still serving, for this long */
+    int max_batch_size;     /* for MODEL files: dynamic batching when > 0 */
+    int64_t batch_delay_us; /* for MODEL files */
     onyx_log_level log_level;
     bool access_log;
-    bool log_json;                  /* JSON lines (default) or plain text */
+    bool log_json; /* JSON lines (default) or plain text */
 } onyx_server_options;
 
 void onyx_server_options_init(onyx_server_options *o);
@@ -65,8 +65,8 @@ typedef struct onyx_slog {
 
 /* Logs `msg` with optional extra fields: `fields` is NULL or a string of
  * JSON members without braces (`"model":"x","version":1`). */
-void onyx_slog_write(const onyx_slog *l, onyx_log_level level, const char *fields,
-                     const char *fmt, ...)
+void onyx_slog_write(const onyx_slog *l, onyx_log_level level, const char *fields, const char *fmt,
+                     ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
 #endif
@@ -128,12 +128,12 @@ typedef struct onyx_model_version {
     onyx_io_info *inputs, *outputs; /* (n_inputs), (n_outputs) */
     char **labels;                  /* (n_labels) from the "labels" parameter, or NULL */
     int n_labels;
-    onyx_session **sessions;        /* (n_sessions) one per worker, made on first use */
+    onyx_session **sessions; /* (n_sessions) one per worker, made on first use */
     int n_sessions;
     int intra_op_threads;
-    atomic_int running;             /* runs in progress (instance_group limit) */
-    int64_t loaded_at;              /* wall clock seconds */
-    uint64_t fingerprint;           /* identity of model + config files */
+    atomic_int running;   /* runs in progress (instance_group limit) */
+    int64_t loaded_at;    /* wall clock seconds */
+    uint64_t fingerprint; /* identity of model + config files */
 } onyx_model_version;
 
 typedef struct onyx_repo onyx_repo;
@@ -191,7 +191,7 @@ typedef struct onyx_job onyx_job;
 /* Prepared input tensors of a job: views into memory the job owns. */
 typedef struct onyx_job_inputs {
     int n;
-    const char **names;     /* (n) borrowed from the version's io info */
+    const char **names;      /* (n) borrowed from the version's io info */
     onyx_tensor_view *views; /* (n) */
     int n_outputs;           /* 0: all outputs */
     const char **outputs;    /* (n_outputs) borrowed from the version */
@@ -219,14 +219,14 @@ typedef struct onyx_job_ops {
 
 struct onyx_job {
     const onyx_job_ops *ops;
-    void *ctx;                /* protocol state */
-    onyx_model_version *ver;  /* retained; released by the scheduler */
+    void *ctx;               /* protocol state */
+    onyx_model_version *ver; /* retained; released by the scheduler */
     onyx_job_inputs in;
-    int64_t batch;            /* dim 0 of the inputs when the version batches */
+    int64_t batch; /* dim 0 of the inputs when the version batches */
     bool prepared;
     int64_t enqueue_ns, start_ns, compute_ns, end_ns;
-    int64_t deadline_ns;      /* 0: none */
-    int64_t batch_total;      /* size of the run it was part of */
+    int64_t deadline_ns; /* 0: none */
+    int64_t batch_total; /* size of the run it was part of */
     onyx_job *next, *prev;
 };
 
@@ -251,15 +251,15 @@ void onyx_metrics_free(onyx_metrics *m);
 /* One answered inference request of `model` (version v): ok or failed with a
  * reason ("bad_request", "not_found", "unavailable", "internal", "timeout"). */
 void onyx_metrics_request(onyx_metrics *m, const char *model, int64_t v, bool ok,
-                          const char *reason, int64_t items, int64_t queue_ns,
-                          int64_t compute_ns, int64_t total_ns);
+                          const char *reason, int64_t items, int64_t queue_ns, int64_t compute_ns,
+                          int64_t total_ns);
 /* One model execution of `batch` items. */
 void onyx_metrics_exec(onyx_metrics *m, const char *model, int64_t v, int64_t batch);
 /* One HTTP reply (every endpoint). */
 void onyx_metrics_http(onyx_metrics *m, const char *method, int status, int64_t ns);
 /* Appends the exposition; the gauges come from the caller. */
-void onyx_metrics_render(onyx_metrics *m, struct evbuffer *b, onyx_repo *repo,
-                         int64_t in_flight, int64_t connections, int64_t queued);
+void onyx_metrics_render(onyx_metrics *m, struct evbuffer *b, onyx_repo *repo, int64_t in_flight,
+                         int64_t connections, int64_t queued);
 
 // ----------------------------------------------------------------------------
 // Protocols (kserve.c, tfserving.c). Handlers run on the event thread and
@@ -296,8 +296,8 @@ extern const char *const onyx_openapi_yaml[];
  * model's shape and config parameters (docs/server.md). Returns 0 or 400
  * with err. */
 int onyx_server_images(const onyx_model_version *v, const onyx_io_info *in,
-                       const uint8_t *const *bytes, const size_t *lens, int64_t n,
-                       onyx_owned *own, onyx_tensor_view *out, char *err, size_t cap);
+                       const uint8_t *const *bytes, const size_t *lens, int64_t n, onyx_owned *own,
+                       onyx_tensor_view *out, char *err, size_t cap);
 /* Whether input `in` of `v` can take encoded images (a float/uint8 tensor of
  * rank 4, or rank 3 without batch). */
 bool onyx_server_is_image_input(const onyx_model_version *v, const onyx_io_info *in);

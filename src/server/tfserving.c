@@ -20,7 +20,7 @@ typedef struct tctx {
     onyx_http_request *req;
     json_t *root;
     onyx_owned own;
-    bool rows;       /* "instances" (answer "predictions") or "inputs" (answer "outputs") */
+    bool rows; /* "instances" (answer "predictions") or "inputs" (answer "outputs") */
     int64_t n_rows;
     onyx_tensor_view *views;
     const char **names;
@@ -40,7 +40,8 @@ static void tctx_free(tctx *c) {
     } while (0)
 
 static json_t *first_leaf(json_t *j) {
-    while (json_is_array(j) && json_array_size(j) > 0) j = json_array_get(j, 0);
+    while (json_is_array(j) && json_array_size(j) > 0)
+        j = json_array_get(j, 0);
     return j;
 }
 
@@ -154,7 +155,8 @@ static int build_input(tctx *c, onyx_model_version *v, int idx, json_t **rows, i
 static int t_prepare(onyx_job *j, onyx_job_inputs *in, char *err, size_t cap) {
     tctx *c = j->ctx;
     onyx_model_version *v = j->ver;
-    if (c->req->body_len == 0) BAD("empty request body: send {\"instances\": [...]} or {\"inputs\": ...}");
+    if (c->req->body_len == 0)
+        BAD("empty request body: send {\"instances\": [...]} or {\"inputs\": ...}");
     json_error_t je;
     c->root = json_loadb((const char *)c->req->body, c->req->body_len, 0, &je);
     if (!c->root)
@@ -163,13 +165,15 @@ static int t_prepare(onyx_job *j, onyx_job_inputs *in, char *err, size_t cap) {
     if (!json_is_object(c->root)) BAD("the request body must be a JSON object");
     json_t *inst = json_object_get(c->root, "instances");
     json_t *cols = json_object_get(c->root, "inputs");
-    if (!inst && !cols) BAD("the request needs \"instances\" (row format) or \"inputs\" (columnar)");
+    if (!inst && !cols)
+        BAD("the request needs \"instances\" (row format) or \"inputs\" (columnar)");
     if (inst && cols) BAD("give either \"instances\" or \"inputs\", not both");
     int ni = v->n_inputs;
     c->views = onyx_owned_alloc(&c->own, (size_t)ni * sizeof *c->views);
     c->names = onyx_owned_alloc(&c->own, (size_t)ni * sizeof *c->names);
     if (!c->views || !c->names) BAD("out of memory");
-    for (int i = 0; i < ni; i++) c->names[i] = v->inputs[i].name, c->views[i].ndim = -1;
+    for (int i = 0; i < ni; i++)
+        c->names[i] = v->inputs[i].name, c->views[i].ndim = -1;
     if (inst) {
         c->rows = true;
         if (!json_is_array(inst) || json_array_size(inst) == 0)
@@ -206,7 +210,8 @@ static int t_prepare(onyx_job *j, onyx_job_inputs *in, char *err, size_t cap) {
             json_t *val;
             json_object_foreach(json_array_get(inst, 0), key, val) {
                 bool known = false;
-                for (int k = 0; k < ni; k++) known |= strcmp(v->inputs[k].name, key) == 0;
+                for (int k = 0; k < ni; k++)
+                    known |= strcmp(v->inputs[k].name, key) == 0;
                 if (!known) BAD("model '%s' has no input '%s'", v->name, key);
             }
         }
@@ -233,7 +238,8 @@ static int t_prepare(onyx_job *j, onyx_job_inputs *in, char *err, size_t cap) {
     int w = 0;
     for (int k = 0; k < ni; k++) {
         if (c->views[k].ndim < 0) {
-            if (!v->inputs[k].optional) BAD("missing input '%s' for model '%s'", v->inputs[k].name, v->name);
+            if (!v->inputs[k].optional)
+                BAD("missing input '%s' for model '%s'", v->inputs[k].name, v->name);
             continue;
         }
         c->views[w] = c->views[k];
@@ -269,8 +275,10 @@ static void map_json(struct evbuffer *b, const onyx_value *v) {
             evbuffer_add(b, "\"", 1);
         }
         evbuffer_add(b, ":", 1);
-        if (tensor_vals) onyx_json_element(b, vt.dtype, vt.data, i);
-        else value_json(b, onyx_value_item(vals, i), -1);
+        if (tensor_vals)
+            onyx_json_element(b, vt.dtype, vt.data, i);
+        else
+            value_json(b, onyx_value_item(vals, i), -1);
     }
     evbuffer_add(b, "}", 1);
 }
@@ -293,8 +301,10 @@ static void value_json(struct evbuffer *b, const onyx_value *v, int64_t row) {
     } else if (k == ONYX_KIND_TENSOR) {
         onyx_tensor_view t;
         onyx_value_tensor(v, &t);
-        if (t.ndim == 0) onyx_json_element(b, t.dtype, t.data, 0);
-        else onyx_json_tensor(b, &t, true);
+        if (t.ndim == 0)
+            onyx_json_element(b, t.dtype, t.data, 0);
+        else
+            onyx_json_tensor(b, &t, true);
     } else {
         evbuffer_add(b, "null", 4);
     }
@@ -308,7 +318,8 @@ static void row_json(struct evbuffer *b, const onyx_job_output *o, int64_t r) {
     }
     onyx_tensor_view t = o->view;
     size_t row = onyx_dtype_size(t.dtype);
-    for (int d = 1; d < t.ndim; d++) row *= (size_t)t.dims[d];
+    for (int d = 1; d < t.ndim; d++)
+        row *= (size_t)t.dims[d];
     if (t.ndim == 1) {
         onyx_json_element(b, t.dtype, t.data, r);
         return;
@@ -377,7 +388,8 @@ static void t_finish(onyx_job *j, int status, const char *err, const onyx_job_ou
             if (outs[o].is_tensor) {
                 if (outs[o].view.ndim == 0)
                     onyx_json_element(b, outs[o].view.dtype, outs[o].view.data, 0);
-                else onyx_json_tensor(b, &outs[o].view, true);
+                else
+                    onyx_json_tensor(b, &outs[o].view, true);
             } else {
                 value_json(b, outs[o].value, -1);
             }
@@ -414,8 +426,10 @@ static void status(onyx_server *s, onyx_http_request *req, const char *name, int
         any = true;
     }
     if (!any && info.error) {
-        evbuffer_add(b, "{\"version\":\"0\",\"state\":\"END\",\"status\":{\"error_code\":"
-                        "\"UNKNOWN\",\"error_message\":", 72);
+        evbuffer_add(b,
+                     "{\"version\":\"0\",\"state\":\"END\",\"status\":{\"error_code\":"
+                     "\"UNKNOWN\",\"error_message\":",
+                     72);
         onyx_json_quote(b, info.error, strlen(info.error));
         evbuffer_add(b, "}}", 2);
         any = true;
@@ -434,21 +448,36 @@ static void status(onyx_server *s, onyx_http_request *req, const char *name, int
 
 static const char *tf_dtype(onyx_dtype t) {
     switch (t) {
-    case ONYX_DTYPE_FLOAT: return "DT_FLOAT";
-    case ONYX_DTYPE_DOUBLE: return "DT_DOUBLE";
-    case ONYX_DTYPE_FLOAT16: return "DT_HALF";
-    case ONYX_DTYPE_BFLOAT16: return "DT_BFLOAT16";
-    case ONYX_DTYPE_INT8: return "DT_INT8";
-    case ONYX_DTYPE_INT16: return "DT_INT16";
-    case ONYX_DTYPE_INT32: return "DT_INT32";
-    case ONYX_DTYPE_INT64: return "DT_INT64";
-    case ONYX_DTYPE_UINT8: return "DT_UINT8";
-    case ONYX_DTYPE_UINT16: return "DT_UINT16";
-    case ONYX_DTYPE_UINT32: return "DT_UINT32";
-    case ONYX_DTYPE_UINT64: return "DT_UINT64";
-    case ONYX_DTYPE_BOOL: return "DT_BOOL";
-    case ONYX_DTYPE_STRING: return "DT_STRING";
-    default: return "DT_INVALID";
+    case ONYX_DTYPE_FLOAT:
+        return "DT_FLOAT";
+    case ONYX_DTYPE_DOUBLE:
+        return "DT_DOUBLE";
+    case ONYX_DTYPE_FLOAT16:
+        return "DT_HALF";
+    case ONYX_DTYPE_BFLOAT16:
+        return "DT_BFLOAT16";
+    case ONYX_DTYPE_INT8:
+        return "DT_INT8";
+    case ONYX_DTYPE_INT16:
+        return "DT_INT16";
+    case ONYX_DTYPE_INT32:
+        return "DT_INT32";
+    case ONYX_DTYPE_INT64:
+        return "DT_INT64";
+    case ONYX_DTYPE_UINT8:
+        return "DT_UINT8";
+    case ONYX_DTYPE_UINT16:
+        return "DT_UINT16";
+    case ONYX_DTYPE_UINT32:
+        return "DT_UINT32";
+    case ONYX_DTYPE_UINT64:
+        return "DT_UINT64";
+    case ONYX_DTYPE_BOOL:
+        return "DT_BOOL";
+    case ONYX_DTYPE_STRING:
+        return "DT_STRING";
+    default:
+        return "DT_INVALID";
     }
 }
 
@@ -571,8 +600,11 @@ bool onyx_tfs_route(onyx_server *s, onyx_http_request *req) {
         onyx_http_respond_error(req, 405, "use GET for model status and metadata");
         return true;
     }
-    if (!*tail) status(s, req, name, ver);
-    else if (!strcmp(tail, "metadata")) metadata(s, req, name, ver);
-    else return false;
+    if (!*tail)
+        status(s, req, name, ver);
+    else if (!strcmp(tail, "metadata"))
+        metadata(s, req, name, ver);
+    else
+        return false;
     return true;
 }
