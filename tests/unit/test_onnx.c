@@ -1000,6 +1000,28 @@ static onyx_value tensor_value(onyx_dtype dt, int ndim, const int64_t *dims, con
     return v;
 }
 
+/* A sequence of n zeroed items (filled by the caller). */
+static onyx_value seq_value(onyx_dtype elem_type, int64_t n) {
+    onyx_value v;
+    memset(&v, 0, sizeof v);
+    v.kind = ONYX_KIND_SEQUENCE;
+    v.elem_type = elem_type;
+    v.n_items = n;
+    if (n) v.items = calloc((size_t)n, sizeof *v.items);
+    return v;
+}
+
+/* A map of the keys and values tensor values (both moved in). */
+static onyx_value map_value(onyx_value keys, onyx_value values) {
+    onyx_value v;
+    memset(&v, 0, sizeof v);
+    v.kind = ONYX_KIND_MAP;
+    v.tensor = keys.tensor;
+    v.map_values = calloc(1, sizeof *v.map_values);
+    *v.map_values = values;
+    return v;
+}
+
 /* Encodes v, decodes it as `kind` ('s' sequence, 'm' map, 'o' optional),
  * converts it back and compares. */
 static int value_roundtrip(const onyx_value *v, char kind) {
@@ -1038,12 +1060,7 @@ UNIT_TEST(onnx_values_roundtrip) {
     const float f6[6] = {1, 2, 3, 4, 5, 6};
     const int64_t d23[2] = {2, 3}, d3[1] = {3}, d2[1] = {2};
 
-    onyx_value seq;
-    memset(&seq, 0, sizeof seq);
-    seq.kind = ONYX_KIND_SEQUENCE;
-    seq.elem_type = ONYX_DTYPE_FLOAT;
-    seq.n_items = 2;
-    seq.items = calloc(2, sizeof *seq.items);
+    onyx_value seq = seq_value(ONYX_DTYPE_FLOAT, 2);
     seq.items[0] = tensor_value(ONYX_DTYPE_FLOAT, 2, d23, f6);
     seq.items[1] = tensor_value(ONYX_DTYPE_FLOAT, 1, d3, f6 + 3);
     CHECK(value_roundtrip(&seq, 's'));
@@ -1062,45 +1079,25 @@ UNIT_TEST(onnx_values_roundtrip) {
     onyx_value_clear(&opt_t);
 
     /* empty sequence */
-    onyx_value empty;
-    memset(&empty, 0, sizeof empty);
-    empty.kind = ONYX_KIND_SEQUENCE;
+    onyx_value empty = seq_value(ONYX_DTYPE_UNDEFINED, 0);
     CHECK(value_roundtrip(&empty, 's'));
 
     /* map<int64, float> with 1-D tensor values; map<string, float> */
     const int64_t keys[3] = {5, -1, 1LL << 40};
-    onyx_value map;
-    memset(&map, 0, sizeof map);
-    map.kind = ONYX_KIND_MAP;
-    onyx_value kt = tensor_value(ONYX_DTYPE_INT64, 1, d3, keys);
-    map.tensor = kt.tensor;
-    map.map_values = calloc(1, sizeof *map.map_values);
-    *map.map_values = tensor_value(ONYX_DTYPE_FLOAT, 1, d3, f6);
+    onyx_value map = map_value(tensor_value(ONYX_DTYPE_INT64, 1, d3, keys),
+                               tensor_value(ONYX_DTYPE_FLOAT, 1, d3, f6));
     CHECK(value_roundtrip(&map, 'm'));
     const char *skeys[3] = {"cat", "dog", ""};
-    onyx_value smap;
-    memset(&smap, 0, sizeof smap);
-    smap.kind = ONYX_KIND_MAP;
-    onyx_value skt = tensor_value(ONYX_DTYPE_STRING, 1, d3, skeys);
-    smap.tensor = skt.tensor;
-    smap.map_values = calloc(1, sizeof *smap.map_values);
-    *smap.map_values = tensor_value(ONYX_DTYPE_STRING, 1, d3, skeys);
+    onyx_value smap = map_value(tensor_value(ONYX_DTYPE_STRING, 1, d3, skeys),
+                                tensor_value(ONYX_DTYPE_STRING, 1, d3, skeys));
     CHECK(value_roundtrip(&smap, 'm'));
 
     /* a sequence of maps (ZipMap's output) and a sequence of sequences */
-    onyx_value seqmaps;
-    memset(&seqmaps, 0, sizeof seqmaps);
-    seqmaps.kind = ONYX_KIND_SEQUENCE;
-    seqmaps.n_items = 2;
-    seqmaps.items = calloc(2, sizeof *seqmaps.items);
+    onyx_value seqmaps = seq_value(ONYX_DTYPE_UNDEFINED, 2);
     seqmaps.items[0] = map;
     seqmaps.items[1] = smap;
     CHECK(value_roundtrip(&seqmaps, 's'));
-    onyx_value seqseq;
-    memset(&seqseq, 0, sizeof seqseq);
-    seqseq.kind = ONYX_KIND_SEQUENCE;
-    seqseq.n_items = 2;
-    seqseq.items = calloc(2, sizeof *seqseq.items);
+    onyx_value seqseq = seq_value(ONYX_DTYPE_UNDEFINED, 2);
     seqseq.items[0] = seq;
     seqseq.items[1] = empty;
     CHECK(value_roundtrip(&seqseq, 's'));
