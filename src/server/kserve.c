@@ -85,7 +85,7 @@ static void server_metadata(onyx_server *s, onyx_http_request *req) {
     evbuffer_add_printf(b,
                         "{\"name\":\"onyx\",\"version\":\"%s\",\"extensions\":["
                         "\"binary_tensor_data\",\"classification\",\"model_configuration\","
-                        "\"model_repository\",\"parameters\"]}",
+                        "\"model_repository\",\"parameters\",\"statistics\"]}",
                         ONYX_VERSION);
     respond_json(req, 200, b);
 }
@@ -257,6 +257,21 @@ static void repository_index(onyx_server *s, onyx_http_request *req) {
     }
     free(list);
     evbuffer_add(b, "]", 1);
+    respond_json(req, 200, b);
+}
+
+static void stats(onyx_server *s, onyx_http_request *req, const char *name, int64_t ver) {
+    struct evbuffer *b = new_buf();
+    int n = onyx_metrics_stats_json(s->metrics, b, s->repo, name, ver);
+    if (name && n == 0) {
+        evbuffer_free(b);
+        char msg[300];
+        if (ver > 0)
+            snprintf(msg, sizeof msg, "unknown version %lld of model '%s'", (long long)ver, name);
+        else snprintf(msg, sizeof msg, "unknown model: '%s'", name);
+        onyx_http_respond_error(req, 404, msg);
+        return;
+    }
     respond_json(req, 200, b);
 }
 
@@ -914,6 +929,10 @@ bool onyx_kserve_route(onyx_server *s, onyx_http_request *req) {
         if (method_is(req, "POST")) repository_index(s, req);
         return true;
     }
+    if (n == 2 && strcmp(seg[0], "models") == 0 && strcmp(seg[1], "stats") == 0) {
+        if (method_is(req, "GET")) stats(s, req, NULL, 0);
+        return true;
+    }
     if (n >= 2 && strcmp(seg[0], "models") == 0) {
         const char *name = seg[1];
         int64_t ver = 0;
@@ -937,6 +956,9 @@ bool onyx_kserve_route(onyx_server *s, onyx_http_request *req) {
             return true;
         } else if (strcmp(tail, "config") == 0) {
             if (method_is(req, "GET")) model_config(s, req, name, ver);
+            return true;
+        } else if (strcmp(tail, "stats") == 0) {
+            if (method_is(req, "GET")) stats(s, req, name, ver);
             return true;
         } else if (strcmp(tail, "infer") == 0) {
             if (method_is(req, "POST")) infer(s, req, name, ver);

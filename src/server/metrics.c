@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                  0.1,    0.25,  0.5,    1,     2.5,  5,     10};
@@ -33,6 +34,8 @@ typedef struct model_stats {
     char *model;
     int64_t version;
     uint64_t success, failure[N_REASONS], inferences, executions;
+    uint64_t success_ns, failure_ns; /* request time of successes / failures */
+    int64_t last_ms;                 /* wall clock of the last answer, ms since the epoch */
     uint64_t queue_us, compute_us, request_us;
     histo latency;
 } model_stats;
@@ -115,6 +118,11 @@ void onyx_metrics_request(onyx_metrics *m, const char *model, int64_t v, bool ok
         }
         s->queue_us += (uint64_t)(queue_ns > 0 ? queue_ns / 1000 : 0);
         s->request_us += (uint64_t)(total_ns / 1000);
+        if (ok) s->success_ns += (uint64_t)total_ns;
+        else s->failure_ns += (uint64_t)total_ns;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s->last_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
         observe(&s->latency, (double)total_ns / 1e9);
     }
     pthread_mutex_unlock(&m->mu);
@@ -277,4 +285,59 @@ void onyx_metrics_render(onyx_metrics *m, struct evbuffer *b, onyx_repo *repo, i
     for (int i = 0; list && i < nmodels; i++)
         onyx_repo_info_free(&list[i]);
     free(list);
+}
+
+// ----------------------------------------------------------------------------
+// Triton's statistics extension (JSON)
+
+static void stat_pair(struct evbuffer *b, const char *name, uint64_t count, uint64_t ns,
+                      bool comma) {
+    evbuffer_add_printf(b, "%s\"%s\":{\"count\":%llu,\"ns\":%llu}", comma ? "," : "", name,
+                        (unsigned long long)count, (unsigned long long)ns);
+}
+
+int onyx_metrics_stats_json(onyx_metrics *m, struct evbuffer *b, onyx_repo *repo,
+                            const char *name, int64_t version) {
+    int n = 0;
+    onyx_model_info *list = onyx_repo_list(repo, &n);
+    int found = 0;
+    evbuffer_add(b, "{\"model_stats\":[", 16);
+    pthread_mutex_lock(&m->mu);
+    for (int i = 0; list && i < n; i++) {
+        if (name && strcmp(list[i].name, name) != 0) continue;
+        for (int k = 0; k < list[i].n_versions; k++) {
+            int64_t v = list[i].versions[k]->version;
+            if (version > 0 && v != version) continue;
+            const model_stats *st = NULL;
+            for (int q = 0; q < m->n; q++)
+                if (m->m[q].version == v && strcmp(m->m[q].model, list[i].name) == 0) st = &m->m[q];
+            model_stats zero;
+            memset(&zero, 0, sizeof zero);
+            if (!st) st = &zero;
+            uint64_t fails = 0;
+            for (int r = 0; r < N_REASONS; r++) fails += st->failure[r];
+            evbuffer_add(b, found ? ",{\"name\":" : "{\"name\":", found ? 9 : 8);
+            onyx_json_quote(b, list[i].name, strlen(list[i].name));
+            evbuffer_add_printf(b,
+                                ",\"version\":\"%lld\",\"last_inference\":%lld,"
+                                "\"inference_count\":%llu,\"execution_count\":%llu,"
+                                "\"inference_stats\":{",
+                                (long long)v, (long long)st->last_ms,
+                                (unsigned long long)st->inferences,
+                                (unsigned long long)st->executions);
+            stat_pair(b, "success", st->success, st->success_ns, false);
+            stat_pair(b, "fail", fails, st->failure_ns, true);
+            stat_pair(b, "queue", st->success + fails, st->queue_us * 1000, true);
+            stat_pair(b, "compute_input", st->success, 0, true);
+            stat_pair(b, "compute_infer", st->success, st->compute_us * 1000, true);
+            stat_pair(b, "compute_output", st->success, 0, true);
+            evbuffer_add(b, "},\"batch_stats\":[]}", 19);
+            found++;
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    evbuffer_add(b, "]}", 2);
+    for (int i = 0; list && i < n; i++) onyx_repo_info_free(&list[i]);
+    free(list);
+    return found;
 }

@@ -257,6 +257,11 @@ void onyx_metrics_request(onyx_metrics *m, const char *model, int64_t v, bool ok
 void onyx_metrics_exec(onyx_metrics *m, const char *model, int64_t v, int64_t batch);
 /* One HTTP reply (every endpoint). */
 void onyx_metrics_http(onyx_metrics *m, const char *method, int status, int64_t ns);
+/* Appends Triton's statistics document ({"model_stats": [...]}) for the
+ * loaded versions of `name` (NULL: all models; version <= 0: all versions).
+ * Returns the number of entries written. */
+int onyx_metrics_stats_json(onyx_metrics *m, struct evbuffer *b, onyx_repo *repo,
+                            const char *name, int64_t version);
 /* Appends the exposition; the gauges come from the caller. */
 void onyx_metrics_render(onyx_metrics *m, struct evbuffer *b, onyx_repo *repo, int64_t in_flight,
                          int64_t connections, int64_t queued);

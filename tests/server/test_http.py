@@ -307,3 +307,10 @@ def test_web_page_is_served(files_server):
     assert st == 200 and "javascript" in h["Content-Type"]
     assert files_server.request("GET", "/ui/nope.js")[0] == 404
     assert files_server.request("POST", "/", b"{}")[0] == 405
+
+
+def test_openapi_document_is_valid():
+    yaml = pytest.importorskip("yaml")
+    validator = pytest.importorskip("openapi_spec_validator")
+    with open(f"{ROOT}/docs/openapi.yaml") as f:
+        validator.validate(yaml.safe_load(f))

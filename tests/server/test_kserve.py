@@ -285,3 +285,23 @@ def test_mobilenet_v2_images_with_tritonclient(start_server, tmp_path):
             list(np.argsort(-want[r], kind="stable")[:5])
         assert top[r][0].decode().endswith(f":class {np.argmax(want[r])}")
     c.close()
+
+
+def test_statistics_extension(client):
+    x = np.zeros((3, 4), np.float32)
+    inp = httpclient.InferInput("x", [3, 4], "FP32")
+    inp.set_data_from_numpy(x)
+    before = client.get_inference_statistics("lin")["model_stats"][0]
+    client.infer("lin", [inp])
+    st = client.get_inference_statistics("lin", "1")["model_stats"]
+    assert len(st) == 1 and st[0]["name"] == "lin" and st[0]["version"] == "1"
+    s = st[0]
+    # Without max_batch_size a request is one inference, whatever its shape (as Triton).
+    assert s["inference_count"] == before["inference_count"] + 1
+    assert s["execution_count"] == before["execution_count"] + 1
+    assert s["inference_stats"]["success"]["count"] == before["inference_stats"]["success"]["count"] + 1
+    assert s["inference_stats"]["compute_infer"]["ns"] > 0 and s["last_inference"] > 0
+    names = {m["name"] for m in client.get_inference_statistics()["model_stats"]}
+    assert {"lin", "cnn", "types", "iris"} <= names
+    with pytest.raises(InferenceServerException, match="unknown model"):
+        client.get_inference_statistics("nope")
