@@ -251,6 +251,10 @@ static int t_prepare(onyx_job *j, onyx_job_inputs *in, char *err, size_t cap) {
     in->views = c->views;
     in->n_outputs = 0;
     in->outputs = NULL;
+    json_decref(c->root); /* the tensors own copies of their data */
+    c->root = NULL;
+    free(c->req->body); /* body_len stays for the access log */
+    c->req->body = NULL;
     return 0;
 }
 
