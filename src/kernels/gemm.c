@@ -91,10 +91,28 @@ static int64_t thread_floats(int64_t m, int64_t n, int64_t k) {
     return round_up(a, 16) + round_up(b, 16) + ONYX_SGEMM_MAX_MR * ONYX_SGEMM_MAX_NR;
 }
 
+/* Several threads on few column blocks share one packed copy of B (see
+ * sgemm_drive) when it takes at most this many bytes. */
+#define SHARED_B_BUDGET ((int64_t)16 << 20)
+
+/* Floats of that shared copy: an upper bound for any kernel's nr, 0 when
+ * sharing is not possible. */
+static int64_t shared_b_floats(int64_t n, int64_t k, int threads) {
+    if (threads < 2) return 0;
+    int64_t npad = round_up(n, ONYX_SGEMM_MAX_NR);
+    if (npad > SHARED_B_BUDGET / (int64_t)sizeof(float) / k) return 0;
+    return round_up(k * npad, 16);
+}
+
+static size_t workspace_bytes(int64_t m, int64_t n, int64_t k, int threads) {
+    if (threads < 1) threads = 1;
+    int64_t floats = thread_floats(m, n, k) * threads + shared_b_floats(n, k, threads);
+    return (size_t)floats * sizeof(float);
+}
+
 size_t onyx_sgemm_workspace(int64_t m, int64_t n, int64_t k, int threads) {
     if (m <= 0 || n <= 0 || k <= 0 || is_gemv(m, n)) return 0;
-    if (threads < 1) threads = 1;
-    return (size_t)thread_floats(m, n, k) * sizeof(float) * (size_t)threads;
+    return workspace_bytes(m, n, k, threads);
 }
 
 // ----------------------------------------------------------------------------
@@ -120,6 +138,9 @@ typedef struct sgemm_problem {
     int64_t m_tiles; /* ceil(m / MC) */
     float *work;     /* thread_floats(...) floats per thread */
     int64_t work_stride;
+    float *shared_b; /* shared mode: all of B packed, depth block p0 at p0 * npad */
+    int64_t npad;    /* n rounded up to nr */
+    int64_t pack_nc; /* shared mode: columns per packing task (multiple of nr) */
 } sgemm_problem;
 
 /* Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into mr-tall strips,
@@ -430,27 +451,92 @@ static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
         for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
 }
 
-/* Splits C into tasks and runs them; g has its operands set. */
+/* Threads take whole column blocks: no two pack the same part of B. */
+static void column_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const sgemm_problem *g = ctx;
+    sgemm_task(ctx, begin * g->m_tiles, end * g->m_tiles, thread);
+}
+
+/* Shared mode, step 1: tasks (p0 block, column chunk) pack B once. */
+static void shared_pack_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const sgemm_problem *g = ctx;
+    (void)thread;
+    const int64_t chunks = (g->n + g->pack_nc - 1) / g->pack_nc;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t p0 = t / chunks * KC, j0 = t % chunks * g->pack_nc;
+        int64_t kc = min64(KC, g->k - p0), nc = min64(g->pack_nc, g->n - j0);
+        float *dst = g->shared_b + p0 * g->npad + j0 * kc;
+        if (g->pack_b) g->pack_b(g->pack_b_ctx, p0, kc, j0, nc, g->kern->nr, dst);
+        else pack_b(g, p0, kc, j0, nc, dst);
+    }
+}
+
+/* Shared mode, step 2: tiles t = jb * m_tiles + ib over the packed B. */
+static void shared_compute_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const sgemm_problem *g = ctx;
+    float *pa = g->work + (int64_t)thread * g->work_stride;
+    int64_t kc_max = min64(g->k, KC);
+    float *tile = pa + round_up((min64(g->m, MC) + ONYX_SGEMM_MAX_MR) * kc_max, 16) +
+                  round_up((min64(g->n, NC) + ONYX_SGEMM_MAX_NR) * kc_max, 16);
+    const int64_t mc_full = round_up(MC, g->kern->mr);
+    for (int64_t t = begin; t < end; t++) {
+        int64_t jb = t / g->m_tiles, ib = t % g->m_tiles;
+        int64_t j0 = jb * g->nt, nc = min64(g->nt, g->n - j0);
+        int64_t i0 = ib * mc_full, mc = min64(mc_full, g->m - i0);
+        for (int64_t p0 = 0; p0 < g->k; p0 += KC) {
+            int64_t kc = min64(KC, g->k - p0);
+            bool last = p0 + kc >= g->k;
+            const float *as = pa;
+            if (g->packed_a) as = packed_a_at(g, i0, p0, kc);
+            else pack_a(g, i0, mc, p0, kc, pa);
+            macro_kernel(g, as, g->shared_b + p0 * g->npad + j0 * kc, kc, i0, mc, j0, nc,
+                         p0 == 0 ? g->beta : 1.0f, last, tile);
+            if (last && g->epilogue)
+                g->epilogue(g->epilogue_ctx, g->c + i0 * g->ldc + j0, g->ldc, i0, mc, j0, nc);
+        }
+    }
+}
+
+/* Splits C into tasks and runs them; g has its operands set. One thread
+ * walks the column blocks in order, packing each B panel once. Several
+ * threads take whole column blocks when there are enough of them;
+ * otherwise they pack all of B once, together, into a shared buffer and
+ * then split C finely over it (for a few columns, a split over rows alone
+ * would have every thread pack the same B panel). */
 static void sgemm_drive(sgemm_problem *g, const onyx_parallel *par, int threads, void *work) {
     ONYX_ASSERT(g->kern->mr <= ONYX_SGEMM_MAX_MR && g->kern->nr <= ONYX_SGEMM_MAX_NR);
-    const int64_t m = g->m, n = g->n, k = g->k;
+    const int64_t m = g->m, n = g->n, k = g->k, nr = g->kern->nr;
     const int64_t mc = round_up(MC, g->kern->mr);
     g->m_tiles = (m + mc - 1) / mc;
-    /* Column tiles: as wide as NC, narrower when that leaves threads idle. */
-    int64_t nt = round_up(min64(n, NC), g->kern->nr);
-    int64_t want = threads > 1 ? 4 * (int64_t)threads : 1;
-    if (g->m_tiles * ((n + nt - 1) / nt) < want) {
-        int64_t n_tiles = (want + g->m_tiles - 1) / g->m_tiles;
-        int64_t w = round_up((n + n_tiles - 1) / n_tiles, g->kern->nr);
-        int64_t floor_w = round_up(32, g->kern->nr); /* keep packing amortized */
-        nt = w < floor_w ? floor_w : w;
-        if (nt > round_up(min64(n, NC), g->kern->nr)) nt = round_up(min64(n, NC), g->kern->nr);
-    }
-    g->nt = nt;
     g->work = work;
     g->work_stride = thread_floats(m, n, k);
-    int64_t tiles = g->m_tiles * ((n + nt - 1) / nt);
-    run_parallel(par, tiles, 1, sgemm_task, g, threads > 1 ? m * n * k : 0);
+    g->nt = round_up(min64(n, NC), nr);
+    const int64_t n_blocks = (n + g->nt - 1) / g->nt;
+    const int64_t macs = threads > 1 ? m * n * k : 0;
+    if (threads <= 1 || macs < PARALLEL_MIN_MACS) {
+        run_parallel(NULL, g->m_tiles * n_blocks, 1, sgemm_task, g, 0);
+        return;
+    }
+    if (n_blocks >= 2 * (int64_t)threads) {
+        run_parallel(par, n_blocks, 1, column_task, g, macs);
+        return;
+    }
+    if (shared_b_floats(n, k, threads) > 0) {
+        g->shared_b = g->work + g->work_stride * threads;
+        g->npad = round_up(n, nr);
+        g->pack_nc = round_up(min64(n, 256), nr);
+        int64_t packs = ((k + KC - 1) / KC) * ((n + g->pack_nc - 1) / g->pack_nc);
+        run_parallel(par, packs, 1, shared_pack_task, g, macs);
+        /* Column tiles narrow enough for about 4 tasks per thread. */
+        int64_t want = 4 * (int64_t)threads;
+        int64_t n_tiles = (want + g->m_tiles - 1) / g->m_tiles;
+        int64_t w = round_up((n + n_tiles - 1) / n_tiles, nr);
+        g->nt = w < g->nt ? w : g->nt;
+        int64_t tiles = g->m_tiles * ((n + g->nt - 1) / g->nt);
+        run_parallel(par, tiles, 1, shared_compute_task, g, macs);
+        return;
+    }
+    run_parallel(par, g->m_tiles * n_blocks, 1, sgemm_task, g, macs);
 }
 
 static void sgemm_run(const onyx_sgemm_kernel *kern, bool ta, bool tb, int64_t m, int64_t n,
@@ -485,8 +571,7 @@ static void run_empty(const onyx_sgemm_op *op) {
 
 size_t onyx_sgemm_run_workspace(int64_t m, int64_t n, int64_t k, int threads) {
     if (m <= 0 || n <= 0 || k <= 0) return 0;
-    if (threads < 1) threads = 1;
-    return (size_t)thread_floats(m, n, k) * sizeof(float) * (size_t)threads;
+    return workspace_bytes(m, n, k, threads);
 }
 
 void onyx_sgemm_run_serial(const onyx_sgemm_kernel *kern, const onyx_sgemm_op *op, void *work) {

@@ -128,10 +128,14 @@ UNIT_TEST(gemm_blocks_and_parallel) {
     onyx_pool *pool = onyx_pool_new(3);
     CHECK(pool != NULL);
     /* Sizes past MC/NC/KC so several panels, tiles and K steps occur. */
+    /* Parallel splits: few column blocks share one packed B ({130, 300,
+     * 520} ...), many are taken whole ({7, 6200, 33}); {3, 3000, 1500} has
+     * a B too large to share. */
     static const int64_t shapes[][3] = {{130, 300, 520}, {257, 9, 300}, {9, 600, 17},
-                                        {64, 64, 256}, {65, 257, 257}, {2, 2, 2}};
+                                        {64, 64, 256},   {65, 257, 257}, {2, 2, 2},
+                                        {7, 6200, 33},   {3, 3000, 1500}};
     uint32_t seed = 99;
-    for (int s = 0; s < 6; s++)
+    for (int s = 0; s < 8; s++)
         for (int t = 0; t < 4; t++)
             for (int mode = 0; mode < 4; mode++)
                 CHECK(run_case(shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t >> 1, 0.75f,
