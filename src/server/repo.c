@@ -6,6 +6,7 @@
  * Owns: which versions are served and their lifetime, config.pbtxt meaning.
  * Does not own: the text-format syntax (pbtxt.c), running models (sched.c).
  */
+#include "cli/bundle.h"
 #include "server/pbtxt.h"
 #include "server/server.h"
 
@@ -443,7 +444,15 @@ static int load_labels(onyx_model_version *v, const char *model_dir, char *err, 
         snprintf(path, sizeof path, "%s/%s", model_dir, file);
     size_t len;
     int e = 0;
-    char *text = read_file(path, 64 << 20, &len, &e);
+    char *text;
+    if (onyx_cli_is_bundle_spec(file)) { /* a bundled executable's labels */
+        onyx_error oe;
+        uint8_t *data;
+        if (onyx_cli_read_file(file, &data, &len, &oe) != ONYX_OK) CFG_FAIL("%s", oe.message);
+        text = (char *)data;
+    } else {
+        text = read_file(path, 64 << 20, &len, &e);
+    }
     if (!text) CFG_FAIL("labels file %s: %s", path, strerror(e));
     int n = 0;
     for (size_t i = 0; i < len; i++)
@@ -485,6 +494,14 @@ static onyx_model_version *load_version(onyx_repo *r, const char *name, int64_t 
         goto fail;
     }
     if (config_load(model_dir, &v->cfg, err, cap)) goto fail;
+    if (!model_dir && onyx_cli_is_bundle_spec(path)) { /* settings stored in the bundle */
+        onyx_error be;
+        if (onyx_cli_bundle_settings(path, &v->cfg.n_params, &v->cfg.param_keys,
+                                     &v->cfg.param_values, &be) != ONYX_OK) {
+            snprintf(err, cap, "%s", be.message);
+            goto fail;
+        }
+    }
     if (!model_dir && r->opt->max_batch_size > 0) {
         v->cfg.max_batch_size = r->opt->max_batch_size;
         v->cfg.dynamic_batching = true;
@@ -495,7 +512,7 @@ static onyx_model_version *load_version(onyx_repo *r, const char *name, int64_t 
     o.threads = r->opt->intra_op_threads;
     onyx_error e;
     int64_t t0 = onyx_now_ns();
-    if (onyx_model_load_file(path, &o, &v->model, &e) != ONYX_OK) {
+    if (onyx_cli_load_model(path, &o, &v->model, &e) != ONYX_OK) {
         snprintf(err, cap, "%s", e.message);
         goto fail;
     }
@@ -641,6 +658,7 @@ static int cmp_version(const void *a, const void *b) {
 static char *file_stem(const char *path) {
     const char *b = strrchr(path, '/');
     b = b ? b + 1 : path;
+    if (onyx_cli_is_bundle_spec(path)) b = path + strlen(ONYX_BUNDLE_PREFIX);
     size_t n = strlen(b);
     if (n > 5 && strcmp(b + n - 5, ".onnx") == 0) n -= 5;
     char *s = malloc(n + 1);
