@@ -207,6 +207,70 @@ DW_TAIL(dw_tail_any, 0)
 DW_TAIL(dw_tail_9, 9)
 DW_TAIL(dw_tail_25, 25)
 
+/* 3x3, stride 1, dilation 1: four output rows per pass over six input rows,
+ * each input vector loaded once for the three output rows it feeds (two
+ * FMAs per load instead of one). Rows [oh0, oh0 + 4) of the output. */
+static void dw3x3s1_rows4(const float *P, int64_t len, const __m256 *wv, __m256 vb,
+                          const onyx_avx2_act_params *ap, bool vec, float *y, int64_t ow,
+                          int64_t oh0) {
+    const __m256 w0 = wv[0], w1 = wv[1], w2 = wv[2], w3 = wv[3], w4 = wv[4], w5 = wv[5],
+                 w6 = wv[6], w7 = wv[7], w8 = wv[8];
+    for (int64_t o = 0; o < ow; o += 8) {
+        __m256 a0 = vb, a1 = vb, a2 = vb, a3 = vb;
+        const float *p = P + oh0 * len + o;
+#define DW_LOAD3(I)                                                                        \
+    __m256 x0 = _mm256_loadu_ps(p + (I) * len), x1 = _mm256_loadu_ps(p + (I) * len + 1),    \
+           x2 = _mm256_loadu_ps(p + (I) * len + 2)
+#define DW_ACC(A, WA, WB, WC)                                                              \
+    A = _mm256_fmadd_ps(WA, x0, A);                                                        \
+    A = _mm256_fmadd_ps(WB, x1, A);                                                        \
+    A = _mm256_fmadd_ps(WC, x2, A)
+        {
+            DW_LOAD3(0);
+            DW_ACC(a0, w0, w1, w2);
+        }
+        {
+            DW_LOAD3(1);
+            DW_ACC(a0, w3, w4, w5);
+            DW_ACC(a1, w0, w1, w2);
+        }
+        {
+            DW_LOAD3(2);
+            DW_ACC(a0, w6, w7, w8);
+            DW_ACC(a1, w3, w4, w5);
+            DW_ACC(a2, w0, w1, w2);
+        }
+        {
+            DW_LOAD3(3);
+            DW_ACC(a1, w6, w7, w8);
+            DW_ACC(a2, w3, w4, w5);
+            DW_ACC(a3, w0, w1, w2);
+        }
+        {
+            DW_LOAD3(4);
+            DW_ACC(a2, w6, w7, w8);
+            DW_ACC(a3, w3, w4, w5);
+        }
+        {
+            DW_LOAD3(5);
+            DW_ACC(a3, w6, w7, w8);
+        }
+#undef DW_LOAD3
+#undef DW_ACC
+        if (vec) {
+            a0 = onyx_avx2_act(ap, a0);
+            a1 = onyx_avx2_act(ap, a1);
+            a2 = onyx_avx2_act(ap, a2);
+            a3 = onyx_avx2_act(ap, a3);
+        }
+        float *yr = y + oh0 * ow + o;
+        onyx_avx2_store_first(yr, a0, ow - o);
+        onyx_avx2_store_first(yr + ow, a1, ow - o);
+        onyx_avx2_store_first(yr + 2 * ow, a2, ow - o);
+        onyx_avx2_store_first(yr + 3 * ow, a3, ow - o);
+    }
+}
+
 static void depthwise_avx2(const onyx_dw_plan *pl, const float *x, const float *w, float bias,
                            const onyx_act *act, float *y, float *scratch) {
     if (!pl->ntaps) {
@@ -222,7 +286,13 @@ static void depthwise_avx2(const onyx_dw_plan *pl, const float *x, const float *
     onyx_avx2_act_params ap = onyx_avx2_act_params_of(act);
     const __m256 vb = _mm256_set1_ps(bias);
     const int64_t step = g->sh * pl->len, ow = g->ow, ow32 = ow / 32 * 32;
-    for (int64_t oh = 0; oh < g->oh; oh += 4) {
+    int64_t oh = 0;
+    if (pl->ntaps == 9 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1) {
+        for (; oh + 4 <= g->oh; oh += 4)
+            dw3x3s1_rows4(scratch, pl->len, wv, vb, &ap, vec, y, ow, oh);
+        if (!vec && kind != ONYX_ACT_NONE) onyx_act_apply(act, y, oh * ow);
+    }
+    for (; oh < g->oh; oh += 4) {
         int nrows = g->oh - oh < 4 ? (int)(g->oh - oh) : 4;
         const float *src = scratch + oh * step;
         float *yrow = y + oh * ow;
