@@ -323,9 +323,7 @@ static onyx_status check_input(const onyx_slot *sl, const onyx_value *v, onyx_er
         bad = sl->dims[i] >= 0 && sl->dims[i] != t->dims[i];
     if (bad) {
         char want[160], got[160];
-        int64_t d[ONYX_MAX_DIMS];
-        for (int i = 0; i < sl->ndim; i++) d[i] = sl->dims[i];
-        dims_str(want, sizeof want, sl->ndim, d);
+        dims_str(want, sizeof want, sl->ndim, sl->dims);
         dims_str(got, sizeof got, t->ndim, t->dims);
         return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT,
                            "input '%s' must have shape %s (-1: any), got %s", sl->name, want, got);

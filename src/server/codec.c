@@ -38,16 +38,6 @@ void onyx_owned_free(onyx_owned *o) {
     memset(o, 0, sizeof *o);
 }
 
-int64_t onyx_shape_count(int ndim, const int64_t *dims) {
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (dims[i] < 0) return -1;
-        if (dims[i] && n > INT64_MAX / dims[i]) return -1;
-        n *= dims[i];
-    }
-    return n;
-}
-
 // ----------------------------------------------------------------------------
 // JSON -> elements
 
@@ -335,7 +325,7 @@ static void nested(struct evbuffer *b, const onyx_tensor_view *t, int d, int64_t
 }
 
 void onyx_json_tensor(struct evbuffer *b, const onyx_tensor_view *t, bool nest) {
-    int64_t n = onyx_shape_count(t->ndim, t->dims);
+    int64_t n = onyx_dims_count(t->ndim, t->dims);
     if (nest) {
         int64_t at = 0;
         nested(b, t, 0, &at);

@@ -8,6 +8,7 @@
 #ifndef ONYX_SERVER_CODEC_H
 #define ONYX_SERVER_CODEC_H
 
+#include "core/tensor.h" /* onyx_dims_count */
 #include "onyx.h"
 
 #include <jansson.h>
@@ -38,9 +39,6 @@ int onyx_json_shape(json_t *j, int *ndim, int64_t *dims, char *err, size_t cap);
  * from n, a leaf has the wrong JSON type or is out of the type's range. */
 int onyx_json_fill(json_t *j, onyx_dtype t, void *dst, int64_t n, onyx_owned *own, const char *what,
                    char *err, size_t cap);
-
-/* Element count of dims, or -1 on overflow/negative. */
-int64_t onyx_shape_count(int ndim, const int64_t *dims);
 
 /* Appends a tensor's elements as JSON: a flat array (nested = false) or
  * arrays nested by the shape. Floats use the shortest text that reads back

@@ -387,7 +387,7 @@ static int read_input(kctx *c, onyx_model_version *v, json_t *in, const uint8_t 
             BAD("shape of input '%s' must hold non-negative integers", name);
         dims[d] = json_integer_value(x);
     }
-    int64_t count = onyx_shape_count(ndim, dims);
+    int64_t count = onyx_dims_count(ndim, dims);
     if (count < 0) BAD("shape of input '%s' overflows", name);
     int64_t limit = c->srv->opt->max_tensor_elements;
     if (limit > 0 && count > limit)
@@ -721,7 +721,7 @@ static int cmp_scored(const void *a, const void *b) {
 static void classification(struct evbuffer *b, struct evbuffer *bin, const onyx_model_version *v,
                            const onyx_tensor_view *t, int k, bool binary) {
     /* Classes are the last dimension; every other dimension indexes rows. */
-    int64_t total = onyx_shape_count(t->ndim, t->dims);
+    int64_t total = onyx_dims_count(t->ndim, t->dims);
     int64_t cols = t->ndim >= 1 ? t->dims[t->ndim - 1] : 1;
     int64_t rows = cols ? total / cols : 0;
     if (k > cols) k = (int)cols;
@@ -806,7 +806,7 @@ static void k_finish(onyx_job *j, int status, const char *err, const onyx_job_ou
             const char *dt = onyx_kserve_dtype(t->dtype);
             evbuffer_add_printf(b, ",\"datatype\":\"%s\",\"shape\":", dt ? dt : "BYTES");
             add_dims(b, t->ndim, t->dims);
-            int64_t n = onyx_shape_count(t->ndim, t->dims);
+            int64_t n = onyx_dims_count(t->ndim, t->dims);
             if (binary && dt) {
                 size_t before = evbuffer_get_length(bin);
                 if (t->dtype == ONYX_DTYPE_STRING)

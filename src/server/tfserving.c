@@ -126,7 +126,7 @@ static int build_input(tctx *c, onyx_model_version *v, int idx, json_t **rows, i
         BAD("input '%s' of model '%s' has shape %s]; the model expects %s] (-1: any)", io->name,
             v->name, got, want);
     }
-    int64_t count = onyx_shape_count(ndim, dims);
+    int64_t count = onyx_dims_count(ndim, dims);
     int64_t limit = c->srv->opt->max_tensor_elements;
     if (count < 0 || (limit > 0 && count > limit))
         BAD("input '%s' has more elements than the server's limit of %lld", io->name,
