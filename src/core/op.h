@@ -70,6 +70,7 @@ typedef enum onyx_act_kind {
     ONYX_ACT_HARD_SIGMOID,  /* a = alpha, b = beta */
     ONYX_ACT_HARD_SWISH,
     ONYX_ACT_TANH,
+    ONYX_ACT_SILU,          /* x * sigmoid(x): Mul(x, Sigmoid(x)), Swish with alpha 1 */
     ONYX_ACT_KIND_COUNT
 } onyx_act_kind;
 

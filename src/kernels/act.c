@@ -1,6 +1,6 @@
 /* act.c - fused activation epilogues; see act.h. The formulas are the ONNX
  * operators' own (Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish,
- * Tanh) so that fusing never changes a result beyond float rounding. */
+ * Tanh; SiLU is x * Sigmoid(x)) so that fusing never changes a result beyond float rounding. */
 #include "kernels/act.h"
 
 #include <math.h>
@@ -40,6 +40,9 @@ void onyx_act_apply(const onyx_act *act, float *x, int64_t n) {
         return;
     case ONYX_ACT_TANH:
         for (int64_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
+        return;
+    case ONYX_ACT_SILU:
+        for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
         return;
     }
 }

@@ -77,6 +77,8 @@ static inline __attribute__((always_inline)) __m256 onyx_avx2_act(const onyx_avx
         __m256 e = onyx_avx2_exp(_mm256_add_ps(v, v));
         return _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(one, e)));
     }
+    case ONYX_ACT_SILU:
+        return _mm256_div_ps(v, _mm256_add_ps(one, onyx_avx2_exp(_mm256_sub_ps(zero, v))));
     case ONYX_ACT_NONE:
     case ONYX_ACT_KIND_COUNT:
         break;

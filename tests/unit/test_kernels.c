@@ -70,7 +70,7 @@ static void check_bias_act_variant(const onyx_conv_kernels *v, int *unit_failed_
         {ONYX_ACT_NONE, 0, 0},          {ONYX_ACT_RELU, 0, 0},
         {ONYX_ACT_CLIP, -0.25f, 0.5f},  {ONYX_ACT_LEAKY_RELU, 0.1f, 0},
         {ONYX_ACT_SIGMOID, 0, 0},       {ONYX_ACT_HARD_SIGMOID, 0.2f, 0.5f},
-        {ONYX_ACT_HARD_SWISH, 0, 0},    {ONYX_ACT_TANH, 0, 0}};
+        {ONYX_ACT_HARD_SWISH, 0, 0},    {ONYX_ACT_TANH, 0, 0}, {ONYX_ACT_SILU, 0, 0}};
     static const int64_t widths[] = {1, 7, 8, 17, 63};
     unsigned seed = 3;
     for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++)
@@ -137,7 +137,7 @@ static void check_act_variant(const onyx_conv_kernels *v, int *unit_failed_) {
     static const onyx_act acts[] = {
         {ONYX_ACT_NONE, 0, 0},         {ONYX_ACT_RELU, 0, 0},      {ONYX_ACT_CLIP, 0.0f, 6.0f},
         {ONYX_ACT_LEAKY_RELU, 0.01f, 0}, {ONYX_ACT_SIGMOID, 0, 0},   {ONYX_ACT_HARD_SIGMOID, 0.2f, 0.5f},
-        {ONYX_ACT_HARD_SWISH, 0, 0},   {ONYX_ACT_TANH, 0, 0}};
+        {ONYX_ACT_HARD_SWISH, 0, 0},   {ONYX_ACT_TANH, 0, 0}, {ONYX_ACT_SILU, 0, 0}};
     unsigned seed = 9;
     float x[77], y0[77], y1[77];
     for (int i = 0; i < 77; i++) x[i] = 30.0f * frand(&seed);
