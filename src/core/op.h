@@ -158,6 +158,11 @@ void *onyx_exec_scratch(onyx_exec *x, size_t bytes);
 /* Parallel-for on the session's pool (inline when single-threaded). */
 void onyx_exec_parallel(onyx_exec *x, int64_t n, int64_t grain, onyx_task_fn fn, void *ctx);
 int onyx_exec_threads(const onyx_exec *x);
+
+/* Counts floating-point operations the node performed, for the profiler
+ * (onyx_session_set_profiler): compute-bound ops report the direct
+ * algorithm's count (2 per multiply-add), whatever algorithm they ran. */
+void onyx_exec_add_flops(onyx_exec *x, double flops);
 /* Non-zero when the run was aborted: long loops should check and return
  * ONYX_ERR_CANCELLED. */
 int onyx_exec_aborted(const onyx_exec *x);

@@ -1037,6 +1037,7 @@ static onyx_status run_conv(const onyx_node *nd, onyx_exec *x) {
     if ((st = output_for(x, &g, X->dtype, &Y))) return st;
     int64_t count = onyx_tensor_count(Y);
     if (count == 0) return ONYX_OK;
+    onyx_exec_add_flops(x, 2.0 * (double)count * (double)(g.cg * g.kern_size));
     const onyx_act *act = nd->act.kind != ONYX_ACT_NONE ? &nd->act : NULL;
     if (X->dtype == ONYX_DTYPE_DOUBLE)
         return conv_f64(x, &g, X->data, W->data, B ? B->data : NULL, Y->data);
@@ -1120,6 +1121,8 @@ static onyx_status run_convtranspose(const onyx_node *nd, onyx_exec *x) {
     if ((st = output_for(x, &g, X->dtype, &Y))) return st;
     int64_t count = onyx_tensor_count(Y);
     if (count == 0) return ONYX_OK;
+    /* every input element meets every tap of its group's output channels */
+    onyx_exec_add_flops(x, 2.0 * (double)onyx_tensor_count(X) * (double)(g.kg * g.kern_size));
     if (X->dtype == ONYX_DTYPE_DOUBLE || X->dtype == ONYX_DTYPE_FLOAT)
         return convtranspose_typed(x, &g, X->dtype == ONYX_DTYPE_DOUBLE, X->data, W->data,
                                    B ? B->data : NULL, Y->data);

@@ -165,6 +165,7 @@ static onyx_status run_gemm(const onyx_node *nd, onyx_exec *x) {
     onyx_status st = onyx_exec_output(x, 0, A->dtype, 2, dims, &Y);
     if (st) return st;
     if (m == 0 || n == 0) return ONYX_OK;
+    onyx_exec_add_flops(x, 2.0 * (double)m * (double)n * (double)k);
 
     onyx_dtype t = is_half(A->dtype) ? ONYX_DTYPE_FLOAT : A->dtype;
     size_t es = onyx_dtype_size(t);
@@ -342,6 +343,7 @@ static onyx_status run_matmul(const onyx_node *nd, onyx_exec *x) {
     if (st) return st;
     int64_t count = onyx_tensor_count(Y);
     if (count == 0) return ONYX_OK;
+    onyx_exec_add_flops(x, 2.0 * (double)count * (double)p.k);
 
     onyx_dtype t = is_half(A->dtype) ? ONYX_DTYPE_FLOAT : A->dtype;
     if (t == ONYX_DTYPE_FLOAT) {
