@@ -1,6 +1,8 @@
 /* passes.c - graph rewrites at load, before node init: dropping no-op nodes
  * (Identity, inference Dropout), folding BatchNormalization into the Conv
- * before it, and fusing an activation into the op that feeds it. Each pass keeps the model's meaning exactly; a pattern
+ * before it, a residual Add into the Conv that feeds it, and an activation
+ * (SiLU included) into the op that feeds it. Each pass keeps the model's
+ * meaning exactly; a pattern
  * that does not match every condition is left alone.
  * Does not own: kernels' own prepacking (their init does it).
  */
@@ -187,6 +189,99 @@ static onyx_status fold_batchnorm(onyx_model *m, onyx_graph *g, onyx_error *err)
 }
 
 // ----------------------------------------------------------------------------
+// Element types of intermediate values
+
+/* Ops whose (first) output has the element type of their first typed input
+ * (the data input): enough to know that the values between the float32
+ * layers of a network are float32 when the model declares only its inputs. */
+static const char *const same_type_ops[] = {
+    "Abs", "Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Conv", "Div", "Elu",
+    "Erf", "Exp", "Flatten", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
+    "HardSigmoid", "HardSwish", "LayerNormalization", "LeakyRelu", "MatMul", "Max", "MaxPool",
+    "Min", "Mul", "Neg", "Pad", "Pow", "PRelu", "ReduceMean", "Relu", "Reshape", "Resize",
+    "Sigmoid", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh",
+    "Transpose", "Unsqueeze",
+};
+
+static bool keeps_type(const onyx_node *n) {
+    if (!n->op || n->domain[0]) return false;
+    for (size_t i = 0; i < sizeof same_type_ops / sizeof *same_type_ops; i++)
+        if (!strcmp(n->op_type, same_type_ops[i])) return true;
+    return false;
+}
+
+/* The element type of every slot: declared (inputs, constants, value_info)
+ * or carried forward through keeps_type ops in node order; UNDEFINED where
+ * unknown. NULL when out of memory (callers then fuse nothing). */
+static onyx_dtype *infer_types(const onyx_graph *g) {
+    onyx_dtype *t = malloc((size_t)(g->n_slots ? g->n_slots : 1) * sizeof *t);
+    if (!t) return NULL;
+    for (int s = 0; s < g->n_slots; s++) t[s] = g->slots[s].dtype;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const onyx_node *n = &g->nodes[i];
+        if (!keeps_type(n)) continue;
+        onyx_dtype in = ONYX_DTYPE_UNDEFINED;
+        for (int k = 0; k < n->n_in && in == ONYX_DTYPE_UNDEFINED; k++)
+            if (n->in[k] >= 0) in = t[n->in[k]];
+        /* Only Split's outputs all share the data type (BatchNormalization's
+         * and LayerNormalization's statistics may not). */
+        int outs = strcmp(n->op_type, "Split") ? 1 : n->n_out;
+        for (int k = 0; k < outs && k < n->n_out; k++)
+            if (n->out[k] >= 0 && t[n->out[k]] == ONYX_DTYPE_UNDEFINED) t[n->out[k]] = in;
+    }
+    return t;
+}
+
+/* Whether node `p` produces `y` as its single output, read once, by a
+ * node that may absorb it: the producer side of every fusion below. */
+static bool fusable_producer(const onyx_graph *g, int p, int y, int readers) {
+    if (p < 0 || p >= g->n_nodes) return false;
+    const onyx_node *op = &g->nodes[p];
+    return op->op && op->n_out == 1 && op->out[0] == y && !is_graph_output(g, y) &&
+           count_uses(g, y) == readers;
+}
+
+// ----------------------------------------------------------------------------
+// Residual sum into Conv
+
+/* Add(Conv(X, W, B), S) becomes Conv(X, W, B, S): a fourth input that
+ * ops/conv.c adds before the fused activation (so a Relu after the Add fuses
+ * too). The Conv moves to the Add's place in the node order, where S is
+ * ready. Shapes are not known here; conv.c broadcasts S when it differs from
+ * the convolution's shape. */
+static onyx_status fuse_conv_sum(onyx_model *m, onyx_graph *g, const onyx_dtype *types,
+                                 onyx_error *err) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        onyx_node *add = &g->nodes[i];
+        if (!is_op(add, "Add") || add->opset < 7 || add->n_in != 2 || add->n_out != 1 ||
+            add->in[0] < 0 || add->in[1] < 0 || add->in[0] == add->in[1] ||
+            types[add->out[0]] != ONYX_DTYPE_FLOAT)
+            continue;
+        for (int k = 0; k < 2; k++) {
+            int y = add->in[k], p = g->slots[y].producer;
+            if (!fusable_producer(g, p, y, 1)) continue;
+            onyx_node *conv = &g->nodes[p];
+            if (!is_op(conv, "Conv") || conv->n_in > 3 || conv->act.kind != ONYX_ACT_NONE ||
+                types[y] != ONYX_DTYPE_FLOAT)
+                continue;
+            int *in = onyx_arena_alloc(&m->arena, 4 * sizeof *in);
+            if (!in) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory fusing Add");
+            for (int j = 0; j < 3; j++) in[j] = j < conv->n_in ? conv->in[j] : -1;
+            in[3] = add->in[1 - k];
+            onyx_node fused = *conv;
+            fused.in = in;
+            fused.n_in = 4;
+            fused.out = add->out;
+            conv->op = NULL;
+            *add = fused;
+            onyx_graph_lifetimes(g);
+            break;
+        }
+    }
+    return ONYX_OK;
+}
+
+// ----------------------------------------------------------------------------
 // Activation fusion
 
 /* Reads the activation computed by node `n` into *act; false when `n` is
@@ -231,29 +326,53 @@ static bool activation_of(const onyx_graph *g, const onyx_node *n, onyx_act *act
     return true;
 }
 
+/* The producer of `y` when it applies fused activations, has none yet, and
+ * `readers` nodes read y; else NULL. */
+static onyx_node *act_target(onyx_graph *g, const onyx_dtype *types, int y, int readers) {
+    int p = y >= 0 ? g->slots[y].producer : -1;
+    if (!fusable_producer(g, p, y, readers) || types[y] != ONYX_DTYPE_FLOAT) return NULL;
+    onyx_node *op = &g->nodes[p];
+    if (!(op->op->flags & ONYX_OP_FUSES_ACT) || op->act.kind != ONYX_ACT_NONE) return NULL;
+    return op;
+}
+
 /* X -> Op -> Act becomes X -> Op[act] when Op applies fused activations,
- * its output is known to be float32, and Act is its only reader. */
-static void fuse_activations(onyx_graph *g) {
+ * its output is float32, and Act is its only reader. */
+static void fuse_activations(onyx_graph *g, const onyx_dtype *types) {
     for (int i = 0; i < g->n_nodes; i++) {
         onyx_node *a = &g->nodes[i];
         onyx_act act;
         if (!a->op || !activation_of(g, a, &act) || a->in[0] < 0) continue;
-        int y = a->in[0];
-        int p = g->slots[y].producer;
-        if (p < 0 || p >= g->n_nodes) continue;
-        onyx_node *op = &g->nodes[p];
-        if (!op->op || !(op->op->flags & ONYX_OP_FUSES_ACT) || op->act.kind != ONYX_ACT_NONE ||
-            op->n_out != 1 || op->out[0] != y || is_graph_output(g, y) || count_uses(g, y) != 1)
-            continue;
-        /* The element type must be known to be float32: from the declared
-         * output, or from the weights (input 1) that fix the op's type. */
-        onyx_dtype t = g->slots[a->out[0]].dtype;
-        if (t == ONYX_DTYPE_UNDEFINED && op->n_in > 1 && op->in[1] >= 0) t = g->slots[op->in[1]].dtype;
-        if (t != ONYX_DTYPE_FLOAT) continue;
+        onyx_node *op = act_target(g, types, a->in[0], 1);
+        if (!op) continue;
         op->act = act;
         op->out[0] = a->out[0];
         a->op = NULL;
         onyx_graph_lifetimes(g);
+    }
+}
+
+/* Mul(X, Sigmoid(X)) (SiLU, as torch exports it) becomes Op[silu] when X
+ * comes from an op that fuses activations and is read only by the two. */
+static void fuse_silu(onyx_graph *g, const onyx_dtype *types) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        onyx_node *mul = &g->nodes[i];
+        if (!is_op(mul, "Mul") || mul->n_in != 2 || mul->n_out != 1) continue;
+        for (int k = 0; k < 2; k++) {
+            int x = mul->in[1 - k], s = mul->in[k];
+            int ps = s >= 0 ? g->slots[s].producer : -1;
+            if (x < 0 || !fusable_producer(g, ps, s, 1)) continue;
+            onyx_node *sig = &g->nodes[ps];
+            if (!is_op(sig, "Sigmoid") || sig->n_in != 1 || sig->in[0] != x) continue;
+            onyx_node *op = act_target(g, types, x, 2);
+            if (!op) continue;
+            op->act.kind = ONYX_ACT_SILU;
+            op->out[0] = mul->out[0];
+            sig->op = NULL;
+            mul->op = NULL;
+            onyx_graph_lifetimes(g);
+            break;
+        }
     }
 }
 
@@ -267,7 +386,16 @@ onyx_status onyx_graph_optimize(onyx_model *m, onyx_graph *g, onyx_error *err) {
     onyx_status st = fold_batchnorm(m, g, err);
     compact(g);
     if (st) return st;
-    fuse_activations(g);
+    onyx_dtype *types = infer_types(g);
+    if (!types) return ONYX_OK;
+    if (getenv("ONYX_FUSE_SUM")) st = fuse_conv_sum(m, g, types, err);
     compact(g);
-    return ONYX_OK;
+    onyx_graph_lifetimes(g);
+    if (!st) {
+        fuse_silu(g, types);
+        fuse_activations(g, types);
+        compact(g);
+    }
+    free(types);
+    return st;
 }
