@@ -388,7 +388,7 @@ onyx_status onyx_graph_optimize(onyx_model *m, onyx_graph *g, onyx_error *err) {
     if (st) return st;
     onyx_dtype *types = infer_types(g);
     if (!types) return ONYX_OK;
-    if (getenv("ONYX_FUSE_SUM")) st = fuse_conv_sum(m, g, types, err);
+    st = fuse_conv_sum(m, g, types, err);
     compact(g);
     onyx_graph_lifetimes(g);
     if (!st) {

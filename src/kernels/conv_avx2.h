@@ -114,4 +114,11 @@ static inline __m256i onyx_avx2_tail_mask(int64_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+/* The first n floats at p in the low lanes, zeros above (reads no further
+ * than p + n). */
+static inline __m256 onyx_avx2_load_first(const float *p, int64_t n) {
+    if (n >= 8) return _mm256_loadu_ps(p);
+    return _mm256_maskload_ps(p, onyx_avx2_tail_mask(n));
+}
+
 #endif

@@ -106,7 +106,8 @@ static void input_generic(const onyx_wino_geom *g, const float *xp, int64_t c0, 
 
 static void output_generic(const onyx_wino_geom *g, const float *m, int64_t xi_stride,
                            int64_t ldm, int64_t k0, int64_t k1, int64_t t0, int64_t nt,
-                           const float *bias, const onyx_act *act, float *y) {
+                           const float *bias, const float *sum, const onyx_act *act,
+                           float *y) {
     const bool has_act = act && act->kind != ONYX_ACT_NONE;
     for (int64_t k = k0; k < k1; k++)
         for (int64_t t = t0; t < t0 + nt; t++) {
@@ -119,8 +120,11 @@ static void output_generic(const onyx_wino_geom *g, const float *m, int64_t xi_s
             int64_t rows = g->oh - 4 * ti < 4 ? g->oh - 4 * ti : 4;
             int64_t cols = g->ow - 4 * tj < 4 ? g->ow - 4 * tj : 4;
             for (int64_t i = 0; i < rows; i++) {
-                float *yr = y + ((n * g->k + k) * g->oh + 4 * ti + i) * g->ow + 4 * tj;
+                int64_t at = ((n * g->k + k) * g->oh + 4 * ti + i) * g->ow + 4 * tj;
+                float *yr = y + at;
                 for (int64_t j = 0; j < cols; j++) yr[j] = o[4 * i + j] + b;
+                if (sum)
+                    for (int64_t j = 0; j < cols; j++) yr[j] += sum[at + j];
                 if (has_act) onyx_act_apply(act, yr, cols);
             }
         }
