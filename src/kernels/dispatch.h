@@ -6,6 +6,7 @@
 #define ONYX_DISPATCH_H
 
 #include "kernels/conv_kernels.h"
+#include "kernels/ew.h"
 #include "kernels/gemm.h"
 #include "kernels/winograd.h"
 
@@ -14,6 +15,7 @@ typedef struct onyx_kernels {
     const onyx_sgemm_kernel *sgemm;
     const onyx_conv_kernels *conv;    /* epilogues, depthwise */
     const onyx_winograd_kernels *winograd; /* tile transforms */
+    const onyx_ew_kernels *ew;        /* float32 elementwise arithmetic and math */
 } onyx_kernels;
 
 /* The kernels for this CPU. Thread-safe; chosen on first call. */
