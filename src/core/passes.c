@@ -258,6 +258,41 @@ static void fuse_activations(onyx_graph *g) {
 }
 
 // ----------------------------------------------------------------------------
+// MatMul + bias
+
+/* Add(MatMul(A, W), b) (either operand order) with a constant float32 2-D W
+ * [K, N] and a constant float32 1-D b [N] becomes MatMul(A, W, b): matmul.c
+ * adds b to each row of the product while it is in cache. The product has
+ * N columns, so the Add's broadcast shape is the product's own. */
+static void fuse_matmul_bias(onyx_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        onyx_node *add = &g->nodes[i];
+        if (!is_op(add, "Add") || add->n_in != 2 || add->n_out != 1) continue;
+        for (int side = 0; side < 2; side++) {
+            int y = add->in[side], bs = add->in[1 - side];
+            if (y < 0 || bs < 0) continue;
+            int p = g->slots[y].producer;
+            if (p < 0 || p >= g->n_nodes) continue;
+            onyx_node *mm = &g->nodes[p];
+            if (!is_op(mm, "MatMul") || mm->n_in != 2 || mm->n_out != 1 || mm->out[0] != y ||
+                mm->act.kind != ONYX_ACT_NONE || is_graph_output(g, y) || count_uses(g, y) != 1)
+                continue;
+            const onyx_tensor *w = const_tensor(g, mm->in[1]), *b = const_tensor(g, bs);
+            if (!w || w->dtype != ONYX_DTYPE_FLOAT || w->ndim != 2 || !b || b->ndim != 1 ||
+                b->dtype != ONYX_DTYPE_FLOAT || b->dims[0] != w->dims[1])
+                continue;
+            /* node->in has room for n_in + 1 entries (graph.c). */
+            mm->in[2] = bs;
+            mm->n_in = 3;
+            mm->out[0] = add->out[0];
+            add->op = NULL;
+            onyx_graph_lifetimes(g);
+            break;
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
 
 onyx_status onyx_graph_optimize(onyx_model *m, onyx_graph *g, onyx_error *err) {
     onyx_graph_lifetimes(g);
@@ -267,6 +302,8 @@ onyx_status onyx_graph_optimize(onyx_model *m, onyx_graph *g, onyx_error *err) {
     onyx_status st = fold_batchnorm(m, g, err);
     compact(g);
     if (st) return st;
+    fuse_matmul_bias(g);
+    compact(g);
     fuse_activations(g);
     compact(g);
     return ONYX_OK;
