@@ -7,6 +7,7 @@
 
 #include "kernels/conv_kernels.h"
 #include "kernels/gemm.h"
+#include "kernels/rows.h"
 #include "kernels/winograd.h"
 
 typedef struct onyx_kernels {
@@ -14,6 +15,7 @@ typedef struct onyx_kernels {
     const onyx_sgemm_kernel *sgemm;
     const onyx_conv_kernels *conv;    /* epilogues, depthwise */
     const onyx_winograd_kernels *winograd; /* tile transforms */
+    const onyx_row_kernels *rows;     /* softmax, layer norm */
 } onyx_kernels;
 
 /* The kernels for this CPU. Thread-safe; chosen on first call. */

@@ -83,3 +83,54 @@ def test_bert_two_layers_matches_onnxruntime(tmp_path, opset):
     got = build_bert.run_onyx(onyx_binary(), str(path), feeds)
     assert got.shape == want.shape
     assert float(np.abs(got.astype(np.float64) - want).max()) < 1e-4
+
+
+# Erf GELU: the exact pattern (fused into Gelu), operands swapped, and a
+# near miss (another divisor: not fused) must all match onnxruntime.
+@pytest.mark.parametrize("divisor,swap", [(np.sqrt(2.0), False), (np.sqrt(2.0), True),
+                                          (1.5, False)])
+def test_gelu_pattern(tmp_path, divisor, swap):
+    c = lambda name, v: numpy_helper.from_array(np.array(v, np.float32), name)  # noqa: E731
+    nodes = [helper.make_node("Div", ["x", "s2"], ["d"]), helper.make_node("Erf", ["d"], ["e"]),
+             helper.make_node("Add", ["one", "e"] if swap else ["e", "one"], ["a"]),
+             helper.make_node("Mul", ["a", "x"] if swap else ["x", "a"], ["m"]),
+             helper.make_node("Mul", ["half", "m"] if swap else ["m", "half"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 50])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 50])],
+                          [c("s2", divisor), c("one", 1.0), c("half", 0.5)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+    x = (np.random.default_rng(5).standard_normal((3, 50)) * 3).astype(np.float32)
+    got, want = run_both(tmp_path, model, {"x": x})
+    np.testing.assert_allclose(got["y"], want["y"], rtol=0, atol=1e-5)
+
+
+# The decomposed LayerNorm (opset 13 attribute axes, opset 18 input axes),
+# and one reducing another axis (not fused).
+@pytest.mark.parametrize("opset,axis", [(13, -1), (18, -1), (13, 2), (13, 1)])
+def test_layernorm_pattern(tmp_path, opset, axis):
+    rng = np.random.default_rng(opset + axis)
+    n = 40
+    inits = [numpy_helper.from_array(np.array(2.0, np.float32), "two"),
+             numpy_helper.from_array(np.array(1e-5, np.float32), "eps"),
+             numpy_helper.from_array((1 + 0.1 * rng.standard_normal(n)).astype(np.float32), "g"),
+             numpy_helper.from_array((0.1 * rng.standard_normal(n)).astype(np.float32), "b")]
+
+    def mean(i, o):
+        if opset >= 18:
+            return helper.make_node("ReduceMean", [i, "ax"], [o], keepdims=1)
+        return helper.make_node("ReduceMean", [i], [o], axes=[axis], keepdims=1)
+
+    if opset >= 18:
+        inits.append(numpy_helper.from_array(np.array([axis], np.int64), "ax"))
+    nodes = [mean("x", "m"), helper.make_node("Sub", ["x", "m"], ["d"]),
+             helper.make_node("Pow", ["d", "two"], ["sq"]), mean("sq", "v"),
+             helper.make_node("Add", ["v", "eps"], ["ve"]), helper.make_node("Sqrt", ["ve"], ["sd"]),
+             helper.make_node("Div", ["d", "sd"], ["nn"]), helper.make_node("Mul", ["nn", "g"], ["s"]),
+             helper.make_node("Add", ["b", "s"], ["y"])]
+    shape = [2, 40, n] if axis != 1 else [2, n, n]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    x = (3 + rng.standard_normal(shape)).astype(np.float32)
+    got, want = run_both(tmp_path, model, {"x": x})
+    np.testing.assert_allclose(got["y"], want["y"], rtol=0, atol=1e-4)
