@@ -1,12 +1,14 @@
 /* passes.c - graph rewrites at load, before node init: dropping no-op nodes
- * (Identity, inference Dropout), folding BatchNormalization into the Conv
- * before it, a residual Add into the Conv that feeds it, and an activation
- * (SiLU included) into the op that feeds it. Each pass keeps the model's
- * meaning exactly; a pattern
- * that does not match every condition is left alone.
+ * (Identity, inference Dropout); folding BatchNormalization into the Conv
+ * before it; fusing a constant bias Add into MatMul, a residual Add into
+ * Conv, an activation (SiLU included) into the op that feeds it; replacing
+ * the Erf form of GELU and the decomposed LayerNorm by their single ops.
+ * Each pass keeps the model's meaning exactly; a pattern that does not match
+ * every condition is left alone.
  * Does not own: kernels' own prepacking (their init does it).
  */
 #include "core/graph.h"
+#include "core/registry.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -57,7 +59,8 @@ static void rewire(onyx_graph *g, int from, int to) {
     }
 }
 
-/* Drops removed nodes (op == NULL) from the node list. */
+/* Drops removed nodes (op == NULL) from the node list, and recomputes the
+ * producers and last uses (node indices shift). */
 static void compact(onyx_graph *g) {
     int k = 0;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -67,6 +70,7 @@ static void compact(onyx_graph *g) {
         k++;
     }
     g->n_nodes = k;
+    onyx_graph_lifetimes(g);
 }
 
 /* Appends a slot holding constant `v` (owned by the model from now on). */
@@ -377,20 +381,218 @@ static void fuse_silu(onyx_graph *g, const onyx_dtype *types) {
 }
 
 // ----------------------------------------------------------------------------
+// MatMul + bias
+
+/* Add(MatMul(A, W), b) (either operand order) with a constant float32 2-D W
+ * [K, N] and a constant float32 1-D b [N] becomes MatMul(A, W, b): matmul.c
+ * adds b to each row of the product while it is in cache. The product has
+ * N columns, so the Add's broadcast shape is the product's own. */
+static void fuse_matmul_bias(onyx_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        onyx_node *add = &g->nodes[i];
+        if (!is_op(add, "Add") || add->n_in != 2 || add->n_out != 1) continue;
+        for (int side = 0; side < 2; side++) {
+            int y = add->in[side], bs = add->in[1 - side];
+            if (y < 0 || bs < 0) continue;
+            int p = g->slots[y].producer;
+            if (p < 0 || p >= g->n_nodes) continue;
+            onyx_node *mm = &g->nodes[p];
+            if (!is_op(mm, "MatMul") || mm->n_in != 2 || mm->n_out != 1 || mm->out[0] != y ||
+                mm->act.kind != ONYX_ACT_NONE || is_graph_output(g, y) || count_uses(g, y) != 1)
+                continue;
+            const onyx_tensor *w = const_tensor(g, mm->in[1]), *b = const_tensor(g, bs);
+            if (!w || w->dtype != ONYX_DTYPE_FLOAT || w->ndim != 2 || !b || b->ndim != 1 ||
+                b->dtype != ONYX_DTYPE_FLOAT || b->dims[0] != w->dims[1])
+                continue;
+            /* node->in has room for n_in + 1 entries (graph.c). */
+            mm->in[2] = bs;
+            mm->n_in = 3;
+            mm->out[0] = add->out[0];
+            add->op = NULL;
+            onyx_graph_lifetimes(g);
+            break;
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// Transformer patterns: the Erf GELU and the decomposed LayerNorm
+
+/* The node producing `slot` when it is a live `op_type` node with one output
+ * that only one node reads and that is not a graph output; else NULL. */
+static onyx_node *sole_producer(onyx_graph *g, int slot, const char *op_type) {
+    if (slot < 0) return NULL;
+    int p = g->slots[slot].producer;
+    if (p < 0 || p >= g->n_nodes) return NULL;
+    onyx_node *n = &g->nodes[p];
+    if (!n->op || !is_op(n, op_type) || n->n_out != 1 || n->out[0] != slot ||
+        is_graph_output(g, slot) || count_uses(g, slot) != 1)
+        return NULL;
+    return n;
+}
+
+/* The value of a constant float32 scalar (one element) in `slot`. */
+static bool const_scalar(const onyx_graph *g, int slot, float *v) {
+    const float *p = const_f32(g, slot, 1);
+    if (p) *v = *p;
+    return p != NULL;
+}
+
+/* For a two-input node: which input holds a constant float32 scalar equal
+ * to `want` (within tol): 0 or 1, else -1. */
+static int scalar_side(const onyx_graph *g, const onyx_node *n, float want, float tol) {
+    if (n->n_in != 2) return -1;
+    for (int k = 0; k < 2; k++) {
+        float v;
+        if (const_scalar(g, n->in[k], &v) && fabsf(v - want) <= tol) return k;
+    }
+    return -1;
+}
+
+/* Turns node n into the internal op (op_type, opset) of the registry. */
+static bool become(onyx_node *n, const char *op_type, int opset) {
+    const onyx_op_schema *op = onyx_registry_find("", op_type, opset, NULL);
+    if (!op) return false;
+    n->op = op;
+    n->op_type = op->op_type;
+    n->opset = opset;
+    n->n_attrs = 0;
+    n->attrs = NULL;
+    return true;
+}
+
+/* Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5) (torch's export of the exact
+ * GELU, commutative operands in either order) becomes Gelu(x) (ai.onnx
+ * opset 20, approximate "none"), which computes the same formula. */
+static void fuse_gelu(onyx_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        onyx_node *half = &g->nodes[i];
+        if (!half->op || !is_op(half, "Mul") || half->n_out != 1) continue;
+        int hs = scalar_side(g, half, 0.5f, 0.0f);
+        if (hs < 0) continue;
+        onyx_node *mul = sole_producer(g, half->in[1 - hs], "Mul");
+        if (!mul || mul->n_in != 2) continue;
+        for (int side = 0; side < 2; side++) {
+            int xs = mul->in[side];
+            onyx_node *add = sole_producer(g, mul->in[1 - side], "Add");
+            int as = add ? scalar_side(g, add, 1.0f, 0.0f) : -1;
+            onyx_node *erf = as >= 0 ? sole_producer(g, add->in[1 - as], "Erf") : NULL;
+            onyx_node *div = erf && erf->n_in == 1 ? sole_producer(g, erf->in[0], "Div") : NULL;
+            if (!div || div->n_in != 2 || div->in[0] != xs) continue;
+            float c;
+            if (!const_scalar(g, div->in[1], &c) || fabsf(c - 1.41421356f) > 1e-6f) continue;
+            if (!become(half, "Gelu", 20)) return;
+            half->in[0] = xs;
+            half->n_in = 1;
+            mul->op = add->op = erf->op = div->op = NULL;
+            onyx_graph_lifetimes(g);
+            break;
+        }
+    }
+}
+
+/* The affine LayerNorm torch exports below opset 17 (axis -1):
+ *   m = ReduceMean(x), d = Sub(x, m), v = ReduceMean(Pow(d, 2)),
+ *   y = Add(Mul(Div(d, Sqrt(Add(v, eps))), gamma), beta)
+ * with constant 1-D gamma and beta becomes LayerNormalization(x, gamma,
+ * beta, axis=-1, epsilon=eps) (opset 17). */
+static bool reduces_last_axis(const onyx_graph *g, const onyx_node *n) {
+    if (!n->op || !is_op(n, "ReduceMean") || n->n_out != 1 || onyx_attr_int(n, "keepdims", 1) != 1)
+        return false;
+    const int64_t *axes = NULL;
+    int64_t count = onyx_attr_ints(n, "axes", &axes);
+    if (n->n_in >= 2 && n->in[1] >= 0) {
+        const onyx_tensor *t = const_tensor(g, n->in[1]);
+        if (!t || t->dtype != ONYX_DTYPE_INT64 || onyx_tensor_count(t) != 1) return false;
+        axes = t->data;
+        count = 1;
+    }
+    if (count != 1) return false;
+    int nd = n->in[0] >= 0 ? g->slots[n->in[0]].ndim : -1;
+    return axes[0] == -1 || (nd > 0 && axes[0] == nd - 1);
+}
+
+static onyx_status fuse_layernorm(onyx_model *m, onyx_graph *g, onyx_error *err) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        onyx_node *add_b = &g->nodes[i];
+        if (!add_b->op || !is_op(add_b, "Add") || add_b->n_in != 2 || add_b->n_out != 1) continue;
+        for (int side = 0; side < 2; side++) {
+            int beta = add_b->in[1 - side];
+            const onyx_tensor *bt = const_tensor(g, beta);
+            onyx_node *mul_g = sole_producer(g, add_b->in[side], "Mul");
+            if (!bt || bt->dtype != ONYX_DTYPE_FLOAT || bt->ndim != 1 || !mul_g || mul_g->n_in != 2)
+                continue;
+            int gs = -1;
+            for (int k = 0; k < 2 && gs < 0; k++) {
+                const onyx_tensor *t = const_tensor(g, mul_g->in[k]);
+                if (t && t->dtype == ONYX_DTYPE_FLOAT && t->ndim == 1 && t->dims[0] == bt->dims[0])
+                    gs = k;
+            }
+            if (gs < 0) continue;
+            int gamma = mul_g->in[gs];
+            onyx_node *div = sole_producer(g, mul_g->in[1 - gs], "Div");
+            onyx_node *sqr = div && div->n_in == 2 ? sole_producer(g, div->in[1], "Sqrt") : NULL;
+            onyx_node *add_e = sqr && sqr->n_in == 1 ? sole_producer(g, sqr->in[0], "Add") : NULL;
+            int es = add_e ? scalar_side(g, add_e, 0.0f, INFINITY) : -1;
+            onyx_node *var = es >= 0 ? sole_producer(g, add_e->in[1 - es], "ReduceMean") : NULL;
+            onyx_node *pow = var && reduces_last_axis(g, var) ? sole_producer(g, var->in[0], "Pow")
+                                                              : NULL;
+            if (!pow || scalar_side(g, pow, 2.0f, 0.0f) != 1) continue;
+            /* d = Sub(x, mean) feeds exactly Pow and Div. */
+            int d = div->in[0];
+            if (pow->in[0] != d || d < 0 || is_graph_output(g, d) || count_uses(g, d) != 2)
+                continue;
+            int p = g->slots[d].producer;
+            onyx_node *sub = p >= 0 && p < g->n_nodes ? &g->nodes[p] : NULL;
+            if (!sub || !sub->op || !is_op(sub, "Sub") || sub->n_in != 2 || sub->n_out != 1)
+                continue;
+            onyx_node *mean = sole_producer(g, sub->in[1], "ReduceMean");
+            if (!mean || !reduces_last_axis(g, mean) || mean->in[0] != sub->in[0]) continue;
+            float eps = -1.0f;
+            if (!const_scalar(g, add_e->in[es], &eps) || !(eps >= 0.0f)) continue;
+            onyx_pb_attr *attrs = onyx_arena_calloc(&m->arena, 2, sizeof *attrs);
+            if (!attrs) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory fusing LayerNorm");
+            int x = sub->in[0];
+            if (!become(add_b, "LayerNormalization", 17)) return ONYX_OK;
+            attrs[0] = (onyx_pb_attr){.name = "axis", .type = ONYX_PB_ATTR_INT, .i = -1};
+            attrs[1] = (onyx_pb_attr){.name = "epsilon", .type = ONYX_PB_ATTR_FLOAT, .f = eps};
+            add_b->attrs = attrs;
+            add_b->n_attrs = 2;
+            /* node->in has room for n_in + 1 entries (graph.c): 3 fit. */
+            add_b->in[0] = x;
+            add_b->in[1] = gamma;
+            add_b->in[2] = beta;
+            add_b->n_in = 3;
+            mean->op = sub->op = pow->op = var->op = add_e->op = sqr->op = div->op = NULL;
+            mul_g->op = NULL;
+            onyx_graph_lifetimes(g);
+            break;
+        }
+    }
+    return ONYX_OK;
+}
+
+// ----------------------------------------------------------------------------
 
 onyx_status onyx_graph_optimize(onyx_model *m, onyx_graph *g, onyx_error *err) {
     onyx_graph_lifetimes(g);
     drop_noops(g);
     compact(g);
-    onyx_graph_lifetimes(g);
     onyx_status st = fold_batchnorm(m, g, err);
     compact(g);
     if (st) return st;
+    fuse_matmul_bias(g);
+    compact(g);
+    fuse_gelu(g);
+    compact(g);
+    st = fuse_layernorm(m, g, err);
+    compact(g);
+    if (st) return st;
+    /* after the passes that add constants: one entry per slot */
     onyx_dtype *types = infer_types(g);
     if (!types) return ONYX_OK;
     st = fuse_conv_sum(m, g, types, err);
     compact(g);
-    onyx_graph_lifetimes(g);
     if (!st) {
         fuse_silu(g, types);
         fuse_activations(g, types);

@@ -8,6 +8,7 @@
 #include "kernels/conv_kernels.h"
 #include "kernels/ew.h"
 #include "kernels/gemm.h"
+#include "kernels/rows.h"
 #include "kernels/winograd.h"
 
 typedef struct onyx_kernels {
@@ -16,6 +17,7 @@ typedef struct onyx_kernels {
     const onyx_conv_kernels *conv;    /* epilogues, depthwise */
     const onyx_winograd_kernels *winograd; /* tile transforms */
     const onyx_ew_kernels *ew;        /* float32 elementwise arithmetic and math */
+    const onyx_row_kernels *rows;     /* softmax, layer norm */
 } onyx_kernels;
 
 /* The kernels for this CPU. Thread-safe; chosen on first call. */

@@ -132,6 +132,7 @@ typedef struct sgemm_problem {
     const float *packed_a;       /* onyx_sgemm_pack_a layout, or NULL */
     onyx_sgemm_pack_b_fn pack_b; /* or NULL */
     void *pack_b_ctx;
+    const float *packed_b; /* onyx_sgemm_pack_b layout (npad set), or NULL */
     const float *bias;   /* fused epilogue (m values), or NULL */
     const onyx_act *act; /* fused activation, or NULL */
     const float *sum;    /* fused addend (m x n, row stride lds), or NULL */
@@ -143,7 +144,8 @@ typedef struct sgemm_problem {
     int64_t m_tiles; /* ceil(m / MC) */
     float *work;     /* thread_floats(...) floats per thread */
     int64_t work_stride;
-    float *shared_b; /* shared mode: all of B packed, depth block p0 at p0 * npad */
+    const float *shared_b; /* shared mode: all of B packed, depth block p0 at p0 * npad */
+    float *shared_dst;     /* where the shared mode packs it (shared_b when not prepacked) */
     int64_t npad;    /* n rounded up to nr */
     int64_t pack_nc; /* shared mode: columns per packing task (multiple of nr) */
 } sgemm_problem;
@@ -247,6 +249,25 @@ static void pack_b(const sgemm_problem *g, int64_t p0, int64_t kc, int64_t j0, i
     }
 }
 
+/* The prepacked B layout is that of the shared copy (see sgemm_drive):
+ * depth blocks of KC, block p0 at p0 * round_up(n, nr); inside a block,
+ * the strip of columns [j, j+nr) at j * kc, as pack_b writes it. */
+int64_t onyx_sgemm_packed_b_floats(const onyx_sgemm_kernel *kern, int64_t k, int64_t n) {
+    if (!kern) kern = &onyx_sgemm_kernel_generic;
+    if (n < 0 || k < 0 || n > INT64_MAX / 2 - ONYX_SGEMM_MAX_NR) return -1;
+    int64_t np = round_up(n, kern->nr);
+    if (k > 0 && np > INT64_MAX / k) return -1;
+    return np * k;
+}
+
+void onyx_sgemm_pack_b(const onyx_sgemm_kernel *kern, bool trans_b, int64_t k, int64_t n,
+                       const float *b, int64_t ldb, float *dst) {
+    sgemm_problem g = {.kern = kern ? kern : &onyx_sgemm_kernel_generic, .tb = trans_b,
+                       .k = k, .n = n, .b = b, .ldb = ldb};
+    const int64_t np = round_up(n, g.kern->nr);
+    for (int64_t p0 = 0; p0 < k; p0 += KC) pack_b(&g, p0, min64(KC, k - p0), 0, n, dst + p0 * np);
+}
+
 // ----------------------------------------------------------------------------
 // Blocked driver
 
@@ -338,7 +359,9 @@ static void sgemm_task(void *ctx, int64_t begin, int64_t end, int thread) {
         for (int64_t p0 = 0; p0 < g->k; p0 += KC) {
             int64_t kc = min64(KC, g->k - p0);
             float beta = p0 == 0 ? g->beta : 1.0f;
-            if (g->pack_b) g->pack_b(g->pack_b_ctx, p0, kc, j0, nc, g->kern->nr, pb);
+            const float *bs = pb;
+            if (g->packed_b) bs = g->packed_b + p0 * g->npad + j0 * kc;
+            else if (g->pack_b) g->pack_b(g->pack_b_ctx, p0, kc, j0, nc, g->kern->nr, pb);
             else pack_b(g, p0, kc, j0, nc, pb);
             bool last = p0 + kc >= g->k;
             for (int64_t ib = ib_first; ib < ib_last; ib++) {
@@ -346,7 +369,7 @@ static void sgemm_task(void *ctx, int64_t begin, int64_t end, int thread) {
                 const float *as = pa;
                 if (g->packed_a) as = packed_a_at(g, i0, p0, kc);
                 else pack_a(g, i0, mc, p0, kc, pa);
-                macro_kernel(g, as, pb, kc, i0, mc, j0, nc, beta, last, tile);
+                macro_kernel(g, as, bs, kc, i0, mc, j0, nc, beta, last, tile);
                 if (last && g->epilogue)
                     g->epilogue(g->epilogue_ctx, g->c + i0 * g->ldc + j0, g->ldc, i0, mc, j0, nc);
             }
@@ -481,7 +504,7 @@ static void shared_pack_task(void *ctx, int64_t begin, int64_t end, int thread) 
     for (int64_t t = begin; t < end; t++) {
         int64_t p0 = t / chunks * KC, j0 = t % chunks * g->pack_nc;
         int64_t kc = min64(KC, g->k - p0), nc = min64(g->pack_nc, g->n - j0);
-        float *dst = g->shared_b + p0 * g->npad + j0 * kc;
+        float *dst = g->shared_dst + p0 * g->npad + j0 * kc;
         if (g->pack_b) g->pack_b(g->pack_b_ctx, p0, kc, j0, nc, g->kern->nr, dst);
         else pack_b(g, p0, kc, j0, nc, dst);
     }
@@ -529,20 +552,26 @@ static void sgemm_drive(sgemm_problem *g, const onyx_parallel *par, int threads,
     g->nt = round_up(min64(n, NC), nr);
     const int64_t n_blocks = (n + g->nt - 1) / g->nt;
     const int64_t macs = threads > 1 ? m * n * k : 0;
+    if (g->packed_b) g->npad = round_up(n, nr);
     if (threads <= 1 || macs < PARALLEL_MIN_MACS) {
         run_parallel(NULL, g->m_tiles * n_blocks, 1, sgemm_task, g, 0);
         return;
     }
-    if (n_blocks >= 2 * (int64_t)threads) {
+    if (n_blocks >= 2 * (int64_t)threads && !g->packed_b) {
         run_parallel(par, n_blocks, 1, column_task, g, macs);
         return;
     }
-    if (shared_b_floats(n, k, threads) > 0) {
-        g->shared_b = g->work + g->work_stride * threads;
-        g->npad = round_up(n, nr);
-        g->pack_nc = round_up(min64(n, 256), nr);
-        int64_t packs = ((k + KC - 1) / KC) * ((n + g->pack_nc - 1) / g->pack_nc);
-        run_parallel(par, packs, 1, shared_pack_task, g, macs);
+    if (g->packed_b || shared_b_floats(n, k, threads) > 0) {
+        /* A prepacked B already is the shared copy. */
+        if (g->packed_b) {
+            g->shared_b = g->packed_b;
+        } else {
+            g->shared_b = g->shared_dst = g->work + g->work_stride * threads;
+            g->npad = round_up(n, nr);
+            g->pack_nc = round_up(min64(n, 256), nr);
+            int64_t packs = ((k + KC - 1) / KC) * ((n + g->pack_nc - 1) / g->pack_nc);
+            run_parallel(par, packs, 1, shared_pack_task, g, macs);
+        }
         /* Column tiles narrow enough for about 4 tasks per thread. */
         int64_t want = 4 * (int64_t)threads;
         int64_t n_tiles = (want + g->m_tiles - 1) / g->m_tiles;
@@ -572,8 +601,8 @@ static sgemm_problem problem_of(const onyx_sgemm_kernel *kern, const onyx_sgemm_
                        .k = op->k, .alpha = 1.0f, .beta = 0.0f, .a = op->a, .b = op->b,
                        .c = op->c, .lda = op->lda, .ldb = op->ldb, .ldc = op->ldc,
                        .packed_a = op->packed_a, .pack_b = op->pack_b,
-                       .pack_b_ctx = op->pack_b_ctx, .bias = op->bias, .act = op->act,
-                       .sum = op->sum, .lds = op->lds,
+                       .pack_b_ctx = op->pack_b_ctx, .packed_b = op->packed_b,
+                       .bias = op->bias, .act = op->act, .sum = op->sum, .lds = op->lds,
                        .fused = op->bias || op->sum ||
                                 (op->act && op->act->kind != ONYX_ACT_NONE),
                        .epilogue = op->epilogue, .epilogue_ctx = op->epilogue_ctx};

@@ -121,6 +121,17 @@ int64_t onyx_sgemm_packed_a_floats(const onyx_sgemm_kernel *kern, int64_t m, int
 void onyx_sgemm_pack_a(const onyx_sgemm_kernel *kern, bool trans_a, int64_t m, int64_t k,
                        const float *a, int64_t lda, float *dst);
 
+/* Floats of the packed form of a k x n op(B) for micro-kernel `kern` (NULL:
+ * generic); -1 when the size overflows. */
+int64_t onyx_sgemm_packed_b_floats(const onyx_sgemm_kernel *kern, int64_t k, int64_t n);
+
+/* Packs op(B) (k x n, row stride ldb) into dst, which holds
+ * onyx_sgemm_packed_b_floats(kern, k, n) floats: for constant weights on
+ * the B side (MatMul by an initializer), packed once at load. The layout is
+ * private to gemm.c and valid only for the same `kern`. */
+void onyx_sgemm_pack_b(const onyx_sgemm_kernel *kern, bool trans_b, int64_t k, int64_t n,
+                       const float *b, int64_t ldb, float *dst);
+
 /* Writes rows [p0, p0+kc) x columns [j0, j0+nc) of a B matrix that exists
  * only implicitly (an im2col view of an image, say) in the packed layout the
  * micro-kernel reads: strip s (columns j0+s*nr ..) at dst + s*kc*nr, row p
@@ -136,7 +147,7 @@ typedef void (*onyx_sgemm_epilogue_fn)(void *ctx, float *c, int64_t ldc, int64_t
 
 /* One product C (m x n, row stride ldc) = op(A) * B. A is either prepacked
  * (packed_a, from onyx_sgemm_pack_a with the same kernel) or a plain matrix;
- * B is either produced by pack_b or a plain matrix. */
+ * B is either prepacked (packed_b), produced by pack_b, or a plain matrix. */
 typedef struct onyx_sgemm_op {
     int64_t m, n, k;
     const float *packed_a;  /* NULL: use a/lda/trans_a */
@@ -160,6 +171,9 @@ typedef struct onyx_sgemm_op {
     int64_t lds;
     onyx_sgemm_epilogue_fn epilogue; /* then this, per block; NULL: none */
     void *epilogue_ctx;
+    /* Prepacked B (onyx_sgemm_pack_b with the same kernel); when set, it is
+     * used instead of pack_b and b. */
+    const float *packed_b;
 } onyx_sgemm_op;
 
 /* Runs `op` with the blocked driver (also for m == 1 or n == 1), split over

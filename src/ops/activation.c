@@ -6,6 +6,8 @@
  * elementwise.c (it broadcasts a second input). */
 #include "ops/elementwise.h"
 
+#include "kernels/dispatch.h"
+
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -233,6 +235,7 @@ typedef struct softmax_job {
     const void *x;
     void *y;
     int64_t len, inner; /* (outer, len, inner): reduced along len */
+    const onyx_row_kernels *rk; /* float32 contiguous rows (inner == 1) */
 } softmax_job;
 
 /* One lane: len elements at stride `st`. Sums accumulate in double. */
@@ -269,6 +272,12 @@ SOFTMAX_LANE(double, )
 
 static void softmax_task(void *ctx, int64_t begin, int64_t end, int thread) {
     const softmax_job *j = ctx;
+    if (!j->is_double && j->inner == 1 && j->kind != SM_HARDMAX) {
+        for (int64_t l = begin; l < end; l++)
+            j->rk->softmax((const float *)j->x + l * j->len, (float *)j->y + l * j->len, j->len,
+                           j->kind == SM_LOGSOFTMAX);
+        return;
+    }
     for (int64_t l = begin; l < end; l++) {
         int64_t o = l / j->inner, i = l % j->inner;
         int64_t base = o * j->len * j->inner + i;
@@ -323,7 +332,8 @@ static onyx_status run_softmax(const onyx_node *n, onyx_exec *x) {
         else
             inner *= in->dims[d];
     }
-    softmax_job j = {a->kind, ct == ONYX_DTYPE_DOUBLE, in->data, out->data, len, inner};
+    softmax_job j = {a->kind, ct == ONYX_DTYPE_DOUBLE, in->data, out->data, len, inner,
+                     onyx_kernels_get()->rows};
     bool convert = ct != in->dtype;
     if (convert) {
         float *buf = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, 2 * count));

@@ -277,6 +277,62 @@ static void mm_offsets(const mm_plan *p, int64_t b, int64_t *oa, int64_t *ob) {
 // ----------------------------------------------------------------------------
 // MatMul
 
+/* A MatMul by a constant float32 2-D B (the weights of a linear layer) packs
+ * B once at load in the micro-kernel's layout. passes.c may also give the
+ * node a third input: a constant float32 bias [N] added to every row of the
+ * product (Add(MatMul(A, W), b) fused), applied per block while in cache. */
+typedef struct matmul_state {
+    const float *b_data;           /* the B that was packed; run checks it is still input 1 */
+    const onyx_sgemm_kernel *kern; /* the kernel the packing is for */
+    const float *packed_b;         /* (onyx_sgemm_packed_b_floats(kern, k, n)) */
+    int64_t k, n;
+} matmul_state;
+
+/* Products smaller than this (K*N) are not worth a packed copy. */
+#define MATMUL_PACK_MIN ((int64_t)1 << 12)
+
+static onyx_status init_matmul(onyx_node *n, onyx_error *err) {
+    const onyx_tensor *B = onyx_node_constant(n, 1);
+    if (!B || B->dtype != ONYX_DTYPE_FLOAT || B->ndim != 2 || !B->data) return ONYX_OK;
+    int64_t k = B->dims[0], nn = B->dims[1];
+    if (k <= 0 || nn < 2 || k > INT64_MAX / nn || k * nn < MATMUL_PACK_MIN) return ONYX_OK;
+    const onyx_sgemm_kernel *kern = onyx_kernels_get()->sgemm;
+    int64_t floats = onyx_sgemm_packed_b_floats(kern, k, nn);
+    if (floats < 0 || floats > INT64_MAX / (int64_t)sizeof(float))
+        return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "B is too large to pack");
+    matmul_state *s = onyx_node_alloc(n, sizeof *s);
+    float *packed = onyx_node_alloc(n, (size_t)floats * sizeof(float));
+    if (!s || !packed) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory packing B");
+    onyx_sgemm_pack_b(kern, false, k, nn, B->data, nn, packed);
+    s->b_data = B->data;
+    s->kern = kern;
+    s->packed_b = packed;
+    s->k = k;
+    s->n = nn;
+    n->state = s;
+    return ONYX_OK;
+}
+
+/* The fused bias [N] and activation, over rows of a product's output. */
+typedef struct mm_epi {
+    const float *bias; /* (n) or NULL */
+    const onyx_act *act;
+} mm_epi;
+
+static void mm_epi_block(void *ctx, float *c, int64_t ldc, int64_t i0, int64_t rows, int64_t j0,
+                         int64_t cols) {
+    const mm_epi *e = ctx;
+    (void)i0;
+    for (int64_t i = 0; i < rows; i++) {
+        float *ci = c + i * ldc;
+        if (e->bias) {
+            const float *b = e->bias + j0;
+            for (int64_t j = 0; j < cols; j++) ci[j] += b[j];
+        }
+        if (e->act->kind != ONYX_ACT_NONE) onyx_act_apply(e->act, ci, cols);
+    }
+}
+
 /* Many small float32 products (attention heads, ...): one serial GEMM per
  * batch item, batch items spread over threads. */
 typedef struct mm_batch_job {
@@ -298,6 +354,21 @@ static void mm_batch_task(void *ctx, int64_t begin, int64_t end, int thread) {
                           j->b + ob, p->n, 0.0f, j->y + b * p->m * p->n, p->n,
                           j->work ? j->work + (size_t)thread * j->work_stride : NULL);
     }
+}
+
+/* Y (batch*m x n) = A * prepacked B, then the fused epilogue per block. */
+static onyx_status matmul_packed(onyx_exec *x, const matmul_state *s, const mm_plan *p,
+                                 const float *a, float *y, const mm_epi *e) {
+    onyx_parallel par = parallel_of(x);
+    int64_t m = p->batch * p->m;
+    size_t ws = onyx_sgemm_run_workspace(m, p->n, p->k, par.threads);
+    void *work = ws ? onyx_exec_scratch(x, ws) : NULL;
+    if (ws && !work) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    bool epi = e->bias || e->act->kind != ONYX_ACT_NONE;
+    onyx_sgemm_op op = {.m = m, .n = p->n, .k = p->k, .a = a, .lda = p->k, .c = y,
+                        .ldc = p->n, .packed_b = s->packed_b,
+                        .epilogue = epi ? mm_epi_block : NULL, .epilogue_ctx = (void *)e};
+    return onyx_sgemm_run(s->kern, &op, &par, work);
 }
 
 static onyx_status matmul_f32(onyx_exec *x, const mm_plan *p, const float *a, const float *b,
@@ -345,6 +416,17 @@ static onyx_status run_matmul(const onyx_node *nd, onyx_exec *x) {
     if (count == 0) return ONYX_OK;
     onyx_exec_add_flops(x, 2.0 * (double)count * (double)p.k);
 
+    /* The fused bias (passes.c): float32 [N], for a float32 product only. */
+    const onyx_tensor *bias = onyx_exec_input(x, 2);
+    if (bias && (bias->dtype != ONYX_DTYPE_FLOAT || A->dtype != ONYX_DTYPE_FLOAT ||
+                 onyx_tensor_count(bias) != p.n))
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "the fused bias does not fit");
+    mm_epi e = {bias ? bias->data : NULL, &nd->act};
+    const matmul_state *s = nd->state;
+    if (s && A->dtype == ONYX_DTYPE_FLOAT && B->data == s->b_data && p.b_batch == 1 &&
+        p.a_batch == p.batch && p.k == s->k && p.n == s->n)
+        return matmul_packed(x, s, &p, A->data, Y->data, &e);
+
     onyx_dtype t = is_half(A->dtype) ? ONYX_DTYPE_FLOAT : A->dtype;
     if (t == ONYX_DTYPE_FLOAT) {
         const float *a = as_f32(x, A), *b = as_f32(x, B);
@@ -353,7 +435,8 @@ static onyx_status run_matmul(const onyx_node *nd, onyx_exec *x) {
         if (!a || !b || !y) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
         st = matmul_f32(x, &p, a, b, y);
         if (st) return st;
-        if (nd->act.kind != ONYX_ACT_NONE) onyx_act_apply(&nd->act, y, count);
+        if (e.bias || nd->act.kind != ONYX_ACT_NONE)
+            mm_epi_block(&e, y, p.n, 0, count / p.n, 0, p.n);
         if (t != A->dtype) onyx_convert(A->dtype, Y->data, t, y, count, false);
         return ONYX_OK;
     }
@@ -459,7 +542,8 @@ static onyx_status run_matmul_integer(const onyx_node *nd, onyx_exec *x) {
 
 #define GEMM(V, MIN_IN, TYPES) \
     {"", "Gemm", V, MIN_IN, 3, 1, 1, TYPES, init_gemm, run_gemm, ONYX_OP_FUSES_ACT}
-#define MATMUL(V, TYPES) {"", "MatMul", V, 2, 2, 1, 1, TYPES, NULL, run_matmul, ONYX_OP_FUSES_ACT}
+#define MATMUL(V, TYPES) \
+    {"", "MatMul", V, 2, 2, 1, 1, TYPES, init_matmul, run_matmul, ONYX_OP_FUSES_ACT}
 
 const onyx_op_schema onyx_ops_matmul[] = {
     GEMM(1, 3, T_F),

@@ -5,6 +5,7 @@
  * LpNormalization. float16/bfloat16 compute in float32, double in double;
  * statistics accumulate in double. */
 #include "core/op.h"
+#include "kernels/dispatch.h"
 
 #include <math.h>
 #include <string.h>
@@ -166,6 +167,7 @@ typedef struct rows_job {
     double eps;
     bool rms;
     float *mean, *inv;        /* (rows) outputs or NULL */
+    const onyx_row_kernels *rk; /* float32 rows */
 } rows_job;
 
 /* Groups of `cpg` channels x `S` positions, contiguous; affine per channel. */
@@ -187,7 +189,8 @@ typedef struct affine_job {
     bool per_elem;
 } affine_job;
 
-#define NORM_KERNELS(T)                                                                    \
+/* double rows (float32 rows run on the row kernels of kernels/rows.h). */
+#define ROWS_KERNEL(T)                                                                    \
     static void rows_task_##T(void *ctx, int64_t begin, int64_t end, int thread) {         \
         const rows_job *j = ctx;                                                           \
         (void)thread;                                                                      \
@@ -215,7 +218,10 @@ typedef struct affine_job {
             if (j->mean) j->mean[r] = (float)mean;                                         \
             if (j->inv) j->inv[r] = (float)inv;                                            \
         }                                                                                  \
-    }                                                                                      \
+    }
+ROWS_KERNEL(double)
+
+#define NORM_KERNELS(T)                                                                    \
     static void group_task_##T(void *ctx, int64_t begin, int64_t end, int thread) {        \
         const group_job *j = ctx;                                                          \
         (void)thread;                                                                      \
@@ -261,6 +267,16 @@ typedef struct affine_job {
 NORM_KERNELS(float)
 NORM_KERNELS(double)
 
+/* float32 rows on the dispatched row kernel. */
+static void rows_task_kernel(void *ctx, int64_t begin, int64_t end, int thread) {
+    const rows_job *j = ctx;
+    (void)thread;
+    for (int64_t r = begin; r < end; r++)
+        j->rk->layernorm((const float *)j->x + r * j->len, (float *)j->y + r * j->len, j->len,
+                         (float)j->eps, j->scale, j->bias, j->rms, j->mean ? j->mean + r : NULL,
+                         j->inv ? j->inv + r : NULL);
+}
+
 // ----------------------------------------------------------------------------
 // LayerNormalization and RMSNormalization
 
@@ -285,7 +301,8 @@ static onyx_status run_rows_norm(const onyx_node *nd, onyx_exec *x) {
     }
     int nn = r - (int)axis;
     const int64_t *ndims = X->dims + axis;
-    rows_job j = {io.x, io.y, NULL, NULL, len, a->epsilon, rms, NULL, NULL};
+    rows_job j = {io.x, io.y, NULL, NULL, len, a->epsilon, rms, NULL, NULL,
+                  onyx_kernels_get()->rows};
     void *sc, *bi;
     if ((st = param_expand(x, S, io.ct, nn, ndims, "scale", &sc)) ||
         (st = param_expand(x, B, io.ct, nn, ndims, "bias", &bi)))
@@ -304,7 +321,7 @@ static onyx_status run_rows_norm(const onyx_node *nd, onyx_exec *x) {
     }
     if (io.count > 0 && len > 0)
         onyx_exec_parallel(x, rows, grain_for(len),
-                           io.ct == ONYX_DTYPE_DOUBLE ? rows_task_double : rows_task_float, &j);
+                           io.ct == ONYX_DTYPE_DOUBLE ? rows_task_double : rows_task_kernel, &j);
     io_end(&io);
     return ONYX_OK;
 }

@@ -258,8 +258,8 @@ static double act_ref(const onyx_act *a, double v) {
 }
 
 static int run_op_case(const onyx_sgemm_kernel *kern, int64_t m, int64_t n, int64_t k,
-                       bool packed, bool packer, bool ta, int mode, onyx_pool *pool,
-                       uint32_t seed) {
+                       bool packed, bool packer, bool ta, bool packed_b, int mode,
+                       onyx_pool *pool, uint32_t seed) {
     const onyx_act *act = &op_acts[seed % 4];
     bool with_bias = seed % 3 != 0;
     int64_t lda = (ta ? m : k) + 1, ldb = n + 2, ldc = n + 3;
@@ -271,7 +271,9 @@ static int run_op_case(const onyx_sgemm_kernel *kern, int64_t m, int64_t n, int6
     float *bias = malloc(sizeof(float) * (size_t)m);
     int64_t pf = onyx_sgemm_packed_a_floats(kern, m, k);
     float *pa = malloc(sizeof(float) * (size_t)(pf + 1));
-    int ok = a && b && c && r && seen && pa && bias && pf >= 0;
+    int64_t pbf = onyx_sgemm_packed_b_floats(kern, k, n);
+    float *pbuf = malloc(sizeof(float) * (size_t)(pbf + 1));
+    int ok = a && b && c && r && seen && pa && bias && pf >= 0 && pbuf && pbf >= 0;
     if (!ok) goto done;
     for (int64_t i = 0; i < m; i++) bias[i] = lcg(&seed);
     for (int64_t i = 0; i < (ta ? k : m) * lda; i++) a[i] = lcg(&seed);
@@ -285,13 +287,15 @@ static int run_op_case(const onyx_sgemm_kernel *kern, int64_t m, int64_t n, int6
             r[i * ldc + j] = act_ref(act, r[i * ldc + j] + (with_bias ? bias[i] : 0.0)) + 100.0 +
                              (double)i;
     onyx_sgemm_pack_a(kern, ta, m, k, a, lda, pa);
+    onyx_sgemm_pack_b(kern, false, k, n, b, ldb, pbuf);
     plain_b pb = {b, ldb, n};
     count_epi ce = {m, n, seen};
     onyx_sgemm_op op = {.m = m, .n = n, .k = k, .packed_a = packed ? pa : NULL, .a = a,
                         .lda = lda, .trans_a = ta, .pack_b = packer ? pack_plain : NULL,
                         .pack_b_ctx = &pb, .b = b, .ldb = ldb, .c = c, .ldc = ldc,
                         .bias = with_bias ? bias : NULL, .act = act,
-                        .epilogue = epi_mark, .epilogue_ctx = &ce};
+                        .epilogue = epi_mark, .epilogue_ctx = &ce,
+                        .packed_b = packed_b ? pbuf : NULL};
     int threads = 3;
     onyx_parallel fake = {fake_parallel, &threads, threads};
     onyx_parallel real = {pool_parallel, pool, onyx_pool_threads(pool)};
@@ -311,9 +315,10 @@ static int run_op_case(const onyx_sgemm_kernel *kern, int64_t m, int64_t n, int6
     for (int64_t i = 0; i < m && ok; i++)
         for (int64_t j = 0; j < ldc; j++)
             if (!(fabs(c[i * ldc + j] - r[i * ldc + j]) <= 1e-4 * (double)(k + 1))) {
-                fprintf(stderr, "  run m=%lld n=%lld k=%lld packed=%d packer=%d ta=%d mode=%d: "
-                        "C[%lld,%lld] = %g, want %g\n", (long long)m, (long long)n, (long long)k,
-                        packed, packer, ta, mode, (long long)i, (long long)j, c[i * ldc + j],
+                fprintf(stderr, "  run m=%lld n=%lld k=%lld packed=%d packer=%d ta=%d packed_b=%d "
+                        "mode=%d: C[%lld,%lld] = %g, want %g\n", (long long)m, (long long)n,
+                        (long long)k, packed, packer, ta, packed_b, mode, (long long)i,
+                        (long long)j, c[i * ldc + j],
                         r[i * ldc + j]);
                 ok = 0;
                 break;
@@ -325,6 +330,7 @@ done:
     free(r);
     free(seen);
     free(pa);
+    free(pbuf);
     free(bias);
     return ok;
 }
@@ -345,10 +351,12 @@ UNIT_TEST(gemm_run_prepacked_packer_epilogue) {
     int bad = 0;
     for (int ki = 0; ki < 3; ki++)
         for (int s = 0; s < 8; s++)
-            for (int v = 0; v < 8; v++)
+            for (int v = 0; v < 16; v++)
                 bad += !run_op_case(kerns[ki], shapes[s][0], shapes[s][1], shapes[s][2], v & 1,
-                                    (v >> 1) & 1, (v >> 2) & 1, (s + v) % 4, pool, seed++);
+                                    (v >> 1) & 1, (v >> 2) & 1, (v >> 3) & 1, (s + v) % 4, pool,
+                                    seed++);
     CHECK(bad == 0);
     CHECK(onyx_sgemm_packed_a_floats(NULL, -1, 3) == -1);
+    CHECK(onyx_sgemm_packed_b_floats(NULL, 3, -1) == -1);
     onyx_pool_free(pool);
 }

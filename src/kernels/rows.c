@@ -1,0 +1,51 @@
+/* rows.c - the generic C twins of the row kernels of rows.h: softmax and
+ * layer normalization of one contiguous float32 row, sums in double. The
+ * reference the ISA variants (rows_avx2.c) are tested against. */
+#include "kernels/rows.h"
+
+#include <math.h>
+
+static void softmax_generic(const float *x, float *y, int64_t n, bool log_) {
+    float mx = x[0];
+    for (int64_t k = 1; k < n; k++)
+        if (x[k] > mx) mx = x[k];
+    double sum = 0;
+    if (!log_) {
+        for (int64_t k = 0; k < n; k++) {
+            float e = expf(x[k] - mx);
+            y[k] = e;
+            sum += e;
+        }
+        float inv = (float)(1.0 / sum);
+        for (int64_t k = 0; k < n; k++) y[k] *= inv;
+        return;
+    }
+    for (int64_t k = 0; k < n; k++) sum += expf(x[k] - mx);
+    float lse = mx + (float)log(sum);
+    for (int64_t k = 0; k < n; k++) y[k] = x[k] - lse;
+}
+
+static void layernorm_generic(const float *x, float *y, int64_t n, float eps, const float *scale,
+                              const float *bias, bool rms, float *mean_out, float *inv_out) {
+    double mean = 0, var = 0;
+    if (!rms) {
+        for (int64_t i = 0; i < n; i++) mean += x[i];
+        mean /= (double)n;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)x[i] - mean;
+        var += d * d;
+    }
+    var /= (double)n;
+    double inv = 1.0 / sqrt(var + eps);
+    if (mean_out) *mean_out = (float)mean;
+    if (inv_out) *inv_out = (float)inv;
+    for (int64_t i = 0; i < n; i++) {
+        double v = ((double)x[i] - mean) * inv;
+        if (scale) v *= scale[i];
+        if (bias) v += bias[i];
+        y[i] = (float)v;
+    }
+}
+
+const onyx_row_kernels onyx_row_kernels_generic = {"generic", softmax_generic, layernorm_generic};

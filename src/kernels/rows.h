@@ -1,0 +1,27 @@
+/* rows.h - float32 kernels over one contiguous row for the normalizing ops:
+ * softmax / log-softmax (ops/activation.c) and layer / RMS normalization
+ * (ops/norm.c). Each has a generic C twin (rows.c) and ISA variants chosen
+ * in dispatch.c. Does not own: axes, strides, type conversion (the ops). */
+#ifndef ONYX_ROWS_H
+#define ONYX_ROWS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct onyx_row_kernels {
+    const char *name;
+    /* y[0..n) = softmax(x[0..n)), or log-softmax when `log`; n >= 1. y may
+     * equal x. */
+    void (*softmax)(const float *x, float *y, int64_t n, bool log);
+    /* y[0..n) = (x - mean) * inv * scale + bias with inv = 1/sqrt(var + eps)
+     * (the mean not subtracted, and var the mean square, when `rms`); scale
+     * and bias (n values) may be NULL. Stores mean and inv when not NULL.
+     * n >= 1; y may equal x. */
+    void (*layernorm)(const float *x, float *y, int64_t n, float eps, const float *scale,
+                      const float *bias, bool rms, float *mean, float *inv);
+} onyx_row_kernels;
+
+extern const onyx_row_kernels onyx_row_kernels_generic;
+extern const onyx_row_kernels onyx_row_kernels_avx2;
+
+#endif

@@ -1,0 +1,147 @@
+/* rows_avx2.c - the AVX2+FMA row kernels of rows.h: softmax / log-softmax
+ * and layer / RMS normalization of one contiguous float32 row, 8 lanes at a
+ * time with masked tails. Only reached when dispatch.c found AVX2 and FMA;
+ * rows.c holds the generic twins. */
+#include "kernels/rows.h"
+
+#include "kernels/conv_avx2.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+/* Lanes [0, r) set, for a tail of r in 1..7 elements. */
+static inline __m256i tail_mask(int64_t r) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline float hmax(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static void softmax_avx2(const float *x, float *y, int64_t n, bool log_) {
+    const int64_t nv = n & ~(int64_t)7, r = n - nv;
+    const __m256i m = tail_mask(r);
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    __m256 vmax = ninf, nan = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nv; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        vmax = _mm256_max_ps(vmax, v);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    }
+    if (r) {
+        __m256 v = _mm256_blendv_ps(ninf, _mm256_maskload_ps(x + nv, m), _mm256_castsi256_ps(m));
+        vmax = _mm256_max_ps(vmax, v);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    }
+    /* NaNs (which max_ps and the clamped exp would drop) and an all -inf
+     * row take the generic path, which propagates them. */
+    float mx = hmax(vmax);
+    if (_mm256_movemask_ps(nan) || mx == -INFINITY) {
+        onyx_row_kernels_generic.softmax(x, y, n, log_);
+        return;
+    }
+    const __m256 vm = _mm256_set1_ps(mx);
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= nv; i += 16) {
+        __m256 e0 = onyx_avx2_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        __m256 e1 = onyx_avx2_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm));
+        if (!log_) {
+            _mm256_storeu_ps(y + i, e0);
+            _mm256_storeu_ps(y + i + 8, e1);
+        }
+        s0 = _mm256_add_ps(s0, e0);
+        s1 = _mm256_add_ps(s1, e1);
+    }
+    for (; i < nv; i += 8) {
+        __m256 e = onyx_avx2_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        if (!log_) _mm256_storeu_ps(y + i, e);
+        s0 = _mm256_add_ps(s0, e);
+    }
+    if (r) {
+        __m256 e = onyx_avx2_exp(_mm256_sub_ps(_mm256_maskload_ps(x + nv, m), vm));
+        e = _mm256_and_ps(e, _mm256_castsi256_ps(m));
+        if (!log_) _mm256_maskstore_ps(y + nv, m, e);
+        s1 = _mm256_add_ps(s1, e);
+    }
+    float sum = hsum(_mm256_add_ps(s0, s1));
+    if (!log_) {
+        const __m256 inv = _mm256_set1_ps(1.0f / sum);
+        for (i = 0; i < nv; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), inv));
+        if (r) _mm256_maskstore_ps(y + nv, m, _mm256_mul_ps(_mm256_maskload_ps(y + nv, m), inv));
+        return;
+    }
+    const __m256 lse = _mm256_set1_ps(mx + logf(sum));
+    for (i = 0; i < nv; i += 8) _mm256_storeu_ps(y + i, _mm256_sub_ps(_mm256_loadu_ps(x + i), lse));
+    if (r) _mm256_maskstore_ps(y + nv, m, _mm256_sub_ps(_mm256_maskload_ps(x + nv, m), lse));
+}
+
+/* Two passes for the statistics (the row is in L1 after the first), then
+ * one fused normalize-scale-shift pass. */
+static void layernorm_avx2(const float *x, float *y, int64_t n, float eps, const float *scale,
+                           const float *bias, bool rms, float *mean_out, float *inv_out) {
+    const int64_t nv = n & ~(int64_t)7, r = n - nv;
+    const __m256i m = tail_mask(r);
+    float mean = 0.0f;
+    if (!rms) {
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 16 <= nv; i += 16) {
+            s0 = _mm256_add_ps(s0, _mm256_loadu_ps(x + i));
+            s1 = _mm256_add_ps(s1, _mm256_loadu_ps(x + i + 8));
+        }
+        for (; i < nv; i += 8) s0 = _mm256_add_ps(s0, _mm256_loadu_ps(x + i));
+        if (r) s1 = _mm256_add_ps(s1, _mm256_maskload_ps(x + nv, m));
+        mean = hsum(_mm256_add_ps(s0, s1)) / (float)n;
+    }
+    const __m256 vm = _mm256_set1_ps(mean);
+    __m256 q0 = _mm256_setzero_ps(), q1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= nv; i += 16) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), vm);
+        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm);
+        q0 = _mm256_fmadd_ps(d0, d0, q0);
+        q1 = _mm256_fmadd_ps(d1, d1, q1);
+    }
+    for (; i < nv; i += 8) {
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), vm);
+        q0 = _mm256_fmadd_ps(d, d, q0);
+    }
+    if (r) {
+        __m256 d = _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(x + nv, m), vm),
+                                 _mm256_castsi256_ps(m));
+        q1 = _mm256_fmadd_ps(d, d, q1);
+    }
+    float var = hsum(_mm256_add_ps(q0, q1)) / (float)n;
+    float inv = (float)(1.0 / sqrt((double)var + (double)eps));
+    if (mean_out) *mean_out = mean;
+    if (inv_out) *inv_out = inv;
+    /* y = (x - mean) * inv * scale + bias; subtracting first keeps a large
+     * mean from cancelling against x * inv. */
+    const __m256 vi = _mm256_set1_ps(inv);
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    for (i = 0; i < nv; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), vi);
+        __m256 s = scale ? _mm256_loadu_ps(scale + i) : one;
+        __m256 b = bias ? _mm256_loadu_ps(bias + i) : zero;
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(v, s, b));
+    }
+    if (r) {
+        __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + nv, m), vm), vi);
+        __m256 s = scale ? _mm256_maskload_ps(scale + nv, m) : one;
+        __m256 b = bias ? _mm256_maskload_ps(bias + nv, m) : zero;
+        _mm256_maskstore_ps(y + nv, m, _mm256_fmadd_ps(v, s, b));
+    }
+}
+
+const onyx_row_kernels onyx_row_kernels_avx2 = {"avx2", softmax_avx2, layernorm_avx2};

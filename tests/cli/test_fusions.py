@@ -1,0 +1,136 @@
+"""Graph fusions of transformer models (src/core/passes.c) and the kernels
+behind them, through `onyx run` against onnxruntime: MatMul + bias Add with
+prepacked weights, and a 2-layer BERT encoder (tools/build_bert.py) at
+opset 17 (LayerNormalization) and 14 (decomposed LayerNorm)."""
+import sys
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import ROOT, check_ok, onyx_binary, ort_run, run_onyx, save_model
+
+sys.path.insert(0, str(ROOT / "tools"))
+import build_bert  # noqa: E402  (tools/ is not a package)
+
+
+def run_both(tmp_path, model, feeds):
+    path = save_model(model, tmp_path / "m.onnx")
+    args = []
+    for name, arr in feeds.items():
+        np.save(tmp_path / f"{name}.npy", arr)
+        args += ["-i", f"{name}={tmp_path / (name + '.npy')}"]
+    check_ok(run_onyx("run", path, *args, "-o", tmp_path / "out"))
+    want = ort_run(path, feeds)
+    return {k: np.load(tmp_path / "out" / f"{k}.npy") for k in want}, want
+
+
+# A [.., K] x W [K, N] + b [N], b as either Add operand, with or without a
+# Relu after; shapes that do and do not pack (N = 1, small K*N), 1-D A.
+@pytest.mark.parametrize("a_shape,n,bias_first,relu", [
+    ((2, 5, 96), 80, True, False),
+    ((7, 96), 80, False, True),
+    ((96,), 80, True, False),
+    ((3, 17), 1, False, False),
+    ((4, 3), 5, True, True),
+    ((1, 130, 300), 70, False, False),
+])
+def test_matmul_bias_fusion(tmp_path, a_shape, n, bias_first, relu):
+    rng = np.random.default_rng(len(a_shape) * 100 + n)
+    k = a_shape[-1]
+    w = rng.standard_normal((k, n)).astype(np.float32)
+    b = rng.standard_normal((n,)).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["a", "w"], ["p"]),
+             helper.make_node("Add", ["b", "p"] if bias_first else ["p", "b"],
+                              ["s" if relu else "y"])]
+    if relu:
+        nodes.append(helper.make_node("Relu", ["s"], ["y"]))
+    out_shape = list(a_shape[:-1]) + [n]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("a", TensorProto.FLOAT,
+                                                                      list(a_shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
+                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    a = rng.standard_normal(a_shape).astype(np.float32)
+    got, want = run_both(tmp_path, model, {"a": a})
+    assert got["y"].shape == want["y"].shape
+    np.testing.assert_allclose(got["y"], want["y"], rtol=0, atol=1e-4)
+
+
+def test_matmul_bias_not_fused_when_product_is_read_twice(tmp_path):
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((64, 64)).astype(np.float32)
+    b = rng.standard_normal((64,)).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["a", "w"], ["p"]),
+             helper.make_node("Add", ["p", "b"], ["y"]),
+             helper.make_node("Mul", ["p", "p"], ["z"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("a", TensorProto.FLOAT, [8, 64])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [8, 64]),
+                           helper.make_tensor_value_info("z", TensorProto.FLOAT, [8, 64])],
+                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    got, want = run_both(tmp_path, model, {"a": rng.standard_normal((8, 64)).astype(np.float32)})
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("opset", [17, 14])
+def test_bert_two_layers_matches_onnxruntime(tmp_path, opset):
+    path = tmp_path / f"bert{opset}.onnx"
+    build_bert.save(build_bert.build(opset, 2, True), str(path))
+    feeds = build_bert.test_inputs(str(path))
+    want = build_bert.run_onnxruntime(str(path), feeds)
+    got = build_bert.run_onyx(onyx_binary(), str(path), feeds)
+    assert got.shape == want.shape
+    assert float(np.abs(got.astype(np.float64) - want).max()) < 1e-4
+
+
+# Erf GELU: the exact pattern (fused into Gelu), operands swapped, and a
+# near miss (another divisor: not fused) must all match onnxruntime.
+@pytest.mark.parametrize("divisor,swap", [(np.sqrt(2.0), False), (np.sqrt(2.0), True),
+                                          (1.5, False)])
+def test_gelu_pattern(tmp_path, divisor, swap):
+    c = lambda name, v: numpy_helper.from_array(np.array(v, np.float32), name)  # noqa: E731
+    nodes = [helper.make_node("Div", ["x", "s2"], ["d"]), helper.make_node("Erf", ["d"], ["e"]),
+             helper.make_node("Add", ["one", "e"] if swap else ["e", "one"], ["a"]),
+             helper.make_node("Mul", ["a", "x"] if swap else ["x", "a"], ["m"]),
+             helper.make_node("Mul", ["half", "m"] if swap else ["m", "half"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 50])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 50])],
+                          [c("s2", divisor), c("one", 1.0), c("half", 0.5)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+    x = (np.random.default_rng(5).standard_normal((3, 50)) * 3).astype(np.float32)
+    got, want = run_both(tmp_path, model, {"x": x})
+    np.testing.assert_allclose(got["y"], want["y"], rtol=0, atol=1e-5)
+
+
+# The decomposed LayerNorm (opset 13 attribute axes, opset 18 input axes),
+# and one reducing another axis (not fused).
+@pytest.mark.parametrize("opset,axis", [(13, -1), (18, -1), (13, 2), (13, 1)])
+def test_layernorm_pattern(tmp_path, opset, axis):
+    rng = np.random.default_rng(opset + axis)
+    n = 40
+    inits = [numpy_helper.from_array(np.array(2.0, np.float32), "two"),
+             numpy_helper.from_array(np.array(1e-5, np.float32), "eps"),
+             numpy_helper.from_array((1 + 0.1 * rng.standard_normal(n)).astype(np.float32), "g"),
+             numpy_helper.from_array((0.1 * rng.standard_normal(n)).astype(np.float32), "b")]
+
+    def mean(i, o):
+        if opset >= 18:
+            return helper.make_node("ReduceMean", [i, "ax"], [o], keepdims=1)
+        return helper.make_node("ReduceMean", [i], [o], axes=[axis], keepdims=1)
+
+    if opset >= 18:
+        inits.append(numpy_helper.from_array(np.array([axis], np.int64), "ax"))
+    nodes = [mean("x", "m"), helper.make_node("Sub", ["x", "m"], ["d"]),
+             helper.make_node("Pow", ["d", "two"], ["sq"]), mean("sq", "v"),
+             helper.make_node("Add", ["v", "eps"], ["ve"]), helper.make_node("Sqrt", ["ve"], ["sd"]),
+             helper.make_node("Div", ["d", "sd"], ["nn"]), helper.make_node("Mul", ["nn", "g"], ["s"]),
+             helper.make_node("Add", ["b", "s"], ["y"])]
+    shape = [2, 40, n] if axis != 1 else [2, n, n]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    x = (3 + rng.standard_normal(shape)).astype(np.float32)
+    got, want = run_both(tmp_path, model, {"x": x})
+    np.testing.assert_allclose(got["y"], want["y"], rtol=0, atol=1e-4)
