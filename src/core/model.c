@@ -120,9 +120,22 @@ static bool read_elsewhere(const onyx_graph *g, int s, const onyx_node *except, 
 
 void onyx_model_release_unused(const onyx_model *m, const onyx_graph *g) {
     if (!g) return;
-    for (int s = 0; s < g->n_slots; s++)
-        if (g->slots[s].constant && !is_io(g, s) && !read_elsewhere(g, s, NULL, -1))
-            release_value(m, g->slots[s].constant, true);
+    /* Readers per slot in one pass: the graph's inputs and outputs count. */
+    int *uses = calloc((size_t)g->n_slots + 1, sizeof *uses);
+    if (uses) {
+        for (int i = 0; i < g->n_inputs; i++) uses[g->inputs[i]]++;
+        for (int i = 0; i < g->n_outputs; i++) uses[g->outputs[i]]++;
+        for (int j = 0; j < g->n_nodes; j++) {
+            const onyx_node *nd = &g->nodes[j];
+            if (!nd->op) continue;
+            for (int k = 0; k < nd->n_in; k++)
+                if (nd->in[k] >= 0) uses[nd->in[k]]++;
+            for (const int *p = g->implicit ? g->implicit[j] : NULL; p && *p >= 0; p++) uses[*p]++;
+        }
+        for (int s = 0; s < g->n_slots; s++)
+            if (g->slots[s].constant && !uses[s]) release_value(m, g->slots[s].constant, true);
+        free(uses);
+    }
     for (int j = 0; j < g->n_nodes; j++) {
         const onyx_node *nd = &g->nodes[j];
         for (int a = 0; nd->subgraphs && a < nd->n_attrs; a++)
