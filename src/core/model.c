@@ -68,13 +68,105 @@ onyx_status onyx_model_external(void *model, const char *location, const uint8_t
 }
 
 // ----------------------------------------------------------------------------
+// Releasing constants that no run will read
+
+/* Whether [p, p + n) lies inside the model file's mapping or a mapped
+ * external data file: memory whose dropped pages come back from the file. */
+static bool in_mapping(const onyx_model *m, const void *p, size_t n) {
+    uintptr_t a = (uintptr_t)p;
+    const onyx_mapping *maps[] = {&m->map};
+    for (int i = -1; i < m->n_externals; i++) {
+        const onyx_mapping *mp = i < 0 ? maps[0] : &m->externals[i];
+        uintptr_t lo = (uintptr_t)mp->data;
+        if (mp->data && a >= lo && n <= mp->size && a - lo <= mp->size - n) return true;
+    }
+    return false;
+}
+
+/* Gives back the memory of constant v, keeping its address: pages of the
+ * model file come back from the file if read again; an owned copy's would
+ * read as zeros, so that is done only when `unused` says nothing reads it.
+ * Memory borrowed from the caller (onyx_model_load_memory) is left alone. */
+static void release_value(const onyx_model *m, const onyx_value *v, bool unused) {
+    if (!v || v->kind != ONYX_KIND_TENSOR || v->tensor.dtype == ONYX_DTYPE_STRING) return;
+    const onyx_tensor *t = &v->tensor;
+    int64_t count = onyx_tensor_count(t);
+    size_t bytes = onyx_dtype_bytes(t->dtype, count);
+    if (!t->data || count <= 0 || bytes == SIZE_MAX) return;
+    if (in_mapping(m, t->data, bytes) || (unused && t->heap)) onyx_pages_drop(t->data, bytes);
+}
+
+static bool is_io(const onyx_graph *g, int slot) {
+    for (int i = 0; i < g->n_inputs; i++)
+        if (g->inputs[i] == slot) return true;
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == slot) return true;
+    return false;
+}
+
+/* Whether any node of g other than input `except_in` of node `except`
+ * reads slot s (subgraph captures included, through g->implicit). */
+static bool read_elsewhere(const onyx_graph *g, int s, const onyx_node *except, int except_in) {
+    for (int j = 0; j < g->n_nodes; j++) {
+        const onyx_node *nd = &g->nodes[j];
+        if (!nd->op) continue;
+        for (int k = 0; k < nd->n_in; k++)
+            if (nd->in[k] == s && !(nd == except && k == except_in)) return true;
+        for (const int *p = g->implicit ? g->implicit[j] : NULL; p && *p >= 0; p++)
+            if (*p == s) return true;
+    }
+    return false;
+}
+
+void onyx_model_release_unused(const onyx_model *m, const onyx_graph *g) {
+    if (!g) return;
+    /* Readers per slot in one pass: the graph's inputs and outputs count. */
+    int *uses = calloc((size_t)g->n_slots + 1, sizeof *uses);
+    if (uses) {
+        for (int i = 0; i < g->n_inputs; i++) uses[g->inputs[i]]++;
+        for (int i = 0; i < g->n_outputs; i++) uses[g->outputs[i]]++;
+        for (int j = 0; j < g->n_nodes; j++) {
+            const onyx_node *nd = &g->nodes[j];
+            if (!nd->op) continue;
+            for (int k = 0; k < nd->n_in; k++)
+                if (nd->in[k] >= 0) uses[nd->in[k]]++;
+            for (const int *p = g->implicit ? g->implicit[j] : NULL; p && *p >= 0; p++) uses[*p]++;
+        }
+        for (int s = 0; s < g->n_slots; s++)
+            if (g->slots[s].constant && !uses[s]) release_value(m, g->slots[s].constant, true);
+        free(uses);
+    }
+    for (int j = 0; j < g->n_nodes; j++) {
+        const onyx_node *nd = &g->nodes[j];
+        for (int a = 0; nd->subgraphs && a < nd->n_attrs; a++)
+            onyx_model_release_unused(m, nd->subgraphs[a]);
+    }
+}
+
+void onyx_node_release_constant(onyx_node *n, int i, bool reread) {
+    const onyx_graph *g = n->graph;
+    if (!g || !n->model || i < 0 || i >= n->n_in || n->in[i] < 0) return;
+    int s = n->in[i];
+    if (!g->slots[s].constant || is_io(g, s) || read_elsewhere(g, s, n, i)) return;
+    release_value(n->model, g->slots[s].constant, !reread);
+    /* Graph passes ran before the first init: the constants they replaced
+     * (weights folded with a BatchNormalization) go now rather than at the
+     * end of the load, which lowers its peak. Cheap, and idempotent. */
+    onyx_model_release_unused(n->model, g);
+}
+
+// ----------------------------------------------------------------------------
 // Loading
 
 static onyx_status load(onyx_model *m, onyx_error *err) {
-    onyx_status st = onyx_pb_decode_model(m->bytes, m->size, &m->arena, &m->pb, err);
+    onyx_status st = m->map.data && m->bytes == m->map.data
+                         ? onyx_pb_decode_model_mapped(m->bytes, m->size, &m->arena, &m->pb, err)
+                         : onyx_pb_decode_model(m->bytes, m->size, &m->arena, &m->pb, err);
     if (st) return st;
     if (!m->pb->graph) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "the model has no graph");
-    return onyx_graph_build(m, err);
+    if ((st = onyx_graph_build(m, err))) return st;
+    onyx_model_release_unused(m, m->graph);
+    return ONYX_OK;
 }
 
 static onyx_status finish_load(onyx_model *m, onyx_model **out, onyx_error *err) {

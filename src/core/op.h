@@ -109,6 +109,17 @@ void *onyx_node_alloc(onyx_node *n, size_t size);
  * as the model. */
 const onyx_tensor *onyx_node_constant(const onyx_node *n, int i);
 
+/* From init, once the op has packed or copied what it needs of constant
+ * input i (onyx_node_constant): the engine may give the constant's memory
+ * back when no other node, graph output or subgraph reads it. The tensor
+ * keeps its dtype, dims and data address (run may compare that address with
+ * the one it packed from), but with `reread` false run must never read its
+ * data again, which may then read as zeros. With `reread` true run may still
+ * read it on uncommon paths (shapes the packed form does not serve), and only
+ * memory that comes back intact when read (pages of the model file) is
+ * given back. */
+void onyx_node_release_constant(onyx_node *n, int i, bool reread);
+
 /* ---------------------------------------------------------------------- */
 /* Attributes (all lookups by name; absent -> default)                      */
 

@@ -144,6 +144,11 @@ static onyx_status init_conv(onyx_node *n, onyx_error *err) {
     if (!strcmp(n->op_type, "Conv")) {
         onyx_status st = prepack_conv(n, a, err);
         if (st) return st;
+        /* 1-D/2-D runs with the constant W read only the packed form, except
+         * that Winograd layers fall back to W for images of few tiles. */
+        const onyx_tensor *W = onyx_node_constant(n, 1);
+        if ((a->packed || a->wino) && W->ndim <= 4)
+            onyx_node_release_constant(n, 1, a->wino != NULL);
     }
     n->state = a;
     return ONYX_OK;
