@@ -185,6 +185,7 @@ BIN_FN(bin_min, ONYX_EW_MIN)
 
 static void binary_avx2(onyx_ew_binop op, const float *a, int64_t sa, const float *b,
                         int64_t sb, float *y, int64_t n, const onyx_act *act) {
+    if (n <= 0) return; /* the broadcasts below read a[0] and b[0] */
     if (!sa && !sb) {
         onyx_ew_kernels_generic.binary(op, a, sa, b, sb, y, n, act);
         return;

@@ -549,7 +549,8 @@ static onyx_status run_binary(const onyx_node *n, onyx_exec *x) {
         onyx_tensor_count(&b) == 1 && onyx_tensor_count(out) == onyx_tensor_count(a)) {
         float e = *(const float *)b.data;
         if (e == 1.0f) {
-            if (out->data != a->data) memcpy(out->data, a->data, onyx_tensor_nbytes(out));
+            size_t bytes = onyx_tensor_nbytes(out);
+            if (bytes && out->data != a->data) memcpy(out->data, a->data, bytes);
             return ONYX_OK;
         }
         onyx_ew_unop u = e == 2.0f   ? ONYX_EW_SQUARE
