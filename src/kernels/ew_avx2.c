@@ -185,6 +185,7 @@ BIN_FN(bin_min, ONYX_EW_MIN)
 
 static void binary_avx2(onyx_ew_binop op, const float *a, int64_t sa, const float *b,
                         int64_t sb, float *y, int64_t n, const onyx_act *act) {
+    if (n <= 0) return; /* the broadcasts below read a[0] and b[0] */
     if (!sa && !sb) {
         onyx_ew_kernels_generic.binary(op, a, sa, b, sb, y, n, act);
         return;
@@ -215,7 +216,8 @@ INLINE __m256 unop(onyx_ew_unop op, __m256 v) {
     case ONYX_EW_RELU: return _mm256_max_ps(_mm256_setzero_ps(), v); /* NaN -> v */
     case ONYX_EW_TANH: return tanh_ps(v);
     case ONYX_EW_SIGMOID:
-        return _mm256_div_ps(one, _mm256_add_ps(one, exp_ps(_mm256_xor_ps(v, _mm256_set1_ps(-0.0f)))));
+        return _mm256_div_ps(one,
+                             _mm256_add_ps(one, exp_ps(_mm256_xor_ps(v, _mm256_set1_ps(-0.0f)))));
     case ONYX_EW_NEG: return _mm256_xor_ps(v, _mm256_set1_ps(-0.0f));
     case ONYX_EW_ABS: return abs_ps(v);
     case ONYX_EW_SQRT: return _mm256_sqrt_ps(v);

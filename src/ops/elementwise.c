@@ -253,8 +253,8 @@ static void ew_unary_run(onyx_exec *x, ew_unary_job *j, int64_t count, bool heav
 void onyx_ew_unary_f32(onyx_exec *x, onyx_ew_unop op, const onyx_tensor *in, onyx_tensor *out) {
     const onyx_kernels *k = onyx_kernels_get();
     ew_unary_job j = {k->ew, k->conv, op, NULL, in->data, out->data};
-    bool heavy = op == ONYX_EW_TANH || op == ONYX_EW_SIGMOID || op == ONYX_EW_EXP || op == ONYX_EW_ERF ||
-                 op == ONYX_EW_GELU || op == ONYX_EW_GELU_TANH;
+    bool heavy = op == ONYX_EW_TANH || op == ONYX_EW_SIGMOID || op == ONYX_EW_EXP ||
+                 op == ONYX_EW_ERF || op == ONYX_EW_GELU || op == ONYX_EW_GELU_TANH;
     ew_unary_run(x, &j, onyx_tensor_count(out), heavy);
 }
 
@@ -549,7 +549,8 @@ static onyx_status run_binary(const onyx_node *n, onyx_exec *x) {
         onyx_tensor_count(&b) == 1 && onyx_tensor_count(out) == onyx_tensor_count(a)) {
         float e = *(const float *)b.data;
         if (e == 1.0f) {
-            if (out->data != a->data) memcpy(out->data, a->data, onyx_tensor_nbytes(out));
+            size_t bytes = onyx_tensor_nbytes(out);
+            if (bytes && out->data != a->data) memcpy(out->data, a->data, bytes);
             return ONYX_OK;
         }
         onyx_ew_unop u = e == 2.0f   ? ONYX_EW_SQUARE

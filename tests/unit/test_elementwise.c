@@ -455,7 +455,8 @@ UNIT_TEST(ew_float32_fast_paths) {
     for (int i = 0; i < W; i++) bias[i] = frand(&seed);
     onyx_tensor y;
     model_spec mul = {"Mul", 14, 2, {ONYX_DTYPE_FLOAT, ONYX_DTYPE_FLOAT}, {0}};
-    onyx_tensor_view in[2] = {tm_view(ONYX_DTYPE_FLOAT, 4, dx, x), tm_view(ONYX_DTYPE_FLOAT, 4, ds, s)};
+    onyx_tensor_view in[2] = {tm_view(ONYX_DTYPE_FLOAT, 4, dx, x),
+                              tm_view(ONYX_DTYPE_FLOAT, 4, ds, s)};
     CHECK(run(&mul, 2, in, &y) == ONYX_OK);
     if (y.data) {
         int bad = 0;

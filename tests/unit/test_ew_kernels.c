@@ -170,7 +170,14 @@ UNIT_TEST(ew_unary_avx2_matches_generic) {
 static double sweep(onyx_ew_unop op, float lo, float hi, int64_t count, double abs_tol) {
     float *x = malloc(sizeof(float) * (size_t)count);
     float *y0 = malloc(sizeof(float) * (size_t)count), *y1 = malloc(sizeof(float) * (size_t)count);
-    for (int64_t i = 0; i < count; i++) x[i] = lo + (hi - lo) * (float)((double)i / (double)(count - 1));
+    if (!x || !y0 || !y1 || count < 2) {
+        free(x);
+        free(y0);
+        free(y1);
+        return 1e30;
+    }
+    for (int64_t i = 0; i < count; i++)
+        x[i] = lo + (hi - lo) * (float)((double)i / (double)(count - 1));
     onyx_ew_kernels_generic.unary(op, x, y0, count);
     onyx_ew_kernels_avx2.unary(op, x, y1, count);
     double worst = 0;
@@ -179,7 +186,8 @@ static double sweep(onyx_ew_unop op, float lo, float hi, int64_t count, double a
         if (abs_tol > 0 && fabs((double)y1[i] - y0[i]) <= abs_tol) u = 0;
         if (u > worst) {
             worst = u;
-            if (u > 4) fprintf(stderr, "  op %d at %.9g: %.9g, libm %.9g\n", op, x[i], y1[i], y0[i]);
+            if (u > 4)
+                fprintf(stderr, "  op %d at %.9g: %.9g, libm %.9g\n", op, x[i], y1[i], y0[i]);
         }
     }
     free(x);
