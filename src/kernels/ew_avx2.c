@@ -18,31 +18,6 @@ INLINE __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), 
 
 INLINE __m256 is_nan(__m256 v) { return _mm256_cmp_ps(v, v, _CMP_UNORD_Q); }
 
-/* exp(x), NaN and +-inf included, denormal results rounded once: x = n ln2
- * + r with |r| <= ln2/2 (ln2 in two parts, Cephes' expf polynomial for
- * e^r), then e^r * 2^(n/2) * 2^(n - n/2) so that neither scale overflows. */
-INLINE __m256 exp_ps(__m256 x) {
-    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-104.0f)), _mm256_set1_ps(89.0f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i ni = _mm256_cvtps_epi32(n);
-    __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
-    const __m256i bias = _mm256_set1_epi32(127);
-    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
-    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
-    __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
-    return _mm256_blendv_ps(y, x, is_nan(x));
-}
-
 /* erf(x). |x| < 1: x P(x^2); 1 <= |x| < 3.92: 1 - e^(-x^2) R(|x| - 1), with
  * R a fit of erfcx = e^(x^2) erfc(x) and x^2 carried in two parts (the
  * rounding error of x*x would otherwise cost a few ulp); beyond, 1. Both
@@ -77,7 +52,7 @@ INLINE __m256 erf_ps(__m256 x) {
         r = _mm256_fmadd_ps(r, u, _mm256_set1_ps(0.15435558557510376f));
         r = _mm256_fmadd_ps(r, u, _mm256_set1_ps(-0.2732110023498535f));
         r = _mm256_fmadd_ps(r, u, _mm256_set1_ps(0.42758357524871826f));
-        __m256 ex = exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), sb));
+        __m256 ex = onyx_avx2_exp(_mm256_sub_ps(_mm256_setzero_ps(), sb));
         ex = _mm256_fnmadd_ps(ex, e, ex); /* e^(-sb) (1 - e) */
         __m256 yb = _mm256_fnmadd_ps(ex, r, one);
         y = _mm256_blendv_ps(y, yb, big);
@@ -100,7 +75,7 @@ INLINE __m256 tanh_ps(__m256 x) {
     __m256 y = _mm256_fmadd_ps(_mm256_mul_ps(p, s), t, t);
     __m256 big = _mm256_cmp_ps(t, _mm256_set1_ps(0.625f), _CMP_NLT_UQ); /* NaN too */
     if (_mm256_movemask_ps(big)) {
-        __m256 e = exp_ps(_mm256_add_ps(t, t));
+        __m256 e = onyx_avx2_exp(_mm256_add_ps(t, t));
         __m256 yb = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
         y = _mm256_blendv_ps(y, yb, big);
     }
@@ -127,7 +102,7 @@ INLINE __m256 binop(onyx_ew_binop op, __m256 a, __m256 b) {
 
 /* ak: 0 no activation, 1 Relu (x > 0 ? x : 0, as act.c), 2 any other kind. */
 INLINE __m256 epilogue(int ak, const onyx_avx2_act_params *ap, __m256 v) {
-    if (ak == 1) return _mm256_max_ps(v, _mm256_setzero_ps());
+    if (ak == 1) return _mm256_max_ps(_mm256_setzero_ps(), v);
     if (ak == 2) return onyx_avx2_act(ap, v);
     return v;
 }
@@ -217,12 +192,12 @@ INLINE __m256 unop(onyx_ew_unop op, __m256 v) {
     case ONYX_EW_TANH: return tanh_ps(v);
     case ONYX_EW_SIGMOID:
         return _mm256_div_ps(one,
-                             _mm256_add_ps(one, exp_ps(_mm256_xor_ps(v, _mm256_set1_ps(-0.0f)))));
+                             _mm256_add_ps(one, onyx_avx2_exp(_mm256_xor_ps(v, _mm256_set1_ps(-0.0f)))));
     case ONYX_EW_NEG: return _mm256_xor_ps(v, _mm256_set1_ps(-0.0f));
     case ONYX_EW_ABS: return abs_ps(v);
     case ONYX_EW_SQRT: return _mm256_sqrt_ps(v);
     case ONYX_EW_RECIP: return _mm256_div_ps(one, v);
-    case ONYX_EW_EXP: return exp_ps(v);
+    case ONYX_EW_EXP: return onyx_avx2_exp(v);
     case ONYX_EW_ERF: return erf_ps(v);
     case ONYX_EW_GELU: {
         __m256 e = erf_ps(_mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752440f)));
