@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 struct onyx_arena_chunk {
     onyx_arena_chunk *next;
     size_t size;
@@ -72,3 +76,9 @@ char *onyx_arena_strndup(onyx_arena *a, const char *s, size_t len) {
 }
 
 char *onyx_arena_strdup(onyx_arena *a, const char *s) { return onyx_arena_strndup(a, s, strlen(s)); }
+
+void onyx_heap_trim(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
