@@ -85,20 +85,34 @@ static void split_phases_avx2(const onyx_conv2d *g, const float *x, float *dst, 
     }
     const int64_t pw = (g->w + 1) / 2, plane = g->h * pw;
     const int64_t n_even = pw, n_odd = g->w / 2;
-    for (int64_t c = c0; c < c1; c++)
-        for (int64_t i = 0; i < g->h; i++) {
+    /* Only the phases and rows some tap reads (1x1: the even phase of
+     * every other row). */
+    const bool even = onyx_conv_phase_used(g, 0), odd = onyx_conv_phase_used(g, 1);
+    for (int64_t i = 0; i < g->h; i++) {
+        if (!onyx_conv_row_used(g, i)) continue;
+        for (int64_t c = c0; c < c1; c++) {
             const float *s = x + (c * g->h + i) * g->w;
             float *de = dst + c * 2 * plane + i * pw, *dd = de + plane;
             int64_t t = 0;
             /* Full vectors read s[2t .. 2t+16), within the row. */
-            for (; 2 * t + 16 <= g->w; t += 8) {
-                _mm256_storeu_ps(de + t, even8(s + 2 * t));
-                _mm256_storeu_ps(dd + t, odd8(s + 2 * t));
+            if (even && odd) {
+                for (; 2 * t + 16 <= g->w; t += 8) {
+                    _mm256_storeu_ps(de + t, even8(s + 2 * t));
+                    _mm256_storeu_ps(dd + t, odd8(s + 2 * t));
+                }
+            } else if (even) {
+                for (; 2 * t + 16 <= g->w; t += 8) _mm256_storeu_ps(de + t, even8(s + 2 * t));
+            } else {
+                for (; 2 * t + 16 <= g->w; t += 8) _mm256_storeu_ps(dd + t, odd8(s + 2 * t));
             }
-            for (int64_t u = t; u < n_even; u++) de[u] = s[2 * u];
-            for (int64_t u = t; u < n_odd; u++) dd[u] = s[2 * u + 1];
-            if (n_odd < pw) dd[n_odd] = 0.0f;
+            if (even)
+                for (int64_t u = t; u < n_even; u++) de[u] = s[2 * u];
+            if (odd) {
+                for (int64_t u = t; u < n_odd; u++) dd[u] = s[2 * u + 1];
+                if (n_odd < pw) dd[n_odd] = 0.0f;
+            }
         }
+    }
 }
 
 /* d[t..len) = 0 in whole vectors: may write up to 7 floats past len, into
@@ -127,6 +141,13 @@ static void fill_phases(const onyx_dw_plan *pl, const float *x, float *P) {
             }
             const float *s = x + ih * g->w;
             int64_t t = 0;
+            /* The leading pad: one vector store (the row is at least 16
+             * long and the copy below overwrites lanes from lo on) rather
+             * than a memset call per row. */
+            if (lo <= 8) {
+                _mm256_storeu_ps(d, _mm256_setzero_ps());
+                t = lo;
+            }
             for (; t < lo; t++) d[t] = 0.0f;
             if (sw == 1) {
                 memcpy(d + lo, s + lo + off, (size_t)(hi - lo) * sizeof(float));

@@ -1,8 +1,8 @@
 /* gemm_avx2.c - the AVX2+FMA single-precision GEMM micro-kernel: a 6 x 16
  * register tile (12 ymm accumulators) over packed panels, as described at
  * the micro-kernel boundary in gemm.h, plain and with the fused bias +
- * activation epilogue. Only reached when dispatch.c found AVX2 and FMA on
- * this CPU. */
+ * addend + activation epilogue (which also stores partial-height tiles).
+ * Only reached when dispatch.c found AVX2 and FMA on this CPU. */
 #include "kernels/gemm.h"
 
 #include "kernels/conv_avx2.h"
@@ -69,7 +69,9 @@ enum { MR = 6, NR = 16 };
         KLOOP(V)                                                                           \
         const onyx_avx2_act_params ap = onyx_avx2_act_params_of(epi->act);                 \
         const bool act = onyx_avx2_act_vectorized(ap.kind);                                \
+        const int rows = epi->rows;                                                        \
         _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                            \
+            if (i >= rows) break;                                                          \
             __m256 bi = epi->bias ? _mm256_broadcast_ss(epi->bias + i) : _mm256_setzero_ps(); \
             _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) {                          \
                 float *ci = c + i * ldc + 8 * v;                                           \
@@ -89,5 +91,7 @@ UKERNEL(ukernel_avx2_half, 1)
 UKERNEL_EPI(ukernel_avx2_epi, 2)
 UKERNEL_EPI(ukernel_avx2_half_epi, 1)
 
-const onyx_sgemm_kernel onyx_sgemm_kernel_avx2 = {"avx2", MR, NR, ukernel_avx2, ukernel_avx2_epi,
-                                                  ukernel_avx2_half, ukernel_avx2_half_epi};
+const onyx_sgemm_kernel onyx_sgemm_kernel_avx2 = {"avx2",           MR,
+                                                  NR,               ukernel_avx2,
+                                                  ukernel_avx2_epi, ukernel_avx2_half,
+                                                  ukernel_avx2_half_epi, true};

@@ -329,10 +329,18 @@ UNIT_TEST(winograd_avx2_matches_generic) {
 UNIT_TEST(conv_split_phases_avx2_matches_generic) {
     const onyx_cpu *cpu = onyx_cpu_get();
     if (!(cpu->avx2 && cpu->fma)) return;
-    static const int64_t shapes[][3] = {{2, 37, 2}, {3, 16, 2}, {1, 15, 2}, {2, 40, 3}, {1, 1, 2}};
+    /* c, w, stride, kernel, pad: 3x3 reads every phase and row, 1x1
+     * stride 2 one phase of every other row (odd ones with a pad of 1) */
+    static const int64_t shapes[][5] = {{2, 37, 2, 3, 1}, {3, 16, 2, 3, 1}, {1, 15, 2, 3, 0},
+                                        {2, 40, 3, 3, 1}, {1, 1, 2, 3, 1},  {2, 37, 2, 1, 0},
+                                        {3, 33, 2, 1, 1}, {1, 20, 3, 1, 0}};
     unsigned seed = 23;
-    for (int si = 0; si < 5; si++) {
-        onyx_conv2d g = {.c = shapes[si][0], .h = 3, .w = shapes[si][1], .sw = shapes[si][2]};
+    for (int si = 0; si < 8; si++) {
+        const int64_t *sp = shapes[si];
+        onyx_conv2d g = {.c = sp[0], .h = 7, .w = sp[1], .kh = sp[3], .kw = sp[3], .sh = sp[2],
+                         .sw = sp[2], .dh = 1, .dw = 1, .ph = sp[4], .pw = sp[4]};
+        g.oh = (g.h + 2 * g.ph - g.kh) / g.sh + 1;
+        g.ow = (g.w + 2 * g.pw - g.kw) / g.sw + 1;
         int64_t nx = g.c * g.h * g.w, np = onyx_conv_phase_floats(&g);
         float *x = malloc(sizeof(float) * (size_t)nx);
         float *p0 = malloc(sizeof(float) * (size_t)np), *p1 = malloc(sizeof(float) * (size_t)np);
