@@ -167,7 +167,8 @@ static void fill_phases(const onyx_dw_plan *pl, const float *x, float *P) {
  * accumulators). NT is the tap count when known at compile time (0:
  * pl->ntaps). */
 #define DW_ROW(NAME, NT)                                                                   \
-    static void NAME(const onyx_dw_plan *pl, const __m256 *wv, const float *src, __m256 vb, \
+    static inline __attribute__((always_inline)) void NAME(                                \
+        const onyx_dw_plan *pl, const __m256 *wv, const float *src, __m256 vb,              \
                      const float *srow, const onyx_avx2_act_params *ap, bool vec,          \
                      float *yrow, int64_t ow32) {                                           \
         const int n = NT ? NT : pl->ntaps;                                                 \
@@ -205,7 +206,8 @@ static void fill_phases(const onyx_dw_plan *pl, const float *x, float *P) {
  * rows are the independent accumulators, so narrow planes do not wait on
  * one FMA chain. */
 #define DW_TAIL(NAME, NT)                                                                  \
-    static void NAME(const onyx_dw_plan *pl, const __m256 *wv, const float *src,           \
+    static inline __attribute__((always_inline)) void NAME(                                \
+        const onyx_dw_plan *pl, const __m256 *wv, const float *src,                         \
                      int64_t step, int nrows, __m256 vb, const float *sum,                 \
                      const onyx_avx2_act_params *ap, bool vec, float *y, int64_t ow,        \
                      int64_t o0) {                                                          \
@@ -242,7 +244,7 @@ DW_TAIL(dw_tail_25, 25)
 /* 3x3, stride 1, dilation 1: four output rows per pass over six input rows,
  * each input vector loaded once for the three output rows it feeds (two
  * FMAs per load instead of one). Rows [oh0, oh0 + 4) of the output. */
-static void dw3x3s1_rows4(const float *P, int64_t len, const __m256 *wv, __m256 vb,
+static inline __attribute__((always_inline)) void dw3x3s1_rows4(const float *P, int64_t len, const __m256 *wv, __m256 vb,
                           const float *sum, const onyx_avx2_act_params *ap, bool vec, float *y,
                           int64_t ow, int64_t oh0) {
     const __m256 w0 = wv[0], w1 = wv[1], w2 = wv[2], w3 = wv[3], w4 = wv[4], w5 = wv[5],
@@ -310,19 +312,16 @@ static void dw3x3s1_rows4(const float *P, int64_t len, const __m256 *wv, __m256 
     }
 }
 
-static void depthwise_avx2(const onyx_dw_plan *pl, const float *x, const float *w, float bias,
-                           const float *sum, const onyx_act *act, float *y, float *scratch) {
-    if (!pl->ntaps) {
-        onyx_conv_kernels_generic.depthwise(pl, x, w, bias, sum, act, y, scratch);
-        return;
-    }
+/* The plane after fill_phases, with the activation kind a constant in the
+ * common cases (depthwise_avx2), so that its switch folds away instead of
+ * running per vector; the row kernels above are inlined into each copy. */
+static inline __attribute__((always_inline)) void depthwise_body(
+    const onyx_dw_plan *pl, const float *scratch, const __m256 *wv, float bias, const float *sum,
+    const onyx_act *act, onyx_act_kind kind, float *y) {
     const onyx_conv2d *g = &pl->g;
-    fill_phases(pl, x, scratch);
-    __m256 wv[ONYX_DW_MAX_TAPS];
-    for (int i = 0; i < pl->ntaps; i++) wv[i] = _mm256_broadcast_ss(w + i);
-    const onyx_act_kind kind = act ? act->kind : ONYX_ACT_NONE;
     const bool vec = onyx_avx2_act_vectorized(kind);
     onyx_avx2_act_params ap = onyx_avx2_act_params_of(act);
+    ap.kind = kind;
     const __m256 vb = _mm256_set1_ps(bias);
     const int64_t step = g->sh * pl->len, ow = g->ow, ow32 = ow / 32 * 32;
     int64_t oh = 0;
@@ -353,6 +352,35 @@ static void depthwise_avx2(const onyx_dw_plan *pl, const float *x, const float *
         }
         if (!vec && kind != ONYX_ACT_NONE)
             for (int k = 0; k < nrows; k++) onyx_act_apply(act, yrow + k * ow, ow);
+    }
+}
+
+static void depthwise_avx2(const onyx_dw_plan *pl, const float *x, const float *w, float bias,
+                           const float *sum, const onyx_act *act, float *y, float *scratch) {
+    if (!pl->ntaps) {
+        onyx_conv_kernels_generic.depthwise(pl, x, w, bias, sum, act, y, scratch);
+        return;
+    }
+    fill_phases(pl, x, scratch);
+    __m256 wv[ONYX_DW_MAX_TAPS];
+    for (int i = 0; i < pl->ntaps; i++) wv[i] = _mm256_broadcast_ss(w + i);
+    const onyx_act_kind kind = act ? act->kind : ONYX_ACT_NONE;
+    switch (kind) {
+    case ONYX_ACT_NONE:
+        depthwise_body(pl, scratch, wv, bias, sum, act, ONYX_ACT_NONE, y);
+        break;
+    case ONYX_ACT_RELU:
+        depthwise_body(pl, scratch, wv, bias, sum, act, ONYX_ACT_RELU, y);
+        break;
+    case ONYX_ACT_CLIP:
+        depthwise_body(pl, scratch, wv, bias, sum, act, ONYX_ACT_CLIP, y);
+        break;
+    case ONYX_ACT_SILU:
+        depthwise_body(pl, scratch, wv, bias, sum, act, ONYX_ACT_SILU, y);
+        break;
+    default:
+        depthwise_body(pl, scratch, wv, bias, sum, act, kind, y);
+        break;
     }
 }
 

@@ -67,14 +67,15 @@ UNIT_TEST(sgemm_run_sum_epilogue) {
     static const int64_t shapes[][3] = {{1, 1, 1}, {7, 21, 3}, {13, 8, 300}, {64, 50, 33},
                                         {6, 16, 5}};
     static const onyx_act acts[] = {{ONYX_ACT_RELU, 0, 0}, {ONYX_ACT_NONE, 0, 0},
-                                    {ONYX_ACT_CLIP, -0.5f, 0.75f}};
+                                    {ONYX_ACT_CLIP, -0.5f, 0.75f}, {ONYX_ACT_SILU, 0, 0},
+                                    {ONYX_ACT_TANH, 0, 0}};
     unsigned seed = 23;
     for (int ki = 0; ki < 3; ki++)
         for (int si = 0; si < 5; si++)
             for (int v = 0; v < 4; v++) {
                 int64_t m = shapes[si][0], n = shapes[si][1], k = shapes[si][2];
                 int64_t ldc = n + 3, lds = n + 5;
-                const onyx_act *act = &acts[(si + v) % 3];
+                const onyx_act *act = &acts[(si + v + ki) % 5];
                 bool packed = v & 1, with_bias = v & 2;
                 float *a = malloc(sizeof(float) * (size_t)(m * k));
                 float *b = malloc(sizeof(float) * (size_t)(k * n));
@@ -103,6 +104,8 @@ UNIT_TEST(sgemm_run_sum_epilogue) {
                             r += sum[i * lds + j];
                             if (act->kind == ONYX_ACT_RELU) r = r > 0 ? r : 0;
                             if (act->kind == ONYX_ACT_CLIP) r = r < act->a ? act->a : r > act->b ? act->b : r;
+                            if (act->kind == ONYX_ACT_SILU) r = r / (1.0 + exp(-r));
+                            if (act->kind == ONYX_ACT_TANH) r = tanh(r);
                         }
                         double d = fabs(r - c[i * ldc + j]);
                         if (d > worst) worst = d;
@@ -161,11 +164,13 @@ static void check_depthwise_variant(const onyx_conv_kernels *v, int *unit_failed
         {1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0},    {1, 20, 64, 0, 0, 3, 3, 1, 1, 1, 1, 0, 0},
         {1, 12, 12, 0, 0, 8, 7, 1, 1, 1, 1, 3, 3},  {1, 30, 40, 0, 0, 3, 3, 9, 9, 1, 1, 1, 1},
     };
+    /* every kind the AVX2 kernel specializes, and one it does not */
     static const onyx_act acts[] = {{ONYX_ACT_NONE, 0, 0}, {ONYX_ACT_CLIP, 0.0f, 6.0f},
-                                    {ONYX_ACT_SIGMOID, 0, 0}};
+                                    {ONYX_ACT_SIGMOID, 0, 0}, {ONYX_ACT_RELU, 0, 0},
+                                    {ONYX_ACT_SILU, 0, 0}};
     unsigned seed = 11;
     for (size_t gi = 0; gi < sizeof geoms / sizeof geoms[0]; gi++)
-        for (size_t ai = 0; ai < 3; ai++) {
+        for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++) {
             onyx_conv2d g = geoms[gi];
             g.oh = (g.h + 2 * g.ph - ((g.kh - 1) * g.dh + 1)) / g.sh + 1;
             g.ow = (g.w + 2 * g.pw - ((g.kw - 1) * g.dw + 1)) / g.sw + 1;
