@@ -85,20 +85,34 @@ static void split_phases_avx2(const onyx_conv2d *g, const float *x, float *dst, 
     }
     const int64_t pw = (g->w + 1) / 2, plane = g->h * pw;
     const int64_t n_even = pw, n_odd = g->w / 2;
-    for (int64_t c = c0; c < c1; c++)
-        for (int64_t i = 0; i < g->h; i++) {
+    /* Only the phases and rows some tap reads (1x1: the even phase of
+     * every other row). */
+    const bool even = onyx_conv_phase_used(g, 0), odd = onyx_conv_phase_used(g, 1);
+    for (int64_t i = 0; i < g->h; i++) {
+        if (!onyx_conv_row_used(g, i)) continue;
+        for (int64_t c = c0; c < c1; c++) {
             const float *s = x + (c * g->h + i) * g->w;
             float *de = dst + c * 2 * plane + i * pw, *dd = de + plane;
             int64_t t = 0;
             /* Full vectors read s[2t .. 2t+16), within the row. */
-            for (; 2 * t + 16 <= g->w; t += 8) {
-                _mm256_storeu_ps(de + t, even8(s + 2 * t));
-                _mm256_storeu_ps(dd + t, odd8(s + 2 * t));
+            if (even && odd) {
+                for (; 2 * t + 16 <= g->w; t += 8) {
+                    _mm256_storeu_ps(de + t, even8(s + 2 * t));
+                    _mm256_storeu_ps(dd + t, odd8(s + 2 * t));
+                }
+            } else if (even) {
+                for (; 2 * t + 16 <= g->w; t += 8) _mm256_storeu_ps(de + t, even8(s + 2 * t));
+            } else {
+                for (; 2 * t + 16 <= g->w; t += 8) _mm256_storeu_ps(dd + t, odd8(s + 2 * t));
             }
-            for (int64_t u = t; u < n_even; u++) de[u] = s[2 * u];
-            for (int64_t u = t; u < n_odd; u++) dd[u] = s[2 * u + 1];
-            if (n_odd < pw) dd[n_odd] = 0.0f;
+            if (even)
+                for (int64_t u = t; u < n_even; u++) de[u] = s[2 * u];
+            if (odd) {
+                for (int64_t u = t; u < n_odd; u++) dd[u] = s[2 * u + 1];
+                if (n_odd < pw) dd[n_odd] = 0.0f;
+            }
         }
+    }
 }
 
 /* d[t..len) = 0 in whole vectors: may write up to 7 floats past len, into
@@ -127,6 +141,13 @@ static void fill_phases(const onyx_dw_plan *pl, const float *x, float *P) {
             }
             const float *s = x + ih * g->w;
             int64_t t = 0;
+            /* The leading pad: one vector store (the row is at least 16
+             * long and the copy below overwrites lanes from lo on) rather
+             * than a memset call per row. */
+            if (lo <= 8) {
+                _mm256_storeu_ps(d, _mm256_setzero_ps());
+                t = lo;
+            }
             for (; t < lo; t++) d[t] = 0.0f;
             if (sw == 1) {
                 memcpy(d + lo, s + lo + off, (size_t)(hi - lo) * sizeof(float));
@@ -146,7 +167,8 @@ static void fill_phases(const onyx_dw_plan *pl, const float *x, float *P) {
  * accumulators). NT is the tap count when known at compile time (0:
  * pl->ntaps). */
 #define DW_ROW(NAME, NT)                                                                   \
-    static void NAME(const onyx_dw_plan *pl, const __m256 *wv, const float *src, __m256 vb, \
+    static inline __attribute__((always_inline)) void NAME(                                \
+        const onyx_dw_plan *pl, const __m256 *wv, const float *src, __m256 vb,              \
                      const float *srow, const onyx_avx2_act_params *ap, bool vec,          \
                      float *yrow, int64_t ow32) {                                           \
         const int n = NT ? NT : pl->ntaps;                                                 \
@@ -184,7 +206,8 @@ static void fill_phases(const onyx_dw_plan *pl, const float *x, float *P) {
  * rows are the independent accumulators, so narrow planes do not wait on
  * one FMA chain. */
 #define DW_TAIL(NAME, NT)                                                                  \
-    static void NAME(const onyx_dw_plan *pl, const __m256 *wv, const float *src,           \
+    static inline __attribute__((always_inline)) void NAME(                                \
+        const onyx_dw_plan *pl, const __m256 *wv, const float *src,                         \
                      int64_t step, int nrows, __m256 vb, const float *sum,                 \
                      const onyx_avx2_act_params *ap, bool vec, float *y, int64_t ow,        \
                      int64_t o0) {                                                          \
@@ -221,7 +244,7 @@ DW_TAIL(dw_tail_25, 25)
 /* 3x3, stride 1, dilation 1: four output rows per pass over six input rows,
  * each input vector loaded once for the three output rows it feeds (two
  * FMAs per load instead of one). Rows [oh0, oh0 + 4) of the output. */
-static void dw3x3s1_rows4(const float *P, int64_t len, const __m256 *wv, __m256 vb,
+static inline __attribute__((always_inline)) void dw3x3s1_rows4(const float *P, int64_t len, const __m256 *wv, __m256 vb,
                           const float *sum, const onyx_avx2_act_params *ap, bool vec, float *y,
                           int64_t ow, int64_t oh0) {
     const __m256 w0 = wv[0], w1 = wv[1], w2 = wv[2], w3 = wv[3], w4 = wv[4], w5 = wv[5],
@@ -289,19 +312,16 @@ static void dw3x3s1_rows4(const float *P, int64_t len, const __m256 *wv, __m256 
     }
 }
 
-static void depthwise_avx2(const onyx_dw_plan *pl, const float *x, const float *w, float bias,
-                           const float *sum, const onyx_act *act, float *y, float *scratch) {
-    if (!pl->ntaps) {
-        onyx_conv_kernels_generic.depthwise(pl, x, w, bias, sum, act, y, scratch);
-        return;
-    }
+/* The plane after fill_phases, with the activation kind a constant in the
+ * common cases (depthwise_avx2), so that its switch folds away instead of
+ * running per vector; the row kernels above are inlined into each copy. */
+static inline __attribute__((always_inline)) void depthwise_body(
+    const onyx_dw_plan *pl, const float *scratch, const __m256 *wv, float bias, const float *sum,
+    const onyx_act *act, onyx_act_kind kind, float *y) {
     const onyx_conv2d *g = &pl->g;
-    fill_phases(pl, x, scratch);
-    __m256 wv[ONYX_DW_MAX_TAPS];
-    for (int i = 0; i < pl->ntaps; i++) wv[i] = _mm256_broadcast_ss(w + i);
-    const onyx_act_kind kind = act ? act->kind : ONYX_ACT_NONE;
     const bool vec = onyx_avx2_act_vectorized(kind);
     onyx_avx2_act_params ap = onyx_avx2_act_params_of(act);
+    ap.kind = kind;
     const __m256 vb = _mm256_set1_ps(bias);
     const int64_t step = g->sh * pl->len, ow = g->ow, ow32 = ow / 32 * 32;
     int64_t oh = 0;
@@ -332,6 +352,35 @@ static void depthwise_avx2(const onyx_dw_plan *pl, const float *x, const float *
         }
         if (!vec && kind != ONYX_ACT_NONE)
             for (int k = 0; k < nrows; k++) onyx_act_apply(act, yrow + k * ow, ow);
+    }
+}
+
+static void depthwise_avx2(const onyx_dw_plan *pl, const float *x, const float *w, float bias,
+                           const float *sum, const onyx_act *act, float *y, float *scratch) {
+    if (!pl->ntaps) {
+        onyx_conv_kernels_generic.depthwise(pl, x, w, bias, sum, act, y, scratch);
+        return;
+    }
+    fill_phases(pl, x, scratch);
+    __m256 wv[ONYX_DW_MAX_TAPS];
+    for (int i = 0; i < pl->ntaps; i++) wv[i] = _mm256_broadcast_ss(w + i);
+    const onyx_act_kind kind = act ? act->kind : ONYX_ACT_NONE;
+    switch (kind) {
+    case ONYX_ACT_NONE:
+        depthwise_body(pl, scratch, wv, bias, sum, act, ONYX_ACT_NONE, y);
+        break;
+    case ONYX_ACT_RELU:
+        depthwise_body(pl, scratch, wv, bias, sum, act, ONYX_ACT_RELU, y);
+        break;
+    case ONYX_ACT_CLIP:
+        depthwise_body(pl, scratch, wv, bias, sum, act, ONYX_ACT_CLIP, y);
+        break;
+    case ONYX_ACT_SILU:
+        depthwise_body(pl, scratch, wv, bias, sum, act, ONYX_ACT_SILU, y);
+        break;
+    default:
+        depthwise_body(pl, scratch, wv, bias, sum, act, kind, y);
+        break;
     }
 }
 

@@ -19,14 +19,30 @@ int64_t onyx_conv_phase_floats(const onyx_conv2d *g) {
     return g->c * g->sw * g->h * ((g->w + g->sw - 1) / g->sw);
 }
 
+bool onyx_conv_phase_used(const onyx_conv2d *g, int64_t q) {
+    for (int64_t kj = 0; kj < g->kw; kj++)
+        if (((kj * g->dw - g->pw) % g->sw + g->sw) % g->sw == q) return true;
+    return false;
+}
+
+bool onyx_conv_row_used(const onyx_conv2d *g, int64_t i) {
+    for (int64_t ki = 0; ki < g->kh; ki++) {
+        int64_t t = i + g->ph - ki * g->dh; /* oh * sh */
+        if (t >= 0 && t % g->sh == 0 && t / g->sh < g->oh) return true;
+    }
+    return false;
+}
+
 void onyx_conv_split_phases(const onyx_conv2d *g, const float *x, float *dst, int64_t c0,
                             int64_t c1) {
     const int64_t sw = g->sw, pw = (g->w + sw - 1) / sw;
     for (int64_t c = c0; c < c1; c++)
         for (int64_t q = 0; q < sw; q++) {
+            if (!onyx_conv_phase_used(g, q)) continue;
             float *d = dst + (c * sw + q) * g->h * pw;
             int64_t len = (g->w - q + sw - 1) / sw; /* columns q, q+sw, ... below w */
             for (int64_t i = 0; i < g->h; i++, d += pw) {
+                if (!onyx_conv_row_used(g, i)) continue;
                 const float *s = x + (c * g->h + i) * g->w + q;
                 int64_t t = 0;
                 for (; t < len; t++) d[t] = s[t * sw];
@@ -63,13 +79,17 @@ static void write_segment(pack_cursor *k, int64_t seg, const float *row, int64_t
             else if (chunk == 8) memcpy(dd, s, 8 * sizeof(float));
             else
                 for (int64_t i = 0; i < chunk; i++) dd[i] = s[i];
-        } else if (!row) {
-            for (int64_t i = 0; i < chunk; i++) dd[i] = 0.0f;
         } else {
-            for (int64_t i = 0; i < chunk; i++) {
-                int64_t ov = oa + i;
-                dd[i] = ov >= lo && ov < hi ? row[base + ov] : 0.0f;
+            /* Zeros, the valid columns [va, vb), zeros: no test per value. */
+            int64_t va = row ? max64(oa, lo) : ob, vb = row ? min64(ob, hi) : ob;
+            if (vb < va) vb = va = ob;
+            int64_t i = 0;
+            for (; i < va - oa; i++) dd[i] = 0.0f;
+            if (i < vb - oa) {
+                memcpy(dd + i, row + base + va, (size_t)(vb - va) * sizeof(float));
+                i = vb - oa;
             }
+            for (; i < chunk; i++) dd[i] = 0.0f;
         }
         q += chunk;
         k->lane += chunk;

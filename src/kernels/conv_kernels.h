@@ -11,6 +11,7 @@
 
 #include "core/op.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Geometry of one 2-D convolution of one (image, group); pads are leading. */
@@ -38,8 +39,14 @@ typedef struct onyx_conv_im2col {
 
 /* Floats the phase split of one image group needs: c * h * sw * ceil(w/sw). */
 int64_t onyx_conv_phase_floats(const onyx_conv2d *g);
-/* Writes the phases of channels [c0, c1) of x (c, h, w) into dst (the
- * generic twin of onyx_conv_kernels.split_phases). */
+/* Whether some tap reads phase q, and input row i (pack_b reads no other
+ * parts of the phases: a 1x1 stride-2 convolution needs one phase of every
+ * other row). */
+bool onyx_conv_phase_used(const onyx_conv2d *g, int64_t q);
+bool onyx_conv_row_used(const onyx_conv2d *g, int64_t i);
+/* Writes the used phases and rows of channels [c0, c1) of x (c, h, w) into
+ * dst, leaving the rest unwritten (the generic twin of
+ * onyx_conv_kernels.split_phases). */
 void onyx_conv_split_phases(const onyx_conv2d *g, const float *x, float *dst, int64_t c0,
                             int64_t c1);
 

@@ -295,8 +295,9 @@ static void macro_kernel(const sgemm_problem *g, const float *pa, const float *p
             if (epi) {
                 const float *sum = g->sum ? g->sum + (i0 + is) * g->lds + j0 + js : NULL;
                 onyx_sgemm_epi e = {g->bias ? g->bias + i0 + is : NULL, g->act, beta != 0.0f,
-                                    sum, g->lds};
-                if (rows == mr && cols == width) {
+                                    sum, g->lds, mr};
+                if (cols == width && (rows == mr || g->kern->epi_rows)) {
+                    e.rows = rows;
                     fn_epi(kc, as, bs, c, g->ldc, &e);
                     continue;
                 }

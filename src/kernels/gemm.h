@@ -55,6 +55,10 @@ typedef struct onyx_sgemm_epi {
     bool accumulate;
     const float *sum;    /* the tile's (mr, nr) addend, row stride lds; NULL: none */
     int64_t lds;
+    /* Rows of the tile that exist (1..mr): rows past it are neither read
+     * (c, bias, sum) nor stored. Only kernels with epi_rows honour it; the
+     * driver passes mr to the others. */
+    int rows;
 } onyx_sgemm_epi;
 
 /* The same product as onyx_sgemm_ukernel_fn with alpha 1, finished by the
@@ -72,6 +76,9 @@ typedef struct onyx_sgemm_kernel {
      * and stored (an mr x nr/2 tile). NULL: the full kernels are used. */
     onyx_sgemm_ukernel_fn fn_half;
     onyx_sgemm_ukernel_epi_fn fn_half_epi;
+    /* fn_epi and fn_half_epi honour onyx_sgemm_epi.rows, so a last strip of
+     * fewer than mr rows needs no bounce through a tile buffer. */
+    bool epi_rows;
 } onyx_sgemm_kernel;
 
 #define ONYX_SGEMM_MAX_MR 16

@@ -1,8 +1,8 @@
 /* gemm_avx2.c - the AVX2+FMA single-precision GEMM micro-kernel: a 6 x 16
  * register tile (12 ymm accumulators) over packed panels, as described at
  * the micro-kernel boundary in gemm.h, plain and with the fused bias +
- * activation epilogue. Only reached when dispatch.c found AVX2 and FMA on
- * this CPU. */
+ * addend + activation epilogue (which also stores partial-height tiles).
+ * Only reached when dispatch.c found AVX2 and FMA on this CPU. */
 #include "kernels/gemm.h"
 
 #include "kernels/conv_avx2.h"
@@ -63,13 +63,16 @@ enum { MR = 6, NR = 16 };
         }                                                                                  \
     }
 
-#define UKERNEL_EPI(NAME, V)                                                               \
-    static void NAME(int64_t kc, const float *restrict a, const float *restrict b,          \
-                     float *restrict c, int64_t ldc, const onyx_sgemm_epi *epi) {          \
-        KLOOP(V)                                                                           \
-        const onyx_avx2_act_params ap = onyx_avx2_act_params_of(epi->act);                 \
-        const bool act = onyx_avx2_act_vectorized(ap.kind);                                \
+/* Stores the tile's rows: acc (+ old c) (+ bias) (+ sum), activated as
+ * KIND. With a constant KIND the activation's switch folds away: one copy
+ * per common kind, instead of a dispatch per vector. */
+#define EPI_STORE(V, KIND)                                                                 \
+    {                                                                                      \
+        onyx_avx2_act_params q_ = ap;                                                      \
+        q_.kind = (KIND);                                                                  \
+        const bool act_ = onyx_avx2_act_vectorized(q_.kind);                               \
         _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                            \
+            if (i >= rows) break;                                                          \
             __m256 bi = epi->bias ? _mm256_broadcast_ss(epi->bias + i) : _mm256_setzero_ps(); \
             _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) {                          \
                 float *ci = c + i * ldc + 8 * v;                                           \
@@ -78,9 +81,34 @@ enum { MR = 6, NR = 16 };
                 if (epi->bias) r = _mm256_add_ps(r, bi);                                   \
                 if (epi->sum)                                                              \
                     r = _mm256_add_ps(r, _mm256_loadu_ps(epi->sum + i * epi->lds + 8 * v)); \
-                if (act) r = onyx_avx2_act(&ap, r);                                        \
+                if (act_) r = onyx_avx2_act(&q_, r);                                       \
                 _mm256_storeu_ps(ci, r);                                                   \
             }                                                                              \
+        }                                                                                  \
+    }
+
+#define UKERNEL_EPI(NAME, V)                                                               \
+    static void NAME(int64_t kc, const float *restrict a, const float *restrict b,          \
+                     float *restrict c, int64_t ldc, const onyx_sgemm_epi *epi) {          \
+        KLOOP(V)                                                                           \
+        const onyx_avx2_act_params ap = onyx_avx2_act_params_of(epi->act);                 \
+        const int rows = epi->rows;                                                        \
+        switch (ap.kind) {                                                                 \
+        case ONYX_ACT_NONE:                                                                \
+            EPI_STORE(V, ONYX_ACT_NONE)                                                    \
+            break;                                                                         \
+        case ONYX_ACT_RELU:                                                                \
+            EPI_STORE(V, ONYX_ACT_RELU)                                                    \
+            break;                                                                         \
+        case ONYX_ACT_CLIP:                                                                \
+            EPI_STORE(V, ONYX_ACT_CLIP)                                                    \
+            break;                                                                         \
+        case ONYX_ACT_SILU:                                                                \
+            EPI_STORE(V, ONYX_ACT_SILU)                                                    \
+            break;                                                                         \
+        default:                                                                           \
+            EPI_STORE(V, ap.kind)                                                          \
+            break;                                                                         \
         }                                                                                  \
     }
 
@@ -89,5 +117,7 @@ UKERNEL(ukernel_avx2_half, 1)
 UKERNEL_EPI(ukernel_avx2_epi, 2)
 UKERNEL_EPI(ukernel_avx2_half_epi, 1)
 
-const onyx_sgemm_kernel onyx_sgemm_kernel_avx2 = {"avx2", MR, NR, ukernel_avx2, ukernel_avx2_epi,
-                                                  ukernel_avx2_half, ukernel_avx2_half_epi};
+const onyx_sgemm_kernel onyx_sgemm_kernel_avx2 = {"avx2",           MR,
+                                                  NR,               ukernel_avx2,
+                                                  ukernel_avx2_epi, ukernel_avx2_half,
+                                                  ukernel_avx2_half_epi, true};

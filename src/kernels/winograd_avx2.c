@@ -90,13 +90,15 @@ static void input_avx2(const onyx_wino_geom *g, const float *xp, int64_t c0, int
     }
 }
 
-static void output_avx2(const onyx_wino_geom *g, const float *m, int64_t xi_stride,
-                        int64_t ldm, int64_t k0, int64_t k1, int64_t t0, int64_t nt,
-                        const float *bias, const float *sum, const onyx_act *act,
-                        float *y) {
-    const onyx_act_kind kind = act ? act->kind : ONYX_ACT_NONE;
+/* output_avx2 with the activation kind a constant in the common cases, so
+ * that its switch folds away instead of running per vector. */
+static inline __attribute__((always_inline)) void output_body(
+    const onyx_wino_geom *g, const float *m, int64_t xi_stride, int64_t ldm, int64_t k0,
+    int64_t k1, int64_t t0, int64_t nt, const float *bias, const float *sum, const onyx_act *act,
+    onyx_act_kind kind, float *y) {
     const bool vec = onyx_avx2_act_vectorized(kind);
-    const onyx_avx2_act_params ap = onyx_avx2_act_params_of(act);
+    onyx_avx2_act_params ap = onyx_avx2_act_params_of(act);
+    ap.kind = kind;
     const int64_t per = g->th * g->tw;
     for (int64_t tb = 0; tb < nt; tb += 8) {
         int lanes = nt - tb < 8 ? (int)(nt - tb) : 8;
@@ -159,6 +161,27 @@ static void output_avx2(const onyx_wino_geom *g, const float *m, int64_t xi_stri
                     for (int i = 0; i < rows[l]; i++)
                         onyx_act_apply(act, yk + base[l] + i * g->ow, cols[l]);
         }
+    }
+}
+
+static void output_avx2(const onyx_wino_geom *g, const float *m, int64_t xi_stride,
+                        int64_t ldm, int64_t k0, int64_t k1, int64_t t0, int64_t nt,
+                        const float *bias, const float *sum, const onyx_act *act,
+                        float *y) {
+    const onyx_act_kind kind = act ? act->kind : ONYX_ACT_NONE;
+    switch (kind) {
+    case ONYX_ACT_NONE:
+        output_body(g, m, xi_stride, ldm, k0, k1, t0, nt, bias, sum, act, ONYX_ACT_NONE, y);
+        break;
+    case ONYX_ACT_RELU:
+        output_body(g, m, xi_stride, ldm, k0, k1, t0, nt, bias, sum, act, ONYX_ACT_RELU, y);
+        break;
+    case ONYX_ACT_CLIP:
+        output_body(g, m, xi_stride, ldm, k0, k1, t0, nt, bias, sum, act, ONYX_ACT_CLIP, y);
+        break;
+    default:
+        output_body(g, m, xi_stride, ldm, k0, k1, t0, nt, bias, sum, act, kind, y);
+        break;
     }
 }
 

@@ -67,14 +67,15 @@ UNIT_TEST(sgemm_run_sum_epilogue) {
     static const int64_t shapes[][3] = {{1, 1, 1}, {7, 21, 3}, {13, 8, 300}, {64, 50, 33},
                                         {6, 16, 5}};
     static const onyx_act acts[] = {{ONYX_ACT_RELU, 0, 0}, {ONYX_ACT_NONE, 0, 0},
-                                    {ONYX_ACT_CLIP, -0.5f, 0.75f}};
+                                    {ONYX_ACT_CLIP, -0.5f, 0.75f}, {ONYX_ACT_SILU, 0, 0},
+                                    {ONYX_ACT_TANH, 0, 0}};
     unsigned seed = 23;
     for (int ki = 0; ki < 3; ki++)
         for (int si = 0; si < 5; si++)
             for (int v = 0; v < 4; v++) {
                 int64_t m = shapes[si][0], n = shapes[si][1], k = shapes[si][2];
                 int64_t ldc = n + 3, lds = n + 5;
-                const onyx_act *act = &acts[(si + v) % 3];
+                const onyx_act *act = &acts[(si + v + ki) % 5];
                 bool packed = v & 1, with_bias = v & 2;
                 float *a = malloc(sizeof(float) * (size_t)(m * k));
                 float *b = malloc(sizeof(float) * (size_t)(k * n));
@@ -103,6 +104,8 @@ UNIT_TEST(sgemm_run_sum_epilogue) {
                             r += sum[i * lds + j];
                             if (act->kind == ONYX_ACT_RELU) r = r > 0 ? r : 0;
                             if (act->kind == ONYX_ACT_CLIP) r = r < act->a ? act->a : r > act->b ? act->b : r;
+                            if (act->kind == ONYX_ACT_SILU) r = r / (1.0 + exp(-r));
+                            if (act->kind == ONYX_ACT_TANH) r = tanh(r);
                         }
                         double d = fabs(r - c[i * ldc + j]);
                         if (d > worst) worst = d;
@@ -161,11 +164,13 @@ static void check_depthwise_variant(const onyx_conv_kernels *v, int *unit_failed
         {1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0},    {1, 20, 64, 0, 0, 3, 3, 1, 1, 1, 1, 0, 0},
         {1, 12, 12, 0, 0, 8, 7, 1, 1, 1, 1, 3, 3},  {1, 30, 40, 0, 0, 3, 3, 9, 9, 1, 1, 1, 1},
     };
+    /* every kind the AVX2 kernel specializes, and one it does not */
     static const onyx_act acts[] = {{ONYX_ACT_NONE, 0, 0}, {ONYX_ACT_CLIP, 0.0f, 6.0f},
-                                    {ONYX_ACT_SIGMOID, 0, 0}};
+                                    {ONYX_ACT_SIGMOID, 0, 0}, {ONYX_ACT_RELU, 0, 0},
+                                    {ONYX_ACT_SILU, 0, 0}};
     unsigned seed = 11;
     for (size_t gi = 0; gi < sizeof geoms / sizeof geoms[0]; gi++)
-        for (size_t ai = 0; ai < 3; ai++) {
+        for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++) {
             onyx_conv2d g = geoms[gi];
             g.oh = (g.h + 2 * g.ph - ((g.kh - 1) * g.dh + 1)) / g.sh + 1;
             g.ow = (g.w + 2 * g.pw - ((g.kw - 1) * g.dw + 1)) / g.sw + 1;
@@ -329,10 +334,18 @@ UNIT_TEST(winograd_avx2_matches_generic) {
 UNIT_TEST(conv_split_phases_avx2_matches_generic) {
     const onyx_cpu *cpu = onyx_cpu_get();
     if (!(cpu->avx2 && cpu->fma)) return;
-    static const int64_t shapes[][3] = {{2, 37, 2}, {3, 16, 2}, {1, 15, 2}, {2, 40, 3}, {1, 1, 2}};
+    /* c, w, stride, kernel, pad: 3x3 reads every phase and row, 1x1
+     * stride 2 one phase of every other row (odd ones with a pad of 1) */
+    static const int64_t shapes[][5] = {{2, 37, 2, 3, 1}, {3, 16, 2, 3, 1}, {1, 15, 2, 3, 0},
+                                        {2, 40, 3, 3, 1}, {1, 1, 2, 3, 1},  {2, 37, 2, 1, 0},
+                                        {3, 33, 2, 1, 1}, {1, 20, 3, 1, 0}};
     unsigned seed = 23;
-    for (int si = 0; si < 5; si++) {
-        onyx_conv2d g = {.c = shapes[si][0], .h = 3, .w = shapes[si][1], .sw = shapes[si][2]};
+    for (int si = 0; si < 8; si++) {
+        const int64_t *sp = shapes[si];
+        onyx_conv2d g = {.c = sp[0], .h = 7, .w = sp[1], .kh = sp[3], .kw = sp[3], .sh = sp[2],
+                         .sw = sp[2], .dh = 1, .dw = 1, .ph = sp[4], .pw = sp[4]};
+        g.oh = (g.h + 2 * g.ph - g.kh) / g.sh + 1;
+        g.ow = (g.w + 2 * g.pw - g.kw) / g.sw + 1;
         int64_t nx = g.c * g.h * g.w, np = onyx_conv_phase_floats(&g);
         float *x = malloc(sizeof(float) * (size_t)nx);
         float *p0 = malloc(sizeof(float) * (size_t)np), *p1 = malloc(sizeof(float) * (size_t)np);
