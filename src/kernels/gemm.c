@@ -178,6 +178,13 @@ static void pack_a_block(int mr, bool ta, const float *a, int64_t lda, int64_t i
              * are read as mr parallel streams. */
             const float *src[ONYX_SGEMM_MAX_MR];
             for (int r = 0; r < rows; r++) src[r] = a + (i0 + s + r) * lda + p0;
+            if (rows == 6 && mr == 6) {
+                /* The AVX2 kernel's full strips: a constant row count
+                 * unrolls into straight loads and stores. */
+                for (int64_t p = 0; p < kc; p++, d += 6)
+                    for (int r = 0; r < 6; r++) d[r] = src[r][p];
+                continue;
+            }
             for (int64_t p = 0; p < kc; p++, d += mr) {
                 int r = 0;
                 for (; r < rows; r++) d[r] = src[r][p];
