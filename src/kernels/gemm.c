@@ -23,7 +23,7 @@
  * depths PB_ROWS rows at a time, and C is computed in blocks of PB_ROWS x
  * PB_COLS that stay in L2 across the depth blocks. */
 #define PB_ROWS 128
-#define PB_COLS 128
+#define PB_COLS 64
 #define NC 1024 /* maximum columns of C per task (rounded up to nr) */
 
 /* Below this many multiply-adds a product runs on one thread. */
