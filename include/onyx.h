@@ -218,10 +218,16 @@ onyx_status onyx_session_run_tensors(onyx_session *s, int n_inputs, const char *
                                      onyx_error *err);
 
 /* Per-node timing: when set, fn is called after each top-level node of every
- * run with the node's op type, name ("" when unnamed) and wall time in
- * nanoseconds. fn NULL turns it off. Costs two clock reads per node. */
-typedef void (*onyx_profile_fn)(void *user, const char *op_type, const char *node_name,
-                                int64_t ns);
+ * run. fn NULL turns it off. Costs two clock reads per node. */
+typedef struct onyx_profile_event {
+    const char *op_type;
+    const char *node_name; /* "" when unnamed */
+    int64_t ns;            /* wall time */
+    double flops;          /* floating-point operations of the direct algorithm
+                              (2 per multiply-add) for Conv, ConvTranspose, Gemm
+                              and MatMul; 0 for other ops */
+} onyx_profile_event;
+typedef void (*onyx_profile_fn)(void *user, const onyx_profile_event *event);
 void onyx_session_set_profiler(onyx_session *s, onyx_profile_fn fn, void *user);
 
 /* Asks a run in progress on another thread to stop; it returns ONYX_ERR_CANCELLED. */

@@ -44,6 +44,16 @@ void onyx_file_unmap(onyx_mapping *m) {
     m->size = 0;
 }
 
+void onyx_pages_drop(const void *p, size_t n) {
+    long ps = sysconf(_SC_PAGESIZE);
+    if (!p || ps <= 0) return;
+    uintptr_t page = (uintptr_t)ps, lo = ((uintptr_t)p + page - 1) / page * page;
+    uintptr_t hi = ((uintptr_t)p + n) / page * page;
+    if (hi <= lo || (uintptr_t)p + n < (uintptr_t)p) return;
+    /* Advice, not a requirement: a failure leaves the pages where they are. */
+    (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 onyx_status onyx_file_read(const char *path, uint8_t **out, size_t *size, onyx_error *err) {
     *out = NULL;
     *size = 0;

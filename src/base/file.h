@@ -17,6 +17,14 @@ typedef struct onyx_mapping {
 onyx_status onyx_file_map(const char *path, onyx_mapping *out, onyx_error *err);
 void onyx_file_unmap(onyx_mapping *m);
 
+/* Gives back the physical pages lying wholly inside [p, p + n), keeping the
+ * address range valid (the partial pages at either end stay). Reading them
+ * again faults them back in: from the file for a private read-only file
+ * mapping (so nothing is lost), as zeros for anonymous and heap memory (so
+ * call it there only on bytes that will not be read again). For memory that
+ * this process owns; a no-op where the OS does not support it. */
+void onyx_pages_drop(const void *p, size_t n);
+
 /* Reads a whole file into malloc'ed memory (the caller frees *out). */
 onyx_status onyx_file_read(const char *path, uint8_t **out, size_t *size, onyx_error *err);
 

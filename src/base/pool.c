@@ -2,6 +2,7 @@
 #include "base/pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -134,6 +135,13 @@ void onyx_pool_run(onyx_pool *p, int64_t n, int64_t grain, onyx_task_fn fn, void
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     do_chunks(p, 0);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) cpu_relax();
+    /* Wait for the workers; after a bounded spin, yield the core: a worker
+     * that was descheduled (an oversubscribed machine) needs it to finish. */
+    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
+        if (spins < SPIN_ROUNDS)
+            cpu_relax();
+        else
+            sched_yield();
+    }
     atomic_store(&p->busy, 0);
 }

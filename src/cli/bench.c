@@ -445,6 +445,7 @@ enum { PROFILE_MAX_TYPES = 256, PROFILE_RUNS = 5 };
 typedef struct op_time {
     const char *op_type; /* borrowed from the model */
     int64_t ns, calls;
+    double flops;
 } op_time;
 
 typedef struct profile {
@@ -453,17 +454,23 @@ typedef struct profile {
     int64_t total_ns;
 } profile;
 
-static void on_node(void *user, const char *op_type, const char *node_name, int64_t ns) {
-    (void)node_name;
+static void on_node(void *user, const onyx_profile_event *e) {
     profile *p = user;
-    p->total_ns += ns;
+    p->total_ns += e->ns;
     for (int i = 0; i < p->n_types; i++)
-        if (strcmp(p->types[i].op_type, op_type) == 0) {
-            p->types[i].ns += ns;
+        if (strcmp(p->types[i].op_type, e->op_type) == 0) {
+            p->types[i].ns += e->ns;
             p->types[i].calls++;
+            p->types[i].flops += e->flops;
             return;
         }
-    if (p->n_types < PROFILE_MAX_TYPES) p->types[p->n_types++] = (op_time){op_type, ns, 1};
+    if (p->n_types < PROFILE_MAX_TYPES)
+        p->types[p->n_types++] = (op_time){e->op_type, e->ns, 1, e->flops};
+}
+
+/* GFLOP/s of an op type (direct-algorithm count), 0 when it reports none. */
+static double gflops_per_s(const op_time *t) {
+    return t->flops > 0 && t->ns > 0 ? t->flops / (double)t->ns : 0;
 }
 
 static int by_time_desc(const void *a, const void *b) {
@@ -473,11 +480,13 @@ static int by_time_desc(const void *a, const void *b) {
 
 static void print_profile_text(const profile *p) {
     printf("profile:     %d runs, time per run by op type\n", p->runs);
-    printf("  %-28s %8s %10s %7s\n", "op type", "calls", "ms", "%");
+    printf("  %-28s %8s %10s %7s %9s\n", "op type", "calls", "ms", "%", "GFLOP/s");
     for (int i = 0; i < p->n_types; i++) {
         const op_time *t = &p->types[i];
-        printf("  %-28s %8.1f %10.3f %6.1f%%\n", t->op_type, (double)t->calls / p->runs,
+        printf("  %-28s %8.1f %10.3f %6.1f%%", t->op_type, (double)t->calls / p->runs,
                (double)t->ns / 1e6 / p->runs, p->total_ns ? 100.0 * (double)t->ns / (double)p->total_ns : 0);
+        if (gflops_per_s(t) > 0) printf(" %9.1f", gflops_per_s(t));
+        putchar('\n');
     }
 }
 
@@ -494,6 +503,10 @@ static void print_profile_json(onyx_json *j, const profile *p) {
         onyx_json_double(j, (double)t->ns / 1e6 / p->runs);
         onyx_json_key(j, "percent");
         onyx_json_double(j, p->total_ns ? 100.0 * (double)t->ns / (double)p->total_ns : 0);
+        onyx_json_key(j, "gflop_per_run");
+        onyx_json_double(j, t->flops / 1e9 / p->runs);
+        onyx_json_key(j, "gflops_per_s");
+        onyx_json_double(j, gflops_per_s(t));
         onyx_json_end_object(j);
     }
     onyx_json_end_array(j);

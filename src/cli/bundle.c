@@ -864,9 +864,7 @@ static int parse_args(int argc, char **argv, bundle_args *a) {
             fputs(bundle_usage, stdout);
             return -1;
         } else {
-            onyx_cli_error("bundle: unknown option '%s'", arg);
-            fputs(bundle_usage, stderr);
-            return ONYX_CLI_USAGE;
+            return onyx_cli_usage_error(bundle_usage, "bundle: unknown option '%s'", arg);
         }
     }
     if (a->list) {
@@ -877,9 +875,8 @@ static int parse_args(int argc, char **argv, bundle_args *a) {
         return ONYX_CLI_OK;
     }
     if (!a->n_models || !a->output) {
-        onyx_cli_error("bundle: %s", !a->n_models ? "no MODEL given" : "no -o APP given");
-        fputs(bundle_usage, stderr);
-        return ONYX_CLI_USAGE;
+        return onyx_cli_usage_error(bundle_usage, "bundle: %s",
+                                    !a->n_models ? "no MODEL given" : "no -o APP given");
     }
     return ONYX_CLI_OK;
 }

@@ -7,12 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-void onyx_cli_error(const char *fmt, ...) {
+static void verror(const char *fmt, va_list ap) {
     char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     /* Fold the message onto one line: scripts read the last stderr line. */
     fputs("onyx: error: ", stderr);
     for (const char *p = msg; *p; p++) {
@@ -23,6 +20,22 @@ void onyx_cli_error(const char *fmt, ...) {
         }
     }
     fputc('\n', stderr);
+}
+
+void onyx_cli_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    verror(fmt, ap);
+    va_end(ap);
+}
+
+int onyx_cli_usage_error(const char *usage, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    verror(fmt, ap);
+    va_end(ap);
+    fputs(usage, stderr);
+    return ONYX_CLI_USAGE;
 }
 
 int onyx_cli_option(int argc, char **argv, int *i, const char *short_name, const char *long_name,

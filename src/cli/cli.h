@@ -32,6 +32,14 @@ void onyx_cli_error(const char *fmt, ...)
 #endif
     ;
 
+/* onyx_cli_error, then `usage` on stderr; returns ONYX_CLI_USAGE (for
+ * argument parsers: `return onyx_cli_usage_error(usage, "...", ...);`). */
+int onyx_cli_usage_error(const char *usage, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* Matches argv[*i] against an option spelled `short_name` ("-o", may be NULL)
  * or `long_name` ("--output"). Options taking a value (`value` non-NULL)
  * accept "-o V", "--output V" and "--output=V"; flags (`value` NULL) accept

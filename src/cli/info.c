@@ -171,9 +171,7 @@ int onyx_cli_info(int argc, char **argv) {
                 fputs(info_usage, stdout);
                 return ONYX_CLI_OK;
             } else {
-                onyx_cli_error("info: unknown option '%s'", a);
-                fputs(info_usage, stderr);
-                return ONYX_CLI_USAGE;
+                return onyx_cli_usage_error(info_usage, "info: unknown option '%s'", a);
             }
         } else if (!path) {
             path = a;
@@ -183,9 +181,7 @@ int onyx_cli_info(int argc, char **argv) {
         }
     }
     if (!path) {
-        onyx_cli_error("info: no MODEL given");
-        fputs(info_usage, stderr);
-        return ONYX_CLI_USAGE;
+        return onyx_cli_usage_error(info_usage, "info: no MODEL given");
     }
 
     onyx_options opts;

@@ -229,20 +229,14 @@ static int parse_args(int argc, char **argv, predict_args *a) {
             fputs(predict_usage, stdout);
             return -1;
         } else {
-            onyx_cli_error("predict: unknown option '%s'", arg);
-            fputs(predict_usage, stderr);
-            return ONYX_CLI_USAGE;
+            return onyx_cli_usage_error(predict_usage, "predict: unknown option '%s'", arg);
         }
     }
     if (!a->model) {
-        onyx_cli_error("predict: no MODEL given");
-        fputs(predict_usage, stderr);
-        return ONYX_CLI_USAGE;
+        return onyx_cli_usage_error(predict_usage, "predict: no MODEL given");
     }
     if (a->n_images == 0) {
-        onyx_cli_error("predict: no IMAGE given");
-        fputs(predict_usage, stderr);
-        return ONYX_CLI_USAGE;
+        return onyx_cli_usage_error(predict_usage, "predict: no IMAGE given");
     }
     if ((a->n_mean || a->n_std) && a->has_norm && a->norm != ONYX_NORM_UNIT &&
         a->norm != ONYX_NORM_NONE) {

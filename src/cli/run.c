@@ -86,15 +86,11 @@ static int parse_args(int argc, char **argv, run_args *a) {
             fputs(run_usage, stdout);
             return -1;
         } else {
-            onyx_cli_error("run: unknown option '%s'", arg);
-            fputs(run_usage, stderr);
-            return ONYX_CLI_USAGE;
+            return onyx_cli_usage_error(run_usage, "run: unknown option '%s'", arg);
         }
     }
     if (!a->model) {
-        onyx_cli_error("run: no MODEL given");
-        fputs(run_usage, stderr);
-        return ONYX_CLI_USAGE;
+        return onyx_cli_usage_error(run_usage, "run: no MODEL given");
     }
     if (!*a->outdir) {
         onyx_cli_error("run: -o needs a directory");

@@ -37,6 +37,7 @@ struct onyx_exec {
     int node_index;
     onyx_error *err;
     size_t scratch_mark;
+    double flops;            /* onyx_exec_add_flops during this node */
     scratch_block *extra;    /* scratch that did not fit the session block */
     onyx_value discard[MAX_DISCARD]; /* outputs the model omitted */
 };
@@ -53,6 +54,8 @@ const onyx_tensor *onyx_exec_input(onyx_exec *x, int i) {
     const onyx_value *v = onyx_exec_input_value(x, i);
     return v && v->kind == ONYX_KIND_TENSOR ? &v->tensor : NULL;
 }
+
+void onyx_exec_add_flops(onyx_exec *x, double flops) { x->flops += flops; }
 
 bool onyx_exec_wants_output(onyx_exec *x, int i) {
     return i >= 0 && i < x->node->n_out && x->node->out[i] >= 0;
@@ -198,12 +201,15 @@ static onyx_status run_frame(onyx_session *s, frame *f, onyx_error *err) {
         if (err) err->message[0] = 0;
         bool timed = s->profile && !f->parent;
         struct timespec t0, t1;
+        x.flops = 0;
         if (timed) clock_gettime(CLOCK_MONOTONIC, &t0);
         onyx_status st = n->op->run(n, &x);
         if (timed) {
             clock_gettime(CLOCK_MONOTONIC, &t1);
-            s->profile(s->profile_user, n->op_type, n->name,
-                       (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec));
+            onyx_profile_event ev = {
+                n->op_type, n->name,
+                (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec), x.flops};
+            s->profile(s->profile_user, &ev);
         }
         scratch_reset(&x);
         for (int k = 0; k < MAX_DISCARD; k++)

@@ -75,6 +75,11 @@ onyx_status onyx_graph_optimize(onyx_model *m, onyx_graph *g, onyx_error *err);
 /* Hands a heap value to the model, which frees it with the model. */
 onyx_status onyx_model_keep_constant(onyx_model *m, onyx_value *v, onyx_error *err);
 
+/* Gives back the memory of g's constants that no node, graph output or
+ * subgraph reads (weights a graph pass replaced), subgraphs included; their
+ * addresses stay valid (model.c). Idempotent. */
+void onyx_model_release_unused(const onyx_model *m, const onyx_graph *g);
+
 /* Runs every node's init-time cleanup and frees owned constants. */
 void onyx_model_release_graph(onyx_model *m);
 

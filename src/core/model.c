@@ -68,13 +68,173 @@ onyx_status onyx_model_external(void *model, const char *location, const uint8_t
 }
 
 // ----------------------------------------------------------------------------
+// Releasing constants that no run will read
+
+/* Whether [p, p + n) lies inside the model file's mapping or a mapped
+ * external data file: memory whose dropped pages come back from the file. */
+static bool in_mapping(const onyx_model *m, const void *p, size_t n) {
+    for (int i = -1; i < m->n_externals; i++) {
+        const onyx_mapping *mp = i < 0 ? &m->map : &m->externals[i];
+        uintptr_t a = (uintptr_t)p, lo = (uintptr_t)mp->data;
+        if (mp->data && a >= lo && n <= mp->size && a - lo <= mp->size - n) return true;
+    }
+    return false;
+}
+
+/* Gives back the memory of constant v, keeping its address: pages of the
+ * model file come back from the file if read again; an owned copy's would
+ * read as zeros, so that is done only when `unused` says nothing reads it.
+ * Memory borrowed from the caller (onyx_model_load_memory) is left alone. */
+static void release_value(const onyx_model *m, const onyx_value *v, bool unused) {
+    if (!v || v->kind != ONYX_KIND_TENSOR || v->tensor.dtype == ONYX_DTYPE_STRING) return;
+    const onyx_tensor *t = &v->tensor;
+    int64_t count = onyx_tensor_count(t);
+    size_t bytes = onyx_dtype_bytes(t->dtype, count);
+    if (!t->data || count <= 0 || bytes == SIZE_MAX) return;
+    if (in_mapping(m, t->data, bytes) || (unused && t->heap)) onyx_pages_drop(t->data, bytes);
+}
+
+static bool is_io(const onyx_graph *g, int slot) {
+    for (int i = 0; i < g->n_inputs; i++)
+        if (g->inputs[i] == slot) return true;
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == slot) return true;
+    return false;
+}
+
+/* Whether any node of g other than input `except_in` of node `except`
+ * reads slot s (subgraph captures included, through g->implicit). */
+static bool read_elsewhere(const onyx_graph *g, int s, const onyx_node *except, int except_in) {
+    for (int j = 0; j < g->n_nodes; j++) {
+        const onyx_node *nd = &g->nodes[j];
+        if (!nd->op) continue;
+        for (int k = 0; k < nd->n_in; k++)
+            if (nd->in[k] == s && !(nd == except && k == except_in)) return true;
+        for (const int *p = g->implicit ? g->implicit[j] : NULL; p && *p >= 0; p++)
+            if (*p == s) return true;
+    }
+    return false;
+}
+
+void onyx_model_release_unused(const onyx_model *m, const onyx_graph *g) {
+    if (!g) return;
+    /* Readers per slot in one pass: the graph's inputs and outputs count. */
+    int *uses = calloc((size_t)g->n_slots + 1, sizeof *uses);
+    if (uses) {
+        for (int i = 0; i < g->n_inputs; i++) uses[g->inputs[i]]++;
+        for (int i = 0; i < g->n_outputs; i++) uses[g->outputs[i]]++;
+        for (int j = 0; j < g->n_nodes; j++) {
+            const onyx_node *nd = &g->nodes[j];
+            if (!nd->op) continue;
+            for (int k = 0; k < nd->n_in; k++)
+                if (nd->in[k] >= 0) uses[nd->in[k]]++;
+            for (const int *p = g->implicit ? g->implicit[j] : NULL; p && *p >= 0; p++) uses[*p]++;
+        }
+        for (int s = 0; s < g->n_slots; s++)
+            if (g->slots[s].constant && !uses[s]) release_value(m, g->slots[s].constant, true);
+        free(uses);
+    }
+    for (int j = 0; j < g->n_nodes; j++) {
+        const onyx_node *nd = &g->nodes[j];
+        for (int a = 0; nd->subgraphs && a < nd->n_attrs; a++)
+            onyx_model_release_unused(m, nd->subgraphs[a]);
+    }
+}
+
+/* memcmp of file bytes with a copy, a block at a time, giving back each
+ * block's file pages once compared so that the file is never resident
+ * beside the copy. */
+static bool same_as_file(const uint8_t *file, const void *copy, size_t n) {
+    enum { BLOCK = 1 << 20 };
+    for (size_t off = 0; off < n; off += BLOCK) {
+        size_t len = n - off < BLOCK ? n - off : BLOCK;
+        bool same = memcmp(file + off, (const uint8_t *)copy + off, len) == 0;
+        onyx_pages_drop(file + off, len);
+        if (!same) return false;
+    }
+    return true;
+}
+
+/* An initializer copied only because its bytes in the file are misaligned,
+ * and read only by ops that copy bytes (ONYX_OP_BYTEWISE_IN0), goes back to
+ * being a view into the file: the copy is freed, and a run faults in only
+ * the pages it reads. The copy must still equal the file's bytes (a graph
+ * pass may have given a new value the initializer's name). Top-level graph
+ * only. */
+static void unalign_bytewise(onyx_model *m) {
+    const onyx_graph *g = m->graph;
+    const onyx_pb_graph *pg = m->pb->graph;
+    /* Per slot: readers, and whether every read is a bytewise input 0. */
+    int *readers = calloc((size_t)g->n_slots + 1, sizeof *readers);
+    bool *bytewise = malloc(((size_t)g->n_slots + 1) * sizeof *bytewise);
+    if (!readers || !bytewise) goto done;
+    for (int s = 0; s < g->n_slots; s++) bytewise[s] = true;
+    for (int j = 0; j < g->n_nodes; j++) {
+        const onyx_node *nd = &g->nodes[j];
+        for (int k = 0; k < nd->n_in; k++) {
+            int s = nd->in[k];
+            if (s < 0) continue;
+            readers[s]++;
+            if (k != 0 || !(nd->op->flags & ONYX_OP_BYTEWISE_IN0)) bytewise[s] = false;
+        }
+        for (const int *p = g->implicit[j]; p && *p >= 0; p++) bytewise[*p] = false;
+    }
+    for (int s = 0; s < g->n_slots; s++) {
+        const onyx_slot *sl = &g->slots[s];
+        if (!sl->constant || !readers[s] || !bytewise[s] || is_io(g, s) ||
+            sl->constant->kind != ONYX_KIND_TENSOR || !sl->constant->tensor.heap)
+            continue;
+        onyx_value *v = NULL; /* the model's own, writable pointer to it */
+        for (int i = 0; !v && i < m->n_constants; i++)
+            if (m->constants[i] == sl->constant) v = m->constants[i];
+        if (!v) continue;
+        onyx_tensor *t = &v->tensor;
+        if (t->dtype == ONYX_DTYPE_STRING || t->dtype == ONYX_DTYPE_BOOL ||
+            t->dtype == ONYX_DTYPE_INT4 || t->dtype == ONYX_DTYPE_UINT4 ||
+            t->dtype == ONYX_DTYPE_FLOAT4E2M1)
+            continue; /* their copies are not the file's bytes */
+        size_t bytes = onyx_tensor_nbytes(t);
+        const onyx_pb_tensor *pb = NULL;
+        for (int i = 0; !pb && i < pg->n_initializers; i++)
+            if (strcmp(pg->initializers[i].name, sl->name) == 0) pb = &pg->initializers[i];
+        if (!pb || !pb->raw_mapped || !pb->has_raw || pb->data_location != 0 ||
+            pb->data_type != (int32_t)t->dtype || pb->raw_size != bytes ||
+            !same_as_file(pb->raw, t->data, bytes))
+            continue;
+        free(t->heap);
+        t->heap = NULL;
+        t->data = (void *)(uintptr_t)pb->raw;
+    }
+done:
+    free(readers);
+    free(bytewise);
+}
+
+void onyx_node_release_constant(onyx_node *n, int i, bool reread) {
+    const onyx_graph *g = n->graph;
+    if (!g || !n->model || i < 0 || i >= n->n_in || n->in[i] < 0) return;
+    int s = n->in[i];
+    if (!g->slots[s].constant || is_io(g, s) || read_elsewhere(g, s, n, i)) return;
+    release_value(n->model, g->slots[s].constant, !reread);
+    /* Graph passes ran before the first init: the constants they replaced
+     * (weights folded with a BatchNormalization) go now rather than at the
+     * end of the load, which lowers its peak. Cheap, and idempotent. */
+    onyx_model_release_unused(n->model, g);
+}
+
+// ----------------------------------------------------------------------------
 // Loading
 
 static onyx_status load(onyx_model *m, onyx_error *err) {
-    onyx_status st = onyx_pb_decode_model(m->bytes, m->size, &m->arena, &m->pb, err);
+    onyx_status st = m->map.data && m->bytes == m->map.data
+                         ? onyx_pb_decode_model_mapped(m->bytes, m->size, &m->arena, &m->pb, err)
+                         : onyx_pb_decode_model(m->bytes, m->size, &m->arena, &m->pb, err);
     if (st) return st;
     if (!m->pb->graph) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "the model has no graph");
-    return onyx_graph_build(m, err);
+    if ((st = onyx_graph_build(m, err))) return st;
+    if (m->map.data && m->bytes == m->map.data) unalign_bytewise(m);
+    onyx_model_release_unused(m, m->graph);
+    return ONYX_OK;
 }
 
 static onyx_status finish_load(onyx_model *m, onyx_model **out, onyx_error *err) {

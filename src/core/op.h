@@ -57,6 +57,11 @@ typedef struct onyx_op_schema {
 /* The op applies node->act to its float32 output (graph passes may then fuse
  * a following activation node into it). */
 #define ONYX_OP_FUSES_ACT 1u
+/* The op reads input 0's data only with memcpy (any alignment), never as
+ * typed elements: a misaligned initializer there may stay a view into the
+ * model file instead of an aligned copy (model.c), so that a run faults in
+ * only what it reads (Gather on an embedding table: a few rows). */
+#define ONYX_OP_BYTEWISE_IN0 2u
 
 /* An activation fused into a node's output by passes.c. Ops whose schema
  * has ONYX_OP_FUSES_ACT apply it in their epilogue with onyx_act_apply
@@ -109,6 +114,17 @@ void *onyx_node_alloc(onyx_node *n, size_t size);
  * as the model. */
 const onyx_tensor *onyx_node_constant(const onyx_node *n, int i);
 
+/* From init, once the op has packed or copied what it needs of constant
+ * input i (onyx_node_constant): the engine may give the constant's memory
+ * back when no other node, graph output or subgraph reads it. The tensor
+ * keeps its dtype, dims and data address (run may compare that address with
+ * the one it packed from), but with `reread` false run must never read its
+ * data again, which may then read as zeros. With `reread` true run may still
+ * read it on uncommon paths (shapes the packed form does not serve), and only
+ * memory that comes back intact when read (pages of the model file) is
+ * given back. */
+void onyx_node_release_constant(onyx_node *n, int i, bool reread);
+
 /* ---------------------------------------------------------------------- */
 /* Attributes (all lookups by name; absent -> default)                      */
 
@@ -158,6 +174,11 @@ void *onyx_exec_scratch(onyx_exec *x, size_t bytes);
 /* Parallel-for on the session's pool (inline when single-threaded). */
 void onyx_exec_parallel(onyx_exec *x, int64_t n, int64_t grain, onyx_task_fn fn, void *ctx);
 int onyx_exec_threads(const onyx_exec *x);
+
+/* Counts floating-point operations the node performed, for the profiler
+ * (onyx_session_set_profiler): compute-bound ops report the direct
+ * algorithm's count (2 per multiply-add), whatever algorithm they ran. */
+void onyx_exec_add_flops(onyx_exec *x, double flops);
 /* Non-zero when the run was aborted: long loops should check and return
  * ONYX_ERR_CANCELLED. */
 int onyx_exec_aborted(const onyx_exec *x);

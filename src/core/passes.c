@@ -1,7 +1,10 @@
 /* passes.c - graph rewrites at load, before node init: dropping no-op nodes
- * (Identity, inference Dropout), folding BatchNormalization into the Conv
- * before it, and fusing an activation into the op that feeds it. Each pass keeps the model's meaning exactly; a pattern
- * that does not match every condition is left alone.
+ * (Identity, inference Dropout); folding BatchNormalization into the Conv
+ * before it; fusing a constant bias Add into MatMul, a residual Add into
+ * Conv, an activation (SiLU included) into the op that feeds it; replacing
+ * the Erf form of GELU and the decomposed LayerNorm by their single ops.
+ * Each pass keeps the model's meaning exactly; a pattern that does not match
+ * every condition is left alone.
  * Does not own: kernels' own prepacking (their init does it).
  */
 #include "core/graph.h"
@@ -21,6 +24,12 @@ static bool is_op(const onyx_node *n, const char *op_type) {
 static bool is_graph_output(const onyx_graph *g, int slot) {
     for (int i = 0; i < g->n_outputs; i++)
         if (g->outputs[i] == slot) return true;
+    return false;
+}
+
+static bool is_graph_input(const onyx_graph *g, int slot) {
+    for (int i = 0; i < g->n_inputs; i++)
+        if (g->inputs[i] == slot) return true;
     return false;
 }
 
@@ -155,23 +164,31 @@ static onyx_status fold_batchnorm(onyx_model *m, onyx_graph *g, onyx_error *err)
         if (!scale || !bias || !mean || !var) continue;
         float eps = onyx_attr_float(bn, "epsilon", 1e-5f);
 
-        onyx_value *nw = calloc(1, sizeof *nw), *nb = calloc(1, sizeof *nb);
+        /* A W the load already copied (misaligned in the file) that only
+         * this Conv reads is folded where it is, instead of into a new copy. */
+        int ws_slot = conv->in[1];
+        bool in_place = w->heap && count_uses(g, ws_slot) == 1 && !is_graph_output(g, ws_slot) &&
+                        !is_graph_input(g, ws_slot);
+        onyx_value *nw = in_place ? NULL : calloc(1, sizeof *nw), *nb = calloc(1, sizeof *nb);
         int64_t bdims[1] = {k};
-        if (!nw || !nb || onyx_tensor_alloc(&nw->tensor, ONYX_DTYPE_FLOAT, w->ndim, w->dims) ||
-            onyx_tensor_alloc(&nb->tensor, ONYX_DTYPE_FLOAT, 1, bdims)) {
+        if ((!in_place && (!nw || onyx_tensor_alloc(&nw->tensor, ONYX_DTYPE_FLOAT, w->ndim,
+                                                    w->dims))) ||
+            !nb || onyx_tensor_alloc(&nb->tensor, ONYX_DTYPE_FLOAT, 1, bdims)) {
             onyx_value_free(nw);
             onyx_value_free(nb);
             return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory folding batch norm");
         }
-        nw->kind = nb->kind = ONYX_KIND_TENSOR;
-        float *wd = nw->tensor.data, *bd = nb->tensor.data;
+        if (nw) nw->kind = ONYX_KIND_TENSOR;
+        nb->kind = ONYX_KIND_TENSOR;
+        /* (in place: the model owns the copy, so writing it is safe) */
+        float *wd = in_place ? (float *)w->data : nw->tensor.data, *bd = nb->tensor.data;
         const float *ws = w->data;
         for (int64_t o = 0; o < k; o++) {
             float s = scale[o] / sqrtf(var[o] + eps);
             for (int64_t j = 0; j < per; j++) wd[o * per + j] = ws[o * per + j] * s;
             bd[o] = ((b ? b[o] : 0.0f) - mean[o]) * s + bias[o];
         }
-        int sw = add_constant(m, g, g->slots[conv->in[1]].name, nw, err);
+        int sw = in_place ? ws_slot : add_constant(m, g, g->slots[ws_slot].name, nw, err);
         if (sw < 0) {
             onyx_value_free(nb);
             return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory folding batch norm");
@@ -185,6 +202,108 @@ static onyx_status fold_batchnorm(onyx_model *m, onyx_graph *g, onyx_error *err)
         conv->out[0] = bn->out[0];
         bn->op = NULL;
         onyx_graph_lifetimes(g);
+        /* the replaced weights go now, before the next fold allocates */
+        onyx_model_release_unused(m, g);
+    }
+    return ONYX_OK;
+}
+
+// ----------------------------------------------------------------------------
+// Element types of intermediate values
+
+/* Ops whose (first) output has the element type of their first typed input
+ * (the data input): enough to know that the values between the float32
+ * layers of a network are float32 when the model declares only its inputs. */
+static const char *const same_type_ops[] = {
+    "Abs", "Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Conv", "Div", "Elu",
+    "Erf", "Exp", "Flatten", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
+    "HardSigmoid", "HardSwish", "LayerNormalization", "LeakyRelu", "MatMul", "Max", "MaxPool",
+    "Min", "Mul", "Neg", "Pad", "Pow", "PRelu", "ReduceMean", "Relu", "Reshape", "Resize",
+    "Sigmoid", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh",
+    "Transpose", "Unsqueeze",
+};
+
+static bool keeps_type(const onyx_node *n) {
+    if (!n->op || n->domain[0]) return false;
+    for (size_t i = 0; i < sizeof same_type_ops / sizeof *same_type_ops; i++)
+        if (!strcmp(n->op_type, same_type_ops[i])) return true;
+    return false;
+}
+
+/* The element type of every slot: declared (inputs, constants, value_info)
+ * or carried forward through keeps_type ops in node order; UNDEFINED where
+ * unknown. NULL when out of memory (callers then fuse nothing). */
+static onyx_dtype *infer_types(const onyx_graph *g) {
+    onyx_dtype *t = malloc((size_t)(g->n_slots ? g->n_slots : 1) * sizeof *t);
+    if (!t) return NULL;
+    for (int s = 0; s < g->n_slots; s++) t[s] = g->slots[s].dtype;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const onyx_node *n = &g->nodes[i];
+        if (!keeps_type(n)) continue;
+        onyx_dtype in = ONYX_DTYPE_UNDEFINED;
+        for (int k = 0; k < n->n_in && in == ONYX_DTYPE_UNDEFINED; k++)
+            if (n->in[k] >= 0) in = t[n->in[k]];
+        /* Only Split's outputs all share the data type (BatchNormalization's
+         * and LayerNormalization's statistics may not). */
+        int outs = strcmp(n->op_type, "Split") ? 1 : n->n_out;
+        for (int k = 0; k < outs && k < n->n_out; k++)
+            if (n->out[k] >= 0 && t[n->out[k]] == ONYX_DTYPE_UNDEFINED) t[n->out[k]] = in;
+    }
+    return t;
+}
+
+/* Whether node `p` produces `y` as its single output, read once, by a
+ * node that may absorb it: the producer side of every fusion below. */
+static bool fusable_producer(const onyx_graph *g, int p, int y, int readers) {
+    if (p < 0 || p >= g->n_nodes) return false;
+    const onyx_node *op = &g->nodes[p];
+    return op->op && op->n_out == 1 && op->out[0] == y && !is_graph_output(g, y) &&
+           count_uses(g, y) == readers;
+}
+
+/* The node producing `slot` when it is a live `op_type` node with one output
+ * that only one node reads and that is not a graph output; else NULL. */
+static onyx_node *sole_producer(onyx_graph *g, int slot, const char *op_type) {
+    int p = slot >= 0 ? g->slots[slot].producer : -1;
+    if (!fusable_producer(g, p, slot, 1) || !is_op(&g->nodes[p], op_type)) return NULL;
+    return &g->nodes[p];
+}
+
+// ----------------------------------------------------------------------------
+// Residual sum into Conv
+
+/* Add(Conv(X, W, B), S) becomes Conv(X, W, B, S): a fourth input that
+ * ops/conv.c adds before the fused activation (so a Relu after the Add fuses
+ * too). The Conv moves to the Add's place in the node order, where S is
+ * ready. Shapes are not known here; conv.c broadcasts S when it differs from
+ * the convolution's shape. */
+static onyx_status fuse_conv_sum(onyx_model *m, onyx_graph *g, const onyx_dtype *types,
+                                 onyx_error *err) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        onyx_node *add = &g->nodes[i];
+        if (!is_op(add, "Add") || add->opset < 7 || add->n_in != 2 || add->n_out != 1 ||
+            add->in[0] < 0 || add->in[1] < 0 || add->in[0] == add->in[1] ||
+            types[add->out[0]] != ONYX_DTYPE_FLOAT)
+            continue;
+        for (int k = 0; k < 2; k++) {
+            int y = add->in[k];
+            onyx_node *conv = sole_producer(g, y, "Conv");
+            if (!conv || conv->n_in > 3 || conv->act.kind != ONYX_ACT_NONE ||
+                types[y] != ONYX_DTYPE_FLOAT)
+                continue;
+            int *in = onyx_arena_alloc(&m->arena, 4 * sizeof *in);
+            if (!in) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory fusing Add");
+            for (int j = 0; j < 3; j++) in[j] = j < conv->n_in ? conv->in[j] : -1;
+            in[3] = add->in[1 - k];
+            onyx_node fused = *conv;
+            fused.in = in;
+            fused.n_in = 4;
+            fused.out = add->out;
+            conv->op = NULL;
+            *add = fused;
+            onyx_graph_lifetimes(g);
+            break;
+        }
     }
     return ONYX_OK;
 }
@@ -234,29 +353,51 @@ static bool activation_of(const onyx_graph *g, const onyx_node *n, onyx_act *act
     return true;
 }
 
+/* The producer of `y` when it applies fused activations, has none yet, and
+ * `readers` nodes read y; else NULL. */
+static onyx_node *act_target(onyx_graph *g, const onyx_dtype *types, int y, int readers) {
+    int p = y >= 0 ? g->slots[y].producer : -1;
+    if (!fusable_producer(g, p, y, readers) || types[y] != ONYX_DTYPE_FLOAT) return NULL;
+    onyx_node *op = &g->nodes[p];
+    if (!(op->op->flags & ONYX_OP_FUSES_ACT) || op->act.kind != ONYX_ACT_NONE) return NULL;
+    return op;
+}
+
 /* X -> Op -> Act becomes X -> Op[act] when Op applies fused activations,
- * its output is known to be float32, and Act is its only reader. */
-static void fuse_activations(onyx_graph *g) {
+ * its output is float32, and Act is its only reader. */
+static void fuse_activations(onyx_graph *g, const onyx_dtype *types) {
     for (int i = 0; i < g->n_nodes; i++) {
         onyx_node *a = &g->nodes[i];
         onyx_act act;
         if (!a->op || !activation_of(g, a, &act) || a->in[0] < 0) continue;
-        int y = a->in[0];
-        int p = g->slots[y].producer;
-        if (p < 0 || p >= g->n_nodes) continue;
-        onyx_node *op = &g->nodes[p];
-        if (!op->op || !(op->op->flags & ONYX_OP_FUSES_ACT) || op->act.kind != ONYX_ACT_NONE ||
-            op->n_out != 1 || op->out[0] != y || is_graph_output(g, y) || count_uses(g, y) != 1)
-            continue;
-        /* The element type must be known to be float32: from the declared
-         * output, or from the weights (input 1) that fix the op's type. */
-        onyx_dtype t = g->slots[a->out[0]].dtype;
-        if (t == ONYX_DTYPE_UNDEFINED && op->n_in > 1 && op->in[1] >= 0) t = g->slots[op->in[1]].dtype;
-        if (t != ONYX_DTYPE_FLOAT) continue;
+        onyx_node *op = act_target(g, types, a->in[0], 1);
+        if (!op) continue;
         op->act = act;
         op->out[0] = a->out[0];
         a->op = NULL;
         onyx_graph_lifetimes(g);
+    }
+}
+
+/* Mul(X, Sigmoid(X)) (SiLU, as torch exports it) becomes Op[silu] when X
+ * comes from an op that fuses activations and is read only by the two. */
+static void fuse_silu(onyx_graph *g, const onyx_dtype *types) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        onyx_node *mul = &g->nodes[i];
+        if (!is_op(mul, "Mul") || mul->n_in != 2 || mul->n_out != 1) continue;
+        for (int k = 0; k < 2; k++) {
+            int x = mul->in[1 - k];
+            onyx_node *sig = sole_producer(g, mul->in[k], "Sigmoid");
+            if (x < 0 || !sig || sig->n_in != 1 || sig->in[0] != x) continue;
+            onyx_node *op = act_target(g, types, x, 2);
+            if (!op) continue;
+            op->act.kind = ONYX_ACT_SILU;
+            op->out[0] = mul->out[0];
+            sig->op = NULL;
+            mul->op = NULL;
+            onyx_graph_lifetimes(g);
+            break;
+        }
     }
 }
 
@@ -273,13 +414,8 @@ static void fuse_matmul_bias(onyx_graph *g) {
         if (!is_op(add, "Add") || add->n_in != 2 || add->n_out != 1) continue;
         for (int side = 0; side < 2; side++) {
             int y = add->in[side], bs = add->in[1 - side];
-            if (y < 0 || bs < 0) continue;
-            int p = g->slots[y].producer;
-            if (p < 0 || p >= g->n_nodes) continue;
-            onyx_node *mm = &g->nodes[p];
-            if (!is_op(mm, "MatMul") || mm->n_in != 2 || mm->n_out != 1 || mm->out[0] != y ||
-                mm->act.kind != ONYX_ACT_NONE || is_graph_output(g, y) || count_uses(g, y) != 1)
-                continue;
+            onyx_node *mm = bs >= 0 ? sole_producer(g, y, "MatMul") : NULL;
+            if (!mm || mm->n_in != 2 || mm->act.kind != ONYX_ACT_NONE) continue;
             const onyx_tensor *w = const_tensor(g, mm->in[1]), *b = const_tensor(g, bs);
             if (!w || w->dtype != ONYX_DTYPE_FLOAT || w->ndim != 2 || !b || b->ndim != 1 ||
                 b->dtype != ONYX_DTYPE_FLOAT || b->dims[0] != w->dims[1])
@@ -297,19 +433,6 @@ static void fuse_matmul_bias(onyx_graph *g) {
 
 // ----------------------------------------------------------------------------
 // Transformer patterns: the Erf GELU and the decomposed LayerNorm
-
-/* The node producing `slot` when it is a live `op_type` node with one output
- * that only one node reads and that is not a graph output; else NULL. */
-static onyx_node *sole_producer(onyx_graph *g, int slot, const char *op_type) {
-    if (slot < 0) return NULL;
-    int p = g->slots[slot].producer;
-    if (p < 0 || p >= g->n_nodes) return NULL;
-    onyx_node *n = &g->nodes[p];
-    if (!n->op || !is_op(n, op_type) || n->n_out != 1 || n->out[0] != slot ||
-        is_graph_output(g, slot) || count_uses(g, slot) != 1)
-        return NULL;
-    return n;
-}
 
 /* The value of a constant float32 scalar (one element) in `slot`. */
 static bool const_scalar(const onyx_graph *g, int slot, float *v) {
@@ -458,7 +581,6 @@ onyx_status onyx_graph_optimize(onyx_model *m, onyx_graph *g, onyx_error *err) {
     onyx_graph_lifetimes(g);
     drop_noops(g);
     compact(g);
-    onyx_graph_lifetimes(g);
     onyx_status st = fold_batchnorm(m, g, err);
     compact(g);
     if (st) return st;
@@ -469,7 +591,16 @@ onyx_status onyx_graph_optimize(onyx_model *m, onyx_graph *g, onyx_error *err) {
     st = fuse_layernorm(m, g, err);
     compact(g);
     if (st) return st;
-    fuse_activations(g);
+    /* after the passes that add constants: one entry per slot */
+    onyx_dtype *types = infer_types(g);
+    if (!types) return ONYX_OK;
+    st = fuse_conv_sum(m, g, types, err);
     compact(g);
-    return ONYX_OK;
+    if (!st) {
+        fuse_silu(g, types);
+        fuse_activations(g, types);
+        compact(g);
+    }
+    free(types);
+    return st;
 }

@@ -12,7 +12,7 @@ void onyx_act_apply(const onyx_act *act, float *x, int64_t n) {
     case ONYX_ACT_KIND_COUNT:
         return;
     case ONYX_ACT_RELU:
-        for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++) x[i] = x[i] < 0.0f ? 0.0f : x[i]; /* NaN passes */
         return;
     case ONYX_ACT_CLIP:
         for (int64_t i = 0; i < n; i++) {

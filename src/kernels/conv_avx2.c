@@ -147,7 +147,8 @@ static void fill_phases(const onyx_dw_plan *pl, const float *x, float *P) {
  * pl->ntaps). */
 #define DW_ROW(NAME, NT)                                                                   \
     static void NAME(const onyx_dw_plan *pl, const __m256 *wv, const float *src, __m256 vb, \
-                     const onyx_avx2_act_params *ap, bool vec, float *yrow, int64_t ow32) { \
+                     const float *srow, const onyx_avx2_act_params *ap, bool vec,          \
+                     float *yrow, int64_t ow32) {                                           \
         const int n = NT ? NT : pl->ntaps;                                                 \
         const int64_t *off = pl->off;                                                      \
         for (int64_t o = 0; o < ow32; o += 32) {                                           \
@@ -158,6 +159,12 @@ static void fill_phases(const onyx_dw_plan *pl, const float *x, float *P) {
                 a1 = _mm256_fmadd_ps(wv[i], _mm256_loadu_ps(p + 8), a1);                   \
                 a2 = _mm256_fmadd_ps(wv[i], _mm256_loadu_ps(p + 16), a2);                  \
                 a3 = _mm256_fmadd_ps(wv[i], _mm256_loadu_ps(p + 24), a3);                  \
+            }                                                                              \
+            if (srow) {                                                                    \
+                a0 = _mm256_add_ps(a0, _mm256_loadu_ps(srow + o));                         \
+                a1 = _mm256_add_ps(a1, _mm256_loadu_ps(srow + o + 8));                     \
+                a2 = _mm256_add_ps(a2, _mm256_loadu_ps(srow + o + 16));                    \
+                a3 = _mm256_add_ps(a3, _mm256_loadu_ps(srow + o + 24));                    \
             }                                                                              \
             if (vec) {                                                                     \
                 a0 = onyx_avx2_act(ap, a0);                                                \
@@ -178,8 +185,9 @@ static void fill_phases(const onyx_dw_plan *pl, const float *x, float *P) {
  * one FMA chain. */
 #define DW_TAIL(NAME, NT)                                                                  \
     static void NAME(const onyx_dw_plan *pl, const __m256 *wv, const float *src,           \
-                     int64_t step, int nrows, __m256 vb, const onyx_avx2_act_params *ap,   \
-                     bool vec, float *y, int64_t ow, int64_t o0) {                          \
+                     int64_t step, int nrows, __m256 vb, const float *sum,                 \
+                     const onyx_avx2_act_params *ap, bool vec, float *y, int64_t ow,        \
+                     int64_t o0) {                                                          \
         const int n = NT ? NT : pl->ntaps;                                                 \
         const int64_t *off = pl->off;                                                      \
         const int64_t s1 = nrows > 1 ? step : 0, s2 = nrows > 2 ? 2 * step : 0,            \
@@ -195,7 +203,10 @@ static void fill_phases(const onyx_dw_plan *pl, const float *x, float *P) {
             }                                                                              \
             __m256 r[4] = {a0, a1, a2, a3};                                                \
             for (int k = 0; k < nrows; k++) {                                              \
-                __m256 v = vec ? onyx_avx2_act(ap, r[k]) : r[k];                           \
+                __m256 v = r[k];                                                           \
+                if (sum)                                                                   \
+                    v = _mm256_add_ps(v, onyx_avx2_load_first(sum + k * ow + o, ow - o));  \
+                if (vec) v = onyx_avx2_act(ap, v);                                         \
                 onyx_avx2_store_first(y + k * ow + o, v, ow - o);                          \
             }                                                                              \
         }                                                                                  \
@@ -211,8 +222,8 @@ DW_TAIL(dw_tail_25, 25)
  * each input vector loaded once for the three output rows it feeds (two
  * FMAs per load instead of one). Rows [oh0, oh0 + 4) of the output. */
 static void dw3x3s1_rows4(const float *P, int64_t len, const __m256 *wv, __m256 vb,
-                          const onyx_avx2_act_params *ap, bool vec, float *y, int64_t ow,
-                          int64_t oh0) {
+                          const float *sum, const onyx_avx2_act_params *ap, bool vec, float *y,
+                          int64_t ow, int64_t oh0) {
     const __m256 w0 = wv[0], w1 = wv[1], w2 = wv[2], w3 = wv[3], w4 = wv[4], w5 = wv[5],
                  w6 = wv[6], w7 = wv[7], w8 = wv[8];
     for (int64_t o = 0; o < ow; o += 8) {
@@ -257,6 +268,13 @@ static void dw3x3s1_rows4(const float *P, int64_t len, const __m256 *wv, __m256 
         }
 #undef DW_LOAD3
 #undef DW_ACC
+        if (sum) {
+            const float *s = sum + oh0 * ow + o;
+            a0 = _mm256_add_ps(a0, onyx_avx2_load_first(s, ow - o));
+            a1 = _mm256_add_ps(a1, onyx_avx2_load_first(s + ow, ow - o));
+            a2 = _mm256_add_ps(a2, onyx_avx2_load_first(s + 2 * ow, ow - o));
+            a3 = _mm256_add_ps(a3, onyx_avx2_load_first(s + 3 * ow, ow - o));
+        }
         if (vec) {
             a0 = onyx_avx2_act(ap, a0);
             a1 = onyx_avx2_act(ap, a1);
@@ -272,9 +290,9 @@ static void dw3x3s1_rows4(const float *P, int64_t len, const __m256 *wv, __m256 
 }
 
 static void depthwise_avx2(const onyx_dw_plan *pl, const float *x, const float *w, float bias,
-                           const onyx_act *act, float *y, float *scratch) {
+                           const float *sum, const onyx_act *act, float *y, float *scratch) {
     if (!pl->ntaps) {
-        onyx_conv_kernels_generic.depthwise(pl, x, w, bias, act, y, scratch);
+        onyx_conv_kernels_generic.depthwise(pl, x, w, bias, sum, act, y, scratch);
         return;
     }
     const onyx_conv2d *g = &pl->g;
@@ -289,24 +307,28 @@ static void depthwise_avx2(const onyx_dw_plan *pl, const float *x, const float *
     int64_t oh = 0;
     if (pl->ntaps == 9 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1) {
         for (; oh + 4 <= g->oh; oh += 4)
-            dw3x3s1_rows4(scratch, pl->len, wv, vb, &ap, vec, y, ow, oh);
+            dw3x3s1_rows4(scratch, pl->len, wv, vb, sum, &ap, vec, y, ow, oh);
         if (!vec && kind != ONYX_ACT_NONE) onyx_act_apply(act, y, oh * ow);
     }
     for (; oh < g->oh; oh += 4) {
         int nrows = g->oh - oh < 4 ? (int)(g->oh - oh) : 4;
         const float *src = scratch + oh * step;
         float *yrow = y + oh * ow;
+        const float *srow = sum ? sum + oh * ow : NULL;
         for (int k = 0; k < nrows && ow32; k++) {
-            if (pl->ntaps == 9) dw_row_9(pl, wv, src + k * step, vb, &ap, vec, yrow + k * ow, ow32);
+            const float *sk = srow ? srow + k * ow : NULL;
+            if (pl->ntaps == 9)
+                dw_row_9(pl, wv, src + k * step, vb, sk, &ap, vec, yrow + k * ow, ow32);
             else if (pl->ntaps == 25)
-                dw_row_25(pl, wv, src + k * step, vb, &ap, vec, yrow + k * ow, ow32);
-            else dw_row_any(pl, wv, src + k * step, vb, &ap, vec, yrow + k * ow, ow32);
+                dw_row_25(pl, wv, src + k * step, vb, sk, &ap, vec, yrow + k * ow, ow32);
+            else dw_row_any(pl, wv, src + k * step, vb, sk, &ap, vec, yrow + k * ow, ow32);
         }
         if (ow32 < ow) {
-            if (pl->ntaps == 9) dw_tail_9(pl, wv, src, step, nrows, vb, &ap, vec, yrow, ow, ow32);
+            if (pl->ntaps == 9)
+                dw_tail_9(pl, wv, src, step, nrows, vb, srow, &ap, vec, yrow, ow, ow32);
             else if (pl->ntaps == 25)
-                dw_tail_25(pl, wv, src, step, nrows, vb, &ap, vec, yrow, ow, ow32);
-            else dw_tail_any(pl, wv, src, step, nrows, vb, &ap, vec, yrow, ow, ow32);
+                dw_tail_25(pl, wv, src, step, nrows, vb, srow, &ap, vec, yrow, ow, ow32);
+            else dw_tail_any(pl, wv, src, step, nrows, vb, srow, &ap, vec, yrow, ow, ow32);
         }
         if (!vec && kind != ONYX_ACT_NONE)
             for (int k = 0; k < nrows; k++) onyx_act_apply(act, yrow + k * ow, ow);

@@ -22,24 +22,30 @@ static inline onyx_avx2_act_params onyx_avx2_act_params_of(const onyx_act *act) 
     return p;
 }
 
-/* exp(x) on 8 lanes: Cephes' expf (range reduction by ln 2 in two parts, a
- * degree-5 polynomial), within 2 ulp over the clamped range [-87.3, 88.7]. */
-static inline __m256 onyx_avx2_exp(__m256 x) {
-    x = _mm256_min_ps(x, _mm256_set1_ps(88.7228f));
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3365f));
-    __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
-    fx = _mm256_floor_ps(fx);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+/* exp(x) on 8 lanes, NaN and +-inf included, denormal results rounded
+ * once (within 1.2 ulp of libm's expf): x = n ln2 + r with |r| <= ln2/2 (ln2
+ * in two parts, Cephes' expf polynomial for e^r), then e^r * 2^(n/2) *
+ * 2^(n - n/2) so that neither scale overflows. */
+static inline __attribute__((always_inline)) __m256 onyx_avx2_exp(__m256 x) {
+    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-104.0f)), _mm256_set1_ps(89.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i ni = _mm256_cvtps_epi32(n);
+    __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+    return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 
 /* Whether onyx_avx2_act implements this kind (else the caller falls back to
@@ -54,7 +60,7 @@ static inline __attribute__((always_inline)) __m256 onyx_avx2_act(const onyx_avx
     const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
     switch (p->kind) {
     case ONYX_ACT_RELU:
-        return _mm256_max_ps(v, zero);
+        return _mm256_max_ps(zero, v); /* NaN (the second operand) passes through */
     case ONYX_ACT_CLIP:
         /* max_ps/min_ps return their second operand on NaN: v passes
          * through as in act.c's compares. */
@@ -112,6 +118,13 @@ static inline void onyx_avx2_store_first(float *p, __m256 v, int64_t n) {
 /* Mask of the first n (0..8) lanes for maskload. */
 static inline __m256i onyx_avx2_tail_mask(int64_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* The first n floats at p in the low lanes, zeros above (reads no further
+ * than p + n). */
+static inline __m256 onyx_avx2_load_first(const float *p, int64_t n) {
+    if (n >= 8) return _mm256_loadu_ps(p);
+    return _mm256_maskload_ps(p, onyx_avx2_tail_mask(n));
 }
 
 #endif

@@ -177,7 +177,8 @@ void onyx_dw_plan_init(const onyx_conv2d *g, onyx_dw_plan *p) {
 
 /* Tap by tap, each a strided axpy over the valid part of the output rows. */
 static void depthwise_generic(const onyx_dw_plan *p, const float *x, const float *w, float bias,
-                              const onyx_act *act, float *y, float *scratch) {
+                              const float *sum, const onyx_act *act, float *y,
+                              float *scratch) {
     const onyx_conv2d *g = &p->g;
     (void)scratch;
     const int64_t OH = g->oh, OW = g->ow;
@@ -196,6 +197,8 @@ static void depthwise_generic(const onyx_dw_plan *p, const float *x, const float
             }
         }
     }
+    if (sum)
+        for (int64_t i = 0; i < OH * OW; i++) y[i] += sum[i];
     if (act && act->kind != ONYX_ACT_NONE) onyx_act_apply(act, y, OH * OW);
 }
 

@@ -71,10 +71,11 @@ typedef struct onyx_dw_plan {
 void onyx_dw_plan_init(const onyx_conv2d *g, onyx_dw_plan *p);
 
 /* One direct 2-D depthwise plane: y (oh, ow) = act(bias + sum over taps of
- * w (kh, kw) * x (h, w)). `scratch` holds p->floats floats owned by the
- * calling thread. */
+ * w (kh, kw) * x (h, w) + sum (oh, ow)); sum may be NULL (none).
+ * `scratch` holds p->floats floats owned by the calling thread. */
 typedef void (*onyx_dw_plane_fn)(const onyx_dw_plan *p, const float *x, const float *w,
-                                 float bias, const onyx_act *act, float *y, float *scratch);
+                                 float bias, const float *sum, const onyx_act *act, float *y,
+                                 float *scratch);
 
 typedef struct onyx_conv_kernels {
     const char *name;

@@ -21,12 +21,14 @@ static void choose(void) {
     table.sgemm = &onyx_sgemm_kernel_generic;
     table.conv = &onyx_conv_kernels_generic;
     table.winograd = &onyx_winograd_generic;
+    table.ew = &onyx_ew_kernels_generic;
     table.rows = &onyx_row_kernels_generic;
     if (level >= 1 && cpu->avx2 && cpu->fma) {
         table.isa = "avx2";
         table.sgemm = &onyx_sgemm_kernel_avx2;
         table.conv = &onyx_conv_kernels_avx2;
         table.winograd = &onyx_winograd_avx2;
+        table.ew = &onyx_ew_kernels_avx2;
         table.rows = &onyx_row_kernels_avx2;
     }
     /* AVX-512 has its own GEMM micro-kernel; the convolution kernels stay

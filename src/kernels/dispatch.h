@@ -6,6 +6,7 @@
 #define ONYX_DISPATCH_H
 
 #include "kernels/conv_kernels.h"
+#include "kernels/ew.h"
 #include "kernels/gemm.h"
 #include "kernels/rows.h"
 #include "kernels/winograd.h"
@@ -15,6 +16,7 @@ typedef struct onyx_kernels {
     const onyx_sgemm_kernel *sgemm;
     const onyx_conv_kernels *conv;    /* epilogues, depthwise */
     const onyx_winograd_kernels *winograd; /* tile transforms */
+    const onyx_ew_kernels *ew;        /* float32 elementwise arithmetic and math */
     const onyx_row_kernels *rows;     /* softmax, layer norm */
 } onyx_kernels;
 

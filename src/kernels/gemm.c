@@ -58,14 +58,17 @@ static void ukernel_generic(int64_t kc, const float *restrict a, const float *re
     }
 }
 
-/* Bias and activation on rows [0, rows) x [0, cols) of c, bias[i] per row. */
+/* Bias, addend and activation on rows [0, rows) x [0, cols) of c: bias[i]
+ * per row, then sum[i*lds + j], then act. */
 static void bias_act_rows(float *c, int64_t ldc, int64_t rows, int64_t cols, const float *bias,
-                          const onyx_act *act) {
+                          const float *sum, int64_t lds, const onyx_act *act) {
     bool has_act = act && act->kind != ONYX_ACT_NONE;
     for (int64_t i = 0; i < rows; i++) {
         float *ci = c + i * ldc;
         if (bias)
             for (int64_t j = 0; j < cols; j++) ci[j] += bias[i];
+        if (sum)
+            for (int64_t j = 0; j < cols; j++) ci[j] += sum[i * lds + j];
         if (has_act) onyx_act_apply(act, ci, cols);
     }
 }
@@ -73,7 +76,7 @@ static void bias_act_rows(float *c, int64_t ldc, int64_t rows, int64_t cols, con
 static void ukernel_generic_epi(int64_t kc, const float *restrict a, const float *restrict b,
                                 float *restrict c, int64_t ldc, const onyx_sgemm_epi *epi) {
     ukernel_generic(kc, a, b, c, ldc, 1.0f, epi->accumulate ? 1.0f : 0.0f);
-    bias_act_rows(c, ldc, GEN_MR, GEN_NR, epi->bias, epi->act);
+    bias_act_rows(c, ldc, GEN_MR, GEN_NR, epi->bias, epi->sum, epi->lds, epi->act);
 }
 
 const onyx_sgemm_kernel onyx_sgemm_kernel_generic = {"generic", GEN_MR, GEN_NR,
@@ -152,7 +155,9 @@ typedef struct sgemm_problem {
     const float *packed_b; /* onyx_sgemm_pack_b layout (npad set), or NULL */
     const float *bias;   /* fused epilogue (m values), or NULL */
     const onyx_act *act; /* fused activation, or NULL */
-    bool fused;          /* bias or an activation to apply */
+    const float *sum;    /* fused addend (m x n, row stride lds), or NULL */
+    int64_t lds;
+    bool fused;          /* bias, addend or an activation to apply */
     onyx_sgemm_epilogue_fn epilogue; /* or NULL */
     void *epilogue_ctx;
     int64_t nt;      /* columns per task (multiple of nr) */
@@ -316,7 +321,9 @@ static void macro_kernel(const sgemm_problem *g, const float *pa, const float *p
             const float *as = pa + is * kc;
             float *c = g->c + (i0 + is) * g->ldc + j0 + js;
             if (epi) {
-                onyx_sgemm_epi e = {g->bias ? g->bias + i0 + is : NULL, g->act, beta != 0.0f};
+                const float *sum = g->sum ? g->sum + (i0 + is) * g->lds + j0 + js : NULL;
+                onyx_sgemm_epi e = {g->bias ? g->bias + i0 + is : NULL, g->act, beta != 0.0f,
+                                    sum, g->lds};
                 if (rows == mr && cols == width) {
                     fn_epi(kc, as, bs, c, g->ldc, &e);
                     continue;
@@ -325,6 +332,15 @@ static void macro_kernel(const sgemm_problem *g, const float *pa, const float *p
                 if (e.bias)
                     for (int i = 0; i < rows; i++) bias[i] = e.bias[i];
                 e.bias = g->bias ? bias : NULL;
+                /* The addend of a partial tile, padded like the tile. */
+                float stile[ONYX_SGEMM_MAX_MR * ONYX_SGEMM_MAX_NR];
+                if (sum) {
+                    for (int i = 0; i < mr; i++)
+                        for (int j = 0; j < width; j++)
+                            stile[i * nr + j] = i < rows && j < cols ? sum[i * g->lds + j] : 0.0f;
+                    e.sum = stile;
+                    e.lds = nr;
+                }
                 if (e.accumulate)
                     for (int i = 0; i < mr; i++)
                         for (int j = 0; j < width; j++)
@@ -348,7 +364,7 @@ static void macro_kernel(const sgemm_problem *g, const float *pa, const float *p
     }
     if (last && g->fused && !g->kern->fn_epi)
         bias_act_rows(g->c + i0 * g->ldc + j0, g->ldc, mc, nc, g->bias ? g->bias + i0 : NULL,
-                      g->act);
+                      g->sum ? g->sum + i0 * g->lds + j0 : NULL, g->lds, g->act);
 }
 
 /* Tasks are tiles t = jb * m_tiles + ib; a chunk [begin, end) of them shares
@@ -648,8 +664,9 @@ static sgemm_problem problem_of(const onyx_sgemm_kernel *kern, const onyx_sgemm_
                        .c = op->c, .lda = op->lda, .ldb = op->ldb, .ldc = op->ldc,
                        .packed_a = op->packed_a, .pack_b = op->pack_b,
                        .pack_b_ctx = op->pack_b_ctx, .packed_b = op->packed_b,
-                       .bias = op->bias, .act = op->act,
-                       .fused = op->bias || (op->act && op->act->kind != ONYX_ACT_NONE),
+                       .bias = op->bias, .act = op->act, .sum = op->sum, .lds = op->lds,
+                       .fused = op->bias || op->sum ||
+                                (op->act && op->act->kind != ONYX_ACT_NONE),
                        .epilogue = op->epilogue, .epilogue_ctx = op->epilogue_ctx};
     return g;
 }
@@ -657,7 +674,7 @@ static sgemm_problem problem_of(const onyx_sgemm_kernel *kern, const onyx_sgemm_
 /* k == 0: C = 0, then the epilogues over all of C. */
 static void run_empty(const onyx_sgemm_op *op) {
     scale_c(op->m, op->n, 0.0f, op->c, op->ldc);
-    bias_act_rows(op->c, op->ldc, op->m, op->n, op->bias, op->act);
+    bias_act_rows(op->c, op->ldc, op->m, op->n, op->bias, op->sum, op->lds, op->act);
     if (op->epilogue) op->epilogue(op->epilogue_ctx, op->c, op->ldc, 0, op->m, 0, op->n);
 }
 

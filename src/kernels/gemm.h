@@ -46,12 +46,15 @@ typedef struct onyx_parallel {
 typedef void (*onyx_sgemm_ukernel_fn)(int64_t kc, const float *a, const float *b, float *c,
                                       int64_t ldc, float alpha, float beta);
 
-/* The fused epilogue of a micro-kernel call: c = act(acc + bias[i]), or
- * act(c + acc + bias[i]) when `accumulate` (a later depth block). */
+/* The fused epilogue of a micro-kernel call: c = act(acc + bias[i] +
+ * sum[i*lds + j]), or act(c + acc + ...) when `accumulate` (a later depth
+ * block). */
 typedef struct onyx_sgemm_epi {
     const float *bias;   /* mr values, the tile's rows; NULL: none */
     const onyx_act *act; /* NULL or ONYX_ACT_NONE: none */
     bool accumulate;
+    const float *sum;    /* the tile's (mr, nr) addend, row stride lds; NULL: none */
+    int64_t lds;
 } onyx_sgemm_epi;
 
 /* The same product as onyx_sgemm_ukernel_fn with alpha 1, finished by the
@@ -159,9 +162,13 @@ typedef struct onyx_sgemm_op {
     float *c;
     int64_t ldc;
     /* Fused epilogue, applied in the micro-kernel on the last depth block:
-     * C = act(op(A) * B + bias[row]). bias (m values) and act may be NULL. */
+     * C = act(op(A) * B + bias[row] + S). bias (m values), S (m x n, row
+     * stride lds; a residual input, say) and act may be NULL. S may not
+     * overlap C. */
     const float *bias;
     const onyx_act *act;
+    const float *sum;
+    int64_t lds;
     onyx_sgemm_epilogue_fn epilogue; /* then this, per block; NULL: none */
     void *epilogue_ctx;
     /* Prepacked B (onyx_sgemm_pack_b with the same kernel); when set, it is

@@ -76,6 +76,8 @@ enum { MR = 6, NR = 16 };
                 __m256 r = acc[i][v];                                                      \
                 if (epi->accumulate) r = _mm256_add_ps(r, _mm256_loadu_ps(ci));            \
                 if (epi->bias) r = _mm256_add_ps(r, bi);                                   \
+                if (epi->sum)                                                              \
+                    r = _mm256_add_ps(r, _mm256_loadu_ps(epi->sum + i * epi->lds + 8 * v)); \
                 if (act) r = onyx_avx2_act(&ap, r);                                        \
                 _mm256_storeu_ps(ci, r);                                                   \
             }                                                                              \

@@ -54,10 +54,12 @@ typedef void (*onyx_wino_input_fn)(const onyx_wino_geom *g, const float *xp, int
 /* Output transform of output channels [k0, k1), tiles [t0, t0 + nt):
  * reads m[xi * xi_stride + k * ldm + (t - t0)] (ldm >= nt rounded up to 8),
  * writes the valid part of each 4x4 tile of y (n, k, oh, ow) as
- * act((A^T m A) + bias[k]); bias may be NULL, act NULL or NONE. */
+ * act((A^T m A) + bias[k] + sum), sum being the element of `sum` (laid out
+ * as y) at the same place; bias and sum may be NULL, act NULL or NONE. */
 typedef void (*onyx_wino_output_fn)(const onyx_wino_geom *g, const float *m, int64_t xi_stride,
                                     int64_t ldm, int64_t k0, int64_t k1, int64_t t0, int64_t nt,
-                                    const float *bias, const onyx_act *act, float *y);
+                                    const float *bias, const float *sum, const onyx_act *act,
+                                    float *y);
 
 typedef struct onyx_winograd_kernels {
     const char *name;

@@ -92,7 +92,8 @@ static void input_avx2(const onyx_wino_geom *g, const float *xp, int64_t c0, int
 
 static void output_avx2(const onyx_wino_geom *g, const float *m, int64_t xi_stride,
                         int64_t ldm, int64_t k0, int64_t k1, int64_t t0, int64_t nt,
-                        const float *bias, const onyx_act *act, float *y) {
+                        const float *bias, const float *sum, const onyx_act *act,
+                        float *y) {
     const onyx_act_kind kind = act ? act->kind : ONYX_ACT_NONE;
     const bool vec = onyx_avx2_act_vectorized(kind);
     const onyx_avx2_act_params ap = onyx_avx2_act_params_of(act);
@@ -113,19 +114,36 @@ static void output_avx2(const onyx_wino_geom *g, const float *m, int64_t xi_stri
             for (int j = 0; j < 6; j++) at6v(in + j, 6, tmp + j, 6);
             for (int i = 0; i < 4; i++) at6v(tmp + 6 * i, 1, o + 4 * i, 1);
             __m256 vb = _mm256_set1_ps(bias ? bias[k] : 0.0f);
-            for (int q = 0; q < 16; q++) {
-                o[q] = _mm256_add_ps(o[q], vb);
-                if (vec) o[q] = onyx_avx2_act(&ap, o[q]);
-            }
+            for (int q = 0; q < 16; q++) o[q] = _mm256_add_ps(o[q], vb);
             /* Rows (0, 1) then (2, 3) of every lane's tile: out[l] holds
-             * row i in its low half and row i+1 in its high half. */
-            float *yk = y + k * g->oh * g->ow;
+             * row i in its low half and row i+1 in its high half. The
+             * addend and the activation apply there, in the layout of y. */
+            const int64_t koff = k * g->oh * g->ow;
+            float *yk = y + koff;
+            const float *sk = sum ? sum + koff : NULL;
             for (int half = 0; half < 2; half++) {
                 __m256 out[8];
                 transpose8(o + 8 * half, out);
                 for (int l = 0; l < lanes; l++) {
-                    float *p = yk + base[l] + (2 * half) * g->ow;
-                    if (rows[l] == 4 && cols[l] == 4) {
+                    const int64_t at = base[l] + (2 * half) * g->ow;
+                    float *p = yk + at;
+                    const bool full = rows[l] == 4 && cols[l] == 4;
+                    if (sk) {
+                        const float *s = sk + at;
+                        __m256 sv;
+                        if (full) {
+                            sv = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(s)),
+                                                      _mm_loadu_ps(s + g->ow), 1);
+                        } else {
+                            float st[8] = {0};
+                            for (int i = 0; i < 2 && 2 * half + i < rows[l]; i++)
+                                for (int j = 0; j < cols[l]; j++) st[4 * i + j] = s[i * g->ow + j];
+                            sv = _mm256_loadu_ps(st);
+                        }
+                        out[l] = _mm256_add_ps(out[l], sv);
+                    }
+                    if (vec) out[l] = onyx_avx2_act(&ap, out[l]);
+                    if (full) {
                         _mm_storeu_ps(p, _mm256_castps256_ps128(out[l]));
                         _mm_storeu_ps(p + g->ow, _mm256_extractf128_ps(out[l], 1));
                         continue;

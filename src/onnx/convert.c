@@ -4,11 +4,13 @@
  * Owns: the storage rules of onnx.proto per data type (which typed field holds
  * which type, raw_data layout, 4-bit packing), external data references and
  * their path checks, and zero-copy placement of aligned raw bytes. Does not
- * own: decoding (decode.c) nor file mapping (the caller's `resolve`).
+ * own: decoding (decode.c) nor file mapping (the caller's `resolve`), only
+ * giving back the mapped pages of bytes it copied (onyx_pages_drop).
  */
 #include "onnx/onnx.h"
 
 #include "base/error.h"
+#include "base/file.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -207,10 +209,12 @@ static onyx_status strings_to_tensor(const onyx_pb_tensor *pb, int64_t n, onyx_t
     return ONYX_OK;
 }
 
-/* Places raw little-endian bytes (raw_data or external) into `out`. */
+/* Places raw little-endian bytes (raw_data or external) into `out`. When it
+ * copies them out of a file mapping (`mapped`), the source pages are given
+ * back: a misaligned weight would otherwise be resident twice. */
 static onyx_status raw_to_tensor(const onyx_pb_tensor *pb, const uint8_t *src, size_t src_size,
-                                 int64_t n, size_t nbytes, bool own, onyx_tensor *out,
-                                 onyx_error *err) {
+                                 int64_t n, size_t nbytes, bool own, bool mapped,
+                                 onyx_tensor *out, onyx_error *err) {
     int32_t dt = pb->data_type;
     size_t want = is_4bit(dt) ? (size_t)(((uint64_t)n + 1) / 2) : nbytes;
     if (src_size != want) {
@@ -243,6 +247,7 @@ static onyx_status raw_to_tensor(const onyx_pb_tensor *pb, const uint8_t *src, s
     } else {
         memcpy(dst, src, nbytes);
     }
+    if (mapped) onyx_pages_drop(src, src_size);
     return ONYX_OK;
 }
 
@@ -328,12 +333,13 @@ static onyx_status to_tensor(const onyx_pb_tensor *pb, onyx_pb_external_fn resol
         const uint8_t *src = NULL;
         size_t src_size = 0;
         st = external_bytes(pb, resolve, user, &src, &src_size, err);
-        if (!st) st = raw_to_tensor(pb, src, src_size, n, nbytes, own, out, err);
+        if (!st) st = raw_to_tensor(pb, src, src_size, n, nbytes, own, true, out, err);
     } else if (pb->data_location != 0) {
         st = onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "tensor '%s' has unknown data_location %d",
                          tname(pb), pb->data_location);
     } else if (pb->has_raw) {
-        st = raw_to_tensor(pb, pb->raw, pb->raw_size, n, nbytes, own, out, err);
+        st = raw_to_tensor(pb, pb->raw, pb->raw_size, n, nbytes, own, pb->raw_mapped != 0, out,
+                           err);
     } else {
         st = typed_to_tensor(pb, n, out, err);
     }

@@ -47,6 +47,7 @@ typedef struct pb_ctx {
     onyx_arena *arena;
     onyx_error *err;
     int depth;           /* messages entered, the top-level one included */
+    bool mapped;         /* data is a private read-only file mapping */
 } pb_ctx;
 
 /* Field names per message, for error messages only. */
@@ -551,6 +552,7 @@ static onyx_status dec_tensor(pb_ctx *c, size_t pos, size_t end, void *out) {
                 t->raw = c->data + f.off;
                 t->raw_size = f.len;
                 t->has_raw = 1;
+                t->raw_mapped = c->mapped;
             }
             break;
         case 10: st = rep_scalars(c, m, &f, &r[DOUBLES], SK_F64); break;
@@ -1217,8 +1219,9 @@ static onyx_status dec_optional(pb_ctx *c, size_t pos, size_t end, void *out) {
 /* Decodes a top-level message of `size` bytes into a new arena object and
  * returns it; NULL on failure with *st set. Partial results of a failed decode
  * stay in the arena until it is freed. */
-static void *decode_top(const uint8_t *data, size_t size, onyx_arena *arena, pb_dec_fn fn,
-                        size_t obj_size, int has_out, onyx_status *st, onyx_error *err) {
+static void *decode_top(const uint8_t *data, size_t size, bool mapped, onyx_arena *arena,
+                        pb_dec_fn fn, size_t obj_size, int has_out, onyx_status *st,
+                        onyx_error *err) {
     if (!has_out || !arena || (!data && size)) {
         *st = onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "protobuf decode: invalid arguments");
         return NULL;
@@ -1228,7 +1231,7 @@ static void *decode_top(const uint8_t *data, size_t size, onyx_arena *arena, pb_
         *st = onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "protobuf decode: out of memory");
         return NULL;
     }
-    pb_ctx c = {data, size, arena, err, 1};
+    pb_ctx c = {data, size, arena, err, 1, mapped};
     *st = fn(&c, 0, size, obj);
     return *st ? NULL : obj;
 }
@@ -1237,7 +1240,8 @@ static void *decode_top(const uint8_t *data, size_t size, onyx_arena *arena, pb_
     onyx_status fn_name(const uint8_t *data, size_t size, onyx_arena *arena, type **out,      \
                         onyx_error *err) {                                                    \
         onyx_status st;                                                                       \
-        type *obj = decode_top(data, size, arena, dec, sizeof(type), out != NULL, &st, err); \
+        type *obj =                                                                           \
+            decode_top(data, size, false, arena, dec, sizeof(type), out != NULL, &st, err);   \
         if (out) *out = obj;                                                                  \
         return st;                                                                            \
     }
@@ -1247,3 +1251,12 @@ DECODE_ENTRY(onyx_pb_decode_tensor, onyx_pb_tensor, dec_tensor)
 DECODE_ENTRY(onyx_pb_decode_sequence, onyx_pb_sequence, dec_sequence)
 DECODE_ENTRY(onyx_pb_decode_map, onyx_pb_map, dec_map)
 DECODE_ENTRY(onyx_pb_decode_optional, onyx_pb_optional, dec_optional)
+
+onyx_status onyx_pb_decode_model_mapped(const uint8_t *data, size_t size, onyx_arena *arena,
+                                        onyx_pb_model **out, onyx_error *err) {
+    onyx_status st;
+    onyx_pb_model *obj =
+        decode_top(data, size, true, arena, dec_model, sizeof *obj, out != NULL, &st, err);
+    if (out) *out = obj;
+    return st;
+}

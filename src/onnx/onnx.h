@@ -47,6 +47,7 @@ typedef struct onyx_pb_tensor {
     const uint8_t *raw;     /* raw_data in place (unaligned), or NULL */
     size_t raw_size;
     int has_raw;            /* raw_data field present (possibly empty) */
+    int raw_mapped;         /* raw lies in a private read-only file mapping */
     /* typed repeated fields, each NULL/0 when absent */
     float *float_data; size_t n_float;
     int32_t *int32_data; size_t n_int32;     /* also int8/16, uint8/16, bool, fp16, bf16, fp8, int4 */
@@ -272,6 +273,11 @@ struct onyx_pb_optional {
 
 onyx_status onyx_pb_decode_model(const uint8_t *data, size_t size, onyx_arena *arena,
                                  onyx_pb_model **out, onyx_error *err);
+/* onyx_pb_decode_model for bytes that are a private read-only file mapping
+ * (onyx_file_map): its tensors are marked raw_mapped, so that converting one
+ * by copy gives the pages of its source bytes back (onyx_pages_drop). */
+onyx_status onyx_pb_decode_model_mapped(const uint8_t *data, size_t size, onyx_arena *arena,
+                                        onyx_pb_model **out, onyx_error *err);
 onyx_status onyx_pb_decode_tensor(const uint8_t *data, size_t size, onyx_arena *arena,
                                   onyx_pb_tensor **out, onyx_error *err);
 onyx_status onyx_pb_decode_sequence(const uint8_t *data, size_t size, onyx_arena *arena,
@@ -286,8 +292,10 @@ onyx_status onyx_pb_decode_optional(const uint8_t *data, size_t size, onyx_arena
 
 /* Maps an external data `location` (a relative path, already checked to hold
  * no ".." component and not to be absolute) to the bytes of that file, which
- * must stay valid as long as the tensors made from them. Returns ONYX_OK or a
- * status with the reason in `err`. */
+ * must stay valid as long as the tensors made from them, mapped private and
+ * read-only (onyx_file_map): after copying bytes out of it the conversion
+ * gives their pages back (onyx_pages_drop). Returns ONYX_OK or a status with
+ * the reason in `err`. */
 typedef onyx_status (*onyx_pb_external_fn)(void *user, const char *location,
                                            const uint8_t **data, size_t *size, onyx_error *err);
 

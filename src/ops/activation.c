@@ -147,6 +147,30 @@ static void act_row(void *ctx, char *const *p, const int64_t *s, int64_t n) {
     }
 }
 
+/* float32 through the dispatched kernels: the fused-activation formulas of
+ * kernels/act.c where they are the op's own, ew.h's unary ops for the
+ * rest. False when the op has no fast path. */
+static bool fast_f32(onyx_exec *x, const act_attr *a, const onyx_tensor *in, onyx_tensor *out) {
+    onyx_act act = {ONYX_ACT_NONE, (float)a->p1, (float)a->p2};
+    switch (a->op) {
+    case A_RELU: onyx_ew_unary_f32(x, ONYX_EW_RELU, in, out); return true;
+    case A_TANH: onyx_ew_unary_f32(x, ONYX_EW_TANH, in, out); return true;
+    case A_GELU: onyx_ew_unary_f32(x, ONYX_EW_GELU, in, out); return true;
+    case A_GELU_TANH: onyx_ew_unary_f32(x, ONYX_EW_GELU_TANH, in, out); return true;
+    case A_SIGMOID: onyx_ew_unary_f32(x, ONYX_EW_SIGMOID, in, out); return true;
+    case A_LEAKY: act.kind = ONYX_ACT_LEAKY_RELU; break;
+    case A_HARDSIGMOID: act.kind = ONYX_ACT_HARD_SIGMOID; break;
+    case A_HARDSWISH: act.kind = ONYX_ACT_HARD_SWISH; break;
+    case A_SWISH:
+        if (a->p1 != 1.0) return false;
+        act.kind = ONYX_ACT_SILU;
+        break;
+    default: return false;
+    }
+    onyx_ew_act_f32(x, &act, in, out);
+    return true;
+}
+
 static onyx_status init_act(onyx_node *n, onyx_error *err) {
     act_attr *a = onyx_node_alloc(n, sizeof *a);
     if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
@@ -191,6 +215,7 @@ static onyx_status run_act(const onyx_node *n, onyx_exec *x) {
     onyx_tensor *out;
     onyx_status st = onyx_exec_output(x, 0, in->dtype, in->ndim, in->dims, &out);
     if (st) return st;
+    if (in->dtype == ONYX_DTYPE_FLOAT && fast_f32(x, a, in, out)) return ONYX_OK;
     return onyx_ew_map(x, act_row, &c, 0, out, 1, &in);
 }
 

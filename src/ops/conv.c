@@ -14,6 +14,7 @@
 #include "kernels/dispatch.h"
 #include "kernels/gemm.h"
 #include "kernels/winograd.h"
+#include "ops/elementwise.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,11 @@ static onyx_status init_conv(onyx_node *n, onyx_error *err) {
     if (!strcmp(n->op_type, "Conv")) {
         onyx_status st = prepack_conv(n, a, err);
         if (st) return st;
+        /* 1-D/2-D runs with the constant W read only the packed form, except
+         * that Winograd layers fall back to W for images of few tiles. */
+        const onyx_tensor *W = onyx_node_constant(n, 1);
+        if ((a->packed || a->wino) && W->ndim <= 4)
+            onyx_node_release_constant(n, 1, a->wino != NULL);
     }
     n->state = a;
     return ONYX_OK;
@@ -510,6 +516,11 @@ static int64_t band_lines(int64_t rows, int64_t line_len, int64_t lines, size_t 
 FILL_BIAS(float)
 FILL_BIAS(double)
 
+/* y[i] += s[i] for i < n. */
+static void add_sum(float *y, const float *s, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += s[i];
+}
+
 // ----------------------------------------------------------------------------
 // Conv, float32: 1-D and 2-D
 
@@ -540,6 +551,7 @@ typedef struct dw_job {
     onyx_dw_plan plan;
     const onyx_conv_kernels *kern;
     const float *x, *w, *b;
+    const float *sum; /* residual addend laid out as y, or NULL */
     float *y;
     const onyx_act *act;
     float *scratch; /* per thread */
@@ -553,7 +565,8 @@ static void depthwise_task(void *ctx, int64_t begin, int64_t end, int thread) {
     for (int64_t t = begin; t < end; t++) {
         int64_t n = t / g->k, k = t % g->k, c = k / g->kg;
         j->kern->depthwise(&j->plan, j->x + (n * g->c + c) * g->in_size, j->w + k * g->kern_size,
-                           j->b ? j->b[k] : 0.0f, j->act, j->y + t * g->out_size, scratch);
+                           j->b ? j->b[k] : 0.0f, j->sum ? j->sum + t * g->out_size : NULL,
+                           j->act, j->y + t * g->out_size, scratch);
     }
 }
 
@@ -573,6 +586,7 @@ typedef struct conv2d_job {
     const onyx_conv_kernels *ck;
     const float *x, *w, *b, *packed;
     int64_t packed_stride;
+    const float *sum; /* residual addend laid out as y, or NULL */
     float *y;
     const onyx_act *act;
     /* per-pair tasks: per thread, the phase buffer then the GEMM workspace */
@@ -610,6 +624,10 @@ static void pair_setup(const conv2d_job *j, int64_t t, float *phases, conv_pair 
     p->op.ldc = g->out_size;
     p->op.bias = j->b ? j->b + gi * g->kg : NULL;
     p->op.act = j->act;
+    if (j->sum) {
+        p->op.sum = j->sum + (n * g->k + gi * g->kg) * g->out_size;
+        p->op.lds = g->out_size;
+    }
 }
 
 static const float *pair_input(const conv2d_job *j, int64_t t) {
@@ -658,6 +676,7 @@ typedef struct wino_job {
     const float *x, *u, *bias;
     int64_t u_stride;
     const onyx_act *act;
+    const float *sum; /* residual addend laid out as y, or NULL */
     float *xp, *y;
     int64_t tiles, block;
     /* per thread (block-parallel) or shared (step-parallel): V (36, c, ld)
@@ -697,7 +716,8 @@ static void wino_block_task(void *ctx, int64_t begin, int64_t end, int thread) {
         int64_t ld = (nt + 7) / 8 * 8;
         j->wk->input(&j->g, j->xp, 0, j->g.c, t0, nt, v, j->g.c * ld, ld);
         wino_gemms(j, v, m, ld, 0, ONYX_WINO_XI, work);
-        j->wk->output(&j->g, m, j->g.k * ld, ld, 0, j->g.k, t0, nt, j->bias, j->act, j->y);
+        j->wk->output(&j->g, m, j->g.k * ld, ld, 0, j->g.k, t0, nt, j->bias, j->sum, j->act,
+                      j->y);
     }
 }
 
@@ -717,7 +737,7 @@ static void wino_output_task(void *ctx, int64_t begin, int64_t end, int thread) 
     const wino_job *j = ctx;
     (void)thread;
     j->wk->output(&j->g, j->m, j->g.k * j->ld, j->ld, begin, end, j->t0, j->nt, j->bias,
-                  j->act, j->y);
+                  j->sum, j->act, j->y);
 }
 
 /* Bytes of transformed tiles (V and M) one block may hold: about half of
@@ -725,13 +745,13 @@ static void wino_output_task(void *ctx, int64_t begin, int64_t end, int thread) 
 #define WINO_BLOCK_BUDGET ((int64_t)256 << 10)
 
 static onyx_status conv_winograd(onyx_exec *x, const conv_geom *g, const float *X,
-                                 const float *B, float *Y, const onyx_act *act,
-                                 const conv_attr *a) {
+                                 const float *B, const float *S, float *Y,
+                                 const onyx_act *act, const conv_attr *a) {
     const int threads = onyx_exec_threads(x);
     wino_job j = {.g = onyx_wino_geom_of(g->c, g->k, g->in[0], g->in[1], g->pad[0], g->pad[1],
                                          g->out[0], g->out[1]),
                   .wk = onyx_kernels_get()->winograd, .kern = a->kern, .x = X, .u = a->wino,
-                  .bias = B, .u_stride = a->wino_stride, .act = act, .y = Y};
+                  .bias = B, .u_stride = a->wino_stride, .act = act, .sum = S, .y = Y};
     j.tiles = g->n * j.g.th * j.g.tw;
     const int64_t per_tile = ONYX_WINO_XI * (g->c + g->k) * (int64_t)sizeof(float);
     j.block = WINO_BLOCK_BUDGET / per_tile / 8 * 8;
@@ -776,23 +796,24 @@ static bool use_winograd(const conv_geom *g, const float *W, const conv_attr *a)
 }
 
 static onyx_status conv2d_f32(onyx_exec *x, const conv_geom *g, const float *X, const float *W,
-                              const float *B, float *Y, const onyx_act *act,
+                              const float *B, const float *S, float *Y, const onyx_act *act,
                               const conv_attr *a) {
     const int threads = onyx_exec_threads(x);
     const onyx_kernels *ks = onyx_kernels_get();
     const int64_t pairs = g->n * g->group;
     conv2d_job j = {.g = g, .g2 = conv2d_of(g), .pointwise = geom_is_pointwise(g),
                     .kk = g->cg * g->kern_size, .kern = ks->sgemm, .ck = ks->conv, .x = X,
-                    .w = W, .b = B, .y = Y, .act = act};
+                    .w = W, .b = B, .sum = S, .y = Y, .act = act};
     if (a->packed && W == a->w_data) {
         j.kern = a->kern;
         j.packed = a->packed;
         j.packed_stride = a->packed_stride;
     }
-    if (use_winograd(g, W, a)) return conv_winograd(x, g, X, B, Y, act, a);
+    if (use_winograd(g, W, a)) return conv_winograd(x, g, X, B, S, Y, act, a);
 
     if (g->nd == 2 && g->cg == 1 && g->group > 1) {
-        dw_job d = {.g = g, .kern = ks->conv, .x = X, .w = W, .b = B, .y = Y, .act = act};
+        dw_job d = {.g = g, .kern = ks->conv, .x = X, .w = W, .b = B, .sum = S, .y = Y,
+                    .act = act};
         onyx_dw_plan_init(&j.g2, &d.plan);
         d.scratch_stride = (d.plan.floats + 15) / 16 * 16;
         d.scratch = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT,
@@ -870,6 +891,7 @@ typedef struct group_job {
     conv_bands cb;
     const onyx_sgemm_kernel *kern;
     const float *x, *w, *b;
+    const float *sum; /* residual addend laid out as y, or NULL */
     float *y;
     const onyx_act *act;
     unsigned char *work; /* per thread: col buffer then GEMM workspace */
@@ -884,6 +906,7 @@ static void conv_pair_f32(const group_job *j, int64_t t, float *col, void *gemm_
     const float *wg = j->w + gi * g->kg * cb->kk;
     float *yg = j->y + (n * g->k + gi * g->kg) * g->out_size;
     fill_bias_float(yg, g->kg, g->out_size, j->b ? j->b + gi * g->kg : NULL);
+    if (j->sum) add_sum(yg, j->sum + (yg - j->y), g->kg * g->out_size);
     for (int64_t l0 = 0; l0 < cb->lines; l0 += cb->band) {
         int64_t nl = cb->lines - l0 < cb->band ? cb->lines - l0 : cb->band, cols = nl * cb->ow;
         const float *bm = xg + l0 * cb->ow;
@@ -907,7 +930,7 @@ static void group_task(void *ctx, int64_t begin, int64_t end, int thread) {
 }
 
 static onyx_status conv_nd_f32(onyx_exec *x, const conv_geom *g, const float *X, const float *W,
-                               const float *B, float *Y, const onyx_act *act) {
+                               const float *B, const float *S, float *Y, const onyx_act *act) {
     const int threads = onyx_exec_threads(x);
     const onyx_sgemm_kernel *kern = onyx_kernels_get()->sgemm;
     const int64_t pairs = g->n * g->group;
@@ -920,7 +943,7 @@ static onyx_status conv_nd_f32(onyx_exec *x, const conv_geom *g, const float *X,
 
     if (g->group > 1 && pairs >= 2 * (int64_t)threads) {
         size_t ws = round64(onyx_sgemm_workspace(g->kg, band_cols, cb.kk, 1));
-        group_job j = {g, cb, kern, X, W, B, Y, act, NULL, col_bytes, col_bytes + ws};
+        group_job j = {g, cb, kern, X, W, B, S, Y, act, NULL, col_bytes, col_bytes + ws};
         if (j.work_stride > SIZE_MAX / (size_t)threads)
             return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
         j.work = onyx_exec_scratch(x, j.work_stride * (size_t)threads);
@@ -942,6 +965,7 @@ static onyx_status conv_nd_f32(onyx_exec *x, const conv_geom *g, const float *X,
         const float *wg = W + gi * g->kg * cb.kk;
         float *yg = Y + (n * g->k + gi * g->kg) * g->out_size;
         fill_bias_float(yg, g->kg, g->out_size, B ? B + gi * g->kg : NULL);
+        if (S) add_sum(yg, S + (yg - Y), g->kg * g->out_size);
         for (int64_t l0 = 0; l0 < cb.lines; l0 += cb.band) {
             if (onyx_exec_aborted(x)) return ONYX_ERR_CANCELLED;
             int64_t nl = cb.lines - l0 < cb.band ? cb.lines - l0 : cb.band, cols = nl * cb.ow;
@@ -962,10 +986,12 @@ static onyx_status conv_nd_f32(onyx_exec *x, const conv_geom *g, const float *X,
     return ONYX_OK;
 }
 
+/* Y = act(conv(X, W) + B + S); B and S (laid out as Y) may be NULL. */
 static onyx_status conv_f32(onyx_exec *x, const conv_geom *g, const float *X, const float *W,
-                            const float *B, float *Y, const onyx_act *act, const conv_attr *a) {
-    if (g->nd <= 2) return conv2d_f32(x, g, X, W, B, Y, act, a);
-    return conv_nd_f32(x, g, X, W, B, Y, act);
+                            const float *B, const float *S, float *Y, const onyx_act *act,
+                            const conv_attr *a) {
+    if (g->nd <= 2) return conv2d_f32(x, g, X, W, B, S, Y, act, a);
+    return conv_nd_f32(x, g, X, W, B, S, Y, act);
 }
 
 // ----------------------------------------------------------------------------
@@ -1024,31 +1050,108 @@ static onyx_status output_for(onyx_exec *x, const conv_geom *g, onyx_dtype t, on
     return onyx_exec_output(x, 0, t, g->nd + 2, dims, Y);
 }
 
+/* The convolution of (X, W, B) into Y's memory (count elements of X's
+ * type), with the activation and, for float32, the addend S (laid out as Y;
+ * NULL: none). Double Conv computes without either, as it always has. */
+static onyx_status conv_into(onyx_exec *x, const conv_attr *a, const conv_geom *g,
+                             const onyx_tensor *X, const onyx_tensor *W, const onyx_tensor *B,
+                             const float *S, const onyx_act *act, void *Y, int64_t count) {
+    if (X->dtype == ONYX_DTYPE_DOUBLE)
+        return conv_f64(x, g, X->data, W->data, B ? B->data : NULL, Y);
+    if (X->dtype == ONYX_DTYPE_FLOAT)
+        return conv_f32(x, g, X->data, W->data, B ? B->data : NULL, S, Y, act, a);
+    const float *xf = as_f32(x, X), *wf = as_f32(x, W), *bf = B ? as_f32(x, B) : NULL;
+    float *yf = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, count));
+    if (!xf || !wf || (B && !bf) || !yf)
+        return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    onyx_status st = conv_f32(x, g, xf, wf, bf, NULL, yf, act, a);
+    if (st) return st;
+    onyx_convert(X->dtype, Y, ONYX_DTYPE_FLOAT, yf, count, false);
+    return ONYX_OK;
+}
+
+/* The row kernel of the broadcast residual: o = act(conv + s). Float32 and
+ * the small float types arrive as float32 (onyx_ew_map); double rows get no
+ * activation (double Conv applies none). */
+typedef struct sum_ctx {
+    onyx_dtype t; /* DOUBLE, or FLOAT for everything presented as float32 */
+    const onyx_act *act;
+} sum_ctx;
+
+static void sum_row_typed(void *ctx, char *const *p, const int64_t *s, int64_t n) {
+    const sum_ctx *c = ctx;
+    if (c->t == ONYX_DTYPE_DOUBLE) {
+        double *o = (double *)(void *)p[0];
+        const double *a = (const double *)(const void *)p[1], *b = (const double *)(const void *)p[2];
+        for (int64_t i = 0; i < n; i++) o[i] = a[i * s[1]] + b[i * s[2]];
+        return;
+    }
+    float *o = (float *)(void *)p[0];
+    const float *a = (const float *)(const void *)p[1], *b = (const float *)(const void *)p[2];
+    for (int64_t i = 0; i < n; i++) o[i] = a[i * s[1]] + b[i * s[2]];
+    if (c->act) onyx_act_apply(c->act, o, n);
+}
+
+/* Conv with a residual input S (the graph pass's fusion of Add(Conv, S)):
+ * Y = act(conv + B + S). When S is float32 of exactly the convolution's
+ * shape it is added in the convolution's epilogue; otherwise the
+ * convolution is computed first and S broadcast onto it (numpy rules), Y
+ * taking the broadcast shape. */
+static onyx_status run_conv_sum(onyx_exec *x, const conv_attr *a, const conv_geom *g,
+                                const onyx_tensor *X, const onyx_tensor *W,
+                                const onyx_tensor *B, const onyx_tensor *S,
+                                const onyx_act *act) {
+    onyx_tensor C = {.dtype = X->dtype, .ndim = g->nd + 2};
+    C.dims[0] = g->n;
+    C.dims[1] = g->k;
+    for (int d = 0; d < g->nd; d++) C.dims[d + 2] = g->out[d];
+    bool same = S->dtype == X->dtype && S->ndim == C.ndim;
+    for (int d = 0; same && d < C.ndim; d++) same = S->dims[d] == C.dims[d];
+    onyx_tensor *Y;
+    onyx_status st;
+    if (same && X->dtype == ONYX_DTYPE_FLOAT) {
+        if ((st = output_for(x, g, X->dtype, &Y))) return st;
+        int64_t count = onyx_tensor_count(Y);
+        if (count == 0) return ONYX_OK;
+        return conv_into(x, a, g, X, W, B, S->data, act, Y->data, count);
+    }
+    if (S->dtype != X->dtype)
+        return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
+                              "the residual input is %s but X is %s", onyx_dtype_name(S->dtype),
+                              onyx_dtype_name(X->dtype));
+    const onyx_tensor *in[2] = {&C, S};
+    int ndim;
+    int64_t dims[ONYX_MAX_DIMS];
+    if ((st = onyx_ew_shape(x, 2, in, &ndim, dims))) return st;
+    if ((st = onyx_exec_output(x, 0, X->dtype, ndim, dims, &Y))) return st;
+    int64_t count = onyx_tensor_count(&C);
+    if (onyx_tensor_count(Y) == 0) return ONYX_OK;
+    C.data = onyx_exec_scratch(x, onyx_dtype_bytes(X->dtype, count));
+    if (!C.data) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    if ((st = conv_into(x, a, g, X, W, B, NULL, NULL, C.data, count))) return st;
+    sum_ctx c = {X->dtype == ONYX_DTYPE_DOUBLE ? ONYX_DTYPE_DOUBLE : ONYX_DTYPE_FLOAT, act};
+    return onyx_ew_map(x, sum_row_typed, &c, 0, Y, 2, in);
+}
+
 static onyx_status run_conv(const onyx_node *nd, onyx_exec *x) {
     const conv_attr *a = nd->state;
     const onyx_tensor *X = onyx_exec_input(x, 0), *W = onyx_exec_input(x, 1);
     const onyx_tensor *B = onyx_exec_input(x, 2);
+    /* Input 3 exists only through the graph pass that fuses a residual Add. */
+    const onyx_tensor *S = nd->n_in > 3 ? onyx_exec_input(x, 3) : NULL;
     if (!X || !W) return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "missing input");
     conv_geom g;
     onyx_status st = geom_conv(x, a, X, W, &g);
     if (st) return st;
     if ((st = check_inputs(x, X, W, B, g.k))) return st;
+    onyx_exec_add_flops(x, 2.0 * (double)(g.n * g.k * g.out_size) * (double)(g.cg * g.kern_size));
+    const onyx_act *act = nd->act.kind != ONYX_ACT_NONE ? &nd->act : NULL;
+    if (S) return run_conv_sum(x, a, &g, X, W, B, S, act);
     onyx_tensor *Y;
     if ((st = output_for(x, &g, X->dtype, &Y))) return st;
     int64_t count = onyx_tensor_count(Y);
     if (count == 0) return ONYX_OK;
-    const onyx_act *act = nd->act.kind != ONYX_ACT_NONE ? &nd->act : NULL;
-    if (X->dtype == ONYX_DTYPE_DOUBLE)
-        return conv_f64(x, &g, X->data, W->data, B ? B->data : NULL, Y->data);
-    if (X->dtype == ONYX_DTYPE_FLOAT)
-        return conv_f32(x, &g, X->data, W->data, B ? B->data : NULL, Y->data, act, a);
-    const float *xf = as_f32(x, X), *wf = as_f32(x, W), *bf = B ? as_f32(x, B) : NULL;
-    float *yf = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, count));
-    if (!xf || !wf || (B && !bf) || !yf)
-        return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
-    if ((st = conv_f32(x, &g, xf, wf, bf, yf, act, a))) return st;
-    onyx_convert(X->dtype, Y->data, ONYX_DTYPE_FLOAT, yf, count, false);
-    return ONYX_OK;
+    return conv_into(x, a, &g, X, W, B, NULL, act, Y->data, count);
 }
 
 /* ConvTranspose per (image, group): col (kg*R, image positions) =
@@ -1120,6 +1223,8 @@ static onyx_status run_convtranspose(const onyx_node *nd, onyx_exec *x) {
     if ((st = output_for(x, &g, X->dtype, &Y))) return st;
     int64_t count = onyx_tensor_count(Y);
     if (count == 0) return ONYX_OK;
+    /* every input element meets every tap of its group's output channels */
+    onyx_exec_add_flops(x, 2.0 * (double)onyx_tensor_count(X) * (double)(g.kg * g.kern_size));
     if (X->dtype == ONYX_DTYPE_DOUBLE || X->dtype == ONYX_DTYPE_FLOAT)
         return convtranspose_typed(x, &g, X->dtype == ONYX_DTYPE_DOUBLE, X->data, W->data,
                                    B ? B->data : NULL, Y->data);

@@ -6,6 +6,7 @@
 #include "ops/util.h"
 
 #include "kernels/act.h"
+#include "kernels/dispatch.h"
 
 #include <limits.h>
 #include <math.h>
@@ -219,6 +220,52 @@ onyx_status onyx_ew_map(onyx_exec *x, onyx_ew_row_fn row, void *ctx, unsigned fl
     return ONYX_OK;
 }
 
+// ----------------------------------------------------------------------------
+// float32 fast paths: contiguous unary maps straight to the kernels
+
+#define EW_GRAIN_HEAVY 4096 /* elements per task for the transcendental kernels */
+
+typedef struct ew_unary_job {
+    const onyx_ew_kernels *ew;
+    const onyx_conv_kernels *conv;
+    onyx_ew_unop op;
+    const onyx_act *act; /* non-NULL: conv->act instead of ew->unary */
+    const float *x;
+    float *y;
+} ew_unary_job;
+
+static void ew_unary_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const ew_unary_job *j = ctx;
+    if (j->act)
+        j->conv->act(j->x + begin, j->y + begin, end - begin, j->act);
+    else
+        j->ew->unary(j->op, j->x + begin, j->y + begin, end - begin);
+}
+
+static void ew_unary_run(onyx_exec *x, ew_unary_job *j, int64_t count, bool heavy) {
+    int64_t grain = heavy ? EW_GRAIN_HEAVY : EW_GRAIN;
+    if (count < 2 * grain)
+        ew_unary_task(j, 0, count, 0);
+    else
+        onyx_exec_parallel(x, count, grain, ew_unary_task, j);
+}
+
+void onyx_ew_unary_f32(onyx_exec *x, onyx_ew_unop op, const onyx_tensor *in, onyx_tensor *out) {
+    const onyx_kernels *k = onyx_kernels_get();
+    ew_unary_job j = {k->ew, k->conv, op, NULL, in->data, out->data};
+    bool heavy = op == ONYX_EW_TANH || op == ONYX_EW_SIGMOID || op == ONYX_EW_EXP ||
+                 op == ONYX_EW_ERF || op == ONYX_EW_GELU || op == ONYX_EW_GELU_TANH;
+    ew_unary_run(x, &j, onyx_tensor_count(out), heavy);
+}
+
+void onyx_ew_act_f32(onyx_exec *x, const onyx_act *act, const onyx_tensor *in, onyx_tensor *out) {
+    const onyx_kernels *k = onyx_kernels_get();
+    ew_unary_job j = {k->ew, k->conv, ONYX_EW_UNOP_COUNT, act, in->data, out->data};
+    bool heavy = act->kind == ONYX_ACT_SIGMOID || act->kind == ONYX_ACT_TANH ||
+                 act->kind == ONYX_ACT_SILU;
+    ew_unary_run(x, &j, onyx_tensor_count(out), heavy);
+}
+
 int onyx_ew_legacy_axis(const onyx_node *n) {
     if (!n->op || n->op->since_version >= 7 || !onyx_attr_int(n, "broadcast", 0))
         return ONYX_EW_NO_AXIS;
@@ -254,7 +301,21 @@ typedef struct arith_ctx {
     arith_op op;
     onyx_dtype t;          /* compute type of input 0 */
     const onyx_act *act;   /* fused activation on a float32 output, or NULL */
+    const onyx_ew_kernels *ew; /* float32 rows with strides 0/1 go here, when set */
 } arith_ctx;
+
+/* The float32 kernel op of an arith op, or ONYX_EW_BINOP_COUNT. */
+static onyx_ew_binop ew_binop_of(arith_op op) {
+    switch (op) {
+    case OP_ADD: return ONYX_EW_ADD;
+    case OP_SUB: return ONYX_EW_SUB;
+    case OP_MUL: return ONYX_EW_MUL;
+    case OP_DIV: return ONYX_EW_DIV;
+    case OP_MAX: return ONYX_EW_MAX;
+    case OP_MIN: return ONYX_EW_MIN;
+    default: return ONYX_EW_BINOP_COUNT;
+    }
+}
 
 #define INT_KERNEL(ENUM, T, W, S)                                                          \
     /* Division by zero gives 0, and INT_MIN / -1 wraps, instead of trapping. */           \
@@ -343,6 +404,11 @@ ONYX_EW_FLOAT_TYPES(FLOAT_KERNEL)
 
 static void arith_row(void *ctx, char *const *p, const int64_t *s, int64_t n) {
     const arith_ctx *c = ctx;
+    if (c->ew && (s[1] == 0 || s[1] == 1) && (s[2] == 0 || s[2] == 1)) {
+        c->ew->binary(ew_binop_of(c->op), (const float *)(const void *)p[1], s[1],
+                      (const float *)(const void *)p[2], s[2], (float *)(void *)p[0], n, c->act);
+        return;
+    }
     switch (c->t) {
 #define ONYX_EW_CASE(ENUM, T) arith_##ENUM(c->op, p, s, n)
         ONYX_EW_TYPE_CASES
@@ -475,6 +541,27 @@ static onyx_status run_binary(const onyx_node *n, onyx_exec *x) {
                               "slope does not broadcast to the shape of X");
     onyx_tensor *out;
     if ((st = onyx_exec_output(x, 0, a->dtype, nd, dims, &out))) return st;
+    if (c.t == ONYX_DTYPE_FLOAT && ew_binop_of(c.op) != ONYX_EW_BINOP_COUNT)
+        c.ew = onyx_kernels_get()->ew;
+    /* Pow(x, c) with a float32 scalar c in {0.5, 1, 2, 3} (LayerNorm's
+     * Pow(x, 2)): a product or a square root instead of powf. */
+    if (c.op == OP_POW && a->dtype == ONYX_DTYPE_FLOAT && b.dtype == ONYX_DTYPE_FLOAT &&
+        onyx_tensor_count(&b) == 1 && onyx_tensor_count(out) == onyx_tensor_count(a)) {
+        float e = *(const float *)b.data;
+        if (e == 1.0f) {
+            size_t bytes = onyx_tensor_nbytes(out);
+            if (bytes && out->data != a->data) memcpy(out->data, a->data, bytes);
+            return ONYX_OK;
+        }
+        onyx_ew_unop u = e == 2.0f   ? ONYX_EW_SQUARE
+                         : e == 3.0f ? ONYX_EW_CUBE
+                         : e == 0.5f ? ONYX_EW_POW_HALF
+                                     : ONYX_EW_UNOP_COUNT;
+        if (u != ONYX_EW_UNOP_COUNT) {
+            onyx_ew_unary_f32(x, u, a, out);
+            return ONYX_OK;
+        }
+    }
     return onyx_ew_map(x, arith_row, &c, 0, out, 2, in);
 }
 
@@ -518,6 +605,8 @@ static onyx_status run_variadic(const onyx_node *n, onyx_exec *x) {
         if (bytes) memcpy(out->data, in[0]->data, bytes);
         return ONYX_OK;
     }
+    if (c.t == ONYX_DTYPE_FLOAT && ew_binop_of(c.op) != ONYX_EW_BINOP_COUNT)
+        c.ew = onyx_kernels_get()->ew;
     /* Folded pairwise in input order, as numpy does: out = in0 op in1,
      * then out = out op in_i, rounding to the element type at each step. */
     const onyx_tensor *pair[2] = {in[0], in[1]};
@@ -532,7 +621,7 @@ static onyx_status run_variadic(const onyx_node *n, onyx_exec *x) {
         double kd = k;
         onyx_tensor div = {.dtype = in[0]->dtype, .ndim = 0, .data = count};
         onyx_convert(in[0]->dtype, count, ONYX_DTYPE_DOUBLE, &kd, 1, true);
-        arith_ctx d = {OP_DIV, c.t, NULL};
+        arith_ctx d = {OP_DIV, c.t, NULL, c.ew};
         pair[0] = out;
         pair[1] = &div;
         if ((st = onyx_ew_map(x, arith_row, &d, 0, out, 2, pair))) return st;
@@ -688,6 +777,14 @@ static onyx_status run_clip(const onyx_node *n, onyx_exec *x) {
     onyx_tensor *out;
     onyx_status st = onyx_exec_output(x, 0, in->dtype, in->ndim, in->dims, &out);
     if (st) return st;
+    if (in->dtype == ONYX_DTYPE_FLOAT) {
+        /* The fused Clip keeps NaN, as clip_row does. */
+        onyx_act act = {ONYX_ACT_CLIP, -INFINITY, INFINITY};
+        if (c.has_lo) memcpy(&act.a, c.lo, sizeof act.a);
+        if (c.has_hi) memcpy(&act.b, c.hi, sizeof act.b);
+        onyx_ew_act_f32(x, &act, in, out);
+        return ONYX_OK;
+    }
     return onyx_ew_map(x, clip_row, &c, 0, out, 1, &in);
 }
 

@@ -6,6 +6,7 @@
 #define ONYX_OPS_ELEMENTWISE_H
 
 #include "core/op.h"
+#include "kernels/ew.h"
 
 #define ONYX_EW_MAX_IN 3
 
@@ -39,6 +40,12 @@ onyx_status onyx_ew_shape(onyx_exec *x, int n, const onyx_tensor *const *in, int
  * p[] always has ONYX_EW_MAX_IN + 1 entries (unused ones NULL). */
 onyx_status onyx_ew_map(onyx_exec *x, onyx_ew_row_fn row, void *ctx, unsigned flags,
                         onyx_tensor *out, int n_in, const onyx_tensor *const *in);
+
+/* The float32 fast paths: out = op(in) (onyx_ew_kernels.unary) and out =
+ * act(in) (onyx_conv_kernels.act) for in and out float32 with the same
+ * element count, contiguous; split over the session's threads. */
+void onyx_ew_unary_f32(onyx_exec *x, onyx_ew_unop op, const onyx_tensor *in, onyx_tensor *out);
+void onyx_ew_act_f32(onyx_exec *x, const onyx_act *act, const onyx_tensor *in, onyx_tensor *out);
 
 /* Opset < 7 binary ops with broadcast=1 and an explicit axis align B's dims
  * with A's starting at `axis`. From init: the axis to align at, or

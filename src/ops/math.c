@@ -138,6 +138,19 @@ static bool math_supports(math_op op, onyx_dtype t) {
     return is_int && (op == M_ABS || op == M_NEG || op == M_SIGN || op == M_ERF);
 }
 
+/* The float32 kernel of ew.h for op, or ONYX_EW_UNOP_COUNT (the map's loops). */
+static onyx_ew_unop fast_op(math_op op) {
+    switch (op) {
+    case M_ABS: return ONYX_EW_ABS;
+    case M_NEG: return ONYX_EW_NEG;
+    case M_SQRT: return ONYX_EW_SQRT;
+    case M_EXP: return ONYX_EW_EXP;
+    case M_RECIP: return ONYX_EW_RECIP;
+    case M_ERF: return ONYX_EW_ERF;
+    default: return ONYX_EW_UNOP_COUNT;
+    }
+}
+
 static onyx_status run_math(const onyx_node *n, onyx_exec *x) {
     const math_attr *a = n->state;
     const onyx_tensor *in = onyx_exec_input(x, 0);
@@ -150,6 +163,10 @@ static onyx_status run_math(const onyx_node *n, onyx_exec *x) {
     onyx_tensor *out;
     onyx_status st = onyx_exec_output(x, 0, out_type, in->ndim, in->dims, &out);
     if (st) return st;
+    if (in->dtype == ONYX_DTYPE_FLOAT && fast_op(a->op) != ONYX_EW_UNOP_COUNT) {
+        onyx_ew_unary_f32(x, fast_op(a->op), in, out);
+        return ONYX_OK;
+    }
     return onyx_ew_map(x, math_row, &c, 0, out, 1, &in);
 }
 

@@ -165,6 +165,7 @@ static onyx_status run_gemm(const onyx_node *nd, onyx_exec *x) {
     onyx_status st = onyx_exec_output(x, 0, A->dtype, 2, dims, &Y);
     if (st) return st;
     if (m == 0 || n == 0) return ONYX_OK;
+    onyx_exec_add_flops(x, 2.0 * (double)m * (double)n * (double)k);
 
     onyx_dtype t = is_half(A->dtype) ? ONYX_DTYPE_FLOAT : A->dtype;
     size_t es = onyx_dtype_size(t);
@@ -309,6 +310,9 @@ static onyx_status init_matmul(onyx_node *n, onyx_error *err) {
     s->k = k;
     s->n = nn;
     n->state = s;
+    /* B is constant, 2-D and float32 (so is A): every run takes the packed
+     * path and never reads B's data again. */
+    onyx_node_release_constant(n, 1, false);
     return ONYX_OK;
 }
 
@@ -411,6 +415,7 @@ static onyx_status run_matmul(const onyx_node *nd, onyx_exec *x) {
     if (st) return st;
     int64_t count = onyx_tensor_count(Y);
     if (count == 0) return ONYX_OK;
+    onyx_exec_add_flops(x, 2.0 * (double)count * (double)p.k);
 
     /* The fused bias (passes.c): float32 [N], for a float32 product only. */
     const onyx_tensor *bias = onyx_exec_input(x, 2);

@@ -129,6 +129,31 @@ def test_bench_profile_per_op_type(tmp_path):
     for p in prof:
         assert p["calls_per_run"] >= 1 and p["ms_per_run"] >= 0 and 0 <= p["percent"] <= 100.0001
     assert abs(sum(p["percent"] for p in prof) - 100) < 1e-3
+    # FLOPs: 2 per multiply-add of x [3, 4] @ W [4, 8]; none for elementwise ops
+    r = check_ok(run_onyx("bench", path, "--iterations", "2", "--batch", "3", "--json",
+                          "--profile"))
+    by_type = {p["op_type"]: p for p in json.loads(r.stdout)["profile"]}
+    assert abs(by_type["MatMul"]["gflop_per_run"] - 2 * 3 * 4 * 8 / 1e9) < 1e-15
+    assert by_type["MatMul"]["gflops_per_s"] > 0
+    for op, p in by_type.items():
+        if op != "MatMul":
+            assert p["gflop_per_run"] == 0 and p["gflops_per_s"] == 0, op
+
+
+def test_bench_profile_counts_conv_flops(tmp_path):
+    """Direct-algorithm FLOPs of a grouped, strided Conv: 2 * output elements
+    * (input channels per group * kernel taps)."""
+    rng = np.random.default_rng(0)
+    w = helper.make_tensor("W", TensorProto.FLOAT, [6, 2, 3, 3], rng.standard_normal(108).tolist())
+    m = models.make([helper.make_node("Conv", ["x", "W"], ["y"], group=2, strides=[2, 2],
+                                      pads=[1, 1, 1, 1])],
+                    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 9, 9])],
+                    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6, 5, 5])],
+                    initializer=[w])
+    path = save_model(m, tmp_path / "conv.onnx")
+    r = check_ok(run_onyx("bench", path, "--iterations", "2", "--json", "--profile"))
+    (conv,) = json.loads(r.stdout)["profile"]
+    assert abs(conv["gflop_per_run"] - 2 * (6 * 5 * 5) * (2 * 9) / 1e9) < 1e-15
 
 
 def test_bench_errors(tmp_path, onyx_bin):

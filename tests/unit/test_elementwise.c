@@ -441,3 +441,66 @@ UNIT_TEST(ew_fused_activation) {
     free(a);
     free(b);
 }
+
+UNIT_TEST(ew_float32_fast_paths) {
+    /* The float32 routes to kernels/ew.h, with threads: a channel scale
+     * (1, C, 1, 1) * (2, C, H, W), a bias (W) + (2, C, H, W) contiguous along
+     * the row, Pow by the constant exponents, Erf and Gelu. */
+    enum { C = 40, H = 30, W = 35, N = 2 * C * H * W };
+    const int64_t dx[4] = {2, C, H, W}, ds[4] = {1, C, 1, 1}, dbias[1] = {W}, d0[1] = {1};
+    float *x = malloc(N * sizeof *x), s[C], bias[W];
+    unsigned seed = 3;
+    for (int i = 0; i < N; i++) x[i] = frand(&seed);
+    for (int i = 0; i < C; i++) s[i] = frand(&seed);
+    for (int i = 0; i < W; i++) bias[i] = frand(&seed);
+    onyx_tensor y;
+    model_spec mul = {"Mul", 14, 2, {ONYX_DTYPE_FLOAT, ONYX_DTYPE_FLOAT}, {0}};
+    onyx_tensor_view in[2] = {tm_view(ONYX_DTYPE_FLOAT, 4, dx, x),
+                              tm_view(ONYX_DTYPE_FLOAT, 4, ds, s)};
+    CHECK(run(&mul, 2, in, &y) == ONYX_OK);
+    if (y.data) {
+        int bad = 0;
+        for (int i = 0; i < N; i++) bad += ((float *)y.data)[i] != x[i] * s[(i / (H * W)) % C];
+        CHECK(bad == 0);
+    }
+    onyx_tensor_release(&y);
+    model_spec add = {"Add", 14, 2, {ONYX_DTYPE_FLOAT, ONYX_DTYPE_FLOAT}, {0}};
+    in[1] = tm_view(ONYX_DTYPE_FLOAT, 1, dbias, bias);
+    CHECK(run(&add, 2, in, &y) == ONYX_OK);
+    if (y.data) {
+        int bad = 0;
+        for (int i = 0; i < N; i++) bad += ((float *)y.data)[i] != x[i] + bias[i % W];
+        CHECK(bad == 0);
+    }
+    onyx_tensor_release(&y);
+    static const float exps[4] = {2.0f, 0.5f, 3.0f, 1.0f};
+    model_spec pw = {"Pow", 15, 2, {ONYX_DTYPE_FLOAT, ONYX_DTYPE_FLOAT}, {0}};
+    for (int e = 0; e < 4; e++) {
+        in[1] = tm_view(ONYX_DTYPE_FLOAT, 1, d0, (void *)&exps[e]);
+        CHECK(run(&pw, 2, in, &y) == ONYX_OK);
+        if (!y.data) continue;
+        double worst = 0;
+        for (int i = 0; i < N; i++) {
+            double want = pow((double)x[i], (double)exps[e]);
+            float got = ((float *)y.data)[i];
+            if (isnan(want) != isnan(got)) worst = 1;
+            else if (!isnan(want)) worst = fmax(worst, fabs(got - want) / fmax(1e-30, fabs(want)));
+        }
+        CHECK(worst < 3e-7);
+        onyx_tensor_release(&y);
+    }
+    model_spec erf_m = {"Erf", 13, 1, {ONYX_DTYPE_FLOAT}, {0}};
+    model_spec gelu = {"Gelu", 20, 1, {ONYX_DTYPE_FLOAT}, {0}};
+    for (int k = 0; k < 2; k++) {
+        CHECK(run(k ? &gelu : &erf_m, 2, in, &y) == ONYX_OK);
+        if (!y.data) continue;
+        double worst = 0;
+        for (int i = 0; i < N; i++) {
+            double want = k ? 0.5 * x[i] * (1 + erf(x[i] / sqrt(2.0))) : erf(x[i]);
+            worst = fmax(worst, fabs(((float *)y.data)[i] - want));
+        }
+        CHECK(worst < 3e-7);
+        onyx_tensor_release(&y);
+    }
+    free(x);
+}

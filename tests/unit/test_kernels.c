@@ -56,6 +56,67 @@ UNIT_TEST(sgemm_avx512_matches_generic) {
     if (onyx_cpu_get()->avx512f) check_sgemm_variant(&onyx_sgemm_kernel_avx512, unit_failed_);
 }
 
+/* onyx_sgemm_run with the fused residual addend: C = act(A B + bias + S)
+ * against a double-precision loop, for the generic kernel, the dispatched
+ * one and the dispatched one without fused entries (the driver's fallback);
+ * partial tiles, half-width strips, depth past one block, prepacked A. */
+UNIT_TEST(sgemm_run_sum_epilogue) {
+    onyx_sgemm_kernel plain = *onyx_kernels_get()->sgemm;
+    plain.fn_epi = plain.fn_half_epi = NULL;
+    const onyx_sgemm_kernel *kerns[3] = {NULL, onyx_kernels_get()->sgemm, &plain};
+    static const int64_t shapes[][3] = {{1, 1, 1}, {7, 21, 3}, {13, 8, 300}, {64, 50, 33},
+                                        {6, 16, 5}};
+    static const onyx_act acts[] = {{ONYX_ACT_RELU, 0, 0}, {ONYX_ACT_NONE, 0, 0},
+                                    {ONYX_ACT_CLIP, -0.5f, 0.75f}};
+    unsigned seed = 23;
+    for (int ki = 0; ki < 3; ki++)
+        for (int si = 0; si < 5; si++)
+            for (int v = 0; v < 4; v++) {
+                int64_t m = shapes[si][0], n = shapes[si][1], k = shapes[si][2];
+                int64_t ldc = n + 3, lds = n + 5;
+                const onyx_act *act = &acts[(si + v) % 3];
+                bool packed = v & 1, with_bias = v & 2;
+                float *a = malloc(sizeof(float) * (size_t)(m * k));
+                float *b = malloc(sizeof(float) * (size_t)(k * n));
+                float *bias = malloc(sizeof(float) * (size_t)m);
+                float *sum = malloc(sizeof(float) * (size_t)(m * lds));
+                float *c = malloc(sizeof(float) * (size_t)(m * ldc));
+                float *pa = malloc(sizeof(float) * (size_t)onyx_sgemm_packed_a_floats(kerns[ki], m, k));
+                for (int64_t i = 0; i < m * k; i++) a[i] = frand(&seed);
+                for (int64_t i = 0; i < k * n; i++) b[i] = frand(&seed);
+                for (int64_t i = 0; i < m; i++) bias[i] = frand(&seed);
+                for (int64_t i = 0; i < m * lds; i++) sum[i] = 4.0f * frand(&seed);
+                for (int64_t i = 0; i < m * ldc; i++) c[i] = 99.0f;
+                onyx_sgemm_pack_a(kerns[ki], false, m, k, a, k, pa);
+                onyx_sgemm_op op = {.m = m, .n = n, .k = k, .packed_a = packed ? pa : NULL,
+                                    .a = a, .lda = k, .b = b, .ldb = n, .c = c, .ldc = ldc,
+                                    .bias = with_bias ? bias : NULL, .act = act, .sum = sum,
+                                    .lds = lds};
+                CHECK(onyx_sgemm_run(kerns[ki], &op, NULL, NULL) == ONYX_OK);
+                double worst = 0;
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < ldc; j++) {
+                        double r = 99.0;
+                        if (j < n) {
+                            r = with_bias ? bias[i] : 0.0;
+                            for (int64_t p = 0; p < k; p++) r += (double)a[i * k + p] * b[p * n + j];
+                            r += sum[i * lds + j];
+                            if (act->kind == ONYX_ACT_RELU) r = r > 0 ? r : 0;
+                            if (act->kind == ONYX_ACT_CLIP) r = r < act->a ? act->a : r > act->b ? act->b : r;
+                        }
+                        double d = fabs(r - c[i * ldc + j]);
+                        if (d > worst) worst = d;
+                    }
+                CHECK_NEAR(worst, 0.0, 1e-5 * (double)(k + 1));
+                free(a);
+                free(b);
+                free(bias);
+                free(sum);
+                free(c);
+                free(pa);
+            }
+}
+
 UNIT_TEST(dispatch_picks_a_kernel) {
     const onyx_kernels *k = onyx_kernels_get();
     CHECK(k->sgemm != NULL);
@@ -112,13 +173,16 @@ static void check_depthwise_variant(const onyx_conv_kernels *v, int *unit_failed
             float *w = malloc(sizeof(float) * (size_t)(g.kh * g.kw));
             float *y0 = malloc(sizeof(float) * (size_t)(g.oh * g.ow));
             float *y1 = malloc(sizeof(float) * (size_t)(g.oh * g.ow));
+            float *sum = malloc(sizeof(float) * (size_t)(g.oh * g.ow));
+            for (int64_t i = 0; i < g.oh * g.ow; i++) sum[i] = 2.0f * frand(&seed);
+            const float *s = (gi + ai) % 2 ? sum : NULL; /* the residual addend, or none */
             onyx_dw_plan plan;
             onyx_dw_plan_init(&g, &plan);
             float *scratch = malloc(sizeof(float) * (size_t)plan.floats);
             for (int64_t i = 0; i < g.h * g.w; i++) x[i] = 4.0f * frand(&seed);
             for (int64_t i = 0; i < g.kh * g.kw; i++) w[i] = frand(&seed);
-            onyx_conv_kernels_generic.depthwise(&plan, x, w, 0.25f, &acts[ai], y0, scratch);
-            v->depthwise(&plan, x, w, 0.25f, &acts[ai], y1, scratch);
+            onyx_conv_kernels_generic.depthwise(&plan, x, w, 0.25f, s, &acts[ai], y0, scratch);
+            v->depthwise(&plan, x, w, 0.25f, s, &acts[ai], y1, scratch);
             double worst = 0;
             for (int64_t i = 0; i < g.oh * g.ow; i++) {
                 double d = fabs((double)y0[i] - y1[i]);
@@ -129,6 +193,7 @@ static void check_depthwise_variant(const onyx_conv_kernels *v, int *unit_failed
             free(w);
             free(y0);
             free(y1);
+            free(sum);
             free(scratch);
         }
 }
@@ -178,7 +243,7 @@ UNIT_TEST(conv_kernels_generic_depthwise_is_direct) {
     for (int i = 0; i < 9; i++) w[i] = frand(&seed);
     onyx_dw_plan plan;
     onyx_dw_plan_init(&g, &plan);
-    onyx_conv_kernels_generic.depthwise(&plan, x, w, 0.5f, NULL, y, NULL);
+    onyx_conv_kernels_generic.depthwise(&plan, x, w, 0.5f, NULL, NULL, y, NULL);
     for (int64_t oh = 0; oh < g.oh; oh++)
         for (int64_t ow = 0; ow < g.ow; ow++) {
             double s = 0.5;
@@ -220,6 +285,8 @@ UNIT_TEST(winograd_avx2_matches_generic) {
         float *m = malloc(sizeof(float) * (size_t)(36 * k * ld));
         float *y0 = malloc(sizeof(float) * (size_t)(n * k * oh * ow));
         float *y1 = malloc(sizeof(float) * (size_t)(n * k * oh * ow));
+        float *sum = malloc(sizeof(float) * (size_t)(n * k * oh * ow));
+        for (int64_t i = 0; i < n * k * oh * ow; i++) sum[i] = 2.0f * frand(&seed);
         float bias[8];
         for (int i = 0; i < 8; i++) bias[i] = frand(&seed);
         for (int64_t i = 0; i < 36 * k * ld; i++) m[i] = 3.0f * frand(&seed);
@@ -237,9 +304,11 @@ UNIT_TEST(winograd_avx2_matches_generic) {
                         if (fabs((double)v0[i] - v1[i]) > worst) worst = fabs((double)v0[i] - v1[i]);
                     }
             CHECK_NEAR(worst, 0.0, 1e-5);
-            onyx_winograd_generic.output(&g, m, k * lb, lb, 0, k, starts[b], counts[b], bias,
+            /* The residual addend on every other block. */
+            const float *s = (ci + b) % 2 ? sum : NULL;
+            onyx_winograd_generic.output(&g, m, k * lb, lb, 0, k, starts[b], counts[b], bias, s,
                                          &acts[b], y0);
-            onyx_winograd_avx2.output(&g, m, k * lb, lb, 0, k, starts[b], counts[b], bias,
+            onyx_winograd_avx2.output(&g, m, k * lb, lb, 0, k, starts[b], counts[b], bias, s,
                                       &acts[b], y1);
         }
         double worst = 0;
@@ -253,6 +322,7 @@ UNIT_TEST(winograd_avx2_matches_generic) {
         free(m);
         free(y0);
         free(y1);
+        free(sum);
     }
 }
 

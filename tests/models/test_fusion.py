@@ -1,0 +1,150 @@
+"""The load-time fusions of src/core/passes.c against onnxruntime: small
+graphs built with onnx.helper, each shaped like what torch exports, run by
+`onyx run` and by onnxruntime on the same random inputs. Every case also
+checks the node count `onyx info` reports after the passes, so a fusion that
+silently stops firing fails here too; the cases that must not fuse (a value
+read elsewhere, a sum that broadcasts) check that the result is still right."""
+import re
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from model_helpers import run_onyx  # noqa: F401
+from model_helpers import onyx_bin  # noqa: F401  (fixture)
+
+C, H, W = 8, 9, 7  # channels and a spatial size that is not a multiple of any vector width
+
+
+def conv(name, x, y, cin=C, cout=C, k=3, seed=0):
+    """A Conv node and its initializers (weights and bias)."""
+    rng = np.random.default_rng(seed)
+    w = numpy_helper.from_array((rng.standard_normal((cout, cin, k, k)) * 0.3).astype(np.float32),
+                                f"{name}_w")
+    b = numpy_helper.from_array(rng.standard_normal(cout).astype(np.float32), f"{name}_b")
+    node = helper.make_node("Conv", [x, w.name, b.name], [y], name=name, pads=[k // 2] * 4)
+    return node, [w, b]
+
+
+def model(nodes, inits, inputs, outputs):
+    g = helper.make_graph(nodes, "fusion", inputs, outputs, inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m
+
+
+def tensor(name, shape):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def run_both(onyx_bin, tmp_path, m, feeds):
+    """(onyx outputs, onnxruntime outputs, node count after onyx's passes)."""
+    import onnxruntime as ort
+    path = tmp_path / "model.onnx"
+    onnx.save(m, path)
+    args = []
+    for name, value in feeds.items():
+        np.save(tmp_path / f"{name}.npy", value)
+        args += ["-i", f"{name}={tmp_path / f'{name}.npy'}"]
+    out = tmp_path / "out"
+    r = run_onyx(onyx_bin, "run", path, *args, "-o", out)
+    assert r.returncode == 0, r.stderr
+    names = [o.name for o in m.graph.output]
+    got = [np.load(out / f"{n}.npy") for n in names]
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(names, feeds)
+    info = run_onyx(onyx_bin, "info", path)
+    assert info.returncode == 0, info.stderr
+    nodes = int(re.search(r"^nodes:\s+(\d+)", info.stdout, re.M).group(1))
+    return got, want, nodes
+
+
+def check(got, want):
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+def inputs(*shapes, seed=1):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(np.float32) for s in shapes]
+
+
+@pytest.mark.parametrize("order", ["x_first", "sigmoid_first"])
+def test_silu_fuses_into_conv(order, onyx_bin, tmp_path):
+    n1, i1 = conv("c1", "x", "a")
+    sig = helper.make_node("Sigmoid", ["a"], ["s"])
+    mul = helper.make_node("Mul", ["a", "s"] if order == "x_first" else ["s", "a"], ["y"])
+    m = model([n1, sig, mul], i1, [tensor("x", [1, C, H, W])], [tensor("y", [1, C, H, W])])
+    (x,) = inputs((1, C, H, W))
+    got, want, nodes = run_both(onyx_bin, tmp_path, m, {"x": x})
+    check(got, want)
+    assert nodes == 1
+
+
+def test_silu_with_a_third_reader_is_not_fused(onyx_bin, tmp_path):
+    n1, i1 = conv("c1", "x", "a")
+    nodes = [n1, helper.make_node("Sigmoid", ["a"], ["s"]), helper.make_node("Mul", ["a", "s"], ["y"]),
+             helper.make_node("Neg", ["a"], ["z"])]
+    m = model(nodes, i1, [tensor("x", [1, C, H, W])],
+              [tensor("y", [1, C, H, W]), tensor("z", [1, C, H, W])])
+    (x,) = inputs((1, C, H, W))
+    got, want, n = run_both(onyx_bin, tmp_path, m, {"x": x})
+    check(got, want)
+    assert n == 4
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("relu", [True, False])
+def test_residual_add_fuses_into_conv(k, relu, onyx_bin, tmp_path):
+    """ResNet's block ending: Relu(Add(Conv(h), shortcut)), the shortcut
+    being a second Conv (downsample) computed after the first."""
+    n1, i1 = conv("c1", "x", "h", k=k, seed=1)
+    n2, i2 = conv("c2", "h", "a", k=k, seed=2)
+    n3, i3 = conv("down", "x", "r", k=1, seed=3)
+    nodes = [n1, n2, n3, helper.make_node("Add", ["a", "r"], ["s" if relu else "y"])]
+    if relu:
+        nodes.append(helper.make_node("Relu", ["s"], ["y"]))
+    m = model(nodes, i1 + i2 + i3, [tensor("x", [2, C, H, W])], [tensor("y", [2, C, H, W])])
+    (x,) = inputs((2, C, H, W))
+    got, want, n = run_both(onyx_bin, tmp_path, m, {"x": x})
+    check(got, want)
+    assert n == 3
+
+
+@pytest.mark.parametrize("shape", [[1, C, 1, 1], [W], [2, C, H, W]])
+def test_residual_add_that_broadcasts(shape, onyx_bin, tmp_path):
+    """The sum is not the convolution's shape: a per-channel term, a trailing
+    vector, and one that makes the result larger than the convolution."""
+    n1, i1 = conv("c1", "x", "a")
+    nodes = [n1, helper.make_node("Add", ["r", "a"], ["s"]), helper.make_node("Relu", ["s"], ["y"])]
+    out = [2, C, H, W] if shape[0] == 2 else [1, C, H, W]
+    m = model(nodes, i1, [tensor("x", [1, C, H, W]), tensor("r", shape)], [tensor("y", out)])
+    x, r = inputs((1, C, H, W), tuple(shape))
+    got, want, _ = run_both(onyx_bin, tmp_path, m, {"x": x, "r": r})
+    check(got, want)
+
+
+def test_add_relu_without_conv_fuses_through_inferred_types(onyx_bin, tmp_path):
+    """Neither the Add's output nor its inputs' producers declare a type:
+    the pass infers float32 through Transpose and fuses the Relu."""
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 1, 3, 2]),
+             helper.make_node("Add", ["t", "b"], ["s"]), helper.make_node("Relu", ["s"], ["y"])]
+    m = model(nodes, [], [tensor("x", [1, C, W, H]), tensor("b", [1, C, H, W])],
+              [tensor("y", [1, C, H, W])])
+    x, b = inputs((1, C, W, H), (1, C, H, W))
+    got, want, n = run_both(onyx_bin, tmp_path, m, {"x": x, "b": b})
+    check(got, want)
+    assert n == 2
+
+
+def test_integer_add_relu_is_left_alone(onyx_bin, tmp_path):
+    """Relu over int32: the fused activations are float32 only."""
+    nodes = [helper.make_node("Add", ["x", "x"], ["s"]), helper.make_node("Relu", ["s"], ["y"])]
+    m = model(nodes, [], [helper.make_tensor_value_info("x", TensorProto.INT32, [5])],
+              [helper.make_tensor_value_info("y", TensorProto.INT32, [5])])
+    x = np.array([-3, -1, 0, 2, 7], dtype=np.int32)
+    got, want, n = run_both(onyx_bin, tmp_path, m, {"x": x})
+    np.testing.assert_array_equal(got[0], want[0])
+    assert n == 2
