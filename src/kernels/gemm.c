@@ -19,6 +19,11 @@
 
 #define KC 256 /* depth of one packed panel */
 #define MC 64  /* rows of C per task (rounded up to the kernel's mr) */
+/* One thread over a prepacked B (see packed_b_serial): A is packed for all
+ * depths PB_ROWS rows at a time, and C is computed in blocks of PB_ROWS x
+ * PB_COLS that stay in L2 across the depth blocks. */
+#define PB_ROWS 128
+#define PB_COLS 64
 #define NC 1024 /* maximum columns of C per task (rounded up to nr) */
 
 /* Below this many multiply-adds a product runs on one thread. */
@@ -87,9 +92,14 @@ static bool is_gemv(int64_t m, int64_t n) { return m == 1 || n == 1; }
 
 /* Floats one thread needs: a packed A block, a packed B panel, and one tile
  * for partial edges. Bounds hold for any kernel with mr/nr within the max. */
+/* Floats of one thread's packed A block (any kernel). */
+static int64_t a_block_floats(int64_t m, int64_t k) {
+    return round_up((min64(m, MC) + ONYX_SGEMM_MAX_MR) * min64(k, KC), 16);
+}
+
 static int64_t thread_floats(int64_t m, int64_t n, int64_t k) {
     int64_t kc = min64(k, KC);
-    int64_t a = (min64(m, MC) + ONYX_SGEMM_MAX_MR) * kc;
+    int64_t a = a_block_floats(m, k);
     int64_t b = (min64(n, NC) + ONYX_SGEMM_MAX_NR) * kc;
     return round_up(a, 16) + round_up(b, 16) + ONYX_SGEMM_MAX_MR * ONYX_SGEMM_MAX_NR;
 }
@@ -111,6 +121,16 @@ static size_t workspace_bytes(int64_t m, int64_t n, int64_t k, int threads) {
     if (threads < 1) threads = 1;
     int64_t floats = thread_floats(m, n, k) * threads + shared_b_floats(n, k, threads);
     return (size_t)floats * sizeof(float);
+}
+
+/* Where the all-depth A chunk of packed_b_serial starts, and its floats. */
+static int64_t pb_a_offset(int64_t m, int64_t n, int64_t k, int threads) {
+    if (threads < 1) threads = 1;
+    return thread_floats(m, n, k) * threads + shared_b_floats(n, k, threads);
+}
+
+static int64_t pb_a_floats(int64_t m, int64_t k) {
+    return round_up((min64(m, PB_ROWS) + ONYX_SGEMM_MAX_MR) * k, 16);
 }
 
 size_t onyx_sgemm_workspace(int64_t m, int64_t n, int64_t k, int threads) {
@@ -141,7 +161,8 @@ typedef struct sgemm_problem {
     onyx_sgemm_epilogue_fn epilogue; /* or NULL */
     void *epilogue_ctx;
     int64_t nt;      /* columns per task (multiple of nr) */
-    int64_t m_tiles; /* ceil(m / MC) */
+    int64_t mc;      /* rows per task: MC rounded up to mr */
+    int64_t m_tiles; /* ceil(m / mc) */
     float *work;     /* thread_floats(...) floats per thread */
     int64_t work_stride;
     const float *shared_b; /* shared mode: all of B packed, depth block p0 at p0 * npad */
@@ -162,6 +183,13 @@ static void pack_a_block(int mr, bool ta, const float *a, int64_t lda, int64_t i
              * are read as mr parallel streams. */
             const float *src[ONYX_SGEMM_MAX_MR];
             for (int r = 0; r < rows; r++) src[r] = a + (i0 + s + r) * lda + p0;
+            if (rows == 6 && mr == 6) {
+                /* The AVX2 kernel's full strips: a constant row count
+                 * unrolls into straight loads and stores. */
+                for (int64_t p = 0; p < kc; p++, d += 6)
+                    for (int r = 0; r < 6; r++) d[r] = src[r][p];
+                continue;
+            }
             for (int64_t p = 0; p < kc; p++, d += mr) {
                 int r = 0;
                 for (; r < rows; r++) d[r] = src[r][p];
@@ -347,9 +375,9 @@ static void sgemm_task(void *ctx, int64_t begin, int64_t end, int thread) {
     const sgemm_problem *g = ctx;
     float *pa = g->work + (int64_t)thread * g->work_stride;
     int64_t kc_max = min64(g->k, KC);
-    float *pb = pa + round_up((min64(g->m, MC) + ONYX_SGEMM_MAX_MR) * kc_max, 16);
+    float *pb = pa + a_block_floats(g->m, g->k);
     float *tile = pb + round_up((min64(g->n, NC) + ONYX_SGEMM_MAX_NR) * kc_max, 16);
-    const int64_t mc_full = round_up(MC, g->kern->mr);
+    const int64_t mc_full = g->mc;
 
     int64_t t = begin;
     while (t < end) {
@@ -516,9 +544,9 @@ static void shared_compute_task(void *ctx, int64_t begin, int64_t end, int threa
     const sgemm_problem *g = ctx;
     float *pa = g->work + (int64_t)thread * g->work_stride;
     int64_t kc_max = min64(g->k, KC);
-    float *tile = pa + round_up((min64(g->m, MC) + ONYX_SGEMM_MAX_MR) * kc_max, 16) +
+    float *tile = pa + a_block_floats(g->m, g->k) +
                   round_up((min64(g->n, NC) + ONYX_SGEMM_MAX_NR) * kc_max, 16);
-    const int64_t mc_full = round_up(MC, g->kern->mr);
+    const int64_t mc_full = g->mc;
     for (int64_t t = begin; t < end; t++) {
         int64_t jb = t / g->m_tiles, ib = t % g->m_tiles;
         int64_t j0 = jb * g->nt, nc = min64(g->nt, g->n - j0);
@@ -537,6 +565,36 @@ static void shared_compute_task(void *ctx, int64_t begin, int64_t end, int threa
     }
 }
 
+/* One thread over a prepacked B. Rows are taken PB_ROWS at a time, their A
+ * packed once for every depth block into `pa` (pb_a_floats); then C is
+ * computed in column blocks of PB_COLS, each finished over all depth blocks
+ * while it sits in L2 (with the A chunk), every B strip read once per row
+ * chunk and reused from L1 by all of the chunk's row tiles. */
+static void packed_b_serial(const sgemm_problem *g, float *pa) {
+    const int mr = g->kern->mr;
+    float *tile = g->work + a_block_floats(g->m, g->k) +
+                  round_up((min64(g->n, NC) + ONYX_SGEMM_MAX_NR) * min64(g->k, KC), 16);
+    const int64_t rows_full = round_up(PB_ROWS, mr), cols_full = round_up(PB_COLS, g->kern->nr);
+    for (int64_t i0 = 0; i0 < g->m; i0 += rows_full) {
+        const int64_t mc = min64(rows_full, g->m - i0), mp = round_up(mc, mr);
+        if (!g->packed_a)
+            for (int64_t p0 = 0; p0 < g->k; p0 += KC)
+                pack_a_block(mr, g->ta, g->a, g->lda, i0, mc, p0, min64(KC, g->k - p0),
+                             pa + p0 * mp);
+        for (int64_t j0 = 0; j0 < g->n; j0 += cols_full) {
+            const int64_t nc = min64(cols_full, g->n - j0);
+            for (int64_t p0 = 0; p0 < g->k; p0 += KC) {
+                const int64_t kc = min64(KC, g->k - p0);
+                const float *as = g->packed_a ? packed_a_at(g, i0, p0, kc) : pa + p0 * mp;
+                macro_kernel(g, as, g->packed_b + p0 * g->npad + j0 * kc, kc, i0, mc, j0, nc,
+                             p0 == 0 ? g->beta : 1.0f, p0 + kc >= g->k, tile);
+            }
+            if (g->epilogue)
+                g->epilogue(g->epilogue_ctx, g->c + i0 * g->ldc + j0, g->ldc, i0, mc, j0, nc);
+        }
+    }
+}
+
 /* Splits C into tasks and runs them; g has its operands set. One thread
  * walks the column blocks in order, packing each B panel once. Several
  * threads take whole column blocks when there are enough of them;
@@ -546,14 +604,18 @@ static void shared_compute_task(void *ctx, int64_t begin, int64_t end, int threa
 static void sgemm_drive(sgemm_problem *g, const onyx_parallel *par, int threads, void *work) {
     ONYX_ASSERT(g->kern->mr <= ONYX_SGEMM_MAX_MR && g->kern->nr <= ONYX_SGEMM_MAX_NR);
     const int64_t m = g->m, n = g->n, k = g->k, nr = g->kern->nr;
-    const int64_t mc = round_up(MC, g->kern->mr);
-    g->m_tiles = (m + mc - 1) / mc;
+    g->mc = round_up(MC, g->kern->mr);
+    g->m_tiles = (m + g->mc - 1) / g->mc;
     g->work = work;
     g->work_stride = thread_floats(m, n, k);
     g->nt = round_up(min64(n, NC), nr);
     const int64_t n_blocks = (n + g->nt - 1) / g->nt;
     const int64_t macs = threads > 1 ? m * n * k : 0;
     if (g->packed_b) g->npad = round_up(n, nr);
+    if (g->packed_b && (threads <= 1 || macs < PARALLEL_MIN_MACS)) {
+        packed_b_serial(g, g->work + pb_a_offset(m, n, k, threads));
+        return;
+    }
     if (threads <= 1 || macs < PARALLEL_MIN_MACS) {
         run_parallel(NULL, g->m_tiles * n_blocks, 1, sgemm_task, g, 0);
         return;
@@ -622,6 +684,11 @@ size_t onyx_sgemm_run_workspace(int64_t m, int64_t n, int64_t k, int threads) {
     return workspace_bytes(m, n, k, threads);
 }
 
+size_t onyx_sgemm_packed_b_workspace(int64_t m, int64_t n, int64_t k, int threads) {
+    if (m <= 0 || n <= 0 || k <= 0) return 0;
+    return (size_t)(pb_a_offset(m, n, k, threads) + pb_a_floats(m, k)) * sizeof(float);
+}
+
 void onyx_sgemm_run_serial(const onyx_sgemm_kernel *kern, const onyx_sgemm_op *op, void *work) {
     if (op->m <= 0 || op->n <= 0) return;
     if (op->k <= 0) {
@@ -642,7 +709,8 @@ onyx_status onyx_sgemm_run(const onyx_sgemm_kernel *kern, const onyx_sgemm_op *o
     int threads = par && par->run && par->threads > 1 ? par->threads : 1;
     void *own = NULL;
     if (!work) {
-        own = malloc(onyx_sgemm_run_workspace(op->m, op->n, op->k, threads));
+        own = malloc(op->packed_b ? onyx_sgemm_packed_b_workspace(op->m, op->n, op->k, threads)
+                                  : onyx_sgemm_run_workspace(op->m, op->n, op->k, threads));
         if (!own) return ONYX_ERR_OUT_OF_MEMORY;
         work = own;
     }

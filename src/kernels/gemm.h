@@ -187,10 +187,13 @@ typedef struct onyx_sgemm_op {
  * `par` (may be NULL). `work` holds onyx_sgemm_run_workspace(m, n, k,
  * threads) bytes, or is NULL to allocate. Returns
  * ONYX_OK or ONYX_ERR_OUT_OF_MEMORY (only when work is NULL). */
+size_t onyx_sgemm_packed_b_workspace(int64_t m, int64_t n, int64_t k, int threads);
 onyx_status onyx_sgemm_run(const onyx_sgemm_kernel *kern, const onyx_sgemm_op *op,
                            const onyx_parallel *par, void *work);
 /* The same on the calling thread, inside a caller's parallel task; `work`
- * (onyx_sgemm_run_workspace(m, n, k, 1) bytes) belongs to that thread. */
+ * (onyx_sgemm_run_workspace(m, n, k, 1) bytes) belongs to that thread.
+ * With op->packed_b set, both take onyx_sgemm_packed_b_workspace bytes
+ * instead. */
 void onyx_sgemm_run_serial(const onyx_sgemm_kernel *kern, const onyx_sgemm_op *op, void *work);
 
 /* ---------------------------------------------------------------------- */

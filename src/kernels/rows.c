@@ -1,5 +1,5 @@
-/* rows.c - the generic C twins of the row kernels of rows.h: softmax and
- * layer normalization of one contiguous float32 row, sums in double. The
+/* rows.c - the generic C twins of the row kernels of rows.h: softmax, layer
+ * normalization (sums in double) and a row add, over one float32 row. The
  * reference the ISA variants (rows_avx2.c) are tested against. */
 #include "kernels/rows.h"
 
@@ -48,4 +48,9 @@ static void layernorm_generic(const float *x, float *y, int64_t n, float eps, co
     }
 }
 
-const onyx_row_kernels onyx_row_kernels_generic = {"generic", softmax_generic, layernorm_generic};
+static void add_generic(float *y, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += b[i];
+}
+
+const onyx_row_kernels onyx_row_kernels_generic = {"generic", softmax_generic, layernorm_generic,
+                                                   add_generic};

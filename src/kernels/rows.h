@@ -1,6 +1,6 @@
-/* rows.h - float32 kernels over one contiguous row for the normalizing ops:
- * softmax / log-softmax (ops/activation.c) and layer / RMS normalization
- * (ops/norm.c). Each has a generic C twin (rows.c) and ISA variants chosen
+/* rows.h - float32 kernels over one contiguous row: softmax / log-softmax
+ * (ops/activation.c), layer / RMS normalization (ops/norm.c), and the bias
+ * row added by MatMul's fused epilogue (ops/matmul.c). Each has a generic C twin (rows.c) and ISA variants chosen
  * in dispatch.c. Does not own: axes, strides, type conversion (the ops). */
 #ifndef ONYX_ROWS_H
 #define ONYX_ROWS_H
@@ -19,6 +19,8 @@ typedef struct onyx_row_kernels {
      * n >= 1; y may equal x. */
     void (*layernorm)(const float *x, float *y, int64_t n, float eps, const float *scale,
                       const float *bias, bool rms, float *mean, float *inv);
+    /* y[0..n) += b[0..n); n >= 0, y and b do not overlap. */
+    void (*add)(float *y, const float *b, int64_t n);
 } onyx_row_kernels;
 
 extern const onyx_row_kernels onyx_row_kernels_generic;

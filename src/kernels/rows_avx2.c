@@ -1,6 +1,6 @@
-/* rows_avx2.c - the AVX2+FMA row kernels of rows.h: softmax / log-softmax
- * and layer / RMS normalization of one contiguous float32 row, 8 lanes at a
- * time with masked tails. Only reached when dispatch.c found AVX2 and FMA;
+/* rows_avx2.c - the AVX2+FMA row kernels of rows.h: softmax / log-softmax,
+ * layer / RMS normalization and the row add, over one contiguous float32
+ * row, 8 lanes at a time with masked tails. Only reached when dispatch.c found AVX2 and FMA;
  * rows.c holds the generic twins. */
 #include "kernels/rows.h"
 
@@ -144,4 +144,15 @@ static void layernorm_avx2(const float *x, float *y, int64_t n, float eps, const
     }
 }
 
-const onyx_row_kernels onyx_row_kernels_avx2 = {"avx2", softmax_avx2, layernorm_avx2};
+static void add_avx2(float *y, const float *b, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(b + i)));
+    if (i < n) {
+        const __m256i m = tail_mask(n - i);
+        _mm256_maskstore_ps(y + i, m, _mm256_add_ps(_mm256_maskload_ps(y + i, m),
+                                                    _mm256_maskload_ps(b + i, m)));
+    }
+}
+
+const onyx_row_kernels onyx_row_kernels_avx2 = {"avx2", softmax_avx2, layernorm_avx2, add_avx2};

@@ -320,6 +320,7 @@ static onyx_status init_matmul(onyx_node *n, onyx_error *err) {
 typedef struct mm_epi {
     const float *bias; /* (n) or NULL */
     const onyx_act *act;
+    const onyx_row_kernels *rows;
 } mm_epi;
 
 static void mm_epi_block(void *ctx, float *c, int64_t ldc, int64_t i0, int64_t rows, int64_t j0,
@@ -328,10 +329,7 @@ static void mm_epi_block(void *ctx, float *c, int64_t ldc, int64_t i0, int64_t r
     (void)i0;
     for (int64_t i = 0; i < rows; i++) {
         float *ci = c + i * ldc;
-        if (e->bias) {
-            const float *b = e->bias + j0;
-            for (int64_t j = 0; j < cols; j++) ci[j] += b[j];
-        }
+        if (e->bias) e->rows->add(ci, e->bias + j0, cols);
         if (e->act->kind != ONYX_ACT_NONE) onyx_act_apply(e->act, ci, cols);
     }
 }
@@ -364,7 +362,7 @@ static onyx_status matmul_packed(onyx_exec *x, const matmul_state *s, const mm_p
                                  const float *a, float *y, const mm_epi *e) {
     onyx_parallel par = parallel_of(x);
     int64_t m = p->batch * p->m;
-    size_t ws = onyx_sgemm_run_workspace(m, p->n, p->k, par.threads);
+    size_t ws = onyx_sgemm_packed_b_workspace(m, p->n, p->k, par.threads);
     void *work = ws ? onyx_exec_scratch(x, ws) : NULL;
     if (ws && !work) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
     bool epi = e->bias || e->act->kind != ONYX_ACT_NONE;
@@ -424,7 +422,7 @@ static onyx_status run_matmul(const onyx_node *nd, onyx_exec *x) {
     if (bias && (bias->dtype != ONYX_DTYPE_FLOAT || A->dtype != ONYX_DTYPE_FLOAT ||
                  onyx_tensor_count(bias) != p.n))
         return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "the fused bias does not fit");
-    mm_epi e = {bias ? bias->data : NULL, &nd->act};
+    mm_epi e = {bias ? bias->data : NULL, &nd->act, onyx_kernels_get()->rows};
     const matmul_state *s = nd->state;
     if (s && A->dtype == ONYX_DTYPE_FLOAT && B->data == s->b_data && p.b_batch == 1 &&
         p.a_batch == p.batch && p.k == s->k && p.n == s->n)

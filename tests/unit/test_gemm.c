@@ -300,7 +300,8 @@ static int run_op_case(const onyx_sgemm_kernel *kern, int64_t m, int64_t n, int6
     onyx_parallel fake = {fake_parallel, &threads, threads};
     onyx_parallel real = {pool_parallel, pool, onyx_pool_threads(pool)};
     if (mode == 3) {
-        void *w = malloc(onyx_sgemm_run_workspace(m, n, k, 1) + 1);
+        void *w = malloc((packed_b ? onyx_sgemm_packed_b_workspace(m, n, k, 1)
+                                   : onyx_sgemm_run_workspace(m, n, k, 1)) + 1);
         onyx_sgemm_run_serial(kern, &op, w);
         free(w);
     } else {

@@ -82,6 +82,33 @@ static void check_rows_variant(const onyx_row_kernels *k, int *unit_failed_) {
         }
 }
 
+static void check_add(const onyx_row_kernels *k, int *unit_failed_) {
+    unsigned seed = 3;
+    for (int li = 0; li < N_LENS; li++) {
+        int64_t n = lens[li];
+        float *y = malloc(sizeof(float) * (size_t)(n + 1)), *b = malloc(sizeof(float) * (size_t)n);
+        float *want = malloc(sizeof(float) * (size_t)n);
+        for (int64_t i = 0; i < n; i++) {
+            y[i] = frand(&seed);
+            b[i] = frand(&seed);
+            want[i] = y[i] + b[i];
+        }
+        y[n] = 42.0f; /* past the row: untouched */
+        k->add(y, b, n);
+        for (int64_t i = 0; i < n; i++) CHECK(y[i] == want[i]);
+        CHECK(y[n] == 42.0f);
+        free(y);
+        free(b);
+        free(want);
+    }
+}
+
+UNIT_TEST(rows_add) {
+    const onyx_cpu *cpu = onyx_cpu_get();
+    check_add(&onyx_row_kernels_generic, unit_failed_);
+    if (cpu->avx2 && cpu->fma) check_add(&onyx_row_kernels_avx2, unit_failed_);
+}
+
 UNIT_TEST(rows_avx2_match_generic) {
     const onyx_cpu *cpu = onyx_cpu_get();
     if (!cpu->avx2 || !cpu->fma) return;
