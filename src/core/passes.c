@@ -215,11 +215,18 @@ static onyx_status fold_node(onyx_model *m, onyx_graph *g, onyx_node *n, size_t 
     tmp.graph = NULL;
     tmp.state = NULL;
     onyx_error scratch_err = {0};
-    if (tmp.op->init && tmp.op->init(&tmp, &scratch_err)) return ONYX_OK;
     onyx_value *out = calloc((size_t)n->n_out, sizeof *out);
     if (!out) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory folding constants");
     onyx_status st = ONYX_OK;
-    if (onyx_exec_run_node(g, &tmp, limit, out, &scratch_err)) goto done;
+    int kept = m->n_constants;
+    bool ran = (!tmp.op->init || !tmp.op->init(&tmp, &scratch_err)) &&
+               !onyx_exec_run_node(g, &tmp, limit, out, &scratch_err);
+    /* Tensors the evaluation's init converted from attributes (Constant's
+     * value) are its own: the results are copies, and a node left unfolded
+     * gets its own init later. */
+    for (int i = kept; i < m->n_constants; i++) onyx_value_free(m->constants[i]);
+    m->n_constants = kept;
+    if (!ran) goto done;
     size_t out_bytes = 0;
     for (int k = 0; k < n->n_out; k++) {
         if (n->out[k] < 0) continue;
