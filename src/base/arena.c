@@ -1,9 +1,14 @@
 /* arena.c - chunked bump allocator; see arena.h. */
 #include "base/arena.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 struct onyx_arena_chunk {
     onyx_arena_chunk *next;
@@ -32,16 +37,18 @@ void *onyx_arena_alloc(onyx_arena *a, size_t size) {
     size_t off = a->head ? (a->used + align - 1) & ~(align - 1) : 0;
     if (!a->head || off + size > a->head->size) {
         size_t cap = size > ARENA_CHUNK / 4 ? size : ARENA_CHUNK;
-        onyx_arena_chunk *c = malloc(sizeof *c + cap);
+        bool big = a->head && size > ARENA_CHUNK / 4;
+        /* calloc: a big chunk comes zeroed from the OS without a pass over
+         * it (packed weights are then written once, not twice). */
+        onyx_arena_chunk *c = big ? calloc(1, sizeof *c + cap) : malloc(sizeof *c + cap);
         if (!c) return NULL;
         c->size = cap;
-        if (a->head && size > ARENA_CHUNK / 4) {
+        if (big) {
             /* A big block gets its own chunk behind the head, so the head's
              * free tail stays usable for small allocations. */
             c->next = a->head->next;
             a->head->next = c;
             a->total += size;
-            memset(c->data, 0, size);
             return c->data;
         }
         c->next = a->head;
@@ -69,3 +76,9 @@ char *onyx_arena_strndup(onyx_arena *a, const char *s, size_t len) {
 }
 
 char *onyx_arena_strdup(onyx_arena *a, const char *s) { return onyx_arena_strndup(a, s, strlen(s)); }
+
+void onyx_heap_trim(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}

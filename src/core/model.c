@@ -143,6 +143,66 @@ void onyx_model_release_unused(const onyx_model *m, const onyx_graph *g) {
     }
 }
 
+/* An initializer copied only because its bytes in the file are misaligned,
+ * and read only by ops that copy bytes (ONYX_OP_BYTEWISE_IN0), goes back to
+ * being a view into the file: the copy is freed, and a run faults in only
+ * the pages it reads. The copy must still equal the file's bytes (a graph
+ * pass may have given a new value the initializer's name). Top-level graph
+ * only. */
+/* memcmp of file bytes with a copy, a block at a time, giving back each
+ * block's file pages once compared so that the file is never resident
+ * beside the copy. */
+static bool same_as_file(const uint8_t *file, const void *copy, size_t n) {
+    enum { BLOCK = 1 << 20 };
+    for (size_t off = 0; off < n; off += BLOCK) {
+        size_t len = n - off < BLOCK ? n - off : BLOCK;
+        bool same = memcmp(file + off, (const uint8_t *)copy + off, len) == 0;
+        onyx_pages_drop(file + off, len);
+        if (!same) return false;
+    }
+    return true;
+}
+
+static void unalign_bytewise(onyx_model *m) {
+    const onyx_graph *g = m->graph;
+    const onyx_pb_graph *pg = m->pb->graph;
+    for (int s = 0; s < g->n_slots; s++) {
+        const onyx_slot *sl = &g->slots[s];
+        onyx_value *v = NULL;
+        for (int i = 0; sl->constant && !v && i < m->n_constants; i++)
+            if (m->constants[i] == sl->constant) v = m->constants[i];
+        if (!v || v->kind != ONYX_KIND_TENSOR || !v->tensor.heap || is_io(g, s)) continue;
+        onyx_tensor *t = &v->tensor;
+        if (t->dtype == ONYX_DTYPE_STRING || t->dtype == ONYX_DTYPE_BOOL ||
+            t->dtype == ONYX_DTYPE_INT4 || t->dtype == ONYX_DTYPE_UINT4 ||
+            t->dtype == ONYX_DTYPE_FLOAT4E2M1)
+            continue;
+        int readers = 0;
+        bool bytewise = true;
+        for (int j = 0; j < g->n_nodes && bytewise; j++) {
+            const onyx_node *nd = &g->nodes[j];
+            for (int k = 0; k < nd->n_in; k++) {
+                if (nd->in[k] != s) continue;
+                readers++;
+                bytewise = bytewise && k == 0 && (nd->op->flags & ONYX_OP_BYTEWISE_IN0);
+            }
+            for (const int *p = g->implicit[j]; p && *p >= 0; p++) bytewise = bytewise && *p != s;
+        }
+        if (!readers || !bytewise) continue;
+        size_t bytes = onyx_tensor_nbytes(t);
+        const onyx_pb_tensor *pb = NULL;
+        for (int i = 0; !pb && i < pg->n_initializers; i++)
+            if (strcmp(pg->initializers[i].name, sl->name) == 0) pb = &pg->initializers[i];
+        if (!pb || !pb->raw_mapped || !pb->has_raw || pb->data_location != 0 ||
+            pb->data_type != (int32_t)t->dtype || pb->raw_size != bytes ||
+            !same_as_file(pb->raw, t->data, bytes))
+            continue;
+        free(t->heap);
+        t->heap = NULL;
+        t->data = (void *)(uintptr_t)pb->raw;
+    }
+}
+
 void onyx_node_release_constant(onyx_node *n, int i, bool reread) {
     const onyx_graph *g = n->graph;
     if (!g || !n->model || i < 0 || i >= n->n_in || n->in[i] < 0) return;
@@ -165,6 +225,7 @@ static onyx_status load(onyx_model *m, onyx_error *err) {
     if (st) return st;
     if (!m->pb->graph) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "the model has no graph");
     if ((st = onyx_graph_build(m, err))) return st;
+    if (m->map.data && m->bytes == m->map.data) unalign_bytewise(m);
     onyx_model_release_unused(m, m->graph);
     return ONYX_OK;
 }

@@ -57,6 +57,11 @@ typedef struct onyx_op_schema {
 /* The op applies node->act to its float32 output (graph passes may then fuse
  * a following activation node into it). */
 #define ONYX_OP_FUSES_ACT 1u
+/* The op reads input 0's data only with memcpy (any alignment), never as
+ * typed elements: a misaligned initializer there may stay a view into the
+ * model file instead of an aligned copy (model.c), so that a run faults in
+ * only what it reads (Gather on an embedding table: a few rows). */
+#define ONYX_OP_BYTEWISE_IN0 2u
 
 /* An activation fused into a node's output by passes.c. Ops whose schema
  * has ONYX_OP_FUSES_ACT apply it in their epilogue with onyx_act_apply

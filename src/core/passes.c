@@ -436,6 +436,14 @@ static bool fusable_producer(const onyx_graph *g, int p, int y, int readers) {
            count_uses(g, y) == readers;
 }
 
+/* The node producing `slot` when it is a live `op_type` node with one output
+ * that only one node reads and that is not a graph output; else NULL. */
+static onyx_node *sole_producer(onyx_graph *g, int slot, const char *op_type) {
+    int p = slot >= 0 ? g->slots[slot].producer : -1;
+    if (!fusable_producer(g, p, slot, 1) || !is_op(&g->nodes[p], op_type)) return NULL;
+    return &g->nodes[p];
+}
+
 // ----------------------------------------------------------------------------
 // Residual sum into Conv
 
@@ -453,10 +461,9 @@ static onyx_status fuse_conv_sum(onyx_model *m, onyx_graph *g, const onyx_dtype 
             types[add->out[0]] != ONYX_DTYPE_FLOAT)
             continue;
         for (int k = 0; k < 2; k++) {
-            int y = add->in[k], p = g->slots[y].producer;
-            if (!fusable_producer(g, p, y, 1)) continue;
-            onyx_node *conv = &g->nodes[p];
-            if (!is_op(conv, "Conv") || conv->n_in > 3 || conv->act.kind != ONYX_ACT_NONE ||
+            int y = add->in[k];
+            onyx_node *conv = sole_producer(g, y, "Conv");
+            if (!conv || conv->n_in > 3 || conv->act.kind != ONYX_ACT_NONE ||
                 types[y] != ONYX_DTYPE_FLOAT)
                 continue;
             int *in = onyx_arena_alloc(&m->arena, 4 * sizeof *in);
@@ -554,11 +561,9 @@ static void fuse_silu(onyx_graph *g, const onyx_dtype *types) {
         onyx_node *mul = &g->nodes[i];
         if (!is_op(mul, "Mul") || mul->n_in != 2 || mul->n_out != 1) continue;
         for (int k = 0; k < 2; k++) {
-            int x = mul->in[1 - k], s = mul->in[k];
-            int ps = s >= 0 ? g->slots[s].producer : -1;
-            if (x < 0 || !fusable_producer(g, ps, s, 1)) continue;
-            onyx_node *sig = &g->nodes[ps];
-            if (!is_op(sig, "Sigmoid") || sig->n_in != 1 || sig->in[0] != x) continue;
+            int x = mul->in[1 - k];
+            onyx_node *sig = sole_producer(g, mul->in[k], "Sigmoid");
+            if (x < 0 || !sig || sig->n_in != 1 || sig->in[0] != x) continue;
             onyx_node *op = act_target(g, types, x, 2);
             if (!op) continue;
             op->act.kind = ONYX_ACT_SILU;
@@ -584,13 +589,8 @@ static void fuse_matmul_bias(onyx_graph *g) {
         if (!is_op(add, "Add") || add->n_in != 2 || add->n_out != 1) continue;
         for (int side = 0; side < 2; side++) {
             int y = add->in[side], bs = add->in[1 - side];
-            if (y < 0 || bs < 0) continue;
-            int p = g->slots[y].producer;
-            if (p < 0 || p >= g->n_nodes) continue;
-            onyx_node *mm = &g->nodes[p];
-            if (!is_op(mm, "MatMul") || mm->n_in != 2 || mm->n_out != 1 || mm->out[0] != y ||
-                mm->act.kind != ONYX_ACT_NONE || is_graph_output(g, y) || count_uses(g, y) != 1)
-                continue;
+            onyx_node *mm = bs >= 0 ? sole_producer(g, y, "MatMul") : NULL;
+            if (!mm || mm->n_in != 2 || mm->act.kind != ONYX_ACT_NONE) continue;
             const onyx_tensor *w = const_tensor(g, mm->in[1]), *b = const_tensor(g, bs);
             if (!w || w->dtype != ONYX_DTYPE_FLOAT || w->ndim != 2 || !b || b->ndim != 1 ||
                 b->dtype != ONYX_DTYPE_FLOAT || b->dims[0] != w->dims[1])
@@ -608,19 +608,6 @@ static void fuse_matmul_bias(onyx_graph *g) {
 
 // ----------------------------------------------------------------------------
 // Transformer patterns: the Erf GELU and the decomposed LayerNorm
-
-/* The node producing `slot` when it is a live `op_type` node with one output
- * that only one node reads and that is not a graph output; else NULL. */
-static onyx_node *sole_producer(onyx_graph *g, int slot, const char *op_type) {
-    if (slot < 0) return NULL;
-    int p = g->slots[slot].producer;
-    if (p < 0 || p >= g->n_nodes) return NULL;
-    onyx_node *n = &g->nodes[p];
-    if (!n->op || !is_op(n, op_type) || n->n_out != 1 || n->out[0] != slot ||
-        is_graph_output(g, slot) || count_uses(g, slot) != 1)
-        return NULL;
-    return n;
-}
 
 /* The value of a constant float32 scalar (one element) in `slot`. */
 static bool const_scalar(const onyx_graph *g, int slot, float *v) {

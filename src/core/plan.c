@@ -1,6 +1,8 @@
 /* plan.c - record-then-place memory planning; see plan.h. */
 #include "core/plan.h"
 
+#include "base/arena.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,6 +111,9 @@ size_t onyx_plan_finish(onyx_plan *p, const onyx_graph *g, size_t limit) {
     free(p->arena);
     p->arena = NULL;
     p->arena_size = 0;
+    /* The recording run's heap tensors are dead: give their memory back
+     * rather than keep it resident beside the arena. */
+    onyx_heap_trim();
     if (total && !(p->arena = aligned_alloc(PLAN_ALIGN, total))) goto done;
     p->arena_size = total;
     for (int s = 0; s < p->n_slots; s++)

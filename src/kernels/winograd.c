@@ -11,26 +11,39 @@
 // ----------------------------------------------------------------------------
 // Weights and geometry
 
-/* G (6 x 3). */
-static const double G[6][3] = {{1.0 / 4, 0, 0},
-                               {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                               {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                               {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                               {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                               {0, 0, 1}};
+/* o = G (a, b, c)^T for G (6 x 3) of the points 0, +-1, +-2, infinity:
+ * rows (1/4, 0, 0), -(1, 1, 1)/6, -(1, -1, 1)/6, (1/24, 1/12, 1/6),
+ * (1/24, -1/12, 1/6), (0, 0, 1), with the shared sums taken once. */
+static inline void g_times(double a, double b, double c, double *o) {
+    const double r4 = 1.0 / 4, r6 = 1.0 / 6, r12 = 1.0 / 12, r24 = 1.0 / 24;
+    double s = a + c, p = a * r24 + c * r6, q = b * r12;
+    o[0] = a * r4;
+    o[1] = -(s + b) * r6;
+    o[2] = -(s - b) * r6;
+    o[3] = p + q;
+    o[4] = p - q;
+    o[5] = c;
+}
 
+/* U = G g G^T per (k, c), in double, for a block of (k, c) pairs at a time
+ * so that each of the 36 planes of u is written in runs, not one float per
+ * plane per pair. */
 void onyx_winograd_weights(const float *w, int64_t k, int64_t c, float *u) {
+    enum { BLOCK = 64 };
     const int64_t plane = k * c;
-    for (int64_t kc = 0; kc < plane; kc++) {
-        const float *g = w + kc * 9;
-        double t[6][3]; /* G g */
-        for (int i = 0; i < 6; i++)
-            for (int j = 0; j < 3; j++)
-                t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
-        for (int i = 0; i < 6; i++)
-            for (int j = 0; j < 6; j++)
-                u[(i * 6 + j) * plane + kc] =
-                    (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+    float res[36][BLOCK];
+    for (int64_t kc0 = 0; kc0 < plane; kc0 += BLOCK) {
+        const int64_t nb = plane - kc0 < BLOCK ? plane - kc0 : BLOCK;
+        for (int64_t q = 0; q < nb; q++) {
+            const float *g = w + (kc0 + q) * 9;
+            double t[3][6], r[6]; /* t[j] = G g[:, j]; r = row i of (G g) G^T */
+            for (int j = 0; j < 3; j++) g_times(g[j], g[3 + j], g[6 + j], t[j]);
+            for (int i = 0; i < 6; i++) {
+                g_times(t[0][i], t[1][i], t[2][i], r);
+                for (int j = 0; j < 6; j++) res[i * 6 + j][q] = (float)r[j];
+            }
+        }
+        for (int x = 0; x < 36; x++) memcpy(u + x * plane + kc0, res[x], (size_t)nb * sizeof(float));
     }
 }
 

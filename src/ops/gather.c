@@ -376,9 +376,9 @@ static onyx_status scatternd_run(const onyx_node *n, onyx_exec *x) {
 #define ROW(op, v, mi, xi, mo, xo, types, init, run) {"", op, v, mi, xi, mo, xo, types, init, run}
 
 const onyx_op_schema onyx_ops_gather[] = {
-    ROW("Gather", 1, 2, 2, 1, 1, ANY, onyx_op_axis_init0, gather_run),
-    ROW("Gather", 11, 2, 2, 1, 1, ANY, onyx_op_axis_init0, gather_run),
-    ROW("Gather", 13, 2, 2, 1, 1, ANY, onyx_op_axis_init0, gather_run),
+    {"", "Gather", 1, 2, 2, 1, 1, ANY, onyx_op_axis_init0, gather_run, ONYX_OP_BYTEWISE_IN0},
+    {"", "Gather", 11, 2, 2, 1, 1, ANY, onyx_op_axis_init0, gather_run, ONYX_OP_BYTEWISE_IN0},
+    {"", "Gather", 13, 2, 2, 1, 1, ANY, onyx_op_axis_init0, gather_run, ONYX_OP_BYTEWISE_IN0},
     ROW("GatherElements", 11, 2, 2, 1, 1, ANY, onyx_op_axis_init0, gather_elements_run),
     ROW("GatherElements", 13, 2, 2, 1, 1, ANY, onyx_op_axis_init0, gather_elements_run),
     ROW("GatherND", 11, 2, 2, 1, 1, ANY, gathernd_init, gathernd_run),

@@ -310,6 +310,9 @@ static onyx_status init_matmul(onyx_node *n, onyx_error *err) {
     s->k = k;
     s->n = nn;
     n->state = s;
+    /* B is constant, 2-D and float32 (so is A): every run takes the packed
+     * path and never reads B's data again. */
+    onyx_node_release_constant(n, 1, false);
     return ONYX_OK;
 }
 
