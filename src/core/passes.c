@@ -1,9 +1,10 @@
 /* passes.c - graph rewrites at load, before node init: dropping no-op nodes
  * (Identity, inference Dropout); evaluating nodes whose inputs are all
- * constants (constant folding, Shape of inputs with static shapes); folding BatchNormalization into the Conv
- * before it; fusing a constant bias Add into MatMul, a residual Add into
- * Conv, an activation (SiLU included) into the op that feeds it; replacing
- * the Erf form of GELU and the decomposed LayerNorm by their single ops.
+ * constants (constant folding, Shape of inputs with static shapes); folding
+ * BatchNormalization into the Conv before it; fusing a constant bias Add
+ * into MatMul, a residual Add into Conv, an activation (SiLU included) into
+ * the op that feeds it; replacing the Erf form of GELU and the decomposed
+ * LayerNorm by their single ops.
  * Each pass keeps the model's meaning exactly; a pattern that does not match
  * every condition is left alone.
  * Does not own: kernels' own prepacking (their init does it).

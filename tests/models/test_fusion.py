@@ -153,7 +153,8 @@ def test_integer_add_relu_is_left_alone(onyx_bin, tmp_path):
 # Constant folding: nodes whose inputs are all constants run once at load.
 
 def const_node(name, value):
-    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(value)))
+    value = numpy_helper.from_array(np.asarray(value))
+    return helper.make_node("Constant", [], [name], value=value)
 
 
 def test_transposed_weight_folds_into_matmul(onyx_bin, tmp_path):
@@ -218,7 +219,8 @@ def test_random_and_huge_expand_are_not_folded(onyx_bin, tmp_path):
              helper.make_node("Add", ["x", "r0"], ["y"]),
              helper.make_node("Expand", ["one", "big"], ["e"]),
              helper.make_node("ReduceSum", ["e"], ["total"], keepdims=0)]
-    m = model(nodes, [zero, one, big], [tensor("x", [2, 3])], [tensor("y", [2, 3]), tensor("total", [])])
+    m = model(nodes, [zero, one, big], [tensor("x", [2, 3])],
+              [tensor("y", [2, 3]), tensor("total", [])])
     (x,) = inputs((2, 3))
     got, want, n = run_both(onyx_bin, tmp_path, m, {"x": x})
     check(got, want)

@@ -46,8 +46,9 @@ static int load_run(tm_buf *m, int optimize, int n_in, const char *const *names,
         int64_t count = 1;
         for (int d = 0; d < views[j].ndim; d++) count *= out[j].dims[d] = views[j].dims[d];
         for (int64_t i = 0; i < count && i < 64; i++)
-            out[j].v[i] = views[j].dtype == ONYX_DTYPE_FLOAT ? ((const float *)views[j].data)[i]
-                                                             : (double)((const int64_t *)views[j].data)[i];
+            out[j].v[i] = views[j].dtype == ONYX_DTYPE_FLOAT
+                              ? ((const float *)views[j].data)[i]
+                              : (double)((const int64_t *)views[j].data)[i];
     }
 done:
     onyx_session_free(s);
