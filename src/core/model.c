@@ -73,11 +73,9 @@ onyx_status onyx_model_external(void *model, const char *location, const uint8_t
 /* Whether [p, p + n) lies inside the model file's mapping or a mapped
  * external data file: memory whose dropped pages come back from the file. */
 static bool in_mapping(const onyx_model *m, const void *p, size_t n) {
-    uintptr_t a = (uintptr_t)p;
-    const onyx_mapping *maps[] = {&m->map};
     for (int i = -1; i < m->n_externals; i++) {
-        const onyx_mapping *mp = i < 0 ? maps[0] : &m->externals[i];
-        uintptr_t lo = (uintptr_t)mp->data;
+        const onyx_mapping *mp = i < 0 ? &m->map : &m->externals[i];
+        uintptr_t a = (uintptr_t)p, lo = (uintptr_t)mp->data;
         if (mp->data && a >= lo && n <= mp->size && a - lo <= mp->size - n) return true;
     }
     return false;
@@ -143,12 +141,6 @@ void onyx_model_release_unused(const onyx_model *m, const onyx_graph *g) {
     }
 }
 
-/* An initializer copied only because its bytes in the file are misaligned,
- * and read only by ops that copy bytes (ONYX_OP_BYTEWISE_IN0), goes back to
- * being a view into the file: the copy is freed, and a run faults in only
- * the pages it reads. The copy must still equal the file's bytes (a graph
- * pass may have given a new value the initializer's name). Top-level graph
- * only. */
 /* memcmp of file bytes with a copy, a block at a time, giving back each
  * block's file pages once compared so that the file is never resident
  * beside the copy. */
@@ -163,32 +155,44 @@ static bool same_as_file(const uint8_t *file, const void *copy, size_t n) {
     return true;
 }
 
+/* An initializer copied only because its bytes in the file are misaligned,
+ * and read only by ops that copy bytes (ONYX_OP_BYTEWISE_IN0), goes back to
+ * being a view into the file: the copy is freed, and a run faults in only
+ * the pages it reads. The copy must still equal the file's bytes (a graph
+ * pass may have given a new value the initializer's name). Top-level graph
+ * only. */
 static void unalign_bytewise(onyx_model *m) {
     const onyx_graph *g = m->graph;
     const onyx_pb_graph *pg = m->pb->graph;
+    /* Per slot: readers, and whether every read is a bytewise input 0. */
+    int *readers = calloc((size_t)g->n_slots + 1, sizeof *readers);
+    bool *bytewise = malloc(((size_t)g->n_slots + 1) * sizeof *bytewise);
+    if (!readers || !bytewise) goto done;
+    for (int s = 0; s < g->n_slots; s++) bytewise[s] = true;
+    for (int j = 0; j < g->n_nodes; j++) {
+        const onyx_node *nd = &g->nodes[j];
+        for (int k = 0; k < nd->n_in; k++) {
+            int s = nd->in[k];
+            if (s < 0) continue;
+            readers[s]++;
+            if (k != 0 || !(nd->op->flags & ONYX_OP_BYTEWISE_IN0)) bytewise[s] = false;
+        }
+        for (const int *p = g->implicit[j]; p && *p >= 0; p++) bytewise[*p] = false;
+    }
     for (int s = 0; s < g->n_slots; s++) {
         const onyx_slot *sl = &g->slots[s];
-        onyx_value *v = NULL;
-        for (int i = 0; sl->constant && !v && i < m->n_constants; i++)
+        if (!sl->constant || !readers[s] || !bytewise[s] || is_io(g, s) ||
+            sl->constant->kind != ONYX_KIND_TENSOR || !sl->constant->tensor.heap)
+            continue;
+        onyx_value *v = NULL; /* the model's own, writable pointer to it */
+        for (int i = 0; !v && i < m->n_constants; i++)
             if (m->constants[i] == sl->constant) v = m->constants[i];
-        if (!v || v->kind != ONYX_KIND_TENSOR || !v->tensor.heap || is_io(g, s)) continue;
+        if (!v) continue;
         onyx_tensor *t = &v->tensor;
         if (t->dtype == ONYX_DTYPE_STRING || t->dtype == ONYX_DTYPE_BOOL ||
             t->dtype == ONYX_DTYPE_INT4 || t->dtype == ONYX_DTYPE_UINT4 ||
             t->dtype == ONYX_DTYPE_FLOAT4E2M1)
-            continue;
-        int readers = 0;
-        bool bytewise = true;
-        for (int j = 0; j < g->n_nodes && bytewise; j++) {
-            const onyx_node *nd = &g->nodes[j];
-            for (int k = 0; k < nd->n_in; k++) {
-                if (nd->in[k] != s) continue;
-                readers++;
-                bytewise = bytewise && k == 0 && (nd->op->flags & ONYX_OP_BYTEWISE_IN0);
-            }
-            for (const int *p = g->implicit[j]; p && *p >= 0; p++) bytewise = bytewise && *p != s;
-        }
-        if (!readers || !bytewise) continue;
+            continue; /* their copies are not the file's bytes */
         size_t bytes = onyx_tensor_nbytes(t);
         const onyx_pb_tensor *pb = NULL;
         for (int i = 0; !pb && i < pg->n_initializers; i++)
@@ -201,6 +205,9 @@ static void unalign_bytewise(onyx_model *m) {
         t->heap = NULL;
         t->data = (void *)(uintptr_t)pb->raw;
     }
+done:
+    free(readers);
+    free(bytewise);
 }
 
 void onyx_node_release_constant(onyx_node *n, int i, bool reread) {

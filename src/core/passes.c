@@ -30,6 +30,12 @@ static bool is_graph_output(const onyx_graph *g, int slot) {
     return false;
 }
 
+static bool is_graph_input(const onyx_graph *g, int slot) {
+    for (int i = 0; i < g->n_inputs; i++)
+        if (g->inputs[i] == slot) return true;
+    return false;
+}
+
 /* Number of reads of `slot` by live nodes (subgraph captures included). */
 static int count_uses(const onyx_graph *g, int slot) {
     int uses = 0;
@@ -350,23 +356,31 @@ static onyx_status fold_batchnorm(onyx_model *m, onyx_graph *g, onyx_error *err)
         if (!scale || !bias || !mean || !var) continue;
         float eps = onyx_attr_float(bn, "epsilon", 1e-5f);
 
-        onyx_value *nw = calloc(1, sizeof *nw), *nb = calloc(1, sizeof *nb);
+        /* A W the load already copied (misaligned in the file) that only
+         * this Conv reads is folded where it is, instead of into a new copy. */
+        int ws_slot = conv->in[1];
+        bool in_place = w->heap && count_uses(g, ws_slot) == 1 && !is_graph_output(g, ws_slot) &&
+                        !is_graph_input(g, ws_slot);
+        onyx_value *nw = in_place ? NULL : calloc(1, sizeof *nw), *nb = calloc(1, sizeof *nb);
         int64_t bdims[1] = {k};
-        if (!nw || !nb || onyx_tensor_alloc(&nw->tensor, ONYX_DTYPE_FLOAT, w->ndim, w->dims) ||
-            onyx_tensor_alloc(&nb->tensor, ONYX_DTYPE_FLOAT, 1, bdims)) {
+        if ((!in_place && (!nw || onyx_tensor_alloc(&nw->tensor, ONYX_DTYPE_FLOAT, w->ndim,
+                                                    w->dims))) ||
+            !nb || onyx_tensor_alloc(&nb->tensor, ONYX_DTYPE_FLOAT, 1, bdims)) {
             onyx_value_free(nw);
             onyx_value_free(nb);
             return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory folding batch norm");
         }
-        nw->kind = nb->kind = ONYX_KIND_TENSOR;
-        float *wd = nw->tensor.data, *bd = nb->tensor.data;
+        if (nw) nw->kind = ONYX_KIND_TENSOR;
+        nb->kind = ONYX_KIND_TENSOR;
+        /* (in place: the model owns the copy, so writing it is safe) */
+        float *wd = in_place ? (float *)w->data : nw->tensor.data, *bd = nb->tensor.data;
         const float *ws = w->data;
         for (int64_t o = 0; o < k; o++) {
             float s = scale[o] / sqrtf(var[o] + eps);
             for (int64_t j = 0; j < per; j++) wd[o * per + j] = ws[o * per + j] * s;
             bd[o] = ((b ? b[o] : 0.0f) - mean[o]) * s + bias[o];
         }
-        int sw = add_constant(m, g, g->slots[conv->in[1]].name, nw, err);
+        int sw = in_place ? ws_slot : add_constant(m, g, g->slots[ws_slot].name, nw, err);
         if (sw < 0) {
             onyx_value_free(nb);
             return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory folding batch norm");
@@ -380,6 +394,8 @@ static onyx_status fold_batchnorm(onyx_model *m, onyx_graph *g, onyx_error *err)
         conv->out[0] = bn->out[0];
         bn->op = NULL;
         onyx_graph_lifetimes(g);
+        /* the replaced weights go now, before the next fold allocates */
+        onyx_model_release_unused(m, g);
     }
     return ONYX_OK;
 }
