@@ -158,10 +158,7 @@ enum { FOLD_GROWTH = 4, FOLD_MIN_BYTES = 1 << 20 };
 /* Slot s holds a value known at load: a constant that the caller cannot
  * replace (an initializer that is also a graph input is only a default). */
 static bool fixed_constant(const onyx_graph *g, int s) {
-    if (s < 0 || !g->slots[s].constant) return false;
-    for (int i = 0; i < g->n_inputs; i++)
-        if (g->inputs[i] == s) return false;
-    return true;
+    return s >= 0 && g->slots[s].constant && !is_graph_input(g, s);
 }
 
 /* Whether node n may be evaluated at load; *in_bytes receives the bytes of
@@ -270,10 +267,9 @@ static onyx_status fold_static_shape(onyx_model *m, onyx_graph *g, onyx_node *n,
     bool shape = is_op(n, "Shape"), size = is_op(n, "Size");
     if ((!shape && !size) || n->n_in != 1 || n->n_out != 1 || n->out[0] < 0) return ONYX_OK;
     int s = n->in[0];
-    bool input = false;
-    for (int i = 0; i < g->n_inputs; i++) input |= g->inputs[i] == s;
-    const onyx_slot *sl = s >= 0 ? &g->slots[s] : NULL;
-    if (!input || sl->constant || sl->optional || sl->kind != ONYX_KIND_TENSOR || sl->ndim < 0)
+    if (s < 0 || !is_graph_input(g, s)) return ONYX_OK;
+    const onyx_slot *sl = &g->slots[s];
+    if (sl->constant || sl->optional || sl->kind != ONYX_KIND_TENSOR || sl->ndim < 0)
         return ONYX_OK;
     int64_t count = onyx_dims_count(sl->ndim, sl->dims);
     if (count < 0) return ONYX_OK; /* a dim is symbolic */

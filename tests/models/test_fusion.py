@@ -173,18 +173,27 @@ def test_transposed_weight_folds_into_matmul(onyx_bin, tmp_path):
     assert n == 1
 
 
-def test_dequantized_weight_folds_into_conv(onyx_bin, tmp_path):
+@pytest.mark.parametrize("bn", [False, True])
+def test_dequantized_weight_folds_into_conv(bn, onyx_bin, tmp_path):
     """A QDQ model's DequantizeLinear of int8 weights (per channel): folded
-    into a float weight, so Conv prepacks it and the Relu fuses."""
+    into a float weight, so Conv prepacks it, a BatchNormalization after it
+    folds into that weight, and the Relu fuses."""
     rng = np.random.default_rng(4)
     wq = numpy_helper.from_array(rng.integers(-128, 128, (C, C, 3, 3)).astype(np.int8), "wq")
     scale = numpy_helper.from_array((rng.random(C) * 0.02 + 0.01).astype(np.float32), "scale")
     zp = numpy_helper.from_array(np.zeros(C, np.int8), "zp")
     b = numpy_helper.from_array(rng.standard_normal(C).astype(np.float32), "b")
+    inits = [wq, scale, zp, b]
     nodes = [helper.make_node("DequantizeLinear", ["wq", "scale", "zp"], ["w"], axis=0),
              helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c"], ["y"])]
-    m = model(nodes, [wq, scale, zp, b], [tensor("x", [1, C, H, W])], [tensor("y", [1, C, H, W])])
+             helper.make_node("Relu", ["n" if bn else "c"], ["y"])]
+    if bn:
+        for name, v in [("s", rng.random(C) + 0.5), ("bb", rng.standard_normal(C)),
+                        ("mean", rng.standard_normal(C)), ("var", rng.random(C) + 0.5)]:
+            inits.append(numpy_helper.from_array(v.astype(np.float32), name))
+        nodes.insert(2, helper.make_node("BatchNormalization", ["c", "s", "bb", "mean", "var"],
+                                         ["n"]))
+    m = model(nodes, inits, [tensor("x", [1, C, H, W])], [tensor("y", [1, C, H, W])])
     (x,) = inputs((1, C, H, W))
     got, want, n = run_both(onyx_bin, tmp_path, m, {"x": x})
     check(got, want)
