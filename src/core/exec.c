@@ -295,6 +295,59 @@ done:
     return st;
 }
 
+onyx_status onyx_exec_run_node(const onyx_graph *g, const onyx_node *n, size_t max_bytes,
+                               onyx_value *out, onyx_error *err) {
+    for (int k = 0; k < n->n_out; k++) onyx_value_clear(&out[k]);
+    /* A session of its own: no pool (one thread), no plan (outputs on the
+     * heap), and the output size bound as its memory limit. */
+    onyx_session s = {.memory_limit = max_bytes ? max_bytes : 1};
+    frame f = {.g = g};
+    onyx_exec x = {.s = &s, .f = &f, .node = n, .err = err};
+    onyx_status st = ONYX_OK;
+    f.own = calloc((size_t)g->n_slots + 1, sizeof *f.own);
+    f.cur = calloc((size_t)g->n_slots + 1, sizeof *f.cur);
+    if (!f.own || !f.cur) {
+        st = onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    for (int k = 0; k < n->n_in; k++) {
+        int sl = n->in[k];
+        if (sl < 0) continue;
+        if (!g->slots[sl].constant) {
+            st = onyx_exec_fail(&x, ONYX_ERR_RUNTIME, "input '%s' is not a constant",
+                                g->slots[sl].name);
+            goto done;
+        }
+        f.cur[sl] = g->slots[sl].constant;
+    }
+    if (err) err->message[0] = 0;
+    st = n->op->run(n, &x);
+    scratch_reset(&x);
+    for (int k = 0; k < MAX_DISCARD; k++) onyx_value_clear(&x.discard[k]);
+    if (st) {
+        if (err && !err->message[0]) onyx_exec_fail(&x, st, "failed (%s)", onyx_status_name(st));
+        goto done;
+    }
+    for (int k = 0; k < n->n_out && !st; k++) {
+        int sl = n->out[k];
+        if (sl < 0) continue;
+        if (f.cur[sl] != &f.own[sl])
+            st = onyx_exec_fail(&x, ONYX_ERR_RUNTIME, "output %d was not computed", k);
+        else if (onyx_value_take(&out[k], &f.own[sl]))
+            st = onyx_exec_fail(&x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+done:
+    if (st)
+        for (int k = 0; k < n->n_out; k++) onyx_value_clear(&out[k]);
+    if (f.own)
+        for (int k = 0; k < n->n_out; k++)
+            if (n->out[k] >= 0) onyx_value_clear(&f.own[n->out[k]]);
+    free(f.own);
+    free(f.cur);
+    free(s.scratch);
+    return st;
+}
+
 onyx_status onyx_exec_run_session(onyx_session *s, onyx_error *err) {
     const onyx_graph *g = s->model->graph;
     frame f = {.g = g, .own = s->own, .cur = s->cur};

@@ -35,4 +35,14 @@ struct onyx_session {
 /* Runs the top-level graph with the inputs bound in s->cur. */
 onyx_status onyx_exec_run_session(onyx_session *s, onyx_error *err);
 
+/* Runs node n of graph g once, at load and outside any session, for
+ * constant folding (passes.c): every input n reads must be a constant of g
+ * (slot->constant), n must have been initialized, and it must not run
+ * subgraphs. One thread; no output may be larger than max_bytes (the node
+ * then fails with ONYX_ERR_OUT_OF_MEMORY). On success out[k] (n->n_out
+ * values, kind NONE for omitted outputs) receive heap-owned values that the
+ * caller clears; on failure they are left cleared and err says why. */
+onyx_status onyx_exec_run_node(const onyx_graph *g, const onyx_node *n, size_t max_bytes,
+                               onyx_value *out, onyx_error *err);
+
 #endif

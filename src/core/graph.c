@@ -740,7 +740,7 @@ static onyx_status build_graph(onyx_model *m, const onyx_pb_graph *pg, scope *pa
     g->n_outputs = pg->n_outputs;
     g->outputs = outs;
 
-    if (m->opts.optimize && (st = onyx_graph_optimize(m, g, err))) goto fail;
+    if (m->opts.optimize && (st = onyx_graph_optimize(m, g, !parent, err))) goto fail;
     onyx_graph_lifetimes(g);
     if ((st = init_nodes(g, err))) goto fail;
     g->parent = NULL; /* set by the caller for subgraphs */

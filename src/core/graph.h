@@ -69,8 +69,11 @@ onyx_status onyx_graph_build(onyx_model *m, onyx_error *err);
 void onyx_graph_lifetimes(onyx_graph *g);
 
 /* Graph passes (passes.c), run after building and before node init: they
- * may remove nodes, rewire inputs and add constants. */
-onyx_status onyx_graph_optimize(onyx_model *m, onyx_graph *g, onyx_error *err);
+ * may remove nodes, rewire inputs and add constants. `checked_inputs`: the
+ * session checks g's inputs against their declared shapes (the top-level
+ * graph), so a static declared shape is a known one. */
+onyx_status onyx_graph_optimize(onyx_model *m, onyx_graph *g, bool checked_inputs,
+                                onyx_error *err);
 
 /* Hands a heap value to the model, which frees it with the model. */
 onyx_status onyx_model_keep_constant(onyx_model *m, onyx_value *v, onyx_error *err);

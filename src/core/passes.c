@@ -1,12 +1,15 @@
 /* passes.c - graph rewrites at load, before node init: dropping no-op nodes
- * (Identity, inference Dropout); folding BatchNormalization into the Conv
- * before it; fusing a constant bias Add into MatMul, a residual Add into
- * Conv, an activation (SiLU included) into the op that feeds it; replacing
- * the Erf form of GELU and the decomposed LayerNorm by their single ops.
+ * (Identity, inference Dropout); evaluating nodes whose inputs are all
+ * constants (constant folding, Shape of inputs with static shapes); folding
+ * BatchNormalization into the Conv before it; fusing a constant bias Add
+ * into MatMul, a residual Add into Conv, an activation (SiLU included) into
+ * the op that feeds it; replacing the Erf form of GELU and the decomposed
+ * LayerNorm by their single ops.
  * Each pass keeps the model's meaning exactly; a pattern that does not match
  * every condition is left alone.
  * Does not own: kernels' own prepacking (their init does it).
  */
+#include "core/exec.h"
 #include "core/graph.h"
 #include "core/registry.h"
 
@@ -133,6 +136,191 @@ static void drop_noops(onyx_graph *g) {
         rewire(g, n->out[0], n->in[0]);
         n->op = NULL;
     }
+}
+
+// ----------------------------------------------------------------------------
+// Constant folding
+
+/* Ops whose result is not a function of their inputs and attributes alone:
+ * never folded (a seeded generator restarts per run, but its draws are
+ * still the run's to make). */
+static const char *const random_ops[] = {
+    "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli",
+    "Multinomial",
+};
+
+/* Folded outputs may take this many times the bytes of the node's inputs,
+ * or FOLD_MIN_BYTES whichever is larger: DequantizeLinear of int8 weights
+ * (4x) folds, an Expand or Tile that blows a small constant up does not,
+ * so that folding never costs much more memory than the weights. */
+enum { FOLD_GROWTH = 4, FOLD_MIN_BYTES = 1 << 20 };
+
+/* Slot s holds a value known at load: a constant that the caller cannot
+ * replace (an initializer that is also a graph input is only a default). */
+static bool fixed_constant(const onyx_graph *g, int s) {
+    return s >= 0 && g->slots[s].constant && !is_graph_input(g, s);
+}
+
+/* Whether node n may be evaluated at load; *in_bytes receives the bytes of
+ * its inputs. */
+static bool foldable(const onyx_graph *g, const onyx_node *n, size_t *in_bytes) {
+    *in_bytes = 0;
+    if (!n->op || n->subgraphs || n->n_out < 1) return false;
+    /* A node without inputs is a generator: only Constant is known safe. */
+    if (n->n_in == 0 && !is_op(n, "Constant")) return false;
+    for (size_t i = 0; i < sizeof random_ops / sizeof *random_ops; i++)
+        if (is_op(n, random_ops[i])) return false;
+    for (int k = 0; k < n->n_in; k++) {
+        if (n->in[k] < 0) continue;
+        if (!fixed_constant(g, n->in[k])) return false;
+        const onyx_value *v = g->slots[n->in[k]].constant;
+        if (v->kind != ONYX_KIND_TENSOR) return false;
+        *in_bytes += onyx_tensor_nbytes(&v->tensor);
+    }
+    bool any = false;
+    for (int k = 0; k < n->n_out; k++) any |= n->out[k] >= 0;
+    return any;
+}
+
+/* Makes slot s the constant v (model-owned from now on): its readers need
+ * no rewiring, and its type and shape become v's. */
+static onyx_status set_constant(onyx_model *m, onyx_graph *g, int s, onyx_value *v,
+                                onyx_error *err) {
+    if (onyx_model_keep_constant(m, v, err)) {
+        onyx_value_free(v);
+        return ONYX_ERR_OUT_OF_MEMORY;
+    }
+    onyx_slot *sl = &g->slots[s];
+    sl->constant = v;
+    sl->kind = ONYX_KIND_TENSOR;
+    sl->optional = false;
+    sl->dtype = v->tensor.dtype;
+    sl->ndim = v->tensor.ndim;
+    memcpy(sl->dims, v->tensor.dims, sizeof sl->dims);
+    memset(sl->dim_names, 0, sizeof sl->dim_names);
+    return ONYX_OK;
+}
+
+/* Evaluates node n (all inputs constant) and makes its outputs constants.
+ * Returns ONYX_OK with *folded false when n cannot be folded (its init or
+ * run fails, an output is not a plain tensor or too large): n then stays,
+ * and reports the same failure, if any, at init or run time. Fails only
+ * when out of memory while keeping the results. */
+static onyx_status fold_node(onyx_model *m, onyx_graph *g, onyx_node *n, size_t in_bytes,
+                             bool *folded, onyx_error *err) {
+    *folded = false;
+    size_t limit = FOLD_MIN_BYTES;
+    if (in_bytes <= SIZE_MAX / FOLD_GROWTH && in_bytes * FOLD_GROWTH > limit)
+        limit = in_bytes * FOLD_GROWTH;
+    /* A private copy of the node: its state is this evaluation's only.
+     * Without a graph it sees no constants at init, so it prepacks nothing
+     * and releases no constant's memory (onyx_node_constant). */
+    onyx_node tmp = *n;
+    tmp.graph = NULL;
+    tmp.state = NULL;
+    onyx_error scratch_err = {0};
+    onyx_value *out = calloc((size_t)n->n_out, sizeof *out);
+    if (!out) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory folding constants");
+    onyx_status st = ONYX_OK;
+    int kept = m->n_constants;
+    bool ran = (!tmp.op->init || !tmp.op->init(&tmp, &scratch_err)) &&
+               !onyx_exec_run_node(g, &tmp, limit, out, &scratch_err);
+    /* Tensors the evaluation's init converted from attributes (Constant's
+     * value) are its own: the results are copies, and a node left unfolded
+     * gets its own init later. */
+    for (int i = kept; i < m->n_constants; i++) onyx_value_free(m->constants[i]);
+    m->n_constants = kept;
+    if (!ran) goto done;
+    size_t out_bytes = 0;
+    for (int k = 0; k < n->n_out; k++) {
+        if (n->out[k] < 0) continue;
+        if (out[k].kind != ONYX_KIND_TENSOR || out[k].is_optional) goto done;
+        out_bytes += onyx_tensor_nbytes(&out[k].tensor);
+    }
+    if (out_bytes > limit) goto done;
+    for (int k = 0; k < n->n_out; k++) {
+        if (n->out[k] < 0) continue;
+        onyx_value *v = malloc(sizeof *v);
+        if (!v) {
+            st = onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory folding constants");
+            goto done;
+        }
+        *v = out[k];
+        memset(&out[k], 0, sizeof out[k]);
+        if ((st = set_constant(m, g, n->out[k], v, err))) goto done;
+    }
+    n->op = NULL;
+    *folded = true;
+done:
+    for (int k = 0; k < n->n_out; k++) onyx_value_clear(&out[k]);
+    free(out);
+    return st;
+}
+
+/* Shape and Size of a top-level graph input whose declared shape is fully
+ * static: the session checks inputs against their declared shapes, so the
+ * result is known at load. Values inside the graph have no shapes at load
+ * (there is no shape inference), and subgraph inputs are not checked. */
+static onyx_status fold_static_shape(onyx_model *m, onyx_graph *g, onyx_node *n, bool *folded,
+                                     onyx_error *err) {
+    *folded = false;
+    bool shape = is_op(n, "Shape"), size = is_op(n, "Size");
+    if ((!shape && !size) || n->n_in != 1 || n->n_out != 1 || n->out[0] < 0) return ONYX_OK;
+    int s = n->in[0];
+    if (s < 0 || !is_graph_input(g, s)) return ONYX_OK;
+    const onyx_slot *sl = &g->slots[s];
+    if (sl->constant || sl->optional || sl->kind != ONYX_KIND_TENSOR || sl->ndim < 0)
+        return ONYX_OK;
+    int64_t count = onyx_dims_count(sl->ndim, sl->dims);
+    if (count < 0) return ONYX_OK; /* a dim is symbolic */
+    int64_t start = 0, end = sl->ndim;
+    if (shape && n->opset >= 15) {
+        start = onyx_attr_int(n, "start", 0);
+        end = onyx_attr_int(n, "end", sl->ndim);
+        start = start < 0 ? start + sl->ndim : start;
+        end = end < 0 ? end + sl->ndim : end;
+        start = start < 0 ? 0 : start > sl->ndim ? sl->ndim : start;
+        end = end < 0 ? 0 : end > sl->ndim ? sl->ndim : end;
+    }
+    int64_t len = end > start ? end - start : 0;
+    onyx_value *v = calloc(1, sizeof *v);
+    if (!v || onyx_tensor_alloc(&v->tensor, ONYX_DTYPE_INT64, shape ? 1 : 0, &len)) {
+        free(v);
+        return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory folding constants");
+    }
+    v->kind = ONYX_KIND_TENSOR;
+    int64_t *o = v->tensor.data;
+    if (shape)
+        for (int64_t i = 0; i < len; i++) o[i] = sl->dims[start + i];
+    else
+        o[0] = count;
+    onyx_status st = set_constant(m, g, n->out[0], v, err);
+    if (st) return onyx_errorf(err, st, "out of memory folding constants");
+    n->op = NULL;
+    *folded = true;
+    return ONYX_OK;
+}
+
+/* Evaluates, in node order, every node whose inputs are all constants
+ * (initializers, Constant nodes, nodes folded before it) and replaces it by
+ * its results, so that the passes after it and the ops' init (prepacking)
+ * see constant weights where the model computes them from constants:
+ * Transpose or Cast of weights (tf2onnx), DequantizeLinear of quantized
+ * weights (QDQ models), Constant -> Unsqueeze -> Concat shape chains. */
+static onyx_status fold_constants(onyx_model *m, onyx_graph *g, bool checked_inputs,
+                                  onyx_error *err) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        onyx_node *n = &g->nodes[i];
+        if (!n->op) continue;
+        bool folded = false;
+        size_t in_bytes;
+        onyx_status st = ONYX_OK;
+        if (checked_inputs) st = fold_static_shape(m, g, n, &folded, err);
+        if (!st && !folded && foldable(g, n, &in_bytes))
+            st = fold_node(m, g, n, in_bytes, &folded, err);
+        if (st) return st;
+    }
+    return ONYX_OK;
 }
 
 // ----------------------------------------------------------------------------
@@ -577,11 +765,15 @@ static onyx_status fuse_layernorm(onyx_model *m, onyx_graph *g, onyx_error *err)
 
 // ----------------------------------------------------------------------------
 
-onyx_status onyx_graph_optimize(onyx_model *m, onyx_graph *g, onyx_error *err) {
+onyx_status onyx_graph_optimize(onyx_model *m, onyx_graph *g, bool checked_inputs,
+                                onyx_error *err) {
     onyx_graph_lifetimes(g);
     drop_noops(g);
     compact(g);
-    onyx_status st = fold_batchnorm(m, g, err);
+    onyx_status st = fold_constants(m, g, checked_inputs, err);
+    compact(g);
+    if (st) return st;
+    st = fold_batchnorm(m, g, err);
     compact(g);
     if (st) return st;
     fuse_matmul_bias(g);

@@ -148,3 +148,89 @@ def test_integer_add_relu_is_left_alone(onyx_bin, tmp_path):
     got, want, n = run_both(onyx_bin, tmp_path, m, {"x": x})
     np.testing.assert_array_equal(got[0], want[0])
     assert n == 2
+
+
+# Constant folding: nodes whose inputs are all constants run once at load.
+
+def const_node(name, value):
+    value = numpy_helper.from_array(np.asarray(value))
+    return helper.make_node("Constant", [], [name], value=value)
+
+
+def test_transposed_weight_folds_into_matmul(onyx_bin, tmp_path):
+    """tf2onnx's Transpose of a weight: folded, the MatMul sees a constant
+    weight (prepacked) and absorbs the bias Add."""
+    rng = np.random.default_rng(3)
+    w = numpy_helper.from_array(rng.standard_normal((6, 5)).astype(np.float32), "w")
+    b = numpy_helper.from_array(rng.standard_normal(6).astype(np.float32), "b")
+    nodes = [helper.make_node("Transpose", ["w"], ["wt"], perm=[1, 0]),
+             helper.make_node("MatMul", ["x", "wt"], ["mm"]),
+             helper.make_node("Add", ["mm", "b"], ["y"])]
+    m = model(nodes, [w, b], [tensor("x", [3, 5])], [tensor("y", [3, 6])])
+    (x,) = inputs((3, 5))
+    got, want, n = run_both(onyx_bin, tmp_path, m, {"x": x})
+    check(got, want)
+    assert n == 1
+
+
+@pytest.mark.parametrize("bn", [False, True])
+def test_dequantized_weight_folds_into_conv(bn, onyx_bin, tmp_path):
+    """A QDQ model's DequantizeLinear of int8 weights (per channel): folded
+    into a float weight, so Conv prepacks it, a BatchNormalization after it
+    folds into that weight, and the Relu fuses."""
+    rng = np.random.default_rng(4)
+    wq = numpy_helper.from_array(rng.integers(-128, 128, (C, C, 3, 3)).astype(np.int8), "wq")
+    scale = numpy_helper.from_array((rng.random(C) * 0.02 + 0.01).astype(np.float32), "scale")
+    zp = numpy_helper.from_array(np.zeros(C, np.int8), "zp")
+    b = numpy_helper.from_array(rng.standard_normal(C).astype(np.float32), "b")
+    inits = [wq, scale, zp, b]
+    nodes = [helper.make_node("DequantizeLinear", ["wq", "scale", "zp"], ["w"], axis=0),
+             helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["n" if bn else "c"], ["y"])]
+    if bn:
+        for name, v in [("s", rng.random(C) + 0.5), ("bb", rng.standard_normal(C)),
+                        ("mean", rng.standard_normal(C)), ("var", rng.random(C) + 0.5)]:
+            inits.append(numpy_helper.from_array(v.astype(np.float32), name))
+        nodes.insert(2, helper.make_node("BatchNormalization", ["c", "s", "bb", "mean", "var"],
+                                         ["n"]))
+    m = model(nodes, inits, [tensor("x", [1, C, H, W])], [tensor("y", [1, C, H, W])])
+    (x,) = inputs((1, C, H, W))
+    got, want, n = run_both(onyx_bin, tmp_path, m, {"x": x})
+    check(got, want)
+    assert n == 1
+
+
+def test_constant_shape_chain_folds_into_reshape(onyx_bin, tmp_path):
+    """torch's Constant -> Unsqueeze -> Concat chain computing a Reshape's
+    target shape: only the Reshape and the Relu after it are left."""
+    axes = numpy_helper.from_array(np.array([0], np.int64), "axes")
+    lead = numpy_helper.from_array(np.array([2], np.int64), "lead")
+    nodes = [const_node("three", np.int64(3)), const_node("rest", np.array([-1], np.int64)),
+             helper.make_node("Unsqueeze", ["three", "axes"], ["u"]),
+             helper.make_node("Concat", ["lead", "u", "rest"], ["shape"], axis=0),
+             helper.make_node("Reshape", ["x", "shape"], ["r"]),
+             helper.make_node("Relu", ["r"], ["y"])]
+    m = model(nodes, [axes, lead], [tensor("x", [2, 12])], [tensor("y", [2, 3, 4])])
+    (x,) = inputs((2, 12))
+    got, want, n = run_both(onyx_bin, tmp_path, m, {"x": x})
+    check(got, want)
+    assert n == 2
+
+
+def test_random_and_huge_expand_are_not_folded(onyx_bin, tmp_path):
+    """RandomUniform is never folded (its draws belong to the run), nor an
+    Expand that would turn 4 bytes into 8 MB of model constants."""
+    zero = numpy_helper.from_array(np.zeros(1, np.float32), "zero")
+    one = numpy_helper.from_array(np.ones(1, np.float32), "one")
+    big = numpy_helper.from_array(np.array([1 << 21], np.int64), "big")
+    nodes = [helper.make_node("RandomUniform", [], ["r"], shape=[2, 3]),
+             helper.make_node("Mul", ["r", "zero"], ["r0"]),
+             helper.make_node("Add", ["x", "r0"], ["y"]),
+             helper.make_node("Expand", ["one", "big"], ["e"]),
+             helper.make_node("ReduceSum", ["e"], ["total"], keepdims=0)]
+    m = model(nodes, [zero, one, big], [tensor("x", [2, 3])],
+              [tensor("y", [2, 3]), tensor("total", [])])
+    (x,) = inputs((2, 3))
+    got, want, n = run_both(onyx_bin, tmp_path, m, {"x": x})
+    check(got, want)
+    assert n == 5
