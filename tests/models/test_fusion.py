@@ -234,3 +234,4 @@ def test_random_and_huge_expand_are_not_folded(onyx_bin, tmp_path):
     got, want, n = run_both(onyx_bin, tmp_path, m, {"x": x})
     check(got, want)
     assert n == 5
+
