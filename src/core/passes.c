@@ -106,8 +106,16 @@ static int add_constant(onyx_model *m, onyx_graph *g, const char *name, onyx_val
     return s;
 }
 
+/* Slot s holds a value known at load: a constant that the caller cannot
+ * replace (an initializer that is also a graph input is only a default,
+ * which passes must not bake in; onnxruntime does the same). */
+static bool fixed_constant(const onyx_graph *g, int s) {
+    return s >= 0 && g->slots[s].constant && !is_graph_input(g, s);
+}
+
+/* The tensor in `slot` when it is a fixed constant, else NULL. */
 static const onyx_tensor *const_tensor(const onyx_graph *g, int slot) {
-    if (slot < 0 || !g->slots[slot].constant) return NULL;
+    if (!fixed_constant(g, slot)) return NULL;
     const onyx_value *v = g->slots[slot].constant;
     return v->kind == ONYX_KIND_TENSOR ? &v->tensor : NULL;
 }
@@ -154,12 +162,6 @@ static const char *const random_ops[] = {
  * (4x) folds, an Expand or Tile that blows a small constant up does not,
  * so that folding never costs much more memory than the weights. */
 enum { FOLD_GROWTH = 4, FOLD_MIN_BYTES = 1 << 20 };
-
-/* Slot s holds a value known at load: a constant that the caller cannot
- * replace (an initializer that is also a graph input is only a default). */
-static bool fixed_constant(const onyx_graph *g, int s) {
-    return s >= 0 && g->slots[s].constant && !is_graph_input(g, s);
-}
 
 /* Whether node n may be evaluated at load; *in_bytes receives the bytes of
  * its inputs. */
@@ -355,8 +357,7 @@ static onyx_status fold_batchnorm(onyx_model *m, onyx_graph *g, onyx_error *err)
         /* A W the load already copied (misaligned in the file) that only
          * this Conv reads is folded where it is, instead of into a new copy. */
         int ws_slot = conv->in[1];
-        bool in_place = w->heap && count_uses(g, ws_slot) == 1 && !is_graph_output(g, ws_slot) &&
-                        !is_graph_input(g, ws_slot);
+        bool in_place = w->heap && count_uses(g, ws_slot) == 1 && !is_graph_output(g, ws_slot);
         onyx_value *nw = in_place ? NULL : calloc(1, sizeof *nw), *nb = calloc(1, sizeof *nb);
         int64_t bdims[1] = {k};
         if ((!in_place && (!nw || onyx_tensor_alloc(&nw->tensor, ONYX_DTYPE_FLOAT, w->ndim,
