@@ -105,12 +105,102 @@ static onyx_status gemm_any(onyx_exec *x, onyx_dtype t, bool ta, bool tb, int64_
 }
 
 // ----------------------------------------------------------------------------
+// Prepacked constant B
+
+/* A MatMul or Gemm by a constant float32 2-D B (the weights of a linear
+ * layer) packs B once at load in the micro-kernel's layout, and adds a bias
+ * [N] (MatMul: a third input passes.c fuses from Add(MatMul(A, W), b); Gemm:
+ * its C) and the fused activation per block while it is in cache. */
+typedef struct matmul_state {
+    const float *b_data;           /* the B that was packed; run checks it is still input 1 */
+    const onyx_sgemm_kernel *kern; /* the kernel the packing is for */
+    const float *packed_b;         /* (onyx_sgemm_packed_b_floats(kern, k, n)) */
+    int64_t k, n;
+} matmul_state;
+
+/* Products smaller than this (K*N) are not worth a packed copy. */
+#define MATMUL_PACK_MIN ((int64_t)1 << 12)
+
+/* Packs the constant float32 2-D input 1 (op(B), k x n: B is n x k when
+ * trans_b) of node n once at load into *out; leaves *out NULL when input 1
+ * is not such a constant or too small to be worth a packed copy. */
+static onyx_status pack_constant_b(onyx_node *n, bool trans_b, matmul_state **out,
+                                   onyx_error *err) {
+    *out = NULL;
+    const onyx_tensor *B = onyx_node_constant(n, 1);
+    if (!B || B->dtype != ONYX_DTYPE_FLOAT || B->ndim != 2 || !B->data) return ONYX_OK;
+    int64_t k = B->dims[trans_b ? 1 : 0], nn = B->dims[trans_b ? 0 : 1];
+    if (k <= 0 || nn < 2 || k > INT64_MAX / nn || k * nn < MATMUL_PACK_MIN) return ONYX_OK;
+    const onyx_sgemm_kernel *kern = onyx_kernels_get()->sgemm;
+    int64_t floats = onyx_sgemm_packed_b_floats(kern, k, nn);
+    if (floats < 0 || floats > INT64_MAX / (int64_t)sizeof(float))
+        return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "B is too large to pack");
+    matmul_state *s = onyx_node_alloc(n, sizeof *s);
+    float *packed = onyx_node_alloc(n, (size_t)floats * sizeof(float));
+    if (!s || !packed) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory packing B");
+    onyx_sgemm_pack_b(kern, trans_b, k, nn, B->data, B->dims[1], packed);
+    s->b_data = B->data;
+    s->kern = kern;
+    s->packed_b = packed;
+    s->k = k;
+    s->n = nn;
+    *out = s;
+    return ONYX_OK;
+}
+
+/* The fused bias [N] and activation, over rows of a product's output. */
+typedef struct mm_epi {
+    const float *bias; /* (n) or NULL */
+    const onyx_act *act;
+    const onyx_row_kernels *rows;
+} mm_epi;
+
+static void mm_epi_block(void *ctx, float *c, int64_t ldc, int64_t i0, int64_t rows, int64_t j0,
+                         int64_t cols) {
+    const mm_epi *e = ctx;
+    (void)i0;
+    for (int64_t i = 0; i < rows; i++) {
+        float *ci = c + i * ldc;
+        if (e->bias) e->rows->add(ci, e->bias + j0, cols);
+        if (e->act->kind != ONYX_ACT_NONE) onyx_act_apply(e->act, ci, cols);
+    }
+}
+
+/* Y (m x n) = A (m x k, row-major) * prepacked B, then the fused epilogue
+ * per block. */
+static onyx_status matmul_packed(onyx_exec *x, const matmul_state *s, int64_t m, const float *a,
+                                 float *y, const mm_epi *e) {
+    onyx_parallel par = parallel_of(x);
+    size_t ws = onyx_sgemm_packed_b_workspace(m, s->n, s->k, par.threads);
+    void *work = ws ? onyx_exec_scratch(x, ws) : NULL;
+    if (ws && !work) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    bool epi = e->bias || e->act->kind != ONYX_ACT_NONE;
+    onyx_sgemm_op op = {.m = m, .n = s->n, .k = s->k, .a = a, .lda = s->k, .c = y,
+                        .ldc = s->n, .packed_b = s->packed_b,
+                        .epilogue = epi ? mm_epi_block : NULL, .epilogue_ctx = (void *)e};
+    return onyx_sgemm_run(s->kern, &op, &par, work);
+}
+
+// ----------------------------------------------------------------------------
 // Gemm
 
 typedef struct gemm_attr {
     bool ta, tb;
     float alpha, beta;
+    matmul_state *packed; /* B packed at load, or NULL */
 } gemm_attr;
+
+/* The C a packed Gemm adds in its epilogue: a row [N] (or [1, N]) added
+ * with beta 1; NULL when C is absent or unused. Sets *fits false for any
+ * other C (the general path then runs). */
+static const onyx_tensor *gemm_row_bias(const gemm_attr *a, const onyx_tensor *C, int64_t n,
+                                        bool *fits) {
+    *fits = true;
+    if (!C || onyx_tensor_count(C) == 0 || a->beta == 0.0f) return NULL;
+    *fits = a->beta == 1.0f && C->dtype == ONYX_DTYPE_FLOAT && C->ndim >= 1 && C->ndim <= 2 &&
+            C->dims[C->ndim - 1] == n && onyx_tensor_count(C) == n;
+    return C;
+}
 
 static onyx_status init_gemm(onyx_node *n, onyx_error *err) {
     gemm_attr *a = onyx_node_alloc(n, sizeof *a);
@@ -120,6 +210,16 @@ static onyx_status init_gemm(onyx_node *n, onyx_error *err) {
     a->alpha = onyx_attr_float(n, "alpha", 1.0f);
     a->beta = onyx_attr_float(n, "beta", 1.0f);
     n->state = a;
+    if (a->ta || a->alpha != 1.0f) return ONYX_OK;
+    onyx_status st = pack_constant_b(n, a->tb, &a->packed, err);
+    if (st || !a->packed) return st;
+    /* Every run takes the packed path, and B's data is never read again,
+     * when C is absent or a constant row bias; a C fed at run time may not
+     * fit it, and the general path then reads B. */
+    bool fits = n->n_in < 3 || n->in[2] < 0;
+    const onyx_tensor *C = onyx_node_constant(n, 2);
+    if (C) gemm_row_bias(a, C, a->packed->n, &fits);
+    onyx_node_release_constant(n, 1, !fits);
     return ONYX_OK;
 }
 
@@ -166,6 +266,14 @@ static onyx_status run_gemm(const onyx_node *nd, onyx_exec *x) {
     if (st) return st;
     if (m == 0 || n == 0) return ONYX_OK;
     onyx_exec_add_flops(x, 2.0 * (double)m * (double)n * (double)k);
+    const matmul_state *ps = at->packed;
+    bool fits;
+    const onyx_tensor *bias = gemm_row_bias(at, C, n, &fits);
+    if (ps && fits && A->dtype == ONYX_DTYPE_FLOAT && B->data == ps->b_data && k == ps->k &&
+        n == ps->n) {
+        mm_epi e = {bias ? bias->data : NULL, &nd->act, onyx_kernels_get()->rows};
+        return matmul_packed(x, ps, m, A->data, Y->data, &e);
+    }
 
     onyx_dtype t = is_half(A->dtype) ? ONYX_DTYPE_FLOAT : A->dtype;
     size_t es = onyx_dtype_size(t);
@@ -277,61 +385,15 @@ static void mm_offsets(const mm_plan *p, int64_t b, int64_t *oa, int64_t *ob) {
 // ----------------------------------------------------------------------------
 // MatMul
 
-/* A MatMul by a constant float32 2-D B (the weights of a linear layer) packs
- * B once at load in the micro-kernel's layout. passes.c may also give the
- * node a third input: a constant float32 bias [N] added to every row of the
- * product (Add(MatMul(A, W), b) fused), applied per block while in cache. */
-typedef struct matmul_state {
-    const float *b_data;           /* the B that was packed; run checks it is still input 1 */
-    const onyx_sgemm_kernel *kern; /* the kernel the packing is for */
-    const float *packed_b;         /* (onyx_sgemm_packed_b_floats(kern, k, n)) */
-    int64_t k, n;
-} matmul_state;
-
-/* Products smaller than this (K*N) are not worth a packed copy. */
-#define MATMUL_PACK_MIN ((int64_t)1 << 12)
-
 static onyx_status init_matmul(onyx_node *n, onyx_error *err) {
-    const onyx_tensor *B = onyx_node_constant(n, 1);
-    if (!B || B->dtype != ONYX_DTYPE_FLOAT || B->ndim != 2 || !B->data) return ONYX_OK;
-    int64_t k = B->dims[0], nn = B->dims[1];
-    if (k <= 0 || nn < 2 || k > INT64_MAX / nn || k * nn < MATMUL_PACK_MIN) return ONYX_OK;
-    const onyx_sgemm_kernel *kern = onyx_kernels_get()->sgemm;
-    int64_t floats = onyx_sgemm_packed_b_floats(kern, k, nn);
-    if (floats < 0 || floats > INT64_MAX / (int64_t)sizeof(float))
-        return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "B is too large to pack");
-    matmul_state *s = onyx_node_alloc(n, sizeof *s);
-    float *packed = onyx_node_alloc(n, (size_t)floats * sizeof(float));
-    if (!s || !packed) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory packing B");
-    onyx_sgemm_pack_b(kern, false, k, nn, B->data, nn, packed);
-    s->b_data = B->data;
-    s->kern = kern;
-    s->packed_b = packed;
-    s->k = k;
-    s->n = nn;
+    matmul_state *s;
+    onyx_status st = pack_constant_b(n, false, &s, err);
+    if (st || !s) return st;
     n->state = s;
     /* B is constant, 2-D and float32 (so is A): every run takes the packed
      * path and never reads B's data again. */
     onyx_node_release_constant(n, 1, false);
     return ONYX_OK;
-}
-
-/* The fused bias [N] and activation, over rows of a product's output. */
-typedef struct mm_epi {
-    const float *bias; /* (n) or NULL */
-    const onyx_act *act;
-    const onyx_row_kernels *rows;
-} mm_epi;
-
-static void mm_epi_block(void *ctx, float *c, int64_t ldc, int64_t i0, int64_t rows, int64_t j0,
-                         int64_t cols) {
-    const mm_epi *e = ctx;
-    (void)i0;
-    for (int64_t i = 0; i < rows; i++) {
-        float *ci = c + i * ldc;
-        if (e->bias) e->rows->add(ci, e->bias + j0, cols);
-        if (e->act->kind != ONYX_ACT_NONE) onyx_act_apply(e->act, ci, cols);
-    }
 }
 
 /* Many small float32 products (attention heads, ...): one serial GEMM per
@@ -355,21 +417,6 @@ static void mm_batch_task(void *ctx, int64_t begin, int64_t end, int thread) {
                           j->b + ob, p->n, 0.0f, j->y + b * p->m * p->n, p->n,
                           j->work ? j->work + (size_t)thread * j->work_stride : NULL);
     }
-}
-
-/* Y (batch*m x n) = A * prepacked B, then the fused epilogue per block. */
-static onyx_status matmul_packed(onyx_exec *x, const matmul_state *s, const mm_plan *p,
-                                 const float *a, float *y, const mm_epi *e) {
-    onyx_parallel par = parallel_of(x);
-    int64_t m = p->batch * p->m;
-    size_t ws = onyx_sgemm_packed_b_workspace(m, p->n, p->k, par.threads);
-    void *work = ws ? onyx_exec_scratch(x, ws) : NULL;
-    if (ws && !work) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
-    bool epi = e->bias || e->act->kind != ONYX_ACT_NONE;
-    onyx_sgemm_op op = {.m = m, .n = p->n, .k = p->k, .a = a, .lda = p->k, .c = y,
-                        .ldc = p->n, .packed_b = s->packed_b,
-                        .epilogue = epi ? mm_epi_block : NULL, .epilogue_ctx = (void *)e};
-    return onyx_sgemm_run(s->kern, &op, &par, work);
 }
 
 static onyx_status matmul_f32(onyx_exec *x, const mm_plan *p, const float *a, const float *b,
@@ -426,7 +473,7 @@ static onyx_status run_matmul(const onyx_node *nd, onyx_exec *x) {
     const matmul_state *s = nd->state;
     if (s && A->dtype == ONYX_DTYPE_FLOAT && B->data == s->b_data && p.b_batch == 1 &&
         p.a_batch == p.batch && p.k == s->k && p.n == s->n)
-        return matmul_packed(x, s, &p, A->data, Y->data, &e);
+        return matmul_packed(x, s, p.batch * p.m, A->data, Y->data, &e);
 
     onyx_dtype t = is_half(A->dtype) ? ONYX_DTYPE_FLOAT : A->dtype;
     if (t == ONYX_DTYPE_FLOAT) {

@@ -1,6 +1,6 @@
 """Graph fusions of transformer models (src/core/passes.c) and the kernels
 behind them, through `onyx run` against onnxruntime: MatMul + bias Add with
-prepacked weights, and a 2-layer BERT encoder (tools/build_bert.py) at
+prepacked weights, Gemm by prepacked weights with each kind of C, and a 2-layer BERT encoder (tools/build_bert.py) at
 opset 17 (LayerNormalization) and 14 (decomposed LayerNorm)."""
 import sys
 
@@ -54,6 +54,49 @@ def test_matmul_bias_fusion(tmp_path, a_shape, n, bias_first, relu):
     a = rng.standard_normal(a_shape).astype(np.float32)
     got, want = run_both(tmp_path, model, {"a": a})
     assert got["y"].shape == want["y"].shape
+    np.testing.assert_allclose(got["y"], want["y"], rtol=0, atol=1e-4)
+
+
+# Gemm by a constant B (prepacked at load when K*N >= 4096, alpha 1 and no
+# transA) with every kind of C: a row bias [N] or [1, N] (added in the packed
+# product's epilogue), a full [M, N] or a column [M, 1] C, beta other than 1,
+# C fed at run time, and the shapes that are not packed (alpha, transA).
+@pytest.mark.parametrize("c_kind,trans_b,alpha,beta,trans_a,relu", [
+    ("none", True, 1.0, 1.0, False, False),
+    ("row", True, 1.0, 1.0, False, True),
+    ("row2d", False, 1.0, 1.0, False, False),
+    ("full", True, 1.0, 1.0, False, False),
+    ("column", False, 1.0, 1.0, False, False),
+    ("row", True, 1.0, 0.5, False, False),
+    ("row", True, 2.0, 1.0, False, False),
+    ("row", False, 1.0, 1.0, True, True),
+    ("input", True, 1.0, 1.0, False, False),
+])
+def test_gemm_with_prepacked_b(tmp_path, c_kind, trans_b, alpha, beta, trans_a, relu):
+    rng = np.random.default_rng(11)
+    m, k, n = 5, 96, 80
+    w = rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
+    c_shape = {"row": [n], "row2d": [1, n], "full": [m, n], "column": [m, 1], "input": [n]}
+    inits = [numpy_helper.from_array(w, "w")]
+    inputs = [helper.make_tensor_value_info("a", TensorProto.FLOAT, [k, m] if trans_a else [m, k])]
+    gemm_in = ["a", "w"]
+    feeds = {"a": rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)}
+    if c_kind != "none":
+        c = rng.standard_normal(c_shape[c_kind]).astype(np.float32)
+        gemm_in.append("c")
+        if c_kind == "input":
+            inputs.append(helper.make_tensor_value_info("c", TensorProto.FLOAT, [n]))
+            feeds["c"] = c
+        else:
+            inits.append(numpy_helper.from_array(c, "c"))
+    nodes = [helper.make_node("Gemm", gemm_in, ["s" if relu else "y"], transA=int(trans_a),
+                              transB=int(trans_b), alpha=alpha, beta=beta)]
+    if relu:
+        nodes.append(helper.make_node("Relu", ["s"], ["y"]))
+    g = helper.make_graph(nodes, "g", inputs,
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    got, want = run_both(tmp_path, model, feeds)
     np.testing.assert_allclose(got["y"], want["y"], rtol=0, atol=1e-4)
 
 
