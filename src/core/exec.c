@@ -496,7 +496,8 @@ static onyx_status run_split(onyx_session *s, int64_t n, int64_t sb, bool *fallb
                                  g->slots[g->outputs[j]].name, (long long)c);
                 goto done;
             }
-            if (chunk[j]) memcpy((unsigned char *)out[j].data + (size_t)c * chunk[j], t->data, chunk[j]);
+            if (chunk[j])
+                memcpy((unsigned char *)out[j].data + (size_t)c * chunk[j], t->data, chunk[j]);
         }
     }
     frame_reset(s);

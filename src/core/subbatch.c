@@ -14,7 +14,9 @@ typedef struct ctx {
     int *rank;     /* (n_slots) rank of a batched value */
 } ctx;
 
-static bool is(const onyx_node *n, const char *op) { return strcmp(n->op_type, op) == 0; }
+static bool is(const onyx_node *n, const char *op) {
+    return strcmp(n->op_type, op) == 0;
+}
 
 static bool any_of(const onyx_node *n, const char *const *ops) {
     for (; *ops; ops++)
@@ -22,7 +24,9 @@ static bool any_of(const onyx_node *n, const char *const *ops) {
     return false;
 }
 
-static bool B(const ctx *c, int s) { return s >= 0 && c->batched[s]; }
+static bool B(const ctx *c, int s) {
+    return s >= 0 && c->batched[s];
+}
 
 static const onyx_tensor *C(const ctx *c, int s) {
     const onyx_value *v = s >= 0 ? c->g->slots[s].constant : NULL;
@@ -50,20 +54,29 @@ static bool rest_omitted(const onyx_node *n, int from) {
     return true;
 }
 
-static int norm_axis(int64_t axis, int r) { return (int)(axis < 0 ? axis + r : axis); }
+static int norm_axis(int64_t axis, int r) {
+    return (int)(axis < 0 ? axis + r : axis);
+}
 
-static const char *const UNARY[] = {
-    "Relu", "Sigmoid", "Tanh", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Elu", "Selu",
-    "Softplus", "Softsign", "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Floor", "Ceil",
-    "Round", "Erf", "Sin", "Cos", "Gelu", "Mish", "Celu", "ThresholdedRelu", "Sign", "Not",
-    "Cast", "Identity", "Dropout", "LRN", NULL};
-static const char *const ELEMENTWISE[] = {
-    "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "PRelu", "Where", NULL};
-static const char *const POOLS[] = {"MaxPool", "AveragePool", "LpPool", "GlobalAveragePool",
+static const char *const UNARY[] = {"Relu",      "Sigmoid",    "Tanh",
+                                    "Clip",      "LeakyRelu",  "HardSigmoid",
+                                    "HardSwish", "Elu",        "Selu",
+                                    "Softplus",  "Softsign",   "Abs",
+                                    "Neg",       "Exp",        "Log",
+                                    "Sqrt",      "Reciprocal", "Floor",
+                                    "Ceil",      "Round",      "Erf",
+                                    "Sin",       "Cos",        "Gelu",
+                                    "Mish",      "Celu",       "ThresholdedRelu",
+                                    "Sign",      "Not",        "Cast",
+                                    "Identity",  "Dropout",    "LRN",
+                                    NULL};
+static const char *const ELEMENTWISE[] = {"Add", "Sub", "Mul",  "Div",   "Pow",   "Max",
+                                          "Min", "Sum", "Mean", "PRelu", "Where", NULL};
+static const char *const POOLS[] = {"MaxPool",       "AveragePool",  "LpPool", "GlobalAveragePool",
                                     "GlobalMaxPool", "GlobalLpPool", NULL};
 static const char *const REDUCE[] = {
-    "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
-    "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", NULL};
+    "ReduceMean", "ReduceSum",    "ReduceMax",       "ReduceMin",       "ReduceProd", "ReduceL1",
+    "ReduceL2",   "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", NULL};
 
 /* Rank of node n's outputs when n is per-sample given what its inputs are,
  * else -1. */
