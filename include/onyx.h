@@ -137,6 +137,12 @@ typedef struct onyx_options {
     int threads;           /* intra-op threads; 0 = cores this process may use */
     size_t memory_limit;   /* activation memory limit in bytes; 0 = unlimited */
     int optimize;          /* graph passes at load: 1 (default) or 0 */
+    /* Runs of a batch through a per-sample graph (every output row along
+     * axis 0 depends only on the same input row: CNNs) in sub-batches that
+     * keep activations in cache: 0 (default) when it pays, -1 never, k > 0
+     * sub-batches of at most k samples whenever the graph allows. Results
+     * are the same either way. */
+    int sub_batch;
 } onyx_options;
 
 /* Fills `o` with the defaults. */

@@ -24,7 +24,7 @@
 static const char bench_usage[] =
     "usage: onyx bench MODEL [--threads N] [--batch B] [--iterations K] [--warmup W]\n"
     "                  [--shape NAME=d0,d1,...]... [--json] [--profile]\n"
-    "                  [--save-inputs DIR]\n"
+    "                  [--save-inputs DIR] [--sub-batch K]\n"
     "\n"
     "  --threads N        intra-op threads (default 0: all cores this process may use)\n"
     "  --batch B          value of each input's symbolic first dimension (default 1);\n"
@@ -38,6 +38,8 @@ static const char bench_usage[] =
     "  --json             print one JSON object\n"
     "  --profile          time per op type, from extra runs after the timed ones\n"
     "  --save-inputs DIR  also write the generated inputs to DIR/<input>.npy\n"
+    "  --sub-batch K      batches of per-sample models (CNNs) run K samples at a time:\n"
+    "                     0 (default) when it pays, -1 never\n"
     "\n"
     "Inputs are random and the same on every run: floats uniform in [-1, 1); integers\n"
     "1 for inputs named like masks, 0 for token-type/segment ids, else in [0, 100);\n"
@@ -59,6 +61,7 @@ typedef struct bench_args {
     int batch;
     int iterations; /* -1: automatic */
     int warmup;
+    int sub_batch;
     bool json;
     bool profile;
     const char *save_dir; /* --save-inputs, or NULL */
@@ -104,6 +107,12 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         } else if ((r = onyx_cli_option(argc, argv, &i, NULL, "--warmup", &v)) != 0) {
             if (r < 0) return ONYX_CLI_USAGE;
             target = &a->warmup, what = "--warmup", minimum = 0;
+        } else if ((r = onyx_cli_option(argc, argv, &i, NULL, "--sub-batch", &v)) != 0) {
+            if (r < 0) return ONYX_CLI_USAGE;
+            if (strcmp(v, "-1") == 0)
+                a->sub_batch = -1;
+            else
+                target = &a->sub_batch, what = "--sub-batch", minimum = 0;
         } else if ((r = onyx_cli_option(argc, argv, &i, NULL, "--shape", &v)) != 0) {
             if (r < 0) return ONYX_CLI_USAGE;
             a->shapes[a->n_shapes++] = v;
@@ -646,6 +655,7 @@ int onyx_cli_bench(int argc, char **argv) {
     onyx_options opts;
     onyx_options_init(&opts);
     opts.threads = a.threads;
+    opts.sub_batch = a.sub_batch;
     onyx_error err = {0};
 
     /* load_ms is file to a ready session: model load (map, decode, resolve,

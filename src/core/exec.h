@@ -30,6 +30,12 @@ struct onyx_session {
     onyx_value *views;        /* (n_outputs) for onyx_session_run_tensors */
     onyx_profile_fn profile;  /* per-node timing callback, or NULL */
     void *profile_user;
+    /* sub-batch runs (onyx_options.sub_batch): per graph input, the view of
+     * the current slice; per graph output, the full output's storage */
+    int sub_batch;
+    onyx_value *sb_in;        /* (n_inputs) */
+    void **sb_out;            /* (n_outputs) */
+    size_t *sb_cap;           /* (n_outputs) bytes of sb_out[j] */
 };
 
 /* Runs the top-level graph with the inputs bound in s->cur. */

@@ -60,6 +60,8 @@ struct onyx_model {
     onyx_mapping *externals;   /* mmap'ed external data files */
     char **external_names;
     int n_externals;
+    bool batch_separable;      /* a batch may run in sub-batches (subbatch.c) */
+    bool batch_has_conv;       /* ... and the graph has convolutions */
 };
 
 /* Builds model->graph from model->pb. Errors name the node, op and cause. */

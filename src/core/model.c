@@ -2,6 +2,7 @@
  * (mmap, decode, build), describing inputs/outputs, and binding inputs for a
  * run. Graph building is graph.c's; running is exec.c's. */
 #include "core/exec.h"
+#include "core/subbatch.h"
 
 #include "base/log.h"
 
@@ -233,6 +234,7 @@ static onyx_status load(onyx_model *m, onyx_error *err) {
     if (!m->pb->graph) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "the model has no graph");
     if ((st = onyx_graph_build(m, err))) return st;
     if (m->map.data && m->bytes == m->map.data) unalign_bytewise(m);
+    m->batch_separable = onyx_subbatch_analyze(m->graph, &m->batch_has_conv);
     onyx_model_release_unused(m, m->graph);
     return ONYX_OK;
 }
@@ -418,7 +420,12 @@ onyx_status onyx_session_new(const onyx_model *m, const onyx_options *opts, onyx
     s->cur = calloc((size_t)n + 1, sizeof *s->cur);
     s->views = calloc((size_t)m->graph->n_outputs + 1, sizeof *s->views);
     s->pool = onyx_pool_new(threads);
-    if (!s->own || !s->cur || !s->views || !s->pool || onyx_plan_init(&s->plan, n)) {
+    s->sub_batch = o->sub_batch;
+    s->sb_in = calloc((size_t)m->graph->n_inputs + 1, sizeof *s->sb_in);
+    s->sb_out = calloc((size_t)m->graph->n_outputs + 1, sizeof *s->sb_out);
+    s->sb_cap = calloc((size_t)m->graph->n_outputs + 1, sizeof *s->sb_cap);
+    if (!s->own || !s->cur || !s->views || !s->pool || !s->sb_in || !s->sb_out || !s->sb_cap ||
+        onyx_plan_init(&s->plan, n)) {
         onyx_session_free(s);
         return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory creating a session");
     }
@@ -441,6 +448,10 @@ void onyx_session_free(onyx_session *s) {
     free(s->own);
     free(s->cur);
     free(s->views);
+    for (int j = 0; s->sb_out && j < s->model->graph->n_outputs; j++) free(s->sb_out[j]);
+    free(s->sb_out);
+    free(s->sb_cap);
+    free(s->sb_in);
     onyx_plan_deinit(&s->plan);
     onyx_pool_free(s->pool);
     free(s->scratch);
