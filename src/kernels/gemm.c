@@ -218,12 +218,17 @@ static const float *packed_a_at(const sgemm_problem *g, int64_t i0, int64_t p0, 
     return g->packed_a + p0 * round_up(g->m, g->kern->mr) + i0 * kc;
 }
 
+/* Floats of a packed operand: `len` rows (A) or columns (B) rounded up to
+ * the strip width, times the depth k; -1 on overflow. */
+static int64_t packed_floats(int64_t len, int strip, int64_t k) {
+    if (len < 0 || k < 0 || len > INT64_MAX / 2 - strip) return -1;
+    int64_t lp = round_up(len, strip);
+    if (k > 0 && lp > INT64_MAX / k) return -1;
+    return lp * k;
+}
+
 int64_t onyx_sgemm_packed_a_floats(const onyx_sgemm_kernel *kern, int64_t m, int64_t k) {
-    if (!kern) kern = &onyx_sgemm_kernel_generic;
-    if (m < 0 || k < 0 || m > INT64_MAX / 2 - ONYX_SGEMM_MAX_MR) return -1;
-    int64_t mp = round_up(m, kern->mr);
-    if (k > 0 && mp > INT64_MAX / k) return -1;
-    return mp * k;
+    return packed_floats(m, (kern ? kern : &onyx_sgemm_kernel_generic)->mr, k);
 }
 
 void onyx_sgemm_pack_a(const onyx_sgemm_kernel *kern, bool trans_a, int64_t m, int64_t k,
@@ -281,11 +286,7 @@ static void pack_b(const sgemm_problem *g, int64_t p0, int64_t kc, int64_t j0, i
  * depth blocks of KC, block p0 at p0 * round_up(n, nr); inside a block,
  * the strip of columns [j, j+nr) at j * kc, as pack_b writes it. */
 int64_t onyx_sgemm_packed_b_floats(const onyx_sgemm_kernel *kern, int64_t k, int64_t n) {
-    if (!kern) kern = &onyx_sgemm_kernel_generic;
-    if (n < 0 || k < 0 || n > INT64_MAX / 2 - ONYX_SGEMM_MAX_NR) return -1;
-    int64_t np = round_up(n, kern->nr);
-    if (k > 0 && np > INT64_MAX / k) return -1;
-    return np * k;
+    return packed_floats(n, (kern ? kern : &onyx_sgemm_kernel_generic)->nr, k);
 }
 
 void onyx_sgemm_pack_b(const onyx_sgemm_kernel *kern, bool trans_b, int64_t k, int64_t n,
