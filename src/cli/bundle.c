@@ -107,13 +107,8 @@ static const char *check_value(key_kind k, const char *v) {
     case KEY_LAYOUT:
         return strcmp(v, "nchw") == 0 || strcmp(v, "nhwc") == 0 ? NULL : "nchw or nhwc";
     case KEY_SIZE: {
-        int h = 0, w = 0;
-        char x = 0, extra = 0;
-        int got = sscanf(v, "%d%c%d%c", &h, &x, &w, &extra);
-        if (got == 1) w = h;
-        bool ok = (got == 1 || (got == 3 && (x == 'x' || x == 'X'))) && h > 0 && w > 0 &&
-                  h <= 16384 && w <= 16384 && strspn(v, "0123456789xX") == strlen(v);
-        return ok ? NULL : "HxW or N (e.g. 224x224)";
+        int h, w;
+        return onyx_preprocess_parse_size(v, &h, &w) ? NULL : "HxW or N (e.g. 224x224)";
     }
     case KEY_PRESET: {
         onyx_norm norm;
@@ -128,19 +123,8 @@ static const char *check_value(key_kind k, const char *v) {
     case KEY_FRACTION:
         return parse_number(v, &d) && d > 0 && d <= 1 ? NULL : "a fraction in (0, 1]";
     case KEY_FLOATS: {
-        n = 0;
-        const char *p = v;
-        for (;;) {
-            char buf[64];
-            size_t len = strcspn(p, ",");
-            if (len == 0 || len >= sizeof buf || ++n > 3) return "1 or 3 comma-separated numbers";
-            memcpy(buf, p, len);
-            buf[len] = 0;
-            if (!parse_number(buf, &d)) return "1 or 3 comma-separated numbers";
-            if (!p[len]) break;
-            p += len + 1;
-        }
-        return n == 1 || n == 3 ? NULL : "1 or 3 comma-separated numbers";
+        float f[3];
+        return onyx_preprocess_parse_channels(v, f) ? NULL : "1 or 3 comma-separated numbers";
     }
     case KEY_POSINT:
         return onyx_cli_parse_int(v, &n) && n > 0 ? NULL : "a positive integer";

@@ -82,43 +82,6 @@ static bool parse_double(const char *s, double *out) {
     return true;
 }
 
-/* "1,2,3" or "1" into up to 3 floats; returns the count or 0. */
-static int parse_floats(const char *s, float *out) {
-    int n = 0;
-    const char *p = s;
-    for (;;) {
-        char buf[64];
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (n == 3 || len == 0 || len >= sizeof buf) return 0;
-        memcpy(buf, p, len);
-        buf[len] = 0;
-        double v;
-        if (!parse_double(buf, &v)) return 0;
-        out[n++] = (float)v;
-        if (!comma) break;
-        p = comma + 1;
-    }
-    return n == 1 || n == 3 ? n : 0;
-}
-
-/* "224x256" (H x W) or "224" (square). */
-static bool parse_size(const char *s, int *h, int *w) {
-    char buf[64];
-    size_t len = strlen(s);
-    if (len == 0 || len >= sizeof buf) return false;
-    memcpy(buf, s, len + 1);
-    char *x = strchr(buf, 'x');
-    if (!x) x = strchr(buf, 'X');
-    if (x) *x = 0;
-    if (!onyx_cli_parse_int(buf, h) || *h <= 0) return false;
-    if (!x) {
-        *w = *h;
-        return true;
-    }
-    return onyx_cli_parse_int(x + 1, w) && *w > 0;
-}
-
 /* Returns ONYX_CLI_OK, an exit status after reporting the problem, or -1
  * after --help. */
 static int parse_args(int argc, char **argv, predict_args *a) {
@@ -161,13 +124,13 @@ static int parse_args(int argc, char **argv, predict_args *a) {
             a->has_norm = true;
         } else if ((r = onyx_cli_option(argc, argv, &i, NULL, "--mean", &v)) != 0) {
             if (r < 0) return ONYX_CLI_USAGE;
-            if (!(a->n_mean = parse_floats(v, a->mean))) {
+            if (!(a->n_mean = onyx_preprocess_parse_channels(v, a->mean))) {
                 onyx_cli_error("predict: --mean needs 1 or 3 comma-separated numbers, not '%s'", v);
                 return ONYX_CLI_USAGE;
             }
         } else if ((r = onyx_cli_option(argc, argv, &i, NULL, "--std", &v)) != 0) {
             if (r < 0) return ONYX_CLI_USAGE;
-            if (!(a->n_std = parse_floats(v, a->std))) {
+            if (!(a->n_std = onyx_preprocess_parse_channels(v, a->std))) {
                 onyx_cli_error("predict: --std needs 1 or 3 comma-separated numbers, not '%s'", v);
                 return ONYX_CLI_USAGE;
             }
@@ -189,7 +152,7 @@ static int parse_args(int argc, char **argv, predict_args *a) {
             }
         } else if ((r = onyx_cli_option(argc, argv, &i, NULL, "--size", &v)) != 0) {
             if (r < 0) return ONYX_CLI_USAGE;
-            if (!parse_size(v, &a->size_h, &a->size_w) || a->size_h > 32768 || a->size_w > 32768) {
+            if (!onyx_preprocess_parse_size(v, &a->size_h, &a->size_w)) {
                 onyx_cli_error("predict: --size needs HxW (e.g. 224x224), not '%s'", v);
                 return ONYX_CLI_USAGE;
             }

@@ -63,6 +63,34 @@ size_t onyx_preprocess_count(const onyx_preprocess *p) {
  * C * H * W cannot overflow. */
 #define MAX_SIDE (1 << 15)
 
+/* A decimal side length in 1..MAX_SIDE spelled by s[0..len). */
+static bool parse_side(const char *s, size_t len, int *out) {
+    if (len == 0 || len > 5 || strspn(s, "0123456789") < len) return false;
+    int v = 0;
+    for (size_t i = 0; i < len; i++) v = v * 10 + (s[i] - '0');
+    *out = v;
+    return v > 0 && v <= MAX_SIDE;
+}
+
+bool onyx_preprocess_parse_size(const char *s, int *h, int *w) {
+    size_t len = strlen(s), cut = strcspn(s, "xX,");
+    if (cut == len) return parse_side(s, len, h) && parse_side(s, len, w);
+    return parse_side(s, cut, h) && parse_side(s + cut + 1, len - cut - 1, w);
+}
+
+int onyx_preprocess_parse_channels(const char *s, float out[3]) {
+    int n = 0;
+    for (;;) {
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s || !isfinite(v) || n == 3 || (*end && *end != ',')) return 0;
+        out[n++] = (float)v;
+        if (!*end) break;
+        s = end + 1;
+    }
+    return n == 1 || n == 3 ? n : 0;
+}
+
 onyx_status onyx_preprocess_check(const onyx_preprocess *p, onyx_error *err) {
     if (p->height <= 0 || p->width <= 0 || p->height > MAX_SIDE || p->width > MAX_SIDE)
         return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT, "image size %dx%d is out of range",

@@ -104,6 +104,15 @@ typedef struct onyx_preprocess {
     onyx_dtype dtype;          /* FLOAT (default) or UINT8: raw pixels, no normalization */
 } onyx_preprocess;
 
+/* The text forms of the settings, one parser each for the CLI flags, the
+ * bundle's settings and the server's model config parameters:
+ * an image size "HxW" (also "HXW" or "H,W") or "N" for N x N, each side
+ * within what onyx_preprocess_check accepts; and per-channel values "V" or
+ * "V1,V2,V3" (mean, std), finite numbers, returning the count (1 or 3) or
+ * 0 when malformed. */
+bool onyx_preprocess_parse_size(const char *s, int *h, int *w);
+int onyx_preprocess_parse_channels(const char *s, float out[3]);
+
 /* Defaults: 224 x 224 RGB NCHW, bicubic with antialias, no crop, imagenet. */
 void onyx_preprocess_init(onyx_preprocess *p);
 

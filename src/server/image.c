@@ -10,8 +10,6 @@
 #include "io/preprocess.h"
 #include "server/server.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,20 +33,6 @@ bool onyx_server_is_image_input(const onyx_model_version *v, const onyx_io_info 
     return channel_axis(in, in->ndim == 4, v) >= 0;
 }
 
-static bool parse_floats(const char *s, float *out, int *n) {
-    *n = 0;
-    while (*s && *n < 3) {
-        char *end;
-        errno = 0;
-        double d = strtod(s, &end);
-        if (end == s || errno || !isfinite(d)) return false;
-        out[(*n)++] = (float)d;
-        s = end;
-        if (*s == ',') s++;
-    }
-    return *s == 0 && *n > 0;
-}
-
 /* Fills p from the model; 0 or -1 with err. */
 static int settings(const onyx_model_version *v, const onyx_io_info *in, onyx_preprocess *p,
                     char *err, size_t cap) {
@@ -63,13 +47,7 @@ static int settings(const onyx_model_version *v, const onyx_io_info *in, onyx_pr
     const char *size = onyx_config_param(&v->cfg, "image_size");
     if (size) {
         int hh = 0, ww = 0;
-        char x;
-        int got = sscanf(size, "%d%c%d", &hh, &x, &ww);
-        if (got == 1)
-            ww = hh;
-        else if (got != 3 || (x != 'x' && x != ','))
-            hh = 0;
-        if (hh <= 0 || ww <= 0 || hh > 16384 || ww > 16384) {
+        if (!onyx_preprocess_parse_size(size, &hh, &ww)) {
             snprintf(err, cap, "config parameter image_size '%s' must be HxW", size);
             return -1;
         }
@@ -112,7 +90,8 @@ static int settings(const onyx_model_version *v, const onyx_io_info *in, onyx_pr
     if (mean || std) {
         int nm = 0, ns = 0;
         float m[3] = {0, 0, 0}, s[3] = {1, 1, 1};
-        if ((mean && !parse_floats(mean, m, &nm)) || (std && !parse_floats(std, s, &ns))) {
+        if ((mean && !(nm = onyx_preprocess_parse_channels(mean, m))) ||
+            (std && !(ns = onyx_preprocess_parse_channels(std, s)))) {
             snprintf(err, cap, "config parameters mean/std must be 1 or 3 numbers");
             return -1;
         }

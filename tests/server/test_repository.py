@@ -163,6 +163,28 @@ def test_image_parameters_and_labels(repo, start_server, tmp_path):
     assert abs(float(top[0].split(":")[0]) - want[0][order[0]]) < 1e-5
 
 
+@pytest.mark.parametrize("key,value,text", [
+    ("mean", "0.5,0.5", "mean/std must be 1 or 3 numbers"),
+    ("std", "1,2,3,4", "mean/std must be 1 or 3 numbers"),
+    ("std", "0.2,x,0.2", "mean/std must be 1 or 3 numbers"),
+    ("image_size", "24y", "must be HxW"),
+    ("image_size", "24x24junk", "must be HxW"),
+])
+def test_bad_image_parameters_answer_400(repo, start_server, key, value, text):
+    """Malformed preprocessing parameters in config.pbtxt: every image
+    request gets a 400 naming the parameter; the server stays healthy."""
+    put_version(repo, "cnn", 1, make_cnn, size=24)
+    with open(os.path.join(repo, "cnn", "config.pbtxt"), "w") as f:
+        f.write(f'parameters [ {{ key: "{key}" value {{ string_value: "{value}" }} }} ]\n')
+    s = start_server("--model-repository", repo)
+    import base64
+    doc = {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
+                       "data": [base64.b64encode(image_bytes("PNG", (30, 20), 3)).decode()]}]}
+    st, res = s.json("POST", "/v2/models/cnn/infer", doc)
+    assert st == 400 and text in res["error"], res
+    assert s.json("GET", "/v2/health/ready")[0] == 200
+
+
 def test_hot_reload_under_load(repo, start_server):
     put_version(repo, "lin", 1, make_lin, seed=1)
     s = start_server("--model-repository", repo, "--threads", "2")
