@@ -197,6 +197,16 @@ onyx_status onyx_cli_load_model(const char *spec, const onyx_options *opts, onyx
     return ONYX_OK;
 }
 
+onyx_model *onyx_cli_open_model(const char *spec, int threads) {
+    onyx_options opts;
+    onyx_options_init(&opts);
+    opts.threads = threads;
+    onyx_error err = {0};
+    onyx_model *m = NULL;
+    if (onyx_cli_load_model(spec, &opts, &m, &err) != ONYX_OK) onyx_cli_error("%s", err.message);
+    return m;
+}
+
 onyx_status onyx_cli_read_file(const char *spec, uint8_t **out, size_t *size, onyx_error *err) {
     *out = NULL;
     *size = 0;

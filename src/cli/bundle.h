@@ -39,6 +39,11 @@ bool onyx_cli_is_bundle_spec(const char *spec);
 onyx_status onyx_cli_load_model(const char *spec, const onyx_options *opts, onyx_model **out,
                                 onyx_error *err);
 
+/* onyx_cli_load_model for a subcommand, with default options but `threads`
+ * intra-op threads; a failure is reported with onyx_cli_error (the message
+ * names the spec) and gives NULL. */
+onyx_model *onyx_cli_open_model(const char *spec, int threads);
+
 /* Reads a whole file, or a file stored in the bundle for a "bundle:NAME"
  * spec (the "labels" setting of a bundled model is such a spec). The data
  * is NUL-terminated (*size excludes the NUL); the caller frees *out. */

@@ -184,15 +184,8 @@ int onyx_cli_info(int argc, char **argv) {
         return onyx_cli_usage_error(info_usage, "info: no MODEL given");
     }
 
-    onyx_options opts;
-    onyx_options_init(&opts);
-    opts.threads = 1; /* nothing runs; do not start a pool of workers */
-    onyx_error err = {0};
-    onyx_model *m = NULL;
-    if (onyx_cli_load_model(path, &opts, &m, &err) != ONYX_OK) {
-        onyx_cli_error("%s", err.message); /* the message names the file */
-        return ONYX_CLI_FAIL;
-    }
+    onyx_model *m = onyx_cli_open_model(path, 1); /* nothing runs: no pool of workers */
+    if (!m) return ONYX_CLI_FAIL;
     if (json)
         print_json(path, m);
     else

@@ -970,14 +970,8 @@ int onyx_cli_predict(int argc, char **argv) {
     if (status) goto done;
     status = ONYX_CLI_FAIL;
 
-    onyx_options opts;
-    onyx_options_init(&opts);
-    opts.threads = a.threads;
+    if (!(m = onyx_cli_open_model(a.model, a.threads))) goto done;
     onyx_error err = {0};
-    if (onyx_cli_load_model(a.model, &opts, &m, &err) != ONYX_OK) {
-        onyx_cli_error("%s", err.message);
-        goto done;
-    }
     image_input in;
     memset(&in, 0, sizeof in);
     onyx_preprocess p;
@@ -1034,7 +1028,7 @@ int onyx_cli_predict(int argc, char **argv) {
                 goto done;
         if (!dump_input(a.dump, &in, &p, pixels, a.n_images)) goto done;
     }
-    if (onyx_session_new(m, &opts, &s, &err) != ONYX_OK) {
+    if (onyx_session_new(m, NULL, &s, &err) != ONYX_OK) {
         onyx_cli_error("%s", err.message);
         goto done;
     }

@@ -537,14 +537,8 @@ int onyx_cli_run(int argc, char **argv) {
     if (status) goto done;
     status = ONYX_CLI_FAIL;
 
-    onyx_options opts;
-    onyx_options_init(&opts);
-    opts.threads = a.threads;
+    if (!(m = onyx_cli_open_model(a.model, a.threads))) goto done;
     onyx_error err = {0};
-    if (onyx_cli_load_model(a.model, &opts, &m, &err) != ONYX_OK) {
-        onyx_cli_error("%s", err.message); /* the message names the file */
-        goto done;
-    }
     n_in = onyx_model_num_inputs(m);
     n_out = onyx_model_num_outputs(m);
     infos = calloc((size_t)n_in + 1, sizeof *infos);
@@ -572,7 +566,7 @@ int onyx_cli_run(int argc, char **argv) {
             names[n_bound] = infos[i].name;
             bound[n_bound++] = values[i];
         }
-    if (onyx_session_new(m, &opts, &s, &err) != ONYX_OK) {
+    if (onyx_session_new(m, NULL, &s, &err) != ONYX_OK) {
         onyx_cli_error("%s", err.message);
         goto done;
     }
