@@ -895,14 +895,10 @@ static bool run_chunk(onyx_session *s, const image_input *in, const onyx_preproc
         (in->batch >= 0 && y.ndim >= 1 && y.ndim != 1 && y.dims[0] != rows) ||
         total / rows > INT32_MAX) {
         char shape[256];
-        size_t len = 0;
-        shape[0] = 0;
-        for (int d = 0; d < y.ndim && len < sizeof shape; d++)
-            len += (size_t)snprintf(shape + len, sizeof shape - len, "%s%lld", d ? "," : "",
-                                    (long long)y.dims[d]);
-        onyx_cli_error("%s: output '%s' is %s[%s]: expected class scores [N,classes] for a "
+        onyx_cli_error("%s: output '%s' is %s%s: expected class scores [N,classes] for a "
                        "batch of %d",
-                       a->model, *out_name, onyx_dtype_name(y.dtype), shape, rows);
+                       a->model, *out_name, onyx_dtype_name(y.dtype),
+                       onyx_dims_text(shape, sizeof shape, y.ndim, y.dims), rows);
         return false;
     }
     int classes = (int)(total / rows);

@@ -465,14 +465,6 @@ void onyx_session_set_profiler(onyx_session *s, onyx_profile_fn fn, void *user) 
     s->profile_user = user;
 }
 
-static void dims_str(char *buf, size_t len, int ndim, const int64_t *dims) {
-    size_t k = 0;
-    k += (size_t)snprintf(buf + k, len - k, "[");
-    for (int i = 0; i < ndim && k < len; i++)
-        k += (size_t)snprintf(buf + k, len - k, i ? ",%lld" : "%lld", (long long)dims[i]);
-    if (k < len) snprintf(buf + k, len - k, "]");
-}
-
 /* Checks an input against its declared type; the message says what differs. */
 static onyx_status check_input(const onyx_slot *sl, const onyx_value *v, onyx_error *err) {
     if (v->kind == ONYX_KIND_NONE && sl->optional) return ONYX_OK;
@@ -494,8 +486,8 @@ static onyx_status check_input(const onyx_slot *sl, const onyx_value *v, onyx_er
         bad = sl->dims[i] >= 0 && sl->dims[i] != t->dims[i];
     if (bad) {
         char want[160], got[160];
-        dims_str(want, sizeof want, sl->ndim, sl->dims);
-        dims_str(got, sizeof got, t->ndim, t->dims);
+        onyx_dims_text(want, sizeof want, sl->ndim, sl->dims);
+        onyx_dims_text(got, sizeof got, t->ndim, t->dims);
         return onyx_errorf(err, ONYX_ERR_INVALID_ARGUMENT,
                            "input '%s' must have shape %s (-1: any), got %s", sl->name, want, got);
     }

@@ -2,6 +2,7 @@
  * Element-type facts and conversions live in dtype.c. */
 #include "core/tensor.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,14 @@ int64_t onyx_dims_count(int ndim, const int64_t *dims) {
         n *= dims[i];
     }
     return n;
+}
+
+const char *onyx_dims_text(char *buf, size_t cap, int ndim, const int64_t *dims) {
+    size_t at = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < ndim && at < cap; i++)
+        at += (size_t)snprintf(buf + at, cap - at, i ? ",%lld" : "%lld", (long long)dims[i]);
+    if (at < cap) snprintf(buf + at, cap - at, "]");
+    return buf;
 }
 
 int64_t onyx_tensor_count(const onyx_tensor *t) { return onyx_dims_count(t->ndim, t->dims); }

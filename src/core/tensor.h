@@ -39,6 +39,9 @@ int64_t onyx_tensor_count(const onyx_tensor *t);
 size_t onyx_tensor_nbytes(const onyx_tensor *t);
 /* Element count of dims[0..ndim), or -1 if it overflows int64 or a dim is < 0. */
 int64_t onyx_dims_count(int ndim, const int64_t *dims);
+/* Writes dims[0..ndim) as "[2,3,224,224]" ("[]" for none) into buf, cut to
+ * cap bytes; returns buf, for error messages. */
+const char *onyx_dims_text(char *buf, size_t cap, int ndim, const int64_t *dims);
 /* Bytes for `count` elements of `dtype`, or SIZE_MAX on overflow. */
 size_t onyx_dtype_bytes(onyx_dtype dtype, int64_t count);
 

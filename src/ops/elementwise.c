@@ -35,14 +35,9 @@ onyx_status onyx_ew_shape(onyx_exec *x, int n, const onyx_tensor *const *in, int
         const onyx_tensor *t = in[k];
         if (onyx_broadcast_shape(nd, d, t->ndim, t->dims, &nd, next) != ONYX_OK) {
             char shape[128];
-            size_t len = 0;
-            shape[0] = 0;
-            for (int i = 0; i < t->ndim && len < sizeof shape - 24; i++)
-                len += (size_t)snprintf(shape + len, sizeof shape - len, i ? ",%lld" : "%lld",
-                                        (long long)t->dims[i]);
             return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT,
-                                  "input %d of shape [%s] does not broadcast with the others", k,
-                                  shape);
+                                  "input %d of shape %s does not broadcast with the others", k,
+                                  onyx_dims_text(shape, sizeof shape, t->ndim, t->dims));
         }
         memcpy(d, next, (size_t)nd * sizeof *d);
     }

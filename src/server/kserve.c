@@ -308,14 +308,6 @@ static void kctx_free(kctx *c) {
         return 400;                                                                                \
     } while (0)
 
-static void shape_text(char *buf, size_t cap, int ndim, const int64_t *dims) {
-    size_t at = 0;
-    at += (size_t)snprintf(buf + at, cap - at, "[");
-    for (int i = 0; i < ndim && at < cap; i++)
-        at += (size_t)snprintf(buf + at, cap - at, "%s%lld", i ? "," : "", (long long)dims[i]);
-    if (at < cap) snprintf(buf + at, cap - at, "]");
-}
-
 static int read_bool_param(json_t *params, const char *key, signed char *out, char *err,
                            size_t cap) {
     json_t *p = params ? json_object_get(params, key) : NULL;
@@ -461,8 +453,8 @@ static int read_input(kctx *c, onyx_model_version *v, json_t *in, const uint8_t 
         if (io->dims[d] >= 0 && io->dims[d] != dims[d]) shape_ok = false;
     if (!shape_ok) {
         char want[200], got[200];
-        shape_text(want, sizeof want, io->ndim, io->dims);
-        shape_text(got, sizeof got, ndim, dims);
+        onyx_dims_text(want, sizeof want, io->ndim, io->dims);
+        onyx_dims_text(got, sizeof got, ndim, dims);
         BAD("unexpected shape for input '%s' for model '%s'. Expected %s, got %s", name, mname,
             want, got);
     }

@@ -116,15 +116,10 @@ static int build_input(tctx *c, onyx_model_version *v, int idx, json_t **rows, i
     for (int d = 0; ok && io->ndim >= 0 && d < ndim; d++)
         if (io->dims[d] >= 0 && io->dims[d] != dims[d]) ok = false;
     if (!ok) {
-        char want[160] = "[", got[160] = "[";
-        for (int d = 0; d < io->ndim; d++)
-            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? "," : "",
-                     (long long)io->dims[d]);
-        for (int d = 0; d < ndim; d++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "",
-                     (long long)dims[d]);
-        BAD("input '%s' of model '%s' has shape %s]; the model expects %s] (-1: any)", io->name,
-            v->name, got, want);
+        char want[160], got[160];
+        BAD("input '%s' of model '%s' has shape %s; the model expects %s (-1: any)", io->name,
+            v->name, onyx_dims_text(got, sizeof got, ndim, dims),
+            onyx_dims_text(want, sizeof want, io->ndim, io->dims));
     }
     int64_t count = onyx_dims_count(ndim, dims);
     int64_t limit = c->srv->opt->max_tensor_elements;
