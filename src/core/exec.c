@@ -154,6 +154,12 @@ void *onyx_exec_scratch(onyx_exec *x, size_t bytes) {
     return b->data;
 }
 
+void *onyx_exec_scratch_per_thread(onyx_exec *x, size_t bytes) {
+    size_t threads = (size_t)onyx_exec_threads(x);
+    if (bytes > SIZE_MAX / threads) return NULL;
+    return onyx_exec_scratch(x, bytes * threads);
+}
+
 /* Drops the current node's scratch; at top level grows the session block to
  * what the node wanted, so the next run needs no extra blocks. */
 static void scratch_reset(onyx_exec *x) {

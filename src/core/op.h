@@ -170,6 +170,10 @@ onyx_status onyx_exec_fail(onyx_exec *x, onyx_status status, const char *fmt, ..
 
 /* Scratch memory valid until the op returns; NULL when out of memory. */
 void *onyx_exec_scratch(onyx_exec *x, size_t bytes);
+/* `bytes` of scratch for each of the session's threads, thread t's at
+ * t * bytes (a parallel task's own workspace); NULL when out of memory or
+ * when the total overflows. */
+void *onyx_exec_scratch_per_thread(onyx_exec *x, size_t bytes);
 
 /* Parallel-for on the session's pool (inline when single-threaded). */
 void onyx_exec_parallel(onyx_exec *x, int64_t n, int64_t grain, onyx_task_fn fn, void *ctx);

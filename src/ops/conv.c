@@ -768,7 +768,7 @@ static onyx_status conv_winograd(onyx_exec *x, const conv_geom *g, const float *
     j.xp = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, g->n * g->c * j.g.hp * j.g.wp));
     j.v = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, j.v_stride * copies));
     j.m = onyx_exec_scratch(x, onyx_dtype_bytes(ONYX_DTYPE_FLOAT, j.m_stride * copies));
-    j.work = onyx_exec_scratch(x, j.work_stride * (size_t)threads);
+    j.work = onyx_exec_scratch_per_thread(x, j.work_stride);
     if (!j.xp || !j.v || !j.m || !j.work)
         return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
     onyx_exec_parallel(x, g->n * g->c, 4, wino_pad_task, &j);
@@ -833,9 +833,7 @@ static onyx_status conv2d_f32(onyx_exec *x, const conv_geom *g, const float *X, 
     if (g->group > 1 && pairs >= 2 * (int64_t)threads) {
         size_t ws = round64(onyx_sgemm_run_workspace(g->kg, g->out_size, j.kk, 1));
         j.work_stride = j.phase_bytes + ws;
-        if (j.work_stride > SIZE_MAX / (size_t)threads)
-            return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
-        j.work = onyx_exec_scratch(x, j.work_stride * (size_t)threads);
+        j.work = onyx_exec_scratch_per_thread(x, j.work_stride);
         if (!j.work) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
         onyx_exec_parallel(x, pairs, 1, pair_task, &j);
         return onyx_exec_aborted(x) ? ONYX_ERR_CANCELLED : ONYX_OK;
@@ -944,9 +942,7 @@ static onyx_status conv_nd_f32(onyx_exec *x, const conv_geom *g, const float *X,
     if (g->group > 1 && pairs >= 2 * (int64_t)threads) {
         size_t ws = round64(onyx_sgemm_workspace(g->kg, band_cols, cb.kk, 1));
         group_job j = {g, cb, kern, X, W, B, S, Y, act, NULL, col_bytes, col_bytes + ws};
-        if (j.work_stride > SIZE_MAX / (size_t)threads)
-            return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
-        j.work = onyx_exec_scratch(x, j.work_stride * (size_t)threads);
+        j.work = onyx_exec_scratch_per_thread(x, j.work_stride);
         if (!j.work) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
         onyx_exec_parallel(x, pairs, 1, group_task, &j);
         return onyx_exec_aborted(x) ? ONYX_ERR_CANCELLED : ONYX_OK;

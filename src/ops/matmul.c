@@ -431,7 +431,7 @@ static onyx_status matmul_f32(onyx_exec *x, const mm_plan *p, const float *a, co
         size_t ws = onyx_sgemm_workspace(p->m, p->n, p->k, 1);
         mm_batch_job j = {p, onyx_kernels_get()->sgemm, a, b, y, NULL, ws};
         if (ws) {
-            j.work = onyx_exec_scratch(x, ws * (size_t)threads);
+            j.work = onyx_exec_scratch_per_thread(x, ws);
             if (!j.work) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
         }
         int64_t grain = macs >= ((int64_t)1 << 16) ? 1 : ((int64_t)1 << 16) / (macs + 1) + 1;
