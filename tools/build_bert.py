@@ -41,9 +41,7 @@ The graph (see transformers' modeling_bert.py):
 """
 
 import argparse
-import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,6 +50,8 @@ import time
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+import build_models  # the cache and atomic save (tools/ is on the path)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.path.join(ROOT, "tests", "models", "cache", "bert")
@@ -241,8 +241,7 @@ def build(opset=17, layers=LAYERS, token_type_ids=True):
 
 
 def builder_hash():
-    with open(os.path.abspath(__file__), "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()[:16]
+    return build_models.file_hash(__file__)
 
 
 def model_filename(opset=17, layers=LAYERS, token_type_ids=True):
@@ -251,34 +250,11 @@ def model_filename(opset=17, layers=LAYERS, token_type_ids=True):
 
 
 def model_path(opset=17, layers=LAYERS, token_type_ids=True, cache=CACHE):
-    """Path of the cached model, building it first if needed. The folder is
-    keyed by a hash of this file, so any change here rebuilds; folders of
-    older versions are removed. Writes go through a temporary file and a
-    rename, so concurrent callers never see a partial model."""
-    key = builder_hash()
-    folder = os.path.join(cache, key)
-    path = os.path.join(folder, model_filename(opset, layers, token_type_ids))
-    if os.path.exists(path):
-        return path
-    os.makedirs(folder, exist_ok=True)
-    for old in os.listdir(cache):
-        if old != key and len(old) == 16 and os.path.isdir(os.path.join(cache, old)):
-            shutil.rmtree(os.path.join(cache, old), ignore_errors=True)
-    save(build(opset, layers, token_type_ids), path)
-    return path
-
-
-def save(model, path):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Path of the cached model, building it first if needed
+    (build_models.cached_model)."""
+    return build_models.cached_model(cache, __file__,
+                                     model_filename(opset, layers, token_type_ids),
+                                     lambda: build(opset, layers, token_type_ids))
 
 
 def test_inputs(path, batch=2, seq=SEQ, seed=1234):
@@ -355,7 +331,7 @@ def main(argv):
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         path = os.path.join(args.out, model_filename(args.opset, args.layers, types))
-        save(build(args.opset, args.layers, types), path)
+        build_models.save(build(args.opset, args.layers, types), path)
     else:
         path = model_path(args.opset, args.layers, types)
     print(f"{path} ({time.perf_counter() - t0:.1f} s)", flush=True)

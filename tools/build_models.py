@@ -41,6 +41,7 @@ import collections
 import functools
 import hashlib
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -465,31 +466,25 @@ def fold_batchnorm(model):
     graph.initializer.extend(keep_inits)
 
 
-def builder_hash():
-    with open(os.path.abspath(__file__), "rb") as f:
+def file_hash(path=__file__):
+    """The first 16 hex digits of the SHA-256 of a builder script: the key of
+    its cache folder and the producer_version of what it builds."""
+    with open(os.path.abspath(path), "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
+def builder_hash():
+    return file_hash(__file__)
 
 
 def model_filename(name, opset=17, fold_bn=False):
     return f"{name}_opset{opset}{'_bnfolded' if fold_bn else ''}.onnx"
 
 
-def model_path(name, opset=17, fold_bn=False, cache=CACHE):
-    """Path of the cached model, building it first if needed. The cache folder
-    is keyed by a hash of this file, so any change here rebuilds; folders of
-    older versions are removed. Writes go through a temporary file and a
-    rename, so concurrent callers never see a partial model."""
-    key = builder_hash()
-    folder = os.path.join(cache, key)
-    path = os.path.join(folder, model_filename(name, opset, fold_bn))
-    if os.path.exists(path):
-        return path
-    os.makedirs(folder, exist_ok=True)
-    for old in os.listdir(cache):
-        if old != key and len(old) == 16 and os.path.isdir(os.path.join(cache, old)):
-            import shutil
-            shutil.rmtree(os.path.join(cache, old), ignore_errors=True)
-    model = build(name, opset, fold_bn)
+def save(model, path):
+    """Writes the model through a temporary file and a rename, so concurrent
+    readers never see a partial model."""
+    folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -499,7 +494,30 @@ def model_path(name, opset=17, fold_bn=False, cache=CACHE):
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def cached_model(cache, builder, filename, build_model):
+    """Path of `filename` in the cache folder of the builder script
+    `builder`, built with build_model() and saved first if it is not there.
+    The folder is keyed by the script's hash, so any change to it rebuilds;
+    folders of its older versions are removed."""
+    key = file_hash(builder)
+    folder = os.path.join(cache, key)
+    path = os.path.join(folder, filename)
+    if os.path.exists(path):
+        return path
+    os.makedirs(folder, exist_ok=True)
+    for old in os.listdir(cache):
+        if old != key and len(old) == 16 and os.path.isdir(os.path.join(cache, old)):
+            shutil.rmtree(os.path.join(cache, old), ignore_errors=True)
+    save(build_model(), path)
     return path
+
+
+def model_path(name, opset=17, fold_bn=False, cache=CACHE):
+    """Path of the cached model, building it first if needed (cached_model)."""
+    return cached_model(cache, __file__, model_filename(name, opset, fold_bn),
+                        lambda: build(name, opset, fold_bn))
 
 
 def stats(path, batch=4):
