@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__GLIBC__)
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
 #include <malloc.h>
 #endif
 
@@ -78,7 +78,10 @@ char *onyx_arena_strndup(onyx_arena *a, const char *s, size_t len) {
 char *onyx_arena_strdup(onyx_arena *a, const char *s) { return onyx_arena_strndup(a, s, strlen(s)); }
 
 void onyx_heap_trim(void) {
-#if defined(__GLIBC__)
+    /* Only with glibc's own allocator: under AddressSanitizer malloc is the
+     * sanitizer's, and glibc's malloc_trim walks arenas that were never set
+     * up (it crashed a sanitizer build's server worker). */
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
     malloc_trim(0);
 #endif
 }

@@ -27,9 +27,9 @@ char *onyx_arena_strndup(onyx_arena *a, const char *s, size_t len);
 char *onyx_arena_strdup(onyx_arena *a, const char *s);
 
 /* Gives the C heap's free memory back to the OS (glibc's malloc_trim; a
- * no-op elsewhere): after many blocks died at once, e.g. the heap tensors
- * of a run that recorded a memory plan, before the plan's arena replaces
- * them, so that both are not resident at once. */
+ * no-op elsewhere, and under AddressSanitizer): after many blocks died at
+ * once, e.g. the heap tensors of a run that recorded a memory plan, before
+ * the plan's arena replaces them, so that both are not resident at once. */
 void onyx_heap_trim(void);
 
 #endif
