@@ -184,7 +184,12 @@ void onyx_exec_parallel(onyx_exec *x, int64_t n, int64_t grain, onyx_task_fn fn,
 
 int onyx_exec_threads(const onyx_exec *x) { return onyx_pool_threads(x->s->pool); }
 
-int onyx_exec_aborted(const onyx_exec *x) { return atomic_load(&x->s->abort); }
+/* A lane (see run_split) also stops when its parent session is aborted. */
+static bool session_aborted(const onyx_session *s) {
+    return atomic_load(&s->abort) || (s->parent && atomic_load(&s->parent->abort));
+}
+
+int onyx_exec_aborted(const onyx_exec *x) { return session_aborted(x->s); }
 
 // ----------------------------------------------------------------------------
 // Frames
@@ -198,7 +203,7 @@ static onyx_status run_frame(onyx_session *s, frame *f, onyx_error *err) {
         const onyx_node *n = &g->nodes[i];
         x.node = n;
         x.node_index = i;
-        if (atomic_load(&s->abort))
+        if (session_aborted(s))
             return onyx_errorf(err, ONYX_ERR_CANCELLED, "the run was cancelled");
         for (int k = 0; k < n->n_in; k++) {
             if (n->in[k] >= 0 && !f->cur[n->in[k]])
@@ -425,94 +430,256 @@ static void frame_reset(onyx_session *s) {
     }
 }
 
+/* Binds slice c (samples [c*sb, c*sb+sb)) of the inputs `in` to s's graph
+ * inputs, through views kept in s->sb_in. */
+static void bind_slice(onyx_session *s, const onyx_value *const *in, int64_t c, int64_t sb) {
+    const onyx_graph *g = s->model->graph;
+    for (int i = 0; i < g->n_inputs; i++) {
+        const onyx_tensor *t = &in[i]->tensor;
+        onyx_value *v = &s->sb_in[i];
+        memset(v, 0, sizeof *v);
+        v->kind = ONYX_KIND_TENSOR;
+        v->tensor.dtype = t->dtype;
+        onyx_tensor_set_shape(&v->tensor, t->ndim, t->dims);
+        v->tensor.dims[0] = sb;
+        size_t row = onyx_tensor_nbytes(&v->tensor);
+        v->tensor.data = (unsigned char *)t->data + (size_t)c * row;
+        s->cur[g->inputs[i]] = v;
+    }
+}
+
+/* The full outputs of a split batch, laid out by its first slice. */
+typedef struct split_out {
+    onyx_tensor *t;  /* (n_outputs) */
+    size_t *chunk;   /* (n_outputs) bytes of one slice's output */
+} split_out;
+
+/* Copies slice c's outputs (computed in session s) into place, checking
+ * they have the first slice's shape. */
+static onyx_status gather_slice(onyx_session *s, const split_out *o, int64_t c, onyx_error *err) {
+    const onyx_graph *g = s->model->graph;
+    for (int j = 0; j < g->n_outputs; j++) {
+        const onyx_value *v = s->cur[g->outputs[j]];
+        const onyx_tensor *t = v && v->kind == ONYX_KIND_TENSOR ? &v->tensor : NULL;
+        const onyx_tensor *full = &o->t[j];
+        if (!t || t->ndim != full->ndim || t->dtype != full->dtype ||
+            onyx_tensor_nbytes(t) != o->chunk[j] ||
+            memcmp(t->dims + 1, full->dims + 1, (size_t)(t->ndim - 1) * sizeof *t->dims) != 0)
+            return onyx_errorf(err, ONYX_ERR_RUNTIME,
+                               "output '%s' has a different shape in sub-batch %lld",
+                               g->slots[g->outputs[j]].name, (long long)c);
+        if (o->chunk[j])
+            memcpy((unsigned char *)full->data + (size_t)c * o->chunk[j], t->data, o->chunk[j]);
+    }
+    return ONYX_OK;
+}
+
+/* Lays out the full outputs from the first slice's (in s->cur); false
+ * when an output is not batch-major, so the split does not apply. */
+static onyx_status layout_outputs(onyx_session *s, int64_t n, int64_t sb, split_out *o,
+                                  bool *fallback, onyx_error *err) {
+    const onyx_graph *g = s->model->graph;
+    for (int j = 0; j < g->n_outputs; j++) {
+        const onyx_value *v = s->cur[g->outputs[j]];
+        const onyx_tensor *t = v && v->kind == ONYX_KIND_TENSOR ? &v->tensor : NULL;
+        if (!t || t->ndim < 1 || t->dims[0] != sb || t->dtype == ONYX_DTYPE_STRING) {
+            *fallback = true;
+            return ONYX_OK;
+        }
+        o->t[j].dtype = t->dtype;
+        onyx_tensor_set_shape(&o->t[j], t->ndim, t->dims);
+        o->t[j].dims[0] = n;
+        o->chunk[j] = onyx_tensor_nbytes(t);
+        size_t bytes = o->chunk[j] * (size_t)(n / sb);
+        if (s->memory_limit && bytes > s->memory_limit)
+            return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY,
+                               "output '%s' needs %zu bytes, over the memory limit of %zu",
+                               g->slots[g->outputs[j]].name, bytes, s->memory_limit);
+        if (bytes > s->sb_cap[j]) {
+            free(s->sb_out[j]);
+            s->sb_cap[j] = 0;
+            if (!(s->sb_out[j] = malloc(bytes)))
+                return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY,
+                                   "out of memory for %zu bytes of outputs", bytes);
+            s->sb_cap[j] = bytes;
+        }
+        o->t[j].data = s->sb_out[j];
+    }
+    return ONYX_OK;
+}
+
+/* Runs slice c on session s in frame f and gathers its outputs. */
+static onyx_status run_slice(onyx_session *s, frame *f, const onyx_value *const *in, int64_t c,
+                             int64_t sb, const split_out *o, onyx_error *err) {
+    frame_reset(s);
+    bind_slice(s, in, c, sb);
+    f->planned = f->recording = false;
+    onyx_status st = run_planned(s, f, err);
+    return st ? st : gather_slice(s, o, c, err);
+}
+
+// ----------------------------------------------------------------------------
+// Lanes: slices of a split batch run side by side, one per pool thread, each
+// in a single-threaded child session with its own plan and scratch. A batch
+// of images then scales with threads the way separate processes would, where
+// splitting each layer of one image over threads leaves them waiting at
+// every layer's end.
+
+typedef struct lane_job {
+    onyx_session *s;               /* the parent */
+    const onyx_value *const *in;
+    const split_out *out;
+    int64_t sb, end;
+    atomic_llong next;             /* the next slice to take; slices < end */
+    atomic_int failed;
+    onyx_status *st;               /* (lanes) */
+    onyx_error *err;               /* (lanes) */
+    int64_t *prof_ns;              /* (lanes * n_nodes) when profiling */
+    double *prof_flops;
+} lane_job;
+
+static void lane_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    (void)begin;
+    (void)end;
+    lane_job *j = ctx;
+    onyx_session *l = j->s->lanes[thread];
+    const int nn = j->s->model->graph->n_nodes;
+    frame f = {.g = l->model->graph, .own = l->own, .cur = l->cur};
+    if (j->prof_ns) {
+        f.prof_ns = j->prof_ns + (size_t)thread * (size_t)nn;
+        f.prof_flops = j->prof_flops + (size_t)thread * (size_t)nn;
+    }
+    while (!atomic_load(&j->failed)) {
+        int64_t c = atomic_fetch_add(&j->next, 1);
+        if (c >= j->end) break;
+        onyx_status st = session_aborted(l)
+                             ? onyx_errorf(&j->err[thread], ONYX_ERR_CANCELLED,
+                                           "the run was cancelled")
+                             : run_slice(l, &f, j->in, c, j->sb, j->out, &j->err[thread]);
+        if (st) {
+            j->st[thread] = st;
+            atomic_store(&j->failed, 1);
+        }
+    }
+    frame_reset(l);
+}
+
+/* Creates the lanes of s (one per pool thread) on first use. */
+static onyx_status make_lanes(onyx_session *s, int lanes, onyx_error *err) {
+    if (s->n_lanes >= lanes) return ONYX_OK;
+    onyx_session **a = realloc(s->lanes, (size_t)lanes * sizeof *a);
+    if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    s->lanes = a;
+    onyx_options o;
+    onyx_options_init(&o);
+    o.threads = 1;
+    o.sub_batch = -1;
+    o.memory_limit = s->memory_limit;
+    for (; s->n_lanes < lanes; s->n_lanes++) {
+        onyx_status st = onyx_session_new(s->model, &o, &s->lanes[s->n_lanes], err);
+        if (st) return st;
+        s->lanes[s->n_lanes]->parent = s;
+    }
+    return ONYX_OK;
+}
+
+void onyx_exec_free_lanes(onyx_session *s) {
+    for (int i = 0; i < s->n_lanes; i++) onyx_session_free(s->lanes[i]);
+    free(s->lanes);
+    s->lanes = NULL;
+    s->n_lanes = 0;
+}
+
+/* Runs slices [c0, c0 + count) on `lanes` lanes; their profile times are
+ * added into f's. */
+static onyx_status run_lanes(onyx_session *s, frame *f, const onyx_value *const *in, int64_t c0,
+                             int64_t count, int64_t sb, const split_out *o, int lanes,
+                             onyx_error *err) {
+    const int nn = s->model->graph->n_nodes;
+    onyx_status st = make_lanes(s, lanes, err);
+    if (st) return st;
+    lane_job j = {.s = s, .in = in, .out = o, .sb = sb, .end = c0 + count};
+    atomic_init(&j.next, c0);
+    atomic_init(&j.failed, 0);
+    j.st = calloc((size_t)lanes, sizeof *j.st);
+    j.err = calloc((size_t)lanes, sizeof *j.err);
+    if (f->prof_ns) {
+        j.prof_ns = calloc((size_t)lanes * (size_t)nn + 1, sizeof *j.prof_ns);
+        j.prof_flops = calloc((size_t)lanes * (size_t)nn + 1, sizeof *j.prof_flops);
+    }
+    if (!j.st || !j.err || (f->prof_ns && (!j.prof_ns || !j.prof_flops))) {
+        st = onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    /* A lane times its nodes when the parent does; the sums go to the job. */
+    for (int i = 0; i < s->n_lanes; i++) s->lanes[i]->profile = s->profile;
+    onyx_pool_run(s->pool, lanes, 1, lane_task, &j);
+    for (int i = 0; i < lanes && !st; i++)
+        if (j.st[i]) {
+            st = j.st[i];
+            if (err) *err = j.err[i];
+        }
+    if (f->prof_ns)
+        for (int i = 0; i < lanes; i++)
+            for (int k = 0; k < nn; k++) {
+                f->prof_ns[k] += j.prof_ns[(size_t)i * (size_t)nn + (size_t)k];
+                f->prof_flops[k] += j.prof_flops[(size_t)i * (size_t)nn + (size_t)k];
+            }
+done:
+    free(j.st);
+    free(j.err);
+    free(j.prof_ns);
+    free(j.prof_flops);
+    return st;
+}
+
 /* Runs the batch of n samples as n / sb runs over slices of the inputs
  * (contiguous along axis 0), each output's slices gathered into a full
- * output kept by the session. *fallback is set when the first sub-batch
- * shows the split does not apply (then nothing was computed). */
+ * output kept by the session. The first slice runs here and lays out the
+ * outputs; with several threads, the slices after it run on lanes in
+ * rounds of one per thread, and a remainder too small for a round here,
+ * split over the threads layer by layer. *fallback is set when the first
+ * slice shows the split does not apply (then nothing was computed). */
 static onyx_status run_split(onyx_session *s, int64_t n, int64_t sb, bool *fallback,
                              onyx_error *err) {
     const onyx_graph *g = s->model->graph;
     onyx_status st = ONYX_OK;
     *fallback = false;
     const onyx_value **in = calloc((size_t)g->n_inputs + 1, sizeof *in);
-    onyx_tensor *out = calloc((size_t)g->n_outputs + 1, sizeof *out);
-    size_t *chunk = calloc((size_t)g->n_outputs + 1, sizeof *chunk);
+    split_out o = {calloc((size_t)g->n_outputs + 1, sizeof *o.t),
+                   calloc((size_t)g->n_outputs + 1, sizeof *o.chunk)};
     frame f = {.g = g, .own = s->own, .cur = s->cur};
     if (s->profile) {
         f.prof_ns = calloc((size_t)g->n_nodes + 1, sizeof *f.prof_ns);
         f.prof_flops = calloc((size_t)g->n_nodes + 1, sizeof *f.prof_flops);
     }
-    if (!in || !out || !chunk || (s->profile && (!f.prof_ns || !f.prof_flops))) {
+    if (!in || !o.t || !o.chunk || (s->profile && (!f.prof_ns || !f.prof_flops))) {
         st = onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
     for (int i = 0; i < g->n_inputs; i++) in[i] = s->cur[g->inputs[i]];
-    for (int64_t c = 0; c < n / sb; c++) {
-        frame_reset(s);
-        for (int i = 0; i < g->n_inputs; i++) {
-            const onyx_tensor *t = &in[i]->tensor;
-            onyx_value *v = &s->sb_in[i];
-            memset(v, 0, sizeof *v);
-            v->kind = ONYX_KIND_TENSOR;
-            v->tensor.dtype = t->dtype;
-            onyx_tensor_set_shape(&v->tensor, t->ndim, t->dims);
-            v->tensor.dims[0] = sb;
-            size_t row = onyx_tensor_nbytes(&v->tensor);
-            v->tensor.data = (unsigned char *)t->data + (size_t)c * row;
-            s->cur[g->inputs[i]] = v;
-        }
-        f.planned = f.recording = false;
-        if ((st = run_planned(s, &f, err))) goto done;
-        for (int j = 0; j < g->n_outputs; j++) {
-            const onyx_value *v = s->cur[g->outputs[j]];
-            const onyx_tensor *t = v && v->kind == ONYX_KIND_TENSOR ? &v->tensor : NULL;
-            if (c == 0) {
-                if (!t || t->ndim < 1 || t->dims[0] != sb || t->dtype == ONYX_DTYPE_STRING) {
-                    *fallback = true;
-                    goto done;
-                }
-                out[j].dtype = t->dtype;
-                onyx_tensor_set_shape(&out[j], t->ndim, t->dims);
-                out[j].dims[0] = n;
-                chunk[j] = onyx_tensor_nbytes(t);
-                size_t bytes = chunk[j] * (size_t)(n / sb);
-                if (s->memory_limit && bytes > s->memory_limit) {
-                    st = onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY,
-                                     "output '%s' needs %zu bytes, over the memory limit of %zu",
-                                     g->slots[g->outputs[j]].name, bytes, s->memory_limit);
-                    goto done;
-                }
-                if (bytes > s->sb_cap[j]) {
-                    free(s->sb_out[j]);
-                    s->sb_cap[j] = 0;
-                    if (!(s->sb_out[j] = malloc(bytes))) {
-                        st = onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY,
-                                         "out of memory for %zu bytes of outputs", bytes);
-                        goto done;
-                    }
-                    s->sb_cap[j] = bytes;
-                }
-                out[j].data = s->sb_out[j];
-            } else if (!t || t->ndim != out[j].ndim || t->dtype != out[j].dtype ||
-                       onyx_tensor_nbytes(t) != chunk[j] ||
-                       memcmp(t->dims + 1, out[j].dims + 1,
-                              (size_t)(t->ndim - 1) * sizeof *t->dims) != 0) {
-                st = onyx_errorf(err, ONYX_ERR_RUNTIME,
-                                 "output '%s' has a different shape in sub-batch %lld",
-                                 g->slots[g->outputs[j]].name, (long long)c);
-                goto done;
-            }
-            if (chunk[j])
-                memcpy((unsigned char *)out[j].data + (size_t)c * chunk[j], t->data, chunk[j]);
-        }
+    const int64_t slices = n / sb;
+    frame_reset(s);
+    bind_slice(s, in, 0, sb);
+    if ((st = run_planned(s, &f, err))) goto done;
+    if ((st = layout_outputs(s, n, sb, &o, fallback, err)) || *fallback) goto done;
+    if ((st = gather_slice(s, &o, 0, err))) goto done;
+    int64_t c = 1;
+    const int threads = onyx_pool_threads(s->pool);
+    if (threads > 1 && slices - 1 >= threads) {
+        int64_t rounds = (slices - 1) / threads * threads;
+        if ((st = run_lanes(s, &f, in, c, rounds, sb, &o, threads, err))) goto done;
+        c += rounds;
     }
+    for (; c < slices; c++)
+        if ((st = run_slice(s, &f, in, c, sb, &o, err))) goto done;
     frame_reset(s);
     for (int i = 0; i < g->n_inputs; i++) s->cur[g->inputs[i]] = in[i];
     bind_fixed(&f);
     for (int j = 0; j < g->n_outputs; j++) {
         int sl = g->outputs[j];
         s->own[sl].kind = ONYX_KIND_TENSOR;
-        s->own[sl].tensor = out[j]; /* borrowed: heap NULL, the session keeps sb_out[j] */
+        s->own[sl].tensor = o.t[j]; /* borrowed: heap NULL, the session keeps sb_out[j] */
         s->cur[sl] = &s->own[sl];
     }
     if (s->profile)
@@ -527,8 +694,8 @@ done:
         for (int i = 0; in && i < g->n_inputs; i++) s->cur[g->inputs[i]] = in[i];
     }
     free(in);
-    free(out);
-    free(chunk);
+    free(o.t);
+    free(o.chunk);
     free(f.prof_ns);
     free(f.prof_flops);
     return st;

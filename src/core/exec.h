@@ -36,7 +36,16 @@ struct onyx_session {
     onyx_value *sb_in;        /* (n_inputs) */
     void **sb_out;            /* (n_outputs) */
     size_t *sb_cap;           /* (n_outputs) bytes of sb_out[j] */
+    /* lanes: single-threaded child sessions that run slices of a split
+     * batch side by side (exec.c), created on first use; a lane's parent
+     * is the session it works for (its abort stops the lane too) */
+    onyx_session **lanes;
+    int n_lanes;
+    const onyx_session *parent;
 };
+
+/* Frees the lanes of s (onyx_session_free). */
+void onyx_exec_free_lanes(onyx_session *s);
 
 /* Runs the top-level graph with the inputs bound in s->cur. */
 onyx_status onyx_exec_run_session(onyx_session *s, onyx_error *err);

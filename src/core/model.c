@@ -444,6 +444,7 @@ static void session_clear(onyx_session *s) {
 
 void onyx_session_free(onyx_session *s) {
     if (!s) return;
+    onyx_exec_free_lanes(s);
     if (s->own) session_clear(s);
     free(s->own);
     free(s->cur);
