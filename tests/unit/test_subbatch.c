@@ -2,6 +2,7 @@
  * CNN is found separable and gives the same results (to rounding) in
  * sub-batches of any size as in one run, the profiler still sees one event per node; graphs whose
  * rows mix along axis 0 are found non-separable and still run correctly. */
+#include "core/exec.h"
 #include "core/graph.h"
 #include "testmodel.h"
 #include "unit.h"
@@ -117,6 +118,9 @@ static void count_event(void *user, const onyx_profile_event *e) {
  * first output into out (at most cap floats) and returns its element count,
  * or -1. *separable receives the model's analysis; *events the profiler's
  * event count of the run. */
+/* Lanes the last run() created (exec.c runs slices side by side on them). */
+static int lanes_used;
+
 static int64_t run(const tm_buf *m, int tail, int sub_batch, int64_t n, float *out, int64_t cap,
                    bool *separable, int *events) {
     onyx_options o;
@@ -152,6 +156,7 @@ static int64_t run(const tm_buf *m, int tail, int sub_batch, int64_t n, float *o
         if (onyx_session_run_tensors(s, n_in, names, in, 1, NULL, &y, &err)) goto done;
     }
     *events = c.events;
+    lanes_used = s->n_lanes;
     int64_t count = 1;
     for (int d = 0; d < y.ndim; d++)
         count *= y.dims[d];
@@ -185,6 +190,9 @@ UNIT_TEST(subbatch_cnn_same_results_in_any_split) {
                  * one row): rounding may differ in the last bit */
                 CHECK(cg == cw && worst <= 1e-5f);
                 CHECK(ev == ev_whole && ev > 0); /* one event per node, split or not */
+                /* one sample per slice on two threads: after the first
+                 * slice, a round of one per thread ran on lanes */
+                if (sb == 1 && n >= 3) CHECK(lanes_used == 2);
             }
         }
         free(m.p);
