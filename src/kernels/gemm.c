@@ -19,7 +19,7 @@
 
 #define KC 256 /* depth of one packed panel */
 #define MC 64  /* rows of C per task (rounded up to the kernel's mr) */
-/* One thread over a prepacked B (see packed_b_serial): A is packed for all
+/* Over a prepacked B (see packed_b_drive): A is packed for all
  * depths PB_ROWS rows at a time, and C is computed in blocks of PB_ROWS x
  * PB_COLS that stay in L2 across the depth blocks. */
 #define PB_ROWS 128
@@ -123,10 +123,11 @@ static size_t workspace_bytes(int64_t m, int64_t n, int64_t k, int threads) {
     return (size_t)floats * sizeof(float);
 }
 
-/* Where the all-depth A chunk of packed_b_serial starts, and its floats. */
+/* Where the all-depth A chunk over a prepacked B starts (after the
+ * threads' blocks and tiles), and its floats. */
 static int64_t pb_a_offset(int64_t m, int64_t n, int64_t k, int threads) {
     if (threads < 1) threads = 1;
-    return thread_floats(m, n, k) * threads + shared_b_floats(n, k, threads);
+    return thread_floats(m, n, k) * threads;
 }
 
 static int64_t pb_a_floats(int64_t m, int64_t k) {
@@ -165,8 +166,7 @@ typedef struct sgemm_problem {
     int64_t m_tiles; /* ceil(m / mc) */
     float *work;     /* thread_floats(...) floats per thread */
     int64_t work_stride;
-    const float *shared_b; /* shared mode: all of B packed, depth block p0 at p0 * npad */
-    float *shared_dst;     /* where the shared mode packs it (shared_b when not prepacked) */
+    float *shared_b; /* shared mode: all of B packed, depth block p0 at p0 * npad */
     int64_t npad;    /* n rounded up to nr */
     int64_t pack_nc; /* shared mode: columns per packing task (multiple of nr) */
 } sgemm_problem;
@@ -534,7 +534,7 @@ static void shared_pack_task(void *ctx, int64_t begin, int64_t end, int thread) 
     for (int64_t t = begin; t < end; t++) {
         int64_t p0 = t / chunks * KC, j0 = t % chunks * g->pack_nc;
         int64_t kc = min64(KC, g->k - p0), nc = min64(g->pack_nc, g->n - j0);
-        float *dst = g->shared_dst + p0 * g->npad + j0 * kc;
+        float *dst = g->shared_b + p0 * g->npad + j0 * kc;
         if (g->pack_b) g->pack_b(g->pack_b_ctx, p0, kc, j0, nc, g->kern->nr, dst);
         else pack_b(g, p0, kc, j0, nc, dst);
     }
@@ -566,33 +566,60 @@ static void shared_compute_task(void *ctx, int64_t begin, int64_t end, int threa
     }
 }
 
-/* One thread over a prepacked B. Rows are taken PB_ROWS at a time, their A
- * packed once for every depth block into `pa` (pb_a_floats); then C is
+/* Over a prepacked B, rows are taken PB_ROWS at a time, their A packed
+ * once for every depth block into a chunk buffer (pb_a_floats); then C is
  * computed in column blocks of PB_COLS, each finished over all depth blocks
  * while it sits in L2 (with the A chunk), every B strip read once per row
- * chunk and reused from L1 by all of the chunk's row tiles. */
-static void packed_b_serial(const sgemm_problem *g, float *pa) {
-    const int mr = g->kern->mr;
-    float *tile = g->work + a_block_floats(g->m, g->k) +
+ * chunk and reused from L1 by all of the chunk's row tiles. With several
+ * threads, they share the chunk and take column blocks. */
+typedef struct pb_chunk {
+    const sgemm_problem *g;
+    float *pa;           /* the packed A chunk, depth block p0 at pa + p0 * mp */
+    int64_t i0, mc, mp;  /* rows [i0, i0+mc) of C; mp = mc rounded up to mr */
+    int64_t cols;        /* columns per block (PB_COLS rounded up to nr) */
+} pb_chunk;
+
+/* Depth blocks [begin, end) of the chunk's A. */
+static void pb_pack_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const pb_chunk *c = ctx;
+    const sgemm_problem *g = c->g;
+    (void)thread;
+    for (int64_t b = begin; b < end; b++) {
+        int64_t p0 = b * KC;
+        pack_a_block(g->kern->mr, g->ta, g->a, g->lda, c->i0, c->mc, p0, min64(KC, g->k - p0),
+                     c->pa + p0 * c->mp);
+    }
+}
+
+/* Column blocks [begin, end) of the chunk's rows of C. */
+static void pb_cols_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const pb_chunk *c = ctx;
+    const sgemm_problem *g = c->g;
+    float *tile = g->work + (int64_t)thread * g->work_stride + a_block_floats(g->m, g->k) +
                   round_up((min64(g->n, NC) + ONYX_SGEMM_MAX_NR) * min64(g->k, KC), 16);
-    const int64_t rows_full = round_up(PB_ROWS, mr), cols_full = round_up(PB_COLS, g->kern->nr);
-    for (int64_t i0 = 0; i0 < g->m; i0 += rows_full) {
-        const int64_t mc = min64(rows_full, g->m - i0), mp = round_up(mc, mr);
-        if (!g->packed_a)
-            for (int64_t p0 = 0; p0 < g->k; p0 += KC)
-                pack_a_block(mr, g->ta, g->a, g->lda, i0, mc, p0, min64(KC, g->k - p0),
-                             pa + p0 * mp);
-        for (int64_t j0 = 0; j0 < g->n; j0 += cols_full) {
-            const int64_t nc = min64(cols_full, g->n - j0);
-            for (int64_t p0 = 0; p0 < g->k; p0 += KC) {
-                const int64_t kc = min64(KC, g->k - p0);
-                const float *as = g->packed_a ? packed_a_at(g, i0, p0, kc) : pa + p0 * mp;
-                macro_kernel(g, as, g->packed_b + p0 * g->npad + j0 * kc, kc, i0, mc, j0, nc,
-                             p0 == 0 ? g->beta : 1.0f, p0 + kc >= g->k, tile);
-            }
-            if (g->epilogue)
-                g->epilogue(g->epilogue_ctx, g->c + i0 * g->ldc + j0, g->ldc, i0, mc, j0, nc);
+    for (int64_t b = begin; b < end; b++) {
+        const int64_t j0 = b * c->cols, nc = min64(c->cols, g->n - j0);
+        for (int64_t p0 = 0; p0 < g->k; p0 += KC) {
+            const int64_t kc = min64(KC, g->k - p0);
+            const float *as = g->packed_a ? packed_a_at(g, c->i0, p0, kc) : c->pa + p0 * c->mp;
+            macro_kernel(g, as, g->packed_b + p0 * g->npad + j0 * kc, kc, c->i0, c->mc, j0, nc,
+                         p0 == 0 ? g->beta : 1.0f, p0 + kc >= g->k, tile);
         }
+        if (g->epilogue)
+            g->epilogue(g->epilogue_ctx, g->c + c->i0 * g->ldc + j0, g->ldc, c->i0, c->mc, j0,
+                        nc);
+    }
+}
+
+static void packed_b_drive(const sgemm_problem *g, const onyx_parallel *par, float *pa) {
+    const int mr = g->kern->mr;
+    const int64_t rows_full = round_up(PB_ROWS, mr);
+    const int64_t macs = par ? g->m * g->n * g->k : 0;
+    for (int64_t i0 = 0; i0 < g->m; i0 += rows_full) {
+        const int64_t mc = min64(rows_full, g->m - i0);
+        pb_chunk c = {g, pa, i0, mc, round_up(mc, mr), round_up(PB_COLS, g->kern->nr)};
+        if (!g->packed_a) run_parallel(par, (g->k + KC - 1) / KC, 1, pb_pack_task, &c, macs);
+        run_parallel(par, (g->n + c.cols - 1) / c.cols, 1, pb_cols_task, &c, macs);
     }
 }
 
@@ -613,29 +640,24 @@ static void sgemm_drive(sgemm_problem *g, const onyx_parallel *par, int threads,
     const int64_t n_blocks = (n + g->nt - 1) / g->nt;
     const int64_t macs = threads > 1 ? m * n * k : 0;
     if (g->packed_b) g->npad = round_up(n, nr);
-    if (g->packed_b && (threads <= 1 || macs < PARALLEL_MIN_MACS)) {
-        packed_b_serial(g, g->work + pb_a_offset(m, n, k, threads));
+    if (g->packed_b) {
+        packed_b_drive(g, threads > 1 ? par : NULL, g->work + pb_a_offset(m, n, k, threads));
         return;
     }
     if (threads <= 1 || macs < PARALLEL_MIN_MACS) {
         run_parallel(NULL, g->m_tiles * n_blocks, 1, sgemm_task, g, 0);
         return;
     }
-    if (n_blocks >= 2 * (int64_t)threads && !g->packed_b) {
+    if (n_blocks >= 2 * (int64_t)threads) {
         run_parallel(par, n_blocks, 1, column_task, g, macs);
         return;
     }
-    if (g->packed_b || shared_b_floats(n, k, threads) > 0) {
-        /* A prepacked B already is the shared copy. */
-        if (g->packed_b) {
-            g->shared_b = g->packed_b;
-        } else {
-            g->shared_b = g->shared_dst = g->work + g->work_stride * threads;
-            g->npad = round_up(n, nr);
-            g->pack_nc = round_up(min64(n, 256), nr);
-            int64_t packs = ((k + KC - 1) / KC) * ((n + g->pack_nc - 1) / g->pack_nc);
-            run_parallel(par, packs, 1, shared_pack_task, g, macs);
-        }
+    if (shared_b_floats(n, k, threads) > 0) {
+        g->shared_b = g->work + g->work_stride * threads;
+        g->npad = round_up(n, nr);
+        g->pack_nc = round_up(min64(n, 256), nr);
+        int64_t packs = ((k + KC - 1) / KC) * ((n + g->pack_nc - 1) / g->pack_nc);
+        run_parallel(par, packs, 1, shared_pack_task, g, macs);
         /* Column tiles narrow enough for about 4 tasks per thread. */
         int64_t want = 4 * (int64_t)threads;
         int64_t n_tiles = (want + g->m_tiles - 1) / g->m_tiles;
