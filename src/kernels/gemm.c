@@ -79,8 +79,27 @@ static void ukernel_generic_epi(int64_t kc, const float *restrict a, const float
     bias_act_rows(c, ldc, GEN_MR, GEN_NR, epi->bias, epi->sum, epi->lds, epi->act);
 }
 
-const onyx_sgemm_kernel onyx_sgemm_kernel_generic = {"generic", GEN_MR, GEN_NR,
-                                                     ukernel_generic, ukernel_generic_epi};
+/* The epilogue kernel over B in place, on the first epi->rows rows. */
+static void ukernel_generic_epi_ldb(int64_t kc, const float *restrict a, const float *restrict b,
+                                    int64_t ldb, float *restrict c, int64_t ldc,
+                                    const onyx_sgemm_epi *epi) {
+    float acc[GEN_MR][GEN_NR] = {{0}};
+    for (int64_t p = 0; p < kc; p++) {
+        const float *ap = a + p * GEN_MR, *bp = b + p * ldb;
+#pragma GCC unroll 16
+        for (int i = 0; i < GEN_MR; i++)
+#pragma GCC unroll 16
+            for (int j = 0; j < GEN_NR; j++) acc[i][j] += ap[i] * bp[j];
+    }
+    for (int i = 0; i < epi->rows; i++)
+        for (int j = 0; j < GEN_NR; j++)
+            c[i * ldc + j] = epi->accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+    bias_act_rows(c, ldc, epi->rows, GEN_NR, epi->bias, epi->sum, epi->lds, epi->act);
+}
+
+const onyx_sgemm_kernel onyx_sgemm_kernel_generic = {
+    "generic", GEN_MR, GEN_NR, ukernel_generic, ukernel_generic_epi, NULL, NULL, false,
+    ukernel_generic_epi_ldb};
 
 // ----------------------------------------------------------------------------
 // Workspace
@@ -167,6 +186,7 @@ typedef struct sgemm_problem {
     float *work;     /* thread_floats(...) floats per thread */
     int64_t work_stride;
     float *shared_b; /* shared mode: all of B packed, depth block p0 at p0 * npad */
+    bool direct_b;   /* full strips of a plain B read in place (fn_epi_ldb) */
     int64_t npad;    /* n rounded up to nr */
     int64_t pack_nc; /* shared mode: columns per packing task (multiple of nr) */
 } sgemm_problem;
@@ -282,6 +302,14 @@ static void pack_b(const sgemm_problem *g, int64_t p0, int64_t kc, int64_t j0, i
     }
 }
 
+/* direct_b: packs only a last strip narrower than nr (the full ones are
+ * read in place), at its place in the panel. */
+static void pack_b_tail(const sgemm_problem *g, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                        float *dst) {
+    const int64_t full = nc / g->kern->nr * g->kern->nr;
+    if (full < nc) pack_b(g, p0, kc, j0 + full, nc - full, dst + full * kc);
+}
+
 /* The prepacked B layout is that of the shared copy (see sgemm_drive):
  * depth blocks of KC, block p0 at p0 * round_up(n, nr); inside a block,
  * the strip of columns [j, j+nr) at j * kc, as pack_b writes it. */
@@ -302,16 +330,29 @@ void onyx_sgemm_pack_b(const onyx_sgemm_kernel *kern, bool trans_b, int64_t k, i
 
 /* Multiplies the packed blocks into C[i0.., j0..] (mc x nc), scaling the
  * old C by `beta`; on the last depth block with a fused epilogue (`last`),
- * finishes each tile with bias and activation (old C kept when beta != 0). */
-static void macro_kernel(const sgemm_problem *g, const float *pa, const float *pb, int64_t kc,
-                         int64_t i0, int64_t mc, int64_t j0, int64_t nc, float beta, bool last,
-                         float *tile) {
+ * finishes each tile with bias and activation (old C kept when beta != 0).
+ * With `bd` (direct_b: B's rows of this depth block from column j0), full
+ * strips are read there and only a last narrow one from pb. */
+static void macro_kernel(const sgemm_problem *g, const float *pa, const float *pb,
+                         const float *bd, int64_t kc, int64_t i0, int64_t mc, int64_t j0,
+                         int64_t nc, float beta, bool last, float *tile) {
     const int mr = g->kern->mr, nr = g->kern->nr;
     const float alpha = g->alpha;
     const bool epi = last && g->fused && g->kern->fn_epi;
     for (int64_t js = 0; js < nc; js += nr) {
         int cols = (int)min64(nr, nc - js);
         const float *bs = pb + js * kc;
+        if (bd && cols == nr) {
+            for (int64_t is = 0; is < mc; is += mr) {
+                const float *sum = epi && g->sum ? g->sum + (i0 + is) * g->lds + j0 + js : NULL;
+                onyx_sgemm_epi e = {epi && g->bias ? g->bias + i0 + is : NULL,
+                                    epi ? g->act : NULL, beta != 0.0f, sum, g->lds,
+                                    (int)min64(mr, mc - is)};
+                g->kern->fn_epi_ldb(kc, pa + is * kc, bd + js, g->ldb,
+                                    g->c + (i0 + is) * g->ldc + j0 + js, g->ldc, &e);
+            }
+            continue;
+        }
         /* A narrow last strip runs on the half-width kernels when present. */
         const bool half = 2 * cols <= nr && g->kern->fn_half && g->kern->fn_half_epi;
         const int width = half ? nr / 2 : nr;
@@ -392,14 +433,16 @@ static void sgemm_task(void *ctx, int64_t begin, int64_t end, int thread) {
             const float *bs = pb;
             if (g->packed_b) bs = g->packed_b + p0 * g->npad + j0 * kc;
             else if (g->pack_b) g->pack_b(g->pack_b_ctx, p0, kc, j0, nc, g->kern->nr, pb);
+            else if (g->direct_b) pack_b_tail(g, p0, kc, j0, nc, pb);
             else pack_b(g, p0, kc, j0, nc, pb);
+            const float *bd = g->direct_b ? g->b + p0 * g->ldb + j0 : NULL;
             bool last = p0 + kc >= g->k;
             for (int64_t ib = ib_first; ib < ib_last; ib++) {
                 int64_t i0 = ib * mc_full, mc = min64(mc_full, g->m - i0);
                 const float *as = pa;
                 if (g->packed_a) as = packed_a_at(g, i0, p0, kc);
                 else pack_a(g, i0, mc, p0, kc, pa);
-                macro_kernel(g, as, bs, kc, i0, mc, j0, nc, beta, last, tile);
+                macro_kernel(g, as, bs, bd, kc, i0, mc, j0, nc, beta, last, tile);
                 if (last && g->epilogue)
                     g->epilogue(g->epilogue_ctx, g->c + i0 * g->ldc + j0, g->ldc, i0, mc, j0, nc);
             }
@@ -558,7 +601,7 @@ static void shared_compute_task(void *ctx, int64_t begin, int64_t end, int threa
             const float *as = pa;
             if (g->packed_a) as = packed_a_at(g, i0, p0, kc);
             else pack_a(g, i0, mc, p0, kc, pa);
-            macro_kernel(g, as, g->shared_b + p0 * g->npad + j0 * kc, kc, i0, mc, j0, nc,
+            macro_kernel(g, as, g->shared_b + p0 * g->npad + j0 * kc, NULL, kc, i0, mc, j0, nc,
                          p0 == 0 ? g->beta : 1.0f, last, tile);
             if (last && g->epilogue)
                 g->epilogue(g->epilogue_ctx, g->c + i0 * g->ldc + j0, g->ldc, i0, mc, j0, nc);
@@ -602,7 +645,8 @@ static void pb_cols_task(void *ctx, int64_t begin, int64_t end, int thread) {
         for (int64_t p0 = 0; p0 < g->k; p0 += KC) {
             const int64_t kc = min64(KC, g->k - p0);
             const float *as = g->packed_a ? packed_a_at(g, c->i0, p0, kc) : c->pa + p0 * c->mp;
-            macro_kernel(g, as, g->packed_b + p0 * g->npad + j0 * kc, kc, c->i0, c->mc, j0, nc,
+            macro_kernel(g, as, g->packed_b + p0 * g->npad + j0 * kc, NULL, kc, c->i0, c->mc,
+                         j0, nc,
                          p0 == 0 ? g->beta : 1.0f, p0 + kc >= g->k, tile);
         }
         if (g->epilogue)
@@ -629,6 +673,14 @@ static void packed_b_drive(const sgemm_problem *g, const onyx_parallel *par, flo
  * otherwise they pack all of B once, together, into a shared buffer and
  * then split C finely over it (for a few columns, a split over rows alone
  * would have every thread pack the same B panel). */
+/* Column tiles narrow enough for about 4 tasks per thread. */
+static void narrow_columns(sgemm_problem *g, int threads) {
+    int64_t want = 4 * (int64_t)threads;
+    int64_t n_tiles = (want + g->m_tiles - 1) / g->m_tiles;
+    int64_t w = round_up((g->n + n_tiles - 1) / n_tiles, g->kern->nr);
+    g->nt = w < g->nt ? w : g->nt;
+}
+
 static void sgemm_drive(sgemm_problem *g, const onyx_parallel *par, int threads, void *work) {
     ONYX_ASSERT(g->kern->mr <= ONYX_SGEMM_MAX_MR && g->kern->nr <= ONYX_SGEMM_MAX_NR);
     const int64_t m = g->m, n = g->n, k = g->k, nr = g->kern->nr;
@@ -639,13 +691,22 @@ static void sgemm_drive(sgemm_problem *g, const onyx_parallel *par, int threads,
     g->nt = round_up(min64(n, NC), nr);
     const int64_t n_blocks = (n + g->nt - 1) / g->nt;
     const int64_t macs = threads > 1 ? m * n * k : 0;
-    if (g->packed_b) g->npad = round_up(n, nr);
     if (g->packed_b) {
+        g->npad = round_up(n, nr);
         packed_b_drive(g, threads > 1 ? par : NULL, g->work + pb_a_offset(m, n, k, threads));
         return;
     }
+    /* A B panel that only one row tile would read is not worth packing: its
+     * full strips are read in place (a 1x1 convolution with few outputs). */
+    g->direct_b = !g->pack_b && !g->tb && g->kern->fn_epi_ldb && g->alpha == 1.0f &&
+                  g->beta == 0.0f && g->m_tiles == 1;
     if (threads <= 1 || macs < PARALLEL_MIN_MACS) {
         run_parallel(NULL, g->m_tiles * n_blocks, 1, sgemm_task, g, 0);
+        return;
+    }
+    if (g->direct_b) {
+        narrow_columns(g, threads);
+        run_parallel(par, (n + g->nt - 1) / g->nt, 1, sgemm_task, g, macs);
         return;
     }
     if (n_blocks >= 2 * (int64_t)threads) {
@@ -658,11 +719,7 @@ static void sgemm_drive(sgemm_problem *g, const onyx_parallel *par, int threads,
         g->pack_nc = round_up(min64(n, 256), nr);
         int64_t packs = ((k + KC - 1) / KC) * ((n + g->pack_nc - 1) / g->pack_nc);
         run_parallel(par, packs, 1, shared_pack_task, g, macs);
-        /* Column tiles narrow enough for about 4 tasks per thread. */
-        int64_t want = 4 * (int64_t)threads;
-        int64_t n_tiles = (want + g->m_tiles - 1) / g->m_tiles;
-        int64_t w = round_up((n + n_tiles - 1) / n_tiles, nr);
-        g->nt = w < g->nt ? w : g->nt;
+        narrow_columns(g, threads);
         int64_t tiles = g->m_tiles * ((n + g->nt - 1) / g->nt);
         run_parallel(par, tiles, 1, shared_compute_task, g, macs);
         return;

@@ -66,6 +66,12 @@ typedef struct onyx_sgemm_epi {
 typedef void (*onyx_sgemm_ukernel_epi_fn)(int64_t kc, const float *a, const float *b, float *c,
                                           int64_t ldc, const onyx_sgemm_epi *epi);
 
+/* onyx_sgemm_ukernel_epi_fn over an unpacked B: row p of the strip is
+ * b[p*ldb .. p*ldb+nr), all nr columns present. */
+typedef void (*onyx_sgemm_ukernel_epi_ldb_fn)(int64_t kc, const float *a, const float *b,
+                                              int64_t ldb, float *c, int64_t ldc,
+                                              const onyx_sgemm_epi *epi);
+
 typedef struct onyx_sgemm_kernel {
     const char *name; /* "generic", "avx2", ... */
     int mr, nr;       /* register tile; mr <= ONYX_SGEMM_MAX_MR, nr <= ONYX_SGEMM_MAX_NR */
@@ -79,6 +85,9 @@ typedef struct onyx_sgemm_kernel {
     /* fn_epi and fn_half_epi honour onyx_sgemm_epi.rows, so a last strip of
      * fewer than mr rows needs no bounce through a tile buffer. */
     bool epi_rows;
+    /* fn_epi reading B in place, full width; always honours rows. NULL: B
+     * is always packed. */
+    onyx_sgemm_ukernel_epi_ldb_fn fn_epi_ldb;
 } onyx_sgemm_kernel;
 
 #define ONYX_SGEMM_MAX_MR 16

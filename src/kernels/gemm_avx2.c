@@ -15,13 +15,14 @@ enum { MR = 6, NR = 16 };
  * 8 columns of each 16-wide strip row), where even and odd steps go to two
  * accumulator sets so that 12 FMA chains hide the FMA latency; they are
  * summed after the loop. */
-#define KLOOP(V)                                                                           \
+#define KLOOP(V, BS)                                                                       \
     __m256 acc[MR][2];                                                                     \
     _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] =          \
         _mm256_setzero_ps();                                                               \
     if (V == 2) {                                                                          \
         for (int64_t p = 0; p < kc; p++) {                                                 \
-            __m256 b0 = _mm256_loadu_ps(b + p * NR), b1 = _mm256_loadu_ps(b + p * NR + 8); \
+            __m256 b0 = _mm256_loadu_ps(b + p * (BS));                                     \
+            __m256 b1 = _mm256_loadu_ps(b + p * (BS) + 8);                                 \
             const float *ap = a + p * MR;                                                  \
             _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                        \
                 __m256 ai = _mm256_broadcast_ss(ap + i);                                   \
@@ -51,7 +52,7 @@ enum { MR = 6, NR = 16 };
 #define UKERNEL(NAME, V)                                                                   \
     static void NAME(int64_t kc, const float *restrict a, const float *restrict b,          \
                      float *restrict c, int64_t ldc, float alpha, float beta) {            \
-        KLOOP(V)                                                                           \
+        KLOOP(V, NR)                                                                         \
         __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);                      \
         _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                            \
             _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) {                          \
@@ -87,30 +88,42 @@ enum { MR = 6, NR = 16 };
         }                                                                                  \
     }
 
+/* The fused epilogue after KLOOP(V, ...), one copy per common activation. */
+#define EPI_SWITCH(V)                                                                      \
+    const onyx_avx2_act_params ap = onyx_avx2_act_params_of(epi->act);                     \
+    const int rows = epi->rows;                                                            \
+    switch (ap.kind) {                                                                     \
+    case ONYX_ACT_NONE:                                                                    \
+        EPI_STORE(V, ONYX_ACT_NONE)                                                        \
+        break;                                                                             \
+    case ONYX_ACT_RELU:                                                                    \
+        EPI_STORE(V, ONYX_ACT_RELU)                                                        \
+        break;                                                                             \
+    case ONYX_ACT_CLIP:                                                                    \
+        EPI_STORE(V, ONYX_ACT_CLIP)                                                        \
+        break;                                                                             \
+    case ONYX_ACT_SILU:                                                                    \
+        EPI_STORE(V, ONYX_ACT_SILU)                                                        \
+        break;                                                                             \
+    default:                                                                               \
+        EPI_STORE(V, ap.kind)                                                              \
+        break;                                                                             \
+    }
+
 #define UKERNEL_EPI(NAME, V)                                                               \
     static void NAME(int64_t kc, const float *restrict a, const float *restrict b,          \
                      float *restrict c, int64_t ldc, const onyx_sgemm_epi *epi) {          \
-        KLOOP(V)                                                                           \
-        const onyx_avx2_act_params ap = onyx_avx2_act_params_of(epi->act);                 \
-        const int rows = epi->rows;                                                        \
-        switch (ap.kind) {                                                                 \
-        case ONYX_ACT_NONE:                                                                \
-            EPI_STORE(V, ONYX_ACT_NONE)                                                    \
-            break;                                                                         \
-        case ONYX_ACT_RELU:                                                                \
-            EPI_STORE(V, ONYX_ACT_RELU)                                                    \
-            break;                                                                         \
-        case ONYX_ACT_CLIP:                                                                \
-            EPI_STORE(V, ONYX_ACT_CLIP)                                                    \
-            break;                                                                         \
-        case ONYX_ACT_SILU:                                                                \
-            EPI_STORE(V, ONYX_ACT_SILU)                                                    \
-            break;                                                                         \
-        default:                                                                           \
-            EPI_STORE(V, ap.kind)                                                          \
-            break;                                                                         \
-        }                                                                                  \
+        KLOOP(V, NR)                                                                       \
+        EPI_SWITCH(V)                                                                      \
     }
+
+/* B read in place, rows ldb apart (a 1x1 convolution's image). */
+static void ukernel_avx2_epi_ldb(int64_t kc, const float *restrict a, const float *restrict b,
+                                 int64_t ldb, float *restrict c, int64_t ldc,
+                                 const onyx_sgemm_epi *epi) {
+    KLOOP(2, ldb)
+    EPI_SWITCH(2)
+}
 
 UKERNEL(ukernel_avx2, 2)
 UKERNEL(ukernel_avx2_half, 1)
@@ -120,4 +133,5 @@ UKERNEL_EPI(ukernel_avx2_half_epi, 1)
 const onyx_sgemm_kernel onyx_sgemm_kernel_avx2 = {"avx2",           MR,
                                                   NR,               ukernel_avx2,
                                                   ukernel_avx2_epi, ukernel_avx2_half,
-                                                  ukernel_avx2_half_epi, true};
+                                                  ukernel_avx2_half_epi, true,
+                                                  ukernel_avx2_epi_ldb};

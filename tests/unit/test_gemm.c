@@ -340,18 +340,21 @@ UNIT_TEST(gemm_run_prepacked_packer_epilogue) {
     onyx_pool *pool = onyx_pool_new(2);
     CHECK(pool != NULL);
     /* The generic kernel, the dispatched one, and the dispatched one without
-     * its fused-epilogue entry (the driver's fallback). */
+     * its fused-epilogue entries (the driver's fallback; B always packed). */
     onyx_sgemm_kernel plain = *onyx_kernels_get()->sgemm;
     plain.fn_epi = NULL;
+    plain.fn_epi_ldb = NULL;
     const onyx_sgemm_kernel *kerns[3] = {NULL, onyx_kernels_get()->sgemm, &plain};
     /* Odd sizes, depth past KC (several depth blocks: epilogue after the
-     * last only), m and n of 1 (no matrix-vector shortcut here). */
-    static const int64_t shapes[][3] = {{1, 1, 1},   {7, 17, 3},   {17, 63, 100}, {70, 40, 300},
-                                        {130, 9, 520}, {6, 1000, 27}, {1, 33, 7},   {64, 1, 64}};
+     * last only), m and n of 1 (no matrix-vector shortcut here); up to 64
+     * rows B is read in place (a narrow last strip packed). */
+    static const int64_t shapes[][3] = {{1, 1, 1},    {7, 17, 3},     {17, 63, 100},
+                                        {70, 40, 300}, {130, 9, 520}, {6, 1000, 27},
+                                        {1, 33, 7},   {64, 1, 64},    {20, 50, 300}};
     uint32_t seed = 42;
     int bad = 0;
     for (int ki = 0; ki < 3; ki++)
-        for (int s = 0; s < 8; s++)
+        for (int s = 0; s < 9; s++)
             for (int v = 0; v < 16; v++)
                 bad += !run_op_case(kerns[ki], shapes[s][0], shapes[s][1], shapes[s][2], v & 1,
                                     (v >> 1) & 1, (v >> 2) & 1, (v >> 3) & 1, (s + v) % 4, pool,
