@@ -52,5 +52,15 @@ static void add_generic(float *y, const float *b, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += b[i];
 }
 
+static void max3s2_generic(const float *x, float *y, int64_t n) {
+    for (int64_t o = 0; o < n; o++) {
+        const float *r = x + 2 * o;
+        float m = r[0];
+        m = r[1] > m ? r[1] : m;
+        m = r[2] > m ? r[2] : m;
+        y[o] = m;
+    }
+}
+
 const onyx_row_kernels onyx_row_kernels_generic = {"generic", softmax_generic, layernorm_generic,
-                                                   add_generic};
+                                                   add_generic, max3s2_generic};

@@ -1,6 +1,7 @@
 /* rows.h - float32 kernels over one contiguous row: softmax / log-softmax
- * (ops/activation.c), layer / RMS normalization (ops/norm.c), and the bias
- * row added by MatMul's fused epilogue (ops/matmul.c). Each has a generic C twin (rows.c) and ISA variants chosen
+ * (ops/activation.c), layer / RMS normalization (ops/norm.c), the bias
+ * row added by MatMul's fused epilogue (ops/matmul.c), and the 3-wide
+ * stride-2 window max of MaxPool (ops/pool.c). Each has a generic C twin (rows.c) and ISA variants chosen
  * in dispatch.c. Does not own: axes, strides, type conversion (the ops). */
 #ifndef ONYX_ROWS_H
 #define ONYX_ROWS_H
@@ -21,6 +22,11 @@ typedef struct onyx_row_kernels {
                       const float *bias, bool rms, float *mean, float *inv);
     /* y[0..n) += b[0..n); n >= 0, y and b do not overlap. */
     void (*add)(float *y, const float *b, int64_t n);
+    /* y[o] = max(x[2o], x[2o+1], x[2o+2]) for o in [0, n): the columns of a
+     * 3-wide, stride-2 max pooling (reads x[0..2n]). Taps in order, each
+     * taken when greater: a NaN first tap gives NaN, later NaNs are
+     * skipped (ops/pool.c's order). */
+    void (*max3s2)(const float *x, float *y, int64_t n);
 } onyx_row_kernels;
 
 extern const onyx_row_kernels onyx_row_kernels_generic;

@@ -155,4 +155,37 @@ static void add_avx2(float *y, const float *b, int64_t n) {
     }
 }
 
-const onyx_row_kernels onyx_row_kernels_avx2 = {"avx2", softmax_avx2, layernorm_avx2, add_avx2};
+/* The even and odd elements of the 16 floats a:b, in order. */
+static inline __m256 evens(__m256 a, __m256 b) {
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+static inline __m256 odds(__m256 a, __m256 b) {
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* max_ps(t, m) is t > m ? t : m (m when either is NaN): the generic order. */
+static void max3s2_avx2(const float *x, float *y, int64_t n) {
+    int64_t o = 0;
+    /* A block reads x[2o .. 2o+17]: stop while x[2n] is still ahead. */
+    for (; o + 8 < n; o += 8) {
+        const float *r = x + 2 * o;
+        __m256 a = _mm256_loadu_ps(r), b = _mm256_loadu_ps(r + 8);
+        __m256 m = evens(a, b);
+        m = _mm256_max_ps(odds(a, b), m);
+        m = _mm256_max_ps(evens(_mm256_loadu_ps(r + 2), _mm256_loadu_ps(r + 10)), m);
+        _mm256_storeu_ps(y + o, m);
+    }
+    for (; o < n; o++) {
+        const float *r = x + 2 * o;
+        float m = r[0];
+        m = r[1] > m ? r[1] : m;
+        m = r[2] > m ? r[2] : m;
+        y[o] = m;
+    }
+}
+
+const onyx_row_kernels onyx_row_kernels_avx2 = {"avx2", softmax_avx2, layernorm_avx2, add_avx2,
+                                                max3s2_avx2};

@@ -4,6 +4,8 @@
  * One N-D window walker serves every windowed pool; float16/bfloat16
  * compute in float32, double in double, MaxPool's int8/uint8 natively. */
 #include "core/op.h"
+#include "kernels/dispatch.h"
+#include "kernels/rows.h"
 
 #include <math.h>
 #include <string.h>
@@ -297,13 +299,7 @@ static void max_rows(float *dst, const float *a, const float *b, int64_t n) {
 static void max_cols_inner(float *y, const float *row, int64_t lo, int64_t hi, int64_t kw,
                            int64_t sw, int64_t pw) {
     if (kw == 3 && sw == 2) {
-        for (int64_t o = lo; o < hi; o++) {
-            const float *r = row + 2 * o - pw;
-            float m = r[0];
-            m = r[1] > m ? r[1] : m;
-            m = r[2] > m ? r[2] : m;
-            y[o] = m;
-        }
+        if (hi > lo) onyx_kernels_get()->rows->max3s2(row + 2 * lo - pw, y + lo, hi - lo);
         return;
     }
     for (int64_t o = lo; o < hi; o++) {

@@ -140,3 +140,33 @@ UNIT_TEST(rows_softmax_special_values) {
         CHECK(y[0] == 0.0f);
     }
 }
+
+/* max3s2 against a scalar walk, with NaNs in every tap position: the AVX2
+ * kernel keeps the generic order (NaN first tap -> NaN, later NaN skipped)
+ * and reads nothing past x[2n] (the row ends there in the buffer). */
+static void check_max3s2(const onyx_row_kernels *k, int *unit_failed_) {
+    unsigned seed = 5;
+    for (int64_t n = 0; n <= 40; n++) {
+        const int64_t len = 2 * n + 1;
+        float *x = malloc(sizeof(float) * (size_t)len), *y = malloc(sizeof(float) * (size_t)(n + 1));
+        for (int64_t i = 0; i < len; i++) x[i] = frand(&seed);
+        for (int64_t i = 0; i < len; i += 7) x[i] = NAN;
+        y[n] = 42.0f;
+        k->max3s2(x, y, n);
+        for (int64_t o = 0; o < n; o++) {
+            float m = x[2 * o];
+            if (x[2 * o + 1] > m) m = x[2 * o + 1];
+            if (x[2 * o + 2] > m) m = x[2 * o + 2];
+            CHECK(isnan(m) ? isnan(y[o]) : y[o] == m);
+        }
+        CHECK(y[n] == 42.0f);
+        free(x);
+        free(y);
+    }
+}
+
+UNIT_TEST(rows_max3s2) {
+    const onyx_cpu *cpu = onyx_cpu_get();
+    check_max3s2(&onyx_row_kernels_generic, unit_failed_);
+    if (cpu->avx2 && cpu->fma) check_max3s2(&onyx_row_kernels_avx2, unit_failed_);
+}
