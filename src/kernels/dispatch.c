@@ -20,6 +20,7 @@ static void choose(void) {
     table.isa = "generic";
     table.sgemm = &onyx_sgemm_kernel_generic;
     table.conv = &onyx_conv_kernels_generic;
+    table.depthwise = &onyx_depthwise_generic;
     table.winograd = &onyx_winograd_generic;
     table.ew = &onyx_ew_kernels_generic;
     table.rows = &onyx_row_kernels_generic;
@@ -27,6 +28,7 @@ static void choose(void) {
         table.isa = "avx2";
         table.sgemm = &onyx_sgemm_kernel_avx2;
         table.conv = &onyx_conv_kernels_avx2;
+        table.depthwise = &onyx_depthwise_avx2;
         table.winograd = &onyx_winograd_avx2;
         table.ew = &onyx_ew_kernels_avx2;
         table.rows = &onyx_row_kernels_avx2;

@@ -6,6 +6,7 @@
 #define ONYX_DISPATCH_H
 
 #include "kernels/conv_kernels.h"
+#include "kernels/depthwise.h"
 #include "kernels/ew.h"
 #include "kernels/gemm.h"
 #include "kernels/rows.h"
@@ -14,7 +15,8 @@
 typedef struct onyx_kernels {
     const char *isa;                  /* "generic", "avx2", "avx512" */
     const onyx_sgemm_kernel *sgemm;
-    const onyx_conv_kernels *conv;    /* epilogues, depthwise */
+    const onyx_conv_kernels *conv;    /* epilogues, per-plane depthwise */
+    const onyx_depthwise_kernels *depthwise; /* channel-blocked depthwise */
     const onyx_winograd_kernels *winograd; /* tile transforms */
     const onyx_ew_kernels *ew;        /* float32 elementwise arithmetic and math */
     const onyx_row_kernels *rows;     /* softmax, layer norm */
