@@ -241,6 +241,18 @@ void onyx_sgemm_pack_a(const onyx_sgemm_kernel *kern, bool trans_a, int64_t m, i
     }
 }
 
+void onyx_sgemm_pack_a_rows(const onyx_sgemm_kernel *kern, int64_t m, int64_t k, int64_t i0,
+                            int64_t rows, const float *a, int64_t lda, float *dst) {
+    if (!kern) kern = &onyx_sgemm_kernel_generic;
+    const int64_t mp = round_up(m, kern->mr);
+    /* Strip [i, i+mr) of depth block p0 sits at p0 * mp + i * kc, so rows
+     * [i0, i0+rows) of every block are one run starting at i0 * kc. */
+    for (int64_t p0 = 0; p0 < k; p0 += KC) {
+        int64_t kc = min64(KC, k - p0);
+        pack_a_block(kern->mr, false, a, lda, 0, rows, p0, kc, dst + p0 * mp + i0 * kc);
+    }
+}
+
 /* Packs depth [p0, p0+kc) x columns [j0, j0+nc) of op(B) into nr-wide
  * strips, zero-padding columns past n. dst: (ceil(nc/nr), kc, nr). */
 static void pack_b(const sgemm_problem *g, int64_t p0, int64_t kc, int64_t j0, int64_t nc,

@@ -60,22 +60,33 @@ static bool all_ones(int64_t n, const int64_t *v) {
     return true;
 }
 
-/* Transforms and packs a constant 3x3 W for Winograd (see conv_attr). */
+/* Transforms and packs a constant 3x3 W for Winograd (see conv_attr). U is
+ * made a band of output channels at a time, small enough to stay in L2
+ * (about 256 KB), and each band is packed straight into the 36 matrices:
+ * the whole U (4x W) is never held beside its packed form. */
 static onyx_status prepack_winograd(onyx_node *n, conv_attr *a, const onyx_tensor *W,
                                     onyx_error *err) {
     const int64_t k = W->dims[0], c = W->dims[1];
     const onyx_sgemm_kernel *kern = onyx_kernels_get()->sgemm;
     int64_t stride = onyx_sgemm_packed_a_floats(kern, k, c);
-    float *u = malloc((size_t)(ONYX_WINO_XI * k * c) * sizeof(float));
+    int64_t band = (64 * 1024) / (ONYX_WINO_XI * c) / kern->mr * kern->mr;
+    if (band < kern->mr) band = kern->mr;
+    if (band > k) band = k;
+    float *u = malloc((size_t)(ONYX_WINO_XI * band * c) * sizeof(float)); /* (36, band, c) */
     float *packed = stride < 0 ? NULL
                                : onyx_node_alloc(n, (size_t)(ONYX_WINO_XI * stride) * sizeof(float));
     if (!u || !packed) {
         free(u);
         return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory transforming W");
     }
-    onyx_winograd_weights(W->data, k, c, u);
-    for (int xi = 0; xi < ONYX_WINO_XI; xi++)
-        onyx_sgemm_pack_a(kern, false, k, c, u + xi * k * c, c, packed + xi * stride);
+    const float *w = W->data;
+    for (int64_t k0 = 0; k0 < k; k0 += band) {
+        int64_t rows = k - k0 < band ? k - k0 : band;
+        onyx_winograd_weights(w + k0 * c * 9, rows, c, u);
+        for (int xi = 0; xi < ONYX_WINO_XI; xi++)
+            onyx_sgemm_pack_a_rows(kern, k, c, k0, rows, u + xi * rows * c, c,
+                                   packed + xi * stride);
+    }
     free(u);
     a->w_data = W->data;
     a->kern = kern;
