@@ -74,7 +74,8 @@ static onyx_status prepack_winograd(onyx_node *n, conv_attr *a, const onyx_tenso
     if (band > k) band = k;
     float *u = malloc((size_t)(ONYX_WINO_XI * band * c) * sizeof(float)); /* (36, band, c) */
     float *packed = stride < 0 ? NULL
-                               : onyx_node_alloc(n, (size_t)(ONYX_WINO_XI * stride) * sizeof(float));
+                               : onyx_node_alloc_packed(n, (size_t)(ONYX_WINO_XI * stride) *
+                                                                sizeof(float));
     if (!u || !packed) {
         free(u);
         return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory transforming W");
@@ -116,7 +117,7 @@ static onyx_status prepack_conv(onyx_node *n, conv_attr *a, onyx_error *err) {
     int64_t kg = k / a->group, stride = onyx_sgemm_packed_a_floats(kern, kg, kk);
     if (stride < 0 || stride > INT64_MAX / a->group / (int64_t)sizeof(float))
         return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "W is too large to pack");
-    float *packed = onyx_node_alloc(n, (size_t)(stride * a->group) * sizeof(float));
+    float *packed = onyx_node_alloc_packed(n, (size_t)(stride * a->group) * sizeof(float));
     if (!packed) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory packing W");
     const float *w = W->data;
     for (int64_t gi = 0; gi < a->group; gi++)
