@@ -173,8 +173,9 @@ typedef struct sgemm_problem {
 
 /* Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into mr-tall strips,
  * zero-padding rows past m. dst: (ceil(mc/mr), kc, mr). */
-static void pack_a_block(int mr, bool ta, const float *a, int64_t lda, int64_t i0, int64_t mc,
-                         int64_t p0, int64_t kc, float *dst) {
+static void pack_a_block(const onyx_sgemm_kernel *kern, bool ta, const float *a, int64_t lda,
+                         int64_t i0, int64_t mc, int64_t p0, int64_t kc, float *dst) {
+    const int mr = kern->mr;
     for (int64_t s = 0; s < mc; s += mr) {
         int rows = (int)min64(mr, mc - s);
         float *d = dst + s * kc;
@@ -183,6 +184,10 @@ static void pack_a_block(int mr, bool ta, const float *a, int64_t lda, int64_t i
              * are read as mr parallel streams. */
             const float *src[ONYX_SGEMM_MAX_MR];
             for (int r = 0; r < rows; r++) src[r] = a + (i0 + s + r) * lda + p0;
+            if (rows == mr && kern->pack_a_strip) {
+                kern->pack_a_strip(src, kc, d);
+                continue;
+            }
             if (rows == 6 && mr == 6) {
                 /* The AVX2 kernel's full strips: a constant row count
                  * unrolls into straight loads and stores. */
@@ -208,7 +213,7 @@ static void pack_a_block(int mr, bool ta, const float *a, int64_t lda, int64_t i
 
 static void pack_a(const sgemm_problem *g, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
                    float *dst) {
-    pack_a_block(g->kern->mr, g->ta, g->a, g->lda, i0, mc, p0, kc, dst);
+    pack_a_block(g->kern, g->ta, g->a, g->lda, i0, mc, p0, kc, dst);
 }
 
 /* The prepacked layout: depth blocks of KC, block p0 at p0 * round_up(m, mr);
@@ -237,7 +242,7 @@ void onyx_sgemm_pack_a(const onyx_sgemm_kernel *kern, bool trans_a, int64_t m, i
     const int64_t mp = round_up(m, kern->mr);
     for (int64_t p0 = 0; p0 < k; p0 += KC) {
         int64_t kc = min64(KC, k - p0);
-        pack_a_block(kern->mr, trans_a, a, lda, 0, m, p0, kc, dst + p0 * mp);
+        pack_a_block(kern, trans_a, a, lda, 0, m, p0, kc, dst + p0 * mp);
     }
 }
 
@@ -249,7 +254,7 @@ void onyx_sgemm_pack_a_rows(const onyx_sgemm_kernel *kern, int64_t m, int64_t k,
      * [i0, i0+rows) of every block are one run starting at i0 * kc. */
     for (int64_t p0 = 0; p0 < k; p0 += KC) {
         int64_t kc = min64(KC, k - p0);
-        pack_a_block(kern->mr, false, a, lda, 0, rows, p0, kc, dst + p0 * mp + i0 * kc);
+        pack_a_block(kern, false, a, lda, 0, rows, p0, kc, dst + p0 * mp + i0 * kc);
     }
 }
 
@@ -592,7 +597,7 @@ static void packed_b_serial(const sgemm_problem *g, float *pa) {
         const int64_t mc = min64(rows_full, g->m - i0), mp = round_up(mc, mr);
         if (!g->packed_a)
             for (int64_t p0 = 0; p0 < g->k; p0 += KC)
-                pack_a_block(mr, g->ta, g->a, g->lda, i0, mc, p0, min64(KC, g->k - p0),
+                pack_a_block(g->kern, g->ta, g->a, g->lda, i0, mc, p0, min64(KC, g->k - p0),
                              pa + p0 * mp);
         for (int64_t j0 = 0; j0 < g->n; j0 += cols_full) {
             const int64_t nc = min64(cols_full, g->n - j0);

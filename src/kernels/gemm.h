@@ -79,6 +79,10 @@ typedef struct onyx_sgemm_kernel {
     /* fn_epi and fn_half_epi honour onyx_sgemm_epi.rows, so a last strip of
      * fewer than mr rows needs no bounce through a tile buffer. */
     bool epi_rows;
+    /* Optional: packs one full strip of A (not transposed), dst[p * mr + r]
+     * = src[r][p] for the mr rows r and depths p < kc, as the generic loop
+     * in gemm.c does. NULL: that loop. */
+    void (*pack_a_strip)(const float *const *src, int64_t kc, float *dst);
 } onyx_sgemm_kernel;
 
 #define ONYX_SGEMM_MAX_MR 16

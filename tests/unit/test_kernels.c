@@ -374,6 +374,43 @@ UNIT_TEST(winograd_weights_match_definition) {
     }
 }
 
+/* Every kernel's packed A (its pack_a_strip where it has one) against the
+ * layout written out: depth blocks of 256, mr-row strips, zero rows past m;
+ * depths that are not a multiple of 8 and a last partial strip. */
+UNIT_TEST(sgemm_pack_a_layout_every_kernel) {
+    const onyx_cpu *cpu = onyx_cpu_get();
+    const onyx_sgemm_kernel *kerns[] = {&onyx_sgemm_kernel_generic, &onyx_sgemm_kernel_avx2};
+    static const int64_t sizes[][2] = {{6, 8}, {7, 300}, {13, 5}, {12, 515}, {1, 17}};
+    unsigned seed = 3;
+    for (int ki = 0; ki < 2; ki++) {
+        if (ki == 1 && !(cpu->avx2 && cpu->fma)) continue;
+        const onyx_sgemm_kernel *kern = kerns[ki];
+        const int64_t mr = kern->mr;
+        for (int si = 0; si < 5; si++) {
+            int64_t m = sizes[si][0], k = sizes[si][1], lda = k + 1;
+            int64_t mp = (m + mr - 1) / mr * mr, pf = onyx_sgemm_packed_a_floats(kern, m, k);
+            float *a = malloc(sizeof(float) * (size_t)(m * lda));
+            float *pa = malloc(sizeof(float) * (size_t)pf);
+            for (int64_t i = 0; i < m * lda; i++) a[i] = frand(&seed);
+            for (int64_t i = 0; i < pf; i++) pa[i] = NAN;
+            onyx_sgemm_pack_a(kern, false, m, k, a, lda, pa);
+            int bad = pf != mp * k;
+            for (int64_t p0 = 0; p0 < k && !bad; p0 += 256) {
+                int64_t kc = k - p0 < 256 ? k - p0 : 256;
+                for (int64_t i = 0; i < mp; i++)
+                    for (int64_t p = 0; p < kc; p++) {
+                        float want = i < m ? a[i * lda + p0 + p] : 0.0f;
+                        float got = pa[p0 * mp + (i / mr) * mr * kc + p * mr + i % mr];
+                        bad |= memcmp(&want, &got, sizeof want) != 0;
+                    }
+            }
+            CHECK(!bad);
+            free(a);
+            free(pa);
+        }
+    }
+}
+
 /* Packing A a band of rows at a time lands on the same bytes as packing it
  * whole, for every kernel's strip height, bands that end on m's odd tail. */
 UNIT_TEST(sgemm_pack_a_rows_matches_pack_a) {
