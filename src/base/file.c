@@ -54,6 +54,35 @@ void onyx_pages_drop(const void *p, size_t n) {
     (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
+size_t onyx_page_size(void) {
+    long ps = sysconf(_SC_PAGESIZE);
+    return ps > 0 ? (size_t)ps : 4096;
+}
+
+void *onyx_pages_alloc(size_t n) {
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void onyx_pages_free(void *p, size_t n) {
+    if (p) munmap(p, n);
+}
+
+bool onyx_pages_move(void *dst, void *src, size_t n) {
+#if defined(__linux__) && !defined(__SANITIZE_ADDRESS__)
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4 /* Linux 5.7; older kernels refuse it (EINVAL) */
+#endif
+    /* MREMAP_DONTUNMAP keeps src mapped (empty); FIXED puts the pages at
+     * dst, replacing the pages there. One page-table move, no copy. */
+    void *r = mremap(src, n, n, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, dst);
+    return r != MAP_FAILED;
+#else
+    (void)dst, (void)src, (void)n;
+    return false;
+#endif
+}
+
 onyx_status onyx_file_read(const char *path, uint8_t **out, size_t *size, onyx_error *err) {
     *out = NULL;
     *size = 0;

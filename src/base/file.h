@@ -4,6 +4,7 @@
 
 #include "onyx.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,23 @@ void onyx_file_unmap(onyx_mapping *m);
  * call it there only on bytes that will not be read again). For memory that
  * this process owns; a no-op where the OS does not support it. */
 void onyx_pages_drop(const void *p, size_t n);
+
+/* The OS page size (4096 when unknown). */
+size_t onyx_page_size(void);
+
+/* Maps n bytes (a multiple of the page size) of private, zero-filled,
+ * read-write memory whose pages are given only when first touched; NULL on
+ * failure. Release with onyx_pages_free(p, n). */
+void *onyx_pages_alloc(size_t n);
+void onyx_pages_free(void *p, size_t n);
+
+/* Moves the physical pages of [src, src + n) to [dst, dst + n) without
+ * copying them (page-aligned; dst inside memory from onyx_pages_alloc, src
+ * inside one anonymous private mapping: heap or onyx_pages_alloc), leaving
+ * src mapped and empty as after onyx_pages_drop. Whatever dst held is
+ * replaced. Returns false, changing nothing, where the OS cannot (then the
+ * caller just uses dst's own pages). */
+bool onyx_pages_move(void *dst, void *src, size_t n);
 
 /* Reads a whole file into malloc'ed memory (the caller frees *out). */
 onyx_status onyx_file_read(const char *path, uint8_t **out, size_t *size, onyx_error *err);

@@ -46,6 +46,10 @@ struct onyx_graph {
     int *captures;         /* (n_captures) local slots whose value comes from the parent */
 };
 
+/* Pages of load-time copies that no run reads, handed on to the packed
+ * weights made later in the same load (model.c). */
+typedef struct onyx_page_pool onyx_page_pool;
+
 struct onyx_model {
     onyx_options opts;
     onyx_mapping map;          /* the model file, when loaded from a path */
@@ -62,6 +66,8 @@ struct onyx_model {
     int n_externals;
     bool batch_separable;      /* a batch may run in sub-batches (subbatch.c) */
     bool batch_has_conv;       /* ... and the graph has convolutions */
+    onyx_page_pool *pages;     /* load-time page recycling (model.c), or NULL */
+    onyx_pool *load_pool;      /* threads for prepacking during the load, or NULL */
 };
 
 /* Builds model->graph from model->pb. Errors name the node, op and cause. */

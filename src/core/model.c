@@ -69,6 +69,120 @@ onyx_status onyx_model_external(void *model, const char *location, const uint8_t
 }
 
 // ----------------------------------------------------------------------------
+// Recycling pages during the load
+//
+// A float weight misaligned in the file, or folded with a BatchNormalization,
+// is copied to the heap at build time and packed at init, after which no
+// run reads the copy. Fresh pages cost the kernel a fault, a clear and a
+// charge each (about 0.6 ms per MB here, most of a large model's load), so
+// the copy's pages are not given back to the OS but kept here, and the next
+// packed block is built from them (onyx_pages_move: a page-table move, no
+// copy). What is left when the load ends is given back.
+
+typedef struct page_range {
+    uintptr_t p;
+    size_t n;
+} page_range;
+
+struct onyx_page_pool {
+    page_range *free;    /* given, not yet taken */
+    int n_free, cap_free;
+    uintptr_t *given;    /* the start of every range ever given: none twice */
+    int n_given, cap_given;
+    page_range *regions; /* onyx_pages_alloc mappings, freed with the model */
+    int n_regions, cap_regions;
+    bool closed;         /* the load is over: gifts are dropped */
+};
+
+/* Room for one more element in a growable array; false when out of memory. */
+static bool grow(void **arr, int n, int *cap, size_t elem) {
+    if (n < *cap) return true;
+    int nc = *cap ? *cap * 2 : 16;
+    void *a = realloc(*arr, (size_t)nc * elem);
+    if (!a) return false;
+    *arr = a;
+    *cap = nc;
+    return true;
+}
+
+/* Hands the whole pages inside [p, p + n), memory no run reads again (as
+ * for onyx_pages_drop), to the pool; drops them when the pool cannot keep
+ * them. */
+static void pool_give(onyx_page_pool *pp, const void *p, size_t n) {
+    const uintptr_t ps = onyx_page_size(), a = (uintptr_t)p;
+    const uintptr_t lo = (a + ps - 1) / ps * ps, hi = (a + n) / ps * ps;
+    if (hi <= lo || a + n < a) return;
+    for (int i = 0; pp && i < pp->n_given; i++)
+        if (pp->given[i] == lo) return; /* in the pool, or already taken */
+    if (!pp || pp->closed || !grow((void **)&pp->given, pp->n_given, &pp->cap_given,
+                                   sizeof *pp->given) ||
+        !grow((void **)&pp->free, pp->n_free, &pp->cap_free, sizeof *pp->free)) {
+        onyx_pages_drop(p, n);
+        return;
+    }
+    pp->given[pp->n_given++] = lo;
+    pp->free[pp->n_free++] = (page_range){lo, hi - lo};
+}
+
+/* Ends recycling: the pages still in the pool go back to the OS. */
+static void pool_close(onyx_page_pool *pp) {
+    if (!pp || pp->closed) return;
+    for (int i = 0; i < pp->n_free; i++) onyx_pages_drop((const void *)pp->free[i].p, pp->free[i].n);
+    pp->n_free = 0;
+    pp->closed = true;
+}
+
+static void pool_free(onyx_page_pool *pp) {
+    if (!pp) return;
+    for (int i = 0; i < pp->n_regions; i++)
+        onyx_pages_free((void *)pp->regions[i].p, pp->regions[i].n);
+    free(pp->free);
+    free(pp->given);
+    free(pp->regions);
+    free(pp);
+}
+
+void *onyx_node_alloc_packed(onyx_node *n, size_t size) {
+    onyx_page_pool *pp = n->model ? n->model->pages : NULL;
+    const size_t ps = onyx_page_size();
+    /* Small blocks, and all once the load is over, come from the arena. */
+    if (!pp || pp->closed || size < 16 * ps || size > SIZE_MAX - ps)
+        return onyx_node_alloc(n, size);
+    const size_t len = (size + ps - 1) / ps * ps;
+    if (!grow((void **)&pp->regions, pp->n_regions, &pp->cap_regions, sizeof *pp->regions))
+        return NULL;
+    uint8_t *p = onyx_pages_alloc(len);
+    if (!p) return NULL;
+    pp->regions[pp->n_regions++] = (page_range){(uintptr_t)p, len};
+    uint8_t *d = p;
+    size_t left = len;
+    while (left && pp->n_free) {
+        page_range *r = &pp->free[pp->n_free - 1];
+        size_t k = r->n < left ? r->n : left;
+        if (!onyx_pages_move(d, (void *)r->p, k)) {
+            /* Not movable (an old kernel): give it back as before. */
+            onyx_pages_drop((const void *)r->p, r->n);
+            pp->n_free--;
+            continue;
+        }
+        r->p += k;
+        r->n -= k;
+        if (!r->n) pp->n_free--;
+        d += k;
+        left -= k;
+    }
+    return p;
+}
+
+int onyx_node_threads(const onyx_node *n) {
+    return n->model && n->model->load_pool ? onyx_pool_threads(n->model->load_pool) : 1;
+}
+
+void onyx_node_parallel(onyx_node *n, int64_t count, int64_t grain, onyx_task_fn fn, void *ctx) {
+    onyx_pool_run(n->model ? n->model->load_pool : NULL, count, grain, fn, ctx);
+}
+
+// ----------------------------------------------------------------------------
 // Releasing constants that no run will read
 
 /* Whether [p, p + n) lies inside the model file's mapping or a mapped
@@ -92,7 +206,8 @@ static void release_value(const onyx_model *m, const onyx_value *v, bool unused)
     int64_t count = onyx_tensor_count(t);
     size_t bytes = onyx_dtype_bytes(t->dtype, count);
     if (!t->data || count <= 0 || bytes == SIZE_MAX) return;
-    if (in_mapping(m, t->data, bytes) || (unused && t->heap)) onyx_pages_drop(t->data, bytes);
+    if (in_mapping(m, t->data, bytes)) onyx_pages_drop(t->data, bytes);
+    else if (unused && t->heap) pool_give(m->pages, t->data, bytes);
 }
 
 static bool is_io(const onyx_graph *g, int slot) {
@@ -232,7 +347,17 @@ static onyx_status load(onyx_model *m, onyx_error *err) {
                          : onyx_pb_decode_model(m->bytes, m->size, &m->arena, &m->pb, err);
     if (st) return st;
     if (!m->pb->graph) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "the model has no graph");
-    if ((st = onyx_graph_build(m, err))) return st;
+    /* Prepacking splits over the threads the model's sessions will use by
+     * default; without them (or with one) it runs inline. */
+    int cpus = onyx_cpu_count(), threads = m->opts.threads > 0 ? m->opts.threads : cpus;
+    if (threads > cpus) threads = cpus;
+    if (threads > 1) m->load_pool = onyx_pool_new(threads);
+    st = onyx_graph_build(m, err);
+    onyx_pool_free(m->load_pool);
+    m->load_pool = NULL;
+    /* Before anything frees a constant whose pages the pool holds. */
+    pool_close(m->pages);
+    if (st) return st;
     if (m->map.data && m->bytes == m->map.data) unalign_bytewise(m);
     m->batch_separable = onyx_subbatch_analyze(m->graph, &m->batch_has_conv);
     onyx_model_release_unused(m, m->graph);
@@ -257,6 +382,8 @@ static onyx_model *model_new(const onyx_options *opts) {
     else
         onyx_options_init(&m->opts);
     onyx_arena_init(&m->arena);
+    /* Without it (out of memory) the load just takes fresh pages. */
+    m->pages = calloc(1, sizeof *m->pages);
     return m;
 }
 
@@ -313,8 +440,10 @@ onyx_status onyx_model_load_memory(const void *data, size_t size, const char *di
 
 void onyx_model_free(onyx_model *m) {
     if (!m) return;
+    pool_close(m->pages);
     onyx_model_release_graph(m);
     onyx_arena_deinit(&m->arena);
+    pool_free(m->pages);
     for (int i = 0; i < m->n_externals; i++) {
         onyx_file_unmap(&m->externals[i]);
         free(m->external_names[i]);

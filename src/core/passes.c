@@ -331,6 +331,20 @@ static onyx_status fold_constants(onyx_model *m, onyx_graph *g, bool checked_inp
 /* Y = BN(Conv(X, W, B)) with constant parameters becomes Conv(X, W', B'):
  * W'[k] = W[k] * s[k], B'[k] = (B[k] - mean[k]) * s[k] + bias[k], with
  * s = scale / sqrt(var + epsilon). */
+/* d[j] = x[j] * s for j < n; d may be x (in place), or not overlap it.
+ * Eight at a time in a block the compiler turns into vector code (at -O2 it
+ * does not vectorize a loop of unknown length), so folding a large model's
+ * weights runs at memory speed. */
+static void scale_row(float *d, const float *x, int64_t n, float s) {
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        float t[8];
+        for (int q = 0; q < 8; q++) t[q] = x[j + q] * s;
+        for (int q = 0; q < 8; q++) d[j + q] = t[q];
+    }
+    for (; j < n; j++) d[j] = x[j] * s;
+}
+
 static onyx_status fold_batchnorm(onyx_model *m, onyx_graph *g, onyx_error *err) {
     for (int i = 0; i < g->n_nodes; i++) {
         onyx_node *bn = &g->nodes[i];
@@ -374,7 +388,7 @@ static onyx_status fold_batchnorm(onyx_model *m, onyx_graph *g, onyx_error *err)
         const float *ws = w->data;
         for (int64_t o = 0; o < k; o++) {
             float s = scale[o] / sqrtf(var[o] + eps);
-            for (int64_t j = 0; j < per; j++) wd[o * per + j] = ws[o * per + j] * s;
+            scale_row(wd + o * per, ws + o * per, per, s);
             bd[o] = ((b ? b[o] : 0.0f) - mean[o]) * s + bias[o];
         }
         int sw = in_place ? ws_slot : add_constant(m, g, g->slots[ws_slot].name, nw, err);

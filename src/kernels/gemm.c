@@ -193,8 +193,9 @@ typedef struct sgemm_problem {
 
 /* Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into mr-tall strips,
  * zero-padding rows past m. dst: (ceil(mc/mr), kc, mr). */
-static void pack_a_block(int mr, bool ta, const float *a, int64_t lda, int64_t i0, int64_t mc,
-                         int64_t p0, int64_t kc, float *dst) {
+static void pack_a_block(const onyx_sgemm_kernel *kern, bool ta, const float *a, int64_t lda,
+                         int64_t i0, int64_t mc, int64_t p0, int64_t kc, float *dst) {
+    const int mr = kern->mr;
     for (int64_t s = 0; s < mc; s += mr) {
         int rows = (int)min64(mr, mc - s);
         float *d = dst + s * kc;
@@ -203,6 +204,10 @@ static void pack_a_block(int mr, bool ta, const float *a, int64_t lda, int64_t i
              * are read as mr parallel streams. */
             const float *src[ONYX_SGEMM_MAX_MR];
             for (int r = 0; r < rows; r++) src[r] = a + (i0 + s + r) * lda + p0;
+            if (rows == mr && kern->pack_a_strip) {
+                kern->pack_a_strip(src, kc, d);
+                continue;
+            }
             if (rows == 6 && mr == 6) {
                 /* The AVX2 kernel's full strips: a constant row count
                  * unrolls into straight loads and stores. */
@@ -228,7 +233,7 @@ static void pack_a_block(int mr, bool ta, const float *a, int64_t lda, int64_t i
 
 static void pack_a(const sgemm_problem *g, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
                    float *dst) {
-    pack_a_block(g->kern->mr, g->ta, g->a, g->lda, i0, mc, p0, kc, dst);
+    pack_a_block(g->kern, g->ta, g->a, g->lda, i0, mc, p0, kc, dst);
 }
 
 /* The prepacked layout: depth blocks of KC, block p0 at p0 * round_up(m, mr);
@@ -257,7 +262,19 @@ void onyx_sgemm_pack_a(const onyx_sgemm_kernel *kern, bool trans_a, int64_t m, i
     const int64_t mp = round_up(m, kern->mr);
     for (int64_t p0 = 0; p0 < k; p0 += KC) {
         int64_t kc = min64(KC, k - p0);
-        pack_a_block(kern->mr, trans_a, a, lda, 0, m, p0, kc, dst + p0 * mp);
+        pack_a_block(kern, trans_a, a, lda, 0, m, p0, kc, dst + p0 * mp);
+    }
+}
+
+void onyx_sgemm_pack_a_rows(const onyx_sgemm_kernel *kern, int64_t m, int64_t k, int64_t i0,
+                            int64_t rows, const float *a, int64_t lda, float *dst) {
+    if (!kern) kern = &onyx_sgemm_kernel_generic;
+    const int64_t mp = round_up(m, kern->mr);
+    /* Strip [i, i+mr) of depth block p0 sits at p0 * mp + i * kc, so rows
+     * [i0, i0+rows) of every block are one run starting at i0 * kc. */
+    for (int64_t p0 = 0; p0 < k; p0 += KC) {
+        int64_t kc = min64(KC, k - p0);
+        pack_a_block(kern, false, a, lda, 0, rows, p0, kc, dst + p0 * mp + i0 * kc);
     }
 }
 
@@ -629,7 +646,7 @@ static void pb_pack_task(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     for (int64_t b = begin; b < end; b++) {
         int64_t p0 = b * KC;
-        pack_a_block(g->kern->mr, g->ta, g->a, g->lda, c->i0, c->mc, p0, min64(KC, g->k - p0),
+        pack_a_block(g->kern, g->ta, g->a, g->lda, c->i0, c->mc, p0, min64(KC, g->k - p0),
                      c->pa + p0 * c->mp);
     }
 }

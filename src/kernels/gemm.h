@@ -88,6 +88,10 @@ typedef struct onyx_sgemm_kernel {
     /* fn_epi reading B in place, full width; always honours rows. NULL: B
      * is always packed. */
     onyx_sgemm_ukernel_epi_ldb_fn fn_epi_ldb;
+    /* Optional: packs one full strip of A (not transposed), dst[p * mr + r]
+     * = src[r][p] for the mr rows r and depths p < kc, as the generic loop
+     * in gemm.c does. NULL: that loop. */
+    void (*pack_a_strip)(const float *const *src, int64_t kc, float *dst);
 } onyx_sgemm_kernel;
 
 #define ONYX_SGEMM_MAX_MR 16
@@ -136,6 +140,14 @@ int64_t onyx_sgemm_packed_a_floats(const onyx_sgemm_kernel *kern, int64_t m, int
  * gemm.c and valid only for the same `kern`. */
 void onyx_sgemm_pack_a(const onyx_sgemm_kernel *kern, bool trans_a, int64_t m, int64_t k,
                        const float *a, int64_t lda, float *dst);
+
+/* Packs rows [i0, i0 + rows) of an m x k A (not transposed; `a` points at
+ * row i0, row stride lda) into their place in dst, the packed form of the
+ * whole A as onyx_sgemm_pack_a lays it out. i0 is a multiple of kern->mr,
+ * and i0 + rows is too unless it is m. Lets a caller produce A a band of
+ * rows at a time (Winograd's U) without holding all of it. */
+void onyx_sgemm_pack_a_rows(const onyx_sgemm_kernel *kern, int64_t m, int64_t k, int64_t i0,
+                            int64_t rows, const float *a, int64_t lda, float *dst);
 
 /* Floats of the packed form of a k x n op(B) for micro-kernel `kern` (NULL:
  * generic); -1 when the size overflows. */

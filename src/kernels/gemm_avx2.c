@@ -130,8 +130,44 @@ UKERNEL(ukernel_avx2_half, 1)
 UKERNEL_EPI(ukernel_avx2_epi, 2)
 UKERNEL_EPI(ukernel_avx2_half_epi, 1)
 
+/* One full 6-row strip of A: dst[p * 6 + r] = src[r][p]. Eight depths at a
+ * time: the 6 x 8 block (two zero rows making it 8 x 8) is transposed in
+ * registers, and the eight 6-float columns are stored with 8-wide stores
+ * that overlap (each one's two spare lanes are rewritten by the next; the
+ * last is masked), so the strip is read and written a vector at a time. */
+static void pack_a_strip_avx2(const float *const *src, int64_t kc, float *d) {
+    const __m256 z = _mm256_setzero_ps();
+    const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8, d += 48) {
+        __m256 r0 = _mm256_loadu_ps(src[0] + p), r1 = _mm256_loadu_ps(src[1] + p);
+        __m256 r2 = _mm256_loadu_ps(src[2] + p), r3 = _mm256_loadu_ps(src[3] + p);
+        __m256 r4 = _mm256_loadu_ps(src[4] + p), r5 = _mm256_loadu_ps(src[5] + p);
+        __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+        __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+        __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+        /* s0..s3: rows 0-3 of depths (0|4), (1|5), (2|6), (3|7); s4..s7:
+         * rows 4-5 and two zeros of the same depths */
+        __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+        __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+        __m256 s4 = _mm256_shuffle_ps(t4, z, 0x44), s5 = _mm256_shuffle_ps(t4, z, 0xEE);
+        __m256 s6 = _mm256_shuffle_ps(t5, z, 0x44), s7 = _mm256_shuffle_ps(t5, z, 0xEE);
+        _mm256_storeu_ps(d + 0, _mm256_permute2f128_ps(s0, s4, 0x20));
+        _mm256_storeu_ps(d + 6, _mm256_permute2f128_ps(s1, s5, 0x20));
+        _mm256_storeu_ps(d + 12, _mm256_permute2f128_ps(s2, s6, 0x20));
+        _mm256_storeu_ps(d + 18, _mm256_permute2f128_ps(s3, s7, 0x20));
+        _mm256_storeu_ps(d + 24, _mm256_permute2f128_ps(s0, s4, 0x31));
+        _mm256_storeu_ps(d + 30, _mm256_permute2f128_ps(s1, s5, 0x31));
+        _mm256_storeu_ps(d + 36, _mm256_permute2f128_ps(s2, s6, 0x31));
+        _mm256_maskstore_ps(d + 42, six, _mm256_permute2f128_ps(s3, s7, 0x31));
+    }
+    for (; p < kc; p++, d += 6)
+        for (int r = 0; r < 6; r++) d[r] = src[r][p];
+}
+
 const onyx_sgemm_kernel onyx_sgemm_kernel_avx2 = {"avx2",           MR,
                                                   NR,               ukernel_avx2,
                                                   ukernel_avx2_epi, ukernel_avx2_half,
                                                   ukernel_avx2_half_epi, true,
-                                                  ukernel_avx2_epi_ldb};
+                                                  ukernel_avx2_epi_ldb,
+                                                  pack_a_strip_avx2};

@@ -136,7 +136,7 @@ static onyx_status pack_constant_b(onyx_node *n, bool trans_b, matmul_state **ou
     if (floats < 0 || floats > INT64_MAX / (int64_t)sizeof(float))
         return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "B is too large to pack");
     matmul_state *s = onyx_node_alloc(n, sizeof *s);
-    float *packed = onyx_node_alloc(n, (size_t)floats * sizeof(float));
+    float *packed = onyx_node_alloc_packed(n, (size_t)floats * sizeof(float));
     if (!s || !packed) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory packing B");
     onyx_sgemm_pack_b(kern, trans_b, k, nn, B->data, B->dims[1], packed);
     s->b_data = B->data;

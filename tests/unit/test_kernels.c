@@ -7,7 +7,9 @@
 #include "kernels/dispatch.h"
 #include "kernels/winograd.h"
 
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static float frand(unsigned *s) {
     *s = *s * 1103515245u + 12345u;
@@ -329,6 +331,112 @@ UNIT_TEST(winograd_avx2_matches_generic) {
         free(y1);
         free(sum);
     }
+}
+
+/* U = G g G^T straight from the definition, one (k, c) pair at a time. */
+static void winograd_weights_ref(const float *w, int64_t pairs, int64_t plane0, int64_t plane,
+                                 float *u) {
+    static const double G[6][3] = {{0.25, 0, 0},
+                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                   {0, 0, 1}};
+    for (int64_t q = 0; q < pairs; q++)
+        for (int i = 0; i < 6; i++)
+            for (int j = 0; j < 6; j++) {
+                double s = 0;
+                for (int a = 0; a < 3; a++)
+                    for (int b = 0; b < 3; b++) s += G[i][a] * w[q * 9 + a * 3 + b] * G[j][b];
+                u[(i * 6 + j) * plane + plane0 + q] = (float)s;
+            }
+}
+
+UNIT_TEST(winograd_weights_match_definition) {
+    /* k x c: under one block of pairs, several blocks with a partial tail */
+    static const int64_t shapes[][2] = {{1, 1}, {3, 5}, {8, 17}, {13, 11}};
+    unsigned seed = 5;
+    for (int si = 0; si < 4; si++) {
+        int64_t k = shapes[si][0], c = shapes[si][1], plane = k * c;
+        float *w = malloc(sizeof(float) * (size_t)(plane * 9));
+        float *u0 = malloc(sizeof(float) * (size_t)(36 * plane));
+        float *u1 = malloc(sizeof(float) * (size_t)(36 * plane));
+        for (int64_t i = 0; i < plane * 9; i++) w[i] = 4.0f * frand(&seed);
+        winograd_weights_ref(w, plane, 0, plane, u0);
+        onyx_winograd_weights(w, k, c, u1);
+        double worst = 0;
+        for (int64_t i = 0; i < 36 * plane; i++)
+            if (fabs((double)u0[i] - u1[i]) > worst) worst = fabs((double)u0[i] - u1[i]);
+        CHECK_NEAR(worst, 0.0, 1e-6);
+        free(w);
+        free(u0);
+        free(u1);
+    }
+}
+
+/* Every kernel's packed A (its pack_a_strip where it has one) against the
+ * layout written out: depth blocks of 256, mr-row strips, zero rows past m;
+ * depths that are not a multiple of 8 and a last partial strip. */
+UNIT_TEST(sgemm_pack_a_layout_every_kernel) {
+    const onyx_cpu *cpu = onyx_cpu_get();
+    const onyx_sgemm_kernel *kerns[] = {&onyx_sgemm_kernel_generic, &onyx_sgemm_kernel_avx2};
+    static const int64_t sizes[][2] = {{6, 8}, {7, 300}, {13, 5}, {12, 515}, {1, 17}};
+    unsigned seed = 3;
+    for (int ki = 0; ki < 2; ki++) {
+        if (ki == 1 && !(cpu->avx2 && cpu->fma)) continue;
+        const onyx_sgemm_kernel *kern = kerns[ki];
+        const int64_t mr = kern->mr;
+        for (int si = 0; si < 5; si++) {
+            int64_t m = sizes[si][0], k = sizes[si][1], lda = k + 1;
+            int64_t mp = (m + mr - 1) / mr * mr, pf = onyx_sgemm_packed_a_floats(kern, m, k);
+            float *a = malloc(sizeof(float) * (size_t)(m * lda));
+            float *pa = malloc(sizeof(float) * (size_t)pf);
+            for (int64_t i = 0; i < m * lda; i++) a[i] = frand(&seed);
+            for (int64_t i = 0; i < pf; i++) pa[i] = NAN;
+            onyx_sgemm_pack_a(kern, false, m, k, a, lda, pa);
+            int bad = pf != mp * k;
+            for (int64_t p0 = 0; p0 < k && !bad; p0 += 256) {
+                int64_t kc = k - p0 < 256 ? k - p0 : 256;
+                for (int64_t i = 0; i < mp; i++)
+                    for (int64_t p = 0; p < kc; p++) {
+                        float want = i < m ? a[i * lda + p0 + p] : 0.0f;
+                        float got = pa[p0 * mp + (i / mr) * mr * kc + p * mr + i % mr];
+                        bad |= memcmp(&want, &got, sizeof want) != 0;
+                    }
+            }
+            CHECK(!bad);
+            free(a);
+            free(pa);
+        }
+    }
+}
+
+/* Packing A a band of rows at a time lands on the same bytes as packing it
+ * whole, for every kernel's strip height, bands that end on m's odd tail. */
+UNIT_TEST(sgemm_pack_a_rows_matches_pack_a) {
+    const onyx_sgemm_kernel *kerns[] = {&onyx_sgemm_kernel_generic, onyx_kernels_get()->sgemm};
+    static const int64_t sizes[][2] = {{1, 1}, {7, 300}, {13, 5}, {64, 257}, {100, 513}};
+    unsigned seed = 9;
+    for (int ki = 0; ki < 2; ki++)
+        for (int si = 0; si < 5; si++) {
+            const onyx_sgemm_kernel *kern = kerns[ki];
+            int64_t m = sizes[si][0], k = sizes[si][1], lda = k + 3;
+            int64_t pf = onyx_sgemm_packed_a_floats(kern, m, k);
+            float *a = malloc(sizeof(float) * (size_t)(m * lda));
+            float *p0 = malloc(sizeof(float) * (size_t)pf);
+            float *p1 = malloc(sizeof(float) * (size_t)pf);
+            for (int64_t i = 0; i < m * lda; i++) a[i] = frand(&seed);
+            for (int64_t i = 0; i < pf; i++) p1[i] = NAN;
+            onyx_sgemm_pack_a(kern, false, m, k, a, lda, p0);
+            int64_t band = 2 * kern->mr;
+            for (int64_t i0 = 0; i0 < m; i0 += band)
+                onyx_sgemm_pack_a_rows(kern, m, k, i0, m - i0 < band ? m - i0 : band,
+                                       a + i0 * lda, lda, p1);
+            CHECK(memcmp(p0, p1, sizeof(float) * (size_t)pf) == 0);
+            free(a);
+            free(p0);
+            free(p1);
+        }
 }
 
 UNIT_TEST(conv_split_phases_avx2_matches_generic) {
