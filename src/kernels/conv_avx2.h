@@ -48,6 +48,86 @@ static inline __attribute__((always_inline)) __m256 onyx_avx2_exp(__m256 x) {
     return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 
+/* Step-interleaved helpers over n vectors (n a compile-time constant after
+ * inlining): each step runs for every vector before the next, so that n
+ * independent dependency chains overlap (one sigmoid is a ~60-cycle chain). */
+#define ONYX_AVX2_EACH(n) _Pragma("GCC unroll 8") for (int j_ = 0; j_ < (n); j_++)
+
+/* e^z for z = -|x| on n vectors, for sigmoid and SiLU: returns z and e as
+ * the product p s of a polynomial scaled by 2^-32 (its coefficients carry the
+ * factor, exactly) and a power of two s = 2^(k + 32), so that p s is rounded
+ * once even where it is denormal. z is clamped at -109 (where e^z and z e^z
+ * round to 0), so s is built from the rounding sum's bits: no round or
+ * convert instruction, no overflow or underflow case. NaN propagates (p is
+ * NaN). p s is within 1.5 ulp of e^z. */
+static inline __attribute__((always_inline)) void onyx_avx2_exp_neg_abs_n(const __m256 *x, __m256 *z, __m256 *p,
+                                                                        __m256 *s, int n) {
+    /* 1.5 * 2^23 + 127 + 32: t = z log2(e) + magic keeps k = round(z log2(e))
+     * + 159 in t's low bits, so t << 23 is 2^(k + 32), normal for k >= -158. */
+    const __m256 magic = _mm256_set1_ps(12583071.0f);
+    __m256 t[8], k[8], r[8];
+    ONYX_AVX2_EACH(n) {
+        z[j_] = _mm256_or_ps(x[j_], _mm256_set1_ps(-0.0f));    /* -|x|, NaN stays NaN */
+        z[j_] = _mm256_max_ps(_mm256_set1_ps(-109.0f), z[j_]); /* NaN passes */
+    }
+    ONYX_AVX2_EACH(n) t[j_] = _mm256_fmadd_ps(z[j_], _mm256_set1_ps(1.44269504088896341f), magic);
+    ONYX_AVX2_EACH(n) k[j_] = _mm256_sub_ps(t[j_], magic);
+    /* r = z - k ln2, ln2 in two parts (k * 0.693359375 is exact) */
+    ONYX_AVX2_EACH(n) r[j_] = _mm256_fnmadd_ps(k[j_], _mm256_set1_ps(0.693359375f), z[j_]);
+    ONYX_AVX2_EACH(n) r[j_] = _mm256_fnmadd_ps(k[j_], _mm256_set1_ps(-2.12194440e-4f), r[j_]);
+    /* p = 2^-32 e^r for |r| <= ln2/2: a degree-6 fit (relative error 2e-9
+     * before rounding), coefficients times 2^-32 (exact) */
+    ONYX_AVX2_EACH(n) p[j_] = _mm256_fmadd_ps(_mm256_set1_ps(0x1p-32f * 1.384364441e-03f), r[j_],
+                                              _mm256_set1_ps(0x1p-32f * 8.374163881e-03f));
+    ONYX_AVX2_EACH(n) p[j_] = _mm256_fmadd_ps(p[j_], r[j_], _mm256_set1_ps(0x1p-32f * 4.166800156e-02f));
+    ONYX_AVX2_EACH(n) p[j_] = _mm256_fmadd_ps(p[j_], r[j_], _mm256_set1_ps(0x1p-32f * 1.666643173e-01f));
+    ONYX_AVX2_EACH(n) p[j_] = _mm256_fmadd_ps(p[j_], r[j_], _mm256_set1_ps(0x1p-32f * 4.999999404e-01f));
+    ONYX_AVX2_EACH(n) p[j_] = _mm256_fmadd_ps(p[j_], r[j_], _mm256_set1_ps(0x1p-32f));
+    ONYX_AVX2_EACH(n) p[j_] = _mm256_fmadd_ps(p[j_], r[j_], _mm256_set1_ps(0x1p-32f));
+    ONYX_AVX2_EACH(n) s[j_] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t[j_]), 23));
+}
+
+/* sigmoid(x) on n vectors, in place: with e = e^-|x|, e / (1 + e) for x < 0
+ * and 1 / (1 + e) for x >= 0 (no overflow, denormal results right).
+ * NaN propagates, sigmoid(-inf) = 0, sigmoid(+inf) = 1. Within 2 ulp of the
+ * exact value (test_kernels.c). The division runs beside the FMAs: it
+ * is cheaper than a reciprocal estimate with Newton steps. */
+static inline __attribute__((always_inline)) void onyx_avx2_sigmoid_n(__m256 *v, int n) {
+    __m256 z[8], p[8], s[8];
+    onyx_avx2_exp_neg_abs_n(v, z, p, s, n);
+    ONYX_AVX2_EACH(n) {
+        const __m256 one = _mm256_set1_ps(1.0f);
+        __m256 e = _mm256_mul_ps(p[j_], s[j_]);
+        __m256 num = _mm256_blendv_ps(one, e, v[j_]); /* sign bit set: e */
+        v[j_] = _mm256_div_ps(num, _mm256_add_ps(one, e));
+    }
+}
+
+/* silu(x) = x sigmoid(x) on n vectors, in place: x e / (1 + e) for x < 0
+ * (x clamped at -109, where x e rounds to 0), x / (1 + e) for x >= 0;
+ * silu(-inf) = -0 (not -inf * 0), silu(+inf) = +inf, NaN propagates. Within
+ * 3 ulp of the exact value (test_kernels.c). */
+static inline __attribute__((always_inline)) void onyx_avx2_silu_n(__m256 *v, int n) {
+    __m256 z[8], p[8], s[8];
+    onyx_avx2_exp_neg_abs_n(v, z, p, s, n);
+    ONYX_AVX2_EACH(n) {
+        /* z e as (z p) s: rounded once where e is denormal and z e is not */
+        __m256 ze = _mm256_mul_ps(_mm256_mul_ps(z[j_], p[j_]), s[j_]);
+        __m256 num = _mm256_blendv_ps(v[j_], ze, v[j_]);
+        v[j_] = _mm256_div_ps(num, _mm256_fmadd_ps(p[j_], s[j_], _mm256_set1_ps(1.0f)));
+    }
+}
+
+static inline __attribute__((always_inline)) __m256 onyx_avx2_sigmoid(__m256 x) {
+    onyx_avx2_sigmoid_n(&x, 1);
+    return x;
+}
+
+static inline __attribute__((always_inline)) __m256 onyx_avx2_silu(__m256 x) {
+    onyx_avx2_silu_n(&x, 1);
+    return x;
+}
+
 /* Whether onyx_avx2_act implements this kind (else the caller falls back to
  * onyx_act_apply on the stored values). */
 static inline bool onyx_avx2_act_vectorized(onyx_act_kind kind) {
@@ -69,7 +149,7 @@ static inline __attribute__((always_inline)) __m256 onyx_avx2_act(const onyx_avx
         return _mm256_blendv_ps(_mm256_mul_ps(v, p->a), v,
                                 _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
     case ONYX_ACT_SIGMOID:
-        return _mm256_div_ps(one, _mm256_add_ps(one, onyx_avx2_exp(_mm256_sub_ps(zero, v))));
+        return onyx_avx2_sigmoid(v);
     case ONYX_ACT_HARD_SIGMOID: {
         __m256 t = _mm256_fmadd_ps(p->a, v, p->b);
         return _mm256_min_ps(one, _mm256_max_ps(zero, t));
@@ -84,12 +164,23 @@ static inline __attribute__((always_inline)) __m256 onyx_avx2_act(const onyx_avx
         return _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(one, e)));
     }
     case ONYX_ACT_SILU:
-        return _mm256_div_ps(v, _mm256_add_ps(one, onyx_avx2_exp(_mm256_sub_ps(zero, v))));
+        return onyx_avx2_silu(v);
     case ONYX_ACT_NONE:
     case ONYX_ACT_KIND_COUNT:
         break;
     }
     return v;
+}
+
+/* The fused activation on n vectors in place (n a constant after inlining,
+ * at most 8): SiLU and Sigmoid step-interleaved (their long dependency
+ * chains overlap), the other kinds one vector at a time. */
+static inline __attribute__((always_inline)) void onyx_avx2_act_n(const onyx_avx2_act_params *p, __m256 *v, int n) {
+    switch (p->kind) {
+    case ONYX_ACT_SILU: onyx_avx2_silu_n(v, n); return;
+    case ONYX_ACT_SIGMOID: onyx_avx2_sigmoid_n(v, n); return;
+    default: ONYX_AVX2_EACH(n) v[j_] = onyx_avx2_act(p, v[j_]); return;
+    }
 }
 
 /* Stores the first n (0..8) lanes of v at p. (vmaskmovps to memory is

@@ -190,9 +190,7 @@ INLINE __m256 unop(onyx_ew_unop op, __m256 v) {
     switch (op) {
     case ONYX_EW_RELU: return _mm256_max_ps(_mm256_setzero_ps(), v); /* NaN -> v */
     case ONYX_EW_TANH: return tanh_ps(v);
-    case ONYX_EW_SIGMOID:
-        return _mm256_div_ps(one,
-                             _mm256_add_ps(one, onyx_avx2_exp(_mm256_xor_ps(v, _mm256_set1_ps(-0.0f)))));
+    case ONYX_EW_SIGMOID: return onyx_avx2_sigmoid(v);
     case ONYX_EW_NEG: return _mm256_xor_ps(v, _mm256_set1_ps(-0.0f));
     case ONYX_EW_ABS: return abs_ps(v);
     case ONYX_EW_SQRT: return _mm256_sqrt_ps(v);
