@@ -250,8 +250,8 @@ static double act_ulps(float a, float b) {
 }
 
 /* Sigmoid and SiLU of every variant at the limits, and the AVX2 ones against
- * double precision over [-110, 110] (denormal results included): within 2
- * and 3 ulp (conv_avx2.h). */
+ * double precision over [-110, 110] (denormal results included): within 3
+ * and 4 ulp (conv_avx2.h). */
 UNIT_TEST(act_sigmoid_silu_limits_and_accuracy) {
     const onyx_cpu *cpu = onyx_cpu_get();
     const onyx_conv_kernels *ks[2] = {&onyx_conv_kernels_generic,
@@ -286,8 +286,8 @@ UNIT_TEST(act_sigmoid_silu_limits_and_accuracy) {
         }
     }
     free(x);
-    CHECK(worst_sig <= 2);
-    CHECK(worst_silu <= 3);
+    CHECK(worst_sig <= 3);
+    CHECK(worst_silu <= 4);
 }
 
 UNIT_TEST(conv_kernels_generic_depthwise_is_direct) {
