@@ -16,14 +16,14 @@ void onyx_act_apply(const onyx_act *act, float *x, int64_t n);
  * denormal instead of 0 (the AVX2 variant computes the same way). */
 static inline float onyx_sigmoidf(float x) {
     float e = expf(-fabsf(x));
-    return (x < 0.0f ? e : 1.0f) / (1.0f + e);
+    float num = x < 0.0f ? e : 1.0f; /* both computed: a select, not a branch */
+    return num / (1.0f + e);
 }
 
 /* silu(x) = x sigmoid(x); silu(-inf) = -0, not -inf * 0 (x is clamped at
- * -109, where x e^x rounds to 0). */
+ * -109, where sigmoid(x) is 0). */
 static inline float onyx_siluf(float x) {
-    float e = expf(-fabsf(x));
-    return x < 0.0f ? (fmaxf(x, -109.0f) * e) / (1.0f + e) : x / (1.0f + e);
+    return (x < -109.0f ? -109.0f : x) * onyx_sigmoidf(x); /* NaN passes */
 }
 
 #endif
