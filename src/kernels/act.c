@@ -24,7 +24,7 @@ void onyx_act_apply(const onyx_act *act, float *x, int64_t n) {
         for (int64_t i = 0; i < n; i++) x[i] = x[i] >= 0.0f ? x[i] : a * x[i];
         return;
     case ONYX_ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++) x[i] = 1.0f / (1.0f + expf(-x[i]));
+        for (int64_t i = 0; i < n; i++) x[i] = onyx_sigmoidf(x[i]);
         return;
     case ONYX_ACT_HARD_SIGMOID:
         for (int64_t i = 0; i < n; i++) {
@@ -42,7 +42,7 @@ void onyx_act_apply(const onyx_act *act, float *x, int64_t n) {
         for (int64_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
         return;
     case ONYX_ACT_SILU:
-        for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+        for (int64_t i = 0; i < n; i++) x[i] = onyx_siluf(x[i]);
         return;
     }
 }

@@ -40,22 +40,40 @@ static void bias_act_avx2(float *y, int64_t ldy, int64_t rows, int64_t n, const 
     for (int64_t r = 0; r < rows; r++) bias_act_row(y + r * ldy, n, bias ? bias[r] : 0.0f, act);
 }
 
+/* act_avx2's loop with the kind a constant: 4 vectors at a time through
+ * onyx_avx2_act_n (SiLU and Sigmoid overlap their chains there). */
+static inline __attribute__((always_inline)) void act_body(const onyx_avx2_act_params *ap,
+                                                           const float *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 v[4];
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) v[j] = _mm256_loadu_ps(x + i + 8 * j);
+        onyx_avx2_act_n(ap, v, 4);
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) _mm256_storeu_ps(y + i + 8 * j, v[j]);
+    }
+    for (; i < n; i += 8) {
+        __m256 v = _mm256_maskload_ps(x + i, onyx_avx2_tail_mask(n - i));
+        onyx_avx2_act_n(ap, &v, 1);
+        onyx_avx2_store_first(y + i, v, n - i);
+    }
+}
+
 static void act_avx2(const float *x, float *y, int64_t n, const onyx_act *act) {
-    const onyx_avx2_act_params ap = onyx_avx2_act_params_of(act);
+    onyx_avx2_act_params ap = onyx_avx2_act_params_of(act);
     if (!onyx_avx2_act_vectorized(ap.kind)) {
         if (y != x) memmove(y, x, (size_t)n * sizeof(float));
         return;
     }
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256 a = onyx_avx2_act(&ap, _mm256_loadu_ps(x + i));
-        __m256 b = onyx_avx2_act(&ap, _mm256_loadu_ps(x + i + 8));
-        _mm256_storeu_ps(y + i, a);
-        _mm256_storeu_ps(y + i + 8, b);
-    }
-    for (; i < n; i += 8) {
-        __m256 v = _mm256_maskload_ps(x + i, onyx_avx2_tail_mask(n - i));
-        onyx_avx2_store_first(y + i, onyx_avx2_act(&ap, v), n - i);
+    switch (ap.kind) {
+    case ONYX_ACT_SILU:
+        ap.kind = ONYX_ACT_SILU;
+        act_body(&ap, x, y, n);
+        break;
+    case ONYX_ACT_SIGMOID:
+        ap.kind = ONYX_ACT_SIGMOID;
+        act_body(&ap, x, y, n);
+        break;
+    default: act_body(&ap, x, y, n); break;
     }
 }
 

@@ -48,6 +48,93 @@ static inline __attribute__((always_inline)) __m256 onyx_avx2_exp(__m256 x) {
     return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 
+/* Step-interleaved helpers over n vectors (n a compile-time constant after
+ * inlining): each step runs for every vector before the next, so that n
+ * independent dependency chains overlap (one sigmoid is a ~60-cycle chain). */
+#define ONYX_AVX2_EACH(n) _Pragma("GCC unroll 8") for (int j_ = 0; j_ < (n); j_++)
+
+/* e^z for z = -|x| on n vectors, for sigmoid and SiLU: returns z and e^z as
+ * the product p s of a polynomial scaled by 2^-32 (its coefficients carry the
+ * factor, exactly) and s = 2^(k/8 + 32), so that p s is rounded once even
+ * where it is denormal. z = (k/8) ln2 + r with |r| <= ln2/16: a degree-3
+ * polynomial is enough for e^r, and s is built from the bits of the rounding
+ * sum with an 8-entry table of 2^(j/8) (no round or convert instruction).
+ * z is clamped at -109 (where e^z and z e^z round to 0): no overflow or
+ * underflow case. NaN propagates (p is NaN). p s is within 2 ulp of e^z. */
+static inline __attribute__((always_inline)) void onyx_avx2_exp_neg_abs_n(const __m256 *x, __m256 *z, __m256 *p,
+                                                                        __m256 *s, int n) {
+    /* 1.5 * 2^20 + 159: in [2^20, 2^21) floats step by 1/8, so t = z log2(e)
+     * + magic rounds z log2(e) to k/8 = t - magic, t's low 3 bits are j = k
+     * mod 8, and t << 20 is 2^(floor(k/8) + 32) (1 + j/8) (exponent field
+     * floor(k/8) + 159 >= 1, mantissa j/8). Adding tab[j] (the mantissa bits
+     * of 2^(j/8) minus those of 1 + j/8, as integers) makes it 2^(k/8 + 32). */
+    const __m256 magic = _mm256_set1_ps(1572864.0f + 159.0f);
+    const __m256i tab = _mm256_setr_epi32(0, -289342, -509968, -655657, -719629, -694486,
+                                          -572163, -343865);
+    __m256 t[8], k[8], r[8];
+    ONYX_AVX2_EACH(n) {
+        z[j_] = _mm256_or_ps(x[j_], _mm256_set1_ps(-0.0f));    /* -|x|, NaN stays NaN */
+        z[j_] = _mm256_max_ps(_mm256_set1_ps(-109.0f), z[j_]); /* NaN passes */
+    }
+    ONYX_AVX2_EACH(n) t[j_] = _mm256_fmadd_ps(z[j_], _mm256_set1_ps(1.44269504088896341f), magic);
+    ONYX_AVX2_EACH(n) k[j_] = _mm256_sub_ps(t[j_], magic);
+    /* r = z - (k/8) ln2, ln2 in two parts ((k/8) * 0.693359375 is exact) */
+    ONYX_AVX2_EACH(n) r[j_] = _mm256_fnmadd_ps(k[j_], _mm256_set1_ps(0.693359375f), z[j_]);
+    ONYX_AVX2_EACH(n) r[j_] = _mm256_fnmadd_ps(k[j_], _mm256_set1_ps(-2.12194440e-4f), r[j_]);
+    /* p = 2^-32 e^r: 1 + r + c2 r^2 + c3 r^3 fitted to the relative error
+     * on |r| <= ln2/16 (0.3 * 2^-24 before rounding) */
+    ONYX_AVX2_EACH(n) p[j_] = _mm256_fmadd_ps(_mm256_set1_ps(0x1p-32f * 1.666510105e-01f), r[j_],
+                                              _mm256_set1_ps(0x1p-32f * 5.000782609e-01f));
+    ONYX_AVX2_EACH(n) p[j_] = _mm256_fmadd_ps(p[j_], r[j_], _mm256_set1_ps(0x1p-32f));
+    ONYX_AVX2_EACH(n) p[j_] = _mm256_fmadd_ps(p[j_], r[j_], _mm256_set1_ps(0x1p-32f));
+    ONYX_AVX2_EACH(n) {
+        __m256i ti = _mm256_castps_si256(t[j_]);
+        s[j_] = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_slli_epi32(ti, 20),
+                                                     _mm256_permutevar8x32_epi32(tab, ti)));
+    }
+}
+
+/* sigmoid(x) on n vectors, in place: with e = e^-|x|, e / (1 + e) for x < 0
+ * and 1 / (1 + e) for x >= 0 (no overflow, denormal results right).
+ * NaN propagates, sigmoid(-inf) = 0, sigmoid(+inf) = 1. Within 3 ulp of the
+ * exact value (test_kernels.c). The division runs beside the FMAs: it
+ * is cheaper than a reciprocal estimate with Newton steps. */
+static inline __attribute__((always_inline)) void onyx_avx2_sigmoid_n(__m256 *v, int n) {
+    __m256 z[8], p[8], s[8];
+    onyx_avx2_exp_neg_abs_n(v, z, p, s, n);
+    ONYX_AVX2_EACH(n) {
+        const __m256 one = _mm256_set1_ps(1.0f);
+        __m256 e = _mm256_mul_ps(p[j_], s[j_]);
+        __m256 num = _mm256_blendv_ps(one, e, v[j_]); /* sign bit set: e */
+        v[j_] = _mm256_div_ps(num, _mm256_add_ps(one, e));
+    }
+}
+
+/* silu(x) = x sigmoid(x) on n vectors, in place: x e / (1 + e) for x < 0
+ * (x clamped at -109, where x e rounds to 0), x / (1 + e) for x >= 0;
+ * silu(-inf) = -0 (not -inf * 0), silu(+inf) = +inf, NaN propagates. Within
+ * 4 ulp of the exact value (test_kernels.c). */
+static inline __attribute__((always_inline)) void onyx_avx2_silu_n(__m256 *v, int n) {
+    __m256 z[8], p[8], s[8];
+    onyx_avx2_exp_neg_abs_n(v, z, p, s, n);
+    ONYX_AVX2_EACH(n) {
+        /* z e as (z p) s: rounded once where e is denormal and z e is not */
+        __m256 ze = _mm256_mul_ps(_mm256_mul_ps(z[j_], p[j_]), s[j_]);
+        __m256 num = _mm256_blendv_ps(v[j_], ze, v[j_]);
+        v[j_] = _mm256_div_ps(num, _mm256_fmadd_ps(p[j_], s[j_], _mm256_set1_ps(1.0f)));
+    }
+}
+
+static inline __attribute__((always_inline)) __m256 onyx_avx2_sigmoid(__m256 x) {
+    onyx_avx2_sigmoid_n(&x, 1);
+    return x;
+}
+
+static inline __attribute__((always_inline)) __m256 onyx_avx2_silu(__m256 x) {
+    onyx_avx2_silu_n(&x, 1);
+    return x;
+}
+
 /* Whether onyx_avx2_act implements this kind (else the caller falls back to
  * onyx_act_apply on the stored values). */
 static inline bool onyx_avx2_act_vectorized(onyx_act_kind kind) {
@@ -69,7 +156,7 @@ static inline __attribute__((always_inline)) __m256 onyx_avx2_act(const onyx_avx
         return _mm256_blendv_ps(_mm256_mul_ps(v, p->a), v,
                                 _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
     case ONYX_ACT_SIGMOID:
-        return _mm256_div_ps(one, _mm256_add_ps(one, onyx_avx2_exp(_mm256_sub_ps(zero, v))));
+        return onyx_avx2_sigmoid(v);
     case ONYX_ACT_HARD_SIGMOID: {
         __m256 t = _mm256_fmadd_ps(p->a, v, p->b);
         return _mm256_min_ps(one, _mm256_max_ps(zero, t));
@@ -84,12 +171,23 @@ static inline __attribute__((always_inline)) __m256 onyx_avx2_act(const onyx_avx
         return _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(one, e)));
     }
     case ONYX_ACT_SILU:
-        return _mm256_div_ps(v, _mm256_add_ps(one, onyx_avx2_exp(_mm256_sub_ps(zero, v))));
+        return onyx_avx2_silu(v);
     case ONYX_ACT_NONE:
     case ONYX_ACT_KIND_COUNT:
         break;
     }
     return v;
+}
+
+/* The fused activation on n vectors in place (n a constant after inlining,
+ * at most 8): SiLU and Sigmoid step-interleaved (their long dependency
+ * chains overlap), the other kinds one vector at a time. */
+static inline __attribute__((always_inline)) void onyx_avx2_act_n(const onyx_avx2_act_params *p, __m256 *v, int n) {
+    switch (p->kind) {
+    case ONYX_ACT_SILU: onyx_avx2_silu_n(v, n); return;
+    case ONYX_ACT_SIGMOID: onyx_avx2_sigmoid_n(v, n); return;
+    default: ONYX_AVX2_EACH(n) v[j_] = onyx_avx2_act(p, v[j_]); return;
+    }
 }
 
 /* Stores the first n (0..8) lanes of v at p. (vmaskmovps to memory is

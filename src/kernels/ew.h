@@ -24,7 +24,7 @@ typedef enum onyx_ew_binop {
 typedef enum onyx_ew_unop {
     ONYX_EW_RELU,      /* x < 0 ? 0 : x (NaN passes, unlike the fused kind) */
     ONYX_EW_TANH,
-    ONYX_EW_SIGMOID,   /* 1 / (1 + exp(-x)), NaN passing (the fused kind's AVX2 form drops it) */
+    ONYX_EW_SIGMOID,   /* 1 / (1 + exp(-x)), NaN passing; denormal results kept (act.h) */
     ONYX_EW_NEG,
     ONYX_EW_ABS,
     ONYX_EW_SQRT,

@@ -116,14 +116,14 @@ INLINE void bin_body(onyx_ew_binop op, int sa, int sb, int ak, const float *a, c
 #define LB(i) (sb ? _mm256_loadu_ps(b + (i)) : b0)
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        __m256 v0 = epilogue(ak, ap, binop(op, LA(i), LB(i)));
-        __m256 v1 = epilogue(ak, ap, binop(op, LA(i + 8), LB(i + 8)));
-        __m256 v2 = epilogue(ak, ap, binop(op, LA(i + 16), LB(i + 16)));
-        __m256 v3 = epilogue(ak, ap, binop(op, LA(i + 24), LB(i + 24)));
-        _mm256_storeu_ps(y + i, v0);
-        _mm256_storeu_ps(y + i + 8, v1);
-        _mm256_storeu_ps(y + i + 16, v2);
-        _mm256_storeu_ps(y + i + 24, v3);
+        __m256 v[4];
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) v[j] =
+            binop(op, LA(i + 8 * j), LB(i + 8 * j));
+        if (ak == 2) /* one switch per 4 vectors; SiLU/Sigmoid interleaved */
+            onyx_avx2_act_n(ap, v, 4);
+        else
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) v[j] = epilogue(ak, ap, v[j]);
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) _mm256_storeu_ps(y + i + 8 * j, v[j]);
     }
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, epilogue(ak, ap, binop(op, LA(i), LB(i))));
 #undef LA
@@ -190,9 +190,7 @@ INLINE __m256 unop(onyx_ew_unop op, __m256 v) {
     switch (op) {
     case ONYX_EW_RELU: return _mm256_max_ps(_mm256_setzero_ps(), v); /* NaN -> v */
     case ONYX_EW_TANH: return tanh_ps(v);
-    case ONYX_EW_SIGMOID:
-        return _mm256_div_ps(one,
-                             _mm256_add_ps(one, onyx_avx2_exp(_mm256_xor_ps(v, _mm256_set1_ps(-0.0f)))));
+    case ONYX_EW_SIGMOID: return onyx_avx2_sigmoid(v);
     case ONYX_EW_NEG: return _mm256_xor_ps(v, _mm256_set1_ps(-0.0f));
     case ONYX_EW_ABS: return abs_ps(v);
     case ONYX_EW_SQRT: return _mm256_sqrt_ps(v);
@@ -224,6 +222,13 @@ INLINE __m256 unop(onyx_ew_unop op, __m256 v) {
 
 INLINE void un_body(onyx_ew_unop op, const float *x, float *y, int64_t n) {
     int64_t i = 0;
+    if (op == ONYX_EW_SIGMOID) /* 4 vectors step-interleaved (conv_avx2.h) */
+        for (; i + 32 <= n; i += 32) {
+            __m256 v[4];
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) v[j] = _mm256_loadu_ps(x + i + 8 * j);
+            onyx_avx2_sigmoid_n(v, 4);
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) _mm256_storeu_ps(y + i + 8 * j, v[j]);
+        }
     for (; i + 16 <= n; i += 16) {
         __m256 v0 = unop(op, _mm256_loadu_ps(x + i));
         __m256 v1 = unop(op, _mm256_loadu_ps(x + i + 8));

@@ -61,7 +61,7 @@ static void unary_generic(onyx_ew_unop op, const float *x, float *y, int64_t n) 
     switch (op) {
     case ONYX_EW_RELU: UN(v < 0 ? 0.0f : v); break;
     case ONYX_EW_TANH: UN(tanhf(v)); break;
-    case ONYX_EW_SIGMOID: UN(1.0f / (1.0f + expf(-v))); break;
+    case ONYX_EW_SIGMOID: UN(onyx_sigmoidf(v)); break;
     case ONYX_EW_NEG: UN(-v); break;
     case ONYX_EW_ABS: UN(fabsf(v)); break;
     case ONYX_EW_SQRT: UN(sqrtf(v)); break;

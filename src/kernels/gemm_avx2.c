@@ -10,6 +10,8 @@
 #include <immintrin.h>
 
 enum { MR = 6, NR = 16 };
+/* Vectors per group of the epilogue's activation pass (EPI_STORE). */
+#define ONYX_EPI_GRP 4
 
 /* The k loop of a 6 x (8*V) tile: V = 2 (full), or V = 1 (half: the first
  * 8 columns of each 16-wide strip row), where even and odd steps go to two
@@ -66,12 +68,17 @@ enum { MR = 6, NR = 16 };
 
 /* Stores the tile's rows: acc (+ old c) (+ bias) (+ sum), activated as
  * KIND. With a constant KIND the activation's switch folds away: one copy
- * per common kind, instead of a dispatch per vector. */
+ * per common kind, instead of a dispatch per vector. Relu and Clip are
+ * applied before the store; the costly kinds (SiLU, Sigmoid, Tanh, ...) in
+ * a second pass over the stored rows (in L1), 4 vectors at a time through
+ * onyx_avx2_act_n so that their dependency chains overlap while no
+ * accumulator is live (applied with the 12 accumulators live, they spill). */
 #define EPI_STORE(V, KIND)                                                                 \
     {                                                                                      \
         onyx_avx2_act_params q_ = ap;                                                      \
         q_.kind = (KIND);                                                                  \
         const bool act_ = onyx_avx2_act_vectorized(q_.kind);                               \
+        const bool cheap_ = q_.kind == ONYX_ACT_RELU || q_.kind == ONYX_ACT_CLIP;          \
         _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                            \
             if (i >= rows) break;                                                          \
             __m256 bi = epi->bias ? _mm256_broadcast_ss(epi->bias + i) : _mm256_setzero_ps(); \
@@ -82,8 +89,28 @@ enum { MR = 6, NR = 16 };
                 if (epi->bias) r = _mm256_add_ps(r, bi);                                   \
                 if (epi->sum)                                                              \
                     r = _mm256_add_ps(r, _mm256_loadu_ps(epi->sum + i * epi->lds + 8 * v)); \
-                if (act_) r = onyx_avx2_act(&q_, r);                                       \
+                if (act_ && cheap_) r = onyx_avx2_act(&q_, r);                             \
                 _mm256_storeu_ps(ci, r);                                                   \
+            }                                                                              \
+        }                                                                                  \
+        if (act_ && !cheap_) {                                                             \
+            enum { RG = ONYX_EPI_GRP / V };                                                \
+            int i0 = 0;                                                                    \
+            for (; i0 + RG <= rows; i0 += RG) {                                            \
+                __m256 g_[ONYX_EPI_GRP];                                                   \
+                _Pragma("GCC unroll 8") for (int j = 0; j < ONYX_EPI_GRP; j++)             \
+                    g_[j] = _mm256_loadu_ps(c + (i0 + j / V) * ldc + 8 * (j % V));         \
+                onyx_avx2_act_n(&q_, g_, ONYX_EPI_GRP);                                    \
+                _Pragma("GCC unroll 8") for (int j = 0; j < ONYX_EPI_GRP; j++)             \
+                    _mm256_storeu_ps(c + (i0 + j / V) * ldc + 8 * (j % V), g_[j]);         \
+            }                                                                              \
+            for (; i0 < rows; i0++) {                                                      \
+                __m256 g_[V];                                                              \
+                _Pragma("GCC unroll 2") for (int v = 0; v < V; v++)                        \
+                    g_[v] = _mm256_loadu_ps(c + i0 * ldc + 8 * v);                         \
+                onyx_avx2_act_n(&q_, g_, V);                                               \
+                _Pragma("GCC unroll 2") for (int v = 0; v < V; v++)                        \
+                    _mm256_storeu_ps(c + i0 * ldc + 8 * v, g_[v]);                         \
             }                                                                              \
         }                                                                                  \
     }

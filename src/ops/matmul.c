@@ -4,7 +4,6 @@
  * double on onyx_dgemm, float16/bfloat16 through float32, integer types on
  * plain loops with wrap-around accumulation. Conv lives in conv.c. */
 #include "core/op.h"
-#include "kernels/act.h"
 #include "kernels/dispatch.h"
 #include "kernels/gemm.h"
 
@@ -153,6 +152,7 @@ typedef struct mm_epi {
     const float *bias; /* (n) or NULL */
     const onyx_act *act;
     const onyx_row_kernels *rows;
+    const onyx_conv_kernels *conv; /* the activation (conv->act: vectorized, in place) */
 } mm_epi;
 
 static void mm_epi_block(void *ctx, float *c, int64_t ldc, int64_t i0, int64_t rows, int64_t j0,
@@ -162,7 +162,7 @@ static void mm_epi_block(void *ctx, float *c, int64_t ldc, int64_t i0, int64_t r
     for (int64_t i = 0; i < rows; i++) {
         float *ci = c + i * ldc;
         if (e->bias) e->rows->add(ci, e->bias + j0, cols);
-        if (e->act->kind != ONYX_ACT_NONE) onyx_act_apply(e->act, ci, cols);
+        if (e->act->kind != ONYX_ACT_NONE) e->conv->act(ci, ci, cols, e->act);
     }
 }
 
@@ -271,7 +271,8 @@ static onyx_status run_gemm(const onyx_node *nd, onyx_exec *x) {
     const onyx_tensor *bias = gemm_row_bias(at, C, n, &fits);
     if (ps && fits && A->dtype == ONYX_DTYPE_FLOAT && B->data == ps->b_data && k == ps->k &&
         n == ps->n) {
-        mm_epi e = {bias ? bias->data : NULL, &nd->act, onyx_kernels_get()->rows};
+        mm_epi e = {bias ? bias->data : NULL, &nd->act, onyx_kernels_get()->rows,
+                    onyx_kernels_get()->conv};
         return matmul_packed(x, ps, m, A->data, Y->data, &e);
     }
 
@@ -306,7 +307,8 @@ static onyx_status run_gemm(const onyx_node *nd, onyx_exec *x) {
     st = gemm_any(x, t, at->ta, at->tb, m, n, k, at->alpha, a, A->dims[1], b, B->dims[1], beta, y,
                   n);
     if (st) return st;
-    if (t == ONYX_DTYPE_FLOAT && nd->act.kind != ONYX_ACT_NONE) onyx_act_apply(&nd->act, y, m * n);
+    if (t == ONYX_DTYPE_FLOAT && nd->act.kind != ONYX_ACT_NONE)
+        onyx_kernels_get()->conv->act(y, y, m * n, &nd->act);
     if (t != A->dtype) onyx_convert(A->dtype, Y->data, t, y, m * n, false);
     return ONYX_OK;
 }
@@ -469,7 +471,8 @@ static onyx_status run_matmul(const onyx_node *nd, onyx_exec *x) {
     if (bias && (bias->dtype != ONYX_DTYPE_FLOAT || A->dtype != ONYX_DTYPE_FLOAT ||
                  onyx_tensor_count(bias) != p.n))
         return onyx_exec_fail(x, ONYX_ERR_INVALID_ARGUMENT, "the fused bias does not fit");
-    mm_epi e = {bias ? bias->data : NULL, &nd->act, onyx_kernels_get()->rows};
+    mm_epi e = {bias ? bias->data : NULL, &nd->act, onyx_kernels_get()->rows,
+                onyx_kernels_get()->conv};
     const matmul_state *s = nd->state;
     if (s && A->dtype == ONYX_DTYPE_FLOAT && B->data == s->b_data && p.b_batch == 1 &&
         p.a_batch == p.batch && p.k == s->k && p.n == s->n)

@@ -238,6 +238,58 @@ UNIT_TEST(conv_kernels_avx2_match_generic) {
     check_depthwise_variant(&onyx_conv_kernels_avx2, unit_failed_);
 }
 
+/* Distance in floats (ulps) between a and b; denormals count as floats. */
+static double act_ulps(float a, float b) {
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b) ? 0 : 1e30;
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    int64_t ka = ia < 0 ? -(int64_t)(ia & 0x7fffffff) : ia;
+    int64_t kb = ib < 0 ? -(int64_t)(ib & 0x7fffffff) : ib;
+    return fabs((double)(ka - kb));
+}
+
+/* Sigmoid and SiLU of every variant at the limits, and the AVX2 ones against
+ * double precision over [-110, 110] (denormal results included): within 3
+ * and 4 ulp (conv_avx2.h). */
+UNIT_TEST(act_sigmoid_silu_limits_and_accuracy) {
+    const onyx_cpu *cpu = onyx_cpu_get();
+    const onyx_conv_kernels *ks[2] = {&onyx_conv_kernels_generic,
+                                      cpu->avx2 && cpu->fma ? &onyx_conv_kernels_avx2 : NULL};
+    const onyx_act sig = {ONYX_ACT_SIGMOID, 0, 0}, silu = {ONYX_ACT_SILU, 0, 0};
+    for (int v = 0; v < 2; v++) {
+        if (!ks[v]) continue;
+        float x[9] = {NAN, INFINITY, -INFINITY, -0.0f, 0.0f, -200.0f, 200.0f, -88.5f, 1e30f}, y[9];
+        ks[v]->act(x, y, 9, &sig);
+        CHECK(isnan(y[0]) && y[1] == 1 && y[2] == 0 && y[3] == 0.5f && y[4] == 0.5f);
+        CHECK(y[5] == 0 && y[6] == 1 && y[8] == 1);
+        CHECK(act_ulps(y[7], (float)(1.0 / (1.0 + exp(88.5)))) <= 2); /* denormal, not 0 */
+        ks[v]->act(x, y, 9, &silu);
+        CHECK(isnan(y[0]) && y[1] == INFINITY && y[2] == 0 && y[3] == 0 && y[4] == 0);
+        CHECK(y[5] == 0 && y[6] == 200.0f && y[8] == 1e30f);
+    }
+    if (!ks[1]) return;
+    enum { N = 1 << 16 };
+    float *x = malloc(sizeof(float) * N * 2), *y = x + N;
+    double worst_sig = 0, worst_silu = 0;
+    for (int64_t base = 0; base < 40 * N; base += N) {
+        for (int i = 0; i < N; i++) x[i] = -110.0f + 220.0f * (float)((double)(base + i) / (40.0 * N));
+        ks[1]->act(x, y, N, &sig);
+        for (int i = 0; i < N; i++) {
+            double u = act_ulps(y[i], (float)(1.0 / (1.0 + exp(-(double)x[i]))));
+            if (u > worst_sig) worst_sig = u;
+        }
+        ks[1]->act(x, y, N, &silu);
+        for (int i = 0; i < N; i++) {
+            double u = act_ulps(y[i], (float)((double)x[i] / (1.0 + exp(-(double)x[i]))));
+            if (u > worst_silu) worst_silu = u;
+        }
+    }
+    free(x);
+    CHECK(worst_sig <= 3);
+    CHECK(worst_silu <= 4);
+}
+
 UNIT_TEST(conv_kernels_generic_depthwise_is_direct) {
     /* The generic twin against a plain loop over taps, so the reference of
      * the variants is itself checked. */
