@@ -37,16 +37,17 @@ static inline __m256 load2x4(const float *lo, const float *hi) {
     return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(lo)), _mm_loadu_ps(hi), 1);
 }
 
-/* Interleaves input rows [lo, hi) (0 <= lo) of the channels whose planes
- * start at s[0..8) into their ring slots
+/* Interleaves input rows [lo, hi) (0 <= lo; row lo goes to ring slot
+ * `slot`) of the channels whose planes start at s[0..8) into their slots
  * (column j at + (pw + j) * 8, for j < wt). */
-static void fill_rows(const onyx_dwc_plan *p, const float *const *s, int64_t lo,
-                      int64_t hi, float *ring) {
+static inline __attribute__((always_inline)) void fill_rows(const onyx_dwc_plan *p,
+                                                            const float *const *s, int64_t lo,
+                                                            int64_t hi, int64_t slot,
+                                                            float *ring) {
     const onyx_conv2d *g = &p->g;
     const int64_t wt = p->wt, w = g->w, rowf = p->cols * B, plane = g->h * w;
     const float *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3], *s4 = s[4], *s5 = s[5],
                 *s6 = s[6], *s7 = s[7];
-    int64_t slot = lo % p->slots;
     for (int64_t iy = lo; iy < hi; iy++) {
         float *d = ring + slot * rowf + g->pw * B;
         if (++slot == p->slots) slot = 0;
@@ -89,9 +90,18 @@ static void fill_rows(const onyx_dwc_plan *p, const float *const *s, int64_t lo,
         /* A row narrower than a vector: whole-vector loads run into the
          * next row, except near the plane's end (masked: the plane may end
          * the tensor). The extra lanes become columns that are not stored. */
-        const bool last = off + 8 > plane;
-        for (int c = 0; c < B; c++)
-            r[c] = last ? onyx_avx2_load_first(s[c] + off, wt) : _mm256_loadu_ps(s[c] + off);
+        if (off + 8 > plane) {
+            for (int c = 0; c < B; c++) r[c] = onyx_avx2_load_first(s[c] + off, wt);
+        } else {
+            r[0] = _mm256_loadu_ps(s0 + off);
+            r[1] = _mm256_loadu_ps(s1 + off);
+            r[2] = _mm256_loadu_ps(s2 + off);
+            r[3] = _mm256_loadu_ps(s3 + off);
+            r[4] = _mm256_loadu_ps(s4 + off);
+            r[5] = _mm256_loadu_ps(s5 + off);
+            r[6] = _mm256_loadu_ps(s6 + off);
+            r[7] = _mm256_loadu_ps(s7 + off);
+        }
         tr8(r);
         for (int64_t k = 0; k < wt; k++) _mm256_storeu_ps(d + k * B, r[k]);
     }
@@ -137,9 +147,13 @@ static inline __attribute__((always_inline)) void body(
     const onyx_conv2d *g = &p->g;
     const int64_t kh = KH ? KH : g->kh, kw = KW ? KW : g->kw, sh = SH ? SH : g->sh,
                   sw = SW ? SW : g->sw, dh = D ? 1 : g->dh, dw = D ? 1 : g->dw;
-    onyx_avx2_act_params ap = *ap0;
+    onyx_avx2_act_params ap;
     ap.kind = KIND;
+    ap.a = ap0->a;
+    ap.b = ap0->b;
     const int64_t rowf = p->cols * B, slots = p->slots, ow = g->ow, ohw = g->oh * ow;
+    /* the ring slot of row oy * sh - ph, kept up to date without divisions */
+    int64_t base = (slots - g->ph % slots) % slots;
     /* The channel planes; lanes past nc repeat the last channel (their
      * weights are zero and their outputs not stored). */
     const float *s[B];
@@ -151,11 +165,13 @@ static inline __attribute__((always_inline)) void body(
         if (hi > g->h) hi = g->h;
         int64_t lo = iy0 > next ? iy0 : next;
         if (lo < 0) lo = 0;
-        if (lo < hi) fill_rows(p, s, lo, hi, ring);
+        if (lo < hi) {
+            const int64_t ls = base + (lo - iy0); /* lo - iy0 < slots */
+            fill_rows(p, s, lo, hi, ls < slots ? ls : ls - slots, ring);
+        }
         if (hi > next) next = hi;
         /* The rows the taps read: ring slots, or the zero row. */
         const float *rp[8];
-        const int64_t base = (iy0 % slots + slots) % slots; /* the slot of row iy0 */
         for (int64_t ky = 0; ky < (KH ? KH : 0); ky++) {
             const int64_t iy = iy0 + ky * dh, slot = base + ky * dh;
             rp[ky] = iy < 0 || iy >= g->h ? zero : ring + (slot < slots ? slot : slot - slots) * rowf;
@@ -193,6 +209,8 @@ static inline __attribute__((always_inline)) void body(
             if (nc == B) store_block(acc, B, so, yo, ohw, whole, n, &ap, KIND);
             else store_block(acc, nc, so, yo, ohw, whole, n, &ap, KIND);
         }
+        base += sh % slots;
+        if (base >= slots) base -= slots;
     }
 }
 

@@ -661,13 +661,11 @@ static void dwc_task(void *ctx, int64_t begin, int64_t end, int thread) {
 }
 
 /* The one place choosing between the depthwise kernels: channel-blocked
- * when each group has one output channel, except for wide stride-1 planes
- * with at most 3x3 taps, where the per-plane kernel (lanes along the row, no
- * transposes) measured faster (MobileNetV2's 112x112, 56x56, 28x28 layers). */
+ * when each group has one output channel (it measured faster than the
+ * per-plane kernel on every depthwise layer of MobileNetV2 and
+ * EfficientNet-B0, 7x7 to 112x112, stride 1 and 2), else per plane. */
 static bool dw_blocked(const conv_geom *g) {
-    if (g->kg != 1) return false;
-    const bool s1 = g->stride[0] == 1 && g->stride[1] == 1;
-    return !(s1 && g->kern_size <= 9 && g->out[1] >= 24);
+    return g->kg == 1;
 }
 
 /* One (image, group) GEMM: what it reads and where it writes. */

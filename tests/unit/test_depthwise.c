@@ -134,6 +134,17 @@ static void check_avx2(const onyx_dwc_plan *p, int64_t c, const float *x, const 
         if (d > worst) worst = d;
     }
     CHECK_NEAR(worst, 0.0, 1e-5);
+    if (sum) {
+        /* the residual addend in the output buffer itself */
+        for (int64_t i = 0; i < yn; i++) y1[i] = sum[i];
+        run_blocks(onyx_depthwise_avx2.block, p, c, x, w, bias, y1, act, y1, scratch);
+        worst = 0;
+        for (int64_t i = 0; i < yn; i++) {
+            double d = fabs((double)y0[i] - y1[i]) / (1.0 + fabs((double)y0[i]));
+            if (d > worst) worst = d;
+        }
+        CHECK_NEAR(worst, 0.0, 1e-5);
+    }
     free(y1);
     free(scratch);
 }
