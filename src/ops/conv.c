@@ -71,6 +71,7 @@ typedef struct prepack_job {
     float *packed;    /* GEMM: (stride); Winograd: (36, stride) */
     int64_t stride;
     float *u;         /* Winograd: per thread (36, band, kk), else NULL */
+    const onyx_winograd_kernels *wk;
 } prepack_job;
 
 static void prepack_gemm_task(void *ctx, int64_t b0, int64_t b1, int thread) {
@@ -89,7 +90,7 @@ static void prepack_winograd_task(void *ctx, int64_t b0, int64_t b1, int thread)
     float *u = j->u + (int64_t)thread * ONYX_WINO_XI * j->band * c;
     for (int64_t b = b0; b < b1; b++) {
         int64_t k0 = b * j->band, rows = j->k - k0 < j->band ? j->k - k0 : j->band;
-        onyx_winograd_weights(j->w + k0 * c * 9, rows, c, u);
+        j->wk->weights(j->w + k0 * c * 9, rows, c, u);
         for (int xi = 0; xi < ONYX_WINO_XI; xi++)
             onyx_sgemm_pack_a_rows(j->kern, j->k, c, k0, rows, u + xi * rows * c, c,
                                    j->packed + xi * j->stride);
@@ -128,7 +129,7 @@ static onyx_status prepack_winograd(onyx_node *n, conv_attr *a, const onyx_tenso
         free(u);
         return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory transforming W");
     }
-    prepack_job j = {kern, W->data, k, c, band, packed, stride, u};
+    prepack_job j = {kern, W->data, k, c, band, packed, stride, u, onyx_kernels_get()->winograd};
     onyx_node_parallel(n, (k + band - 1) / band, 1, prepack_winograd_task, &j);
     free(u);
     a->w_data = W->data;
