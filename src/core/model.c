@@ -171,6 +171,8 @@ void *onyx_node_alloc_packed(onyx_node *n, size_t size) {
         d += k;
         left -= k;
     }
+    /* The rest is fresh: all of it is about to be written. */
+    if (left) onyx_pages_populate(d, left);
     return p;
 }
 
