@@ -176,14 +176,6 @@ void *onyx_node_alloc_packed(onyx_node *n, size_t size) {
     return p;
 }
 
-int onyx_node_threads(const onyx_node *n) {
-    return n->model && n->model->load_pool ? onyx_pool_threads(n->model->load_pool) : 1;
-}
-
-void onyx_node_parallel(onyx_node *n, int64_t count, int64_t grain, onyx_task_fn fn, void *ctx) {
-    onyx_pool_run(n->model ? n->model->load_pool : NULL, count, grain, fn, ctx);
-}
-
 // ----------------------------------------------------------------------------
 // Releasing constants that no run will read
 
@@ -349,14 +341,7 @@ static onyx_status load(onyx_model *m, onyx_error *err) {
                          : onyx_pb_decode_model(m->bytes, m->size, &m->arena, &m->pb, err);
     if (st) return st;
     if (!m->pb->graph) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "the model has no graph");
-    /* Prepacking splits over the threads the model's sessions will use by
-     * default; without them (or with one) it runs inline. */
-    int cpus = onyx_cpu_count(), threads = m->opts.threads > 0 ? m->opts.threads : cpus;
-    if (threads > cpus) threads = cpus;
-    if (threads > 1) m->load_pool = onyx_pool_new(threads);
     st = onyx_graph_build(m, err);
-    onyx_pool_free(m->load_pool);
-    m->load_pool = NULL;
     /* Before anything frees a constant whose pages the pool holds. */
     pool_close(m->pages);
     if (st) return st;
