@@ -91,6 +91,8 @@ struct onyx_page_pool {
     int n_given, cap_given;
     page_range *regions; /* onyx_pages_alloc mappings, freed with the model */
     int n_regions, cap_regions;
+    const onyx_graph **swept; /* graphs whose unused constants went already */
+    int n_swept, cap_swept;
     bool closed;         /* the load is over: gifts are dropped */
 };
 
@@ -139,6 +141,7 @@ static void pool_free(onyx_page_pool *pp) {
     free(pp->free);
     free(pp->given);
     free(pp->regions);
+    free(pp->swept);
     free(pp);
 }
 
@@ -328,7 +331,14 @@ void onyx_node_release_constant(onyx_node *n, int i, bool reread) {
     release_value(n->model, g->slots[s].constant, !reread);
     /* Graph passes ran before the first init: the constants they replaced
      * (weights folded with a BatchNormalization) go now rather than at the
-     * end of the load, which lowers its peak. Cheap, and idempotent. */
+     * end of the load, which lowers its peak. Once per graph: init rewires
+     * nothing, so a second sweep would find nothing new (and each walks the
+     * whole graph). */
+    onyx_page_pool *pp = n->model->pages;
+    for (int k = 0; pp && k < pp->n_swept; k++)
+        if (pp->swept[k] == g) return;
+    if (pp && grow((void **)&pp->swept, pp->n_swept, &pp->cap_swept, sizeof *pp->swept))
+        pp->swept[pp->n_swept++] = g;
     onyx_model_release_unused(n->model, g);
 }
 
