@@ -68,6 +68,23 @@ void onyx_pages_free(void *p, size_t n) {
     if (p) munmap(p, n);
 }
 
+void onyx_pages_populate(void *p, size_t n) {
+#if defined(__linux__)
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels refuse it (EINVAL) */
+#endif
+    long ps = sysconf(_SC_PAGESIZE);
+    if (!p || ps <= 0) return;
+    uintptr_t page = (uintptr_t)ps, lo = ((uintptr_t)p + page - 1) / page * page;
+    uintptr_t hi = ((uintptr_t)p + n) / page * page;
+    if (hi <= lo || (uintptr_t)p + n < (uintptr_t)p) return;
+    /* Advice: where refused, the pages come at first touch as usual. */
+    (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+#else
+    (void)p, (void)n;
+#endif
+}
+
 bool onyx_pages_move(void *dst, void *src, size_t n) {
 #if defined(__linux__) && !defined(__SANITIZE_ADDRESS__)
 #ifndef MREMAP_DONTUNMAP

@@ -67,7 +67,6 @@ struct onyx_model {
     bool batch_separable;      /* a batch may run in sub-batches (subbatch.c) */
     bool batch_has_conv;       /* ... and the graph has convolutions */
     onyx_page_pool *pages;     /* load-time page recycling (model.c), or NULL */
-    onyx_pool *load_pool;      /* threads for prepacking during the load, or NULL */
 };
 
 /* Builds model->graph from model->pb. Errors name the node, op and cause. */

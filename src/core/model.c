@@ -91,6 +91,8 @@ struct onyx_page_pool {
     int n_given, cap_given;
     page_range *regions; /* onyx_pages_alloc mappings, freed with the model */
     int n_regions, cap_regions;
+    const onyx_graph **swept; /* graphs whose unused constants went already */
+    int n_swept, cap_swept;
     bool closed;         /* the load is over: gifts are dropped */
 };
 
@@ -139,6 +141,7 @@ static void pool_free(onyx_page_pool *pp) {
     free(pp->free);
     free(pp->given);
     free(pp->regions);
+    free(pp->swept);
     free(pp);
 }
 
@@ -171,15 +174,9 @@ void *onyx_node_alloc_packed(onyx_node *n, size_t size) {
         d += k;
         left -= k;
     }
+    /* The rest is fresh: all of it is about to be written. */
+    if (left) onyx_pages_populate(d, left);
     return p;
-}
-
-int onyx_node_threads(const onyx_node *n) {
-    return n->model && n->model->load_pool ? onyx_pool_threads(n->model->load_pool) : 1;
-}
-
-void onyx_node_parallel(onyx_node *n, int64_t count, int64_t grain, onyx_task_fn fn, void *ctx) {
-    onyx_pool_run(n->model ? n->model->load_pool : NULL, count, grain, fn, ctx);
 }
 
 // ----------------------------------------------------------------------------
@@ -334,7 +331,14 @@ void onyx_node_release_constant(onyx_node *n, int i, bool reread) {
     release_value(n->model, g->slots[s].constant, !reread);
     /* Graph passes ran before the first init: the constants they replaced
      * (weights folded with a BatchNormalization) go now rather than at the
-     * end of the load, which lowers its peak. Cheap, and idempotent. */
+     * end of the load, which lowers its peak. Once per graph: init rewires
+     * nothing, so a second sweep would find nothing new (and each walks the
+     * whole graph). */
+    onyx_page_pool *pp = n->model->pages;
+    for (int k = 0; pp && k < pp->n_swept; k++)
+        if (pp->swept[k] == g) return;
+    if (pp && grow((void **)&pp->swept, pp->n_swept, &pp->cap_swept, sizeof *pp->swept))
+        pp->swept[pp->n_swept++] = g;
     onyx_model_release_unused(n->model, g);
 }
 
@@ -347,14 +351,7 @@ static onyx_status load(onyx_model *m, onyx_error *err) {
                          : onyx_pb_decode_model(m->bytes, m->size, &m->arena, &m->pb, err);
     if (st) return st;
     if (!m->pb->graph) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "the model has no graph");
-    /* Prepacking splits over the threads the model's sessions will use by
-     * default; without them (or with one) it runs inline. */
-    int cpus = onyx_cpu_count(), threads = m->opts.threads > 0 ? m->opts.threads : cpus;
-    if (threads > cpus) threads = cpus;
-    if (threads > 1) m->load_pool = onyx_pool_new(threads);
     st = onyx_graph_build(m, err);
-    onyx_pool_free(m->load_pool);
-    m->load_pool = NULL;
     /* Before anything frees a constant whose pages the pool holds. */
     pool_close(m->pages);
     if (st) return st;

@@ -113,11 +113,6 @@ void *onyx_node_alloc(onyx_node *n, size_t size);
  * it can be, of pages that the load's released copies gave back (model.c),
  * so that it costs no fresh pages. NULL when out of memory. */
 void *onyx_node_alloc_packed(onyx_node *n, size_t size);
-/* The threads that init may split work over (the load's pool, sized by the
- * model's thread option), and a parallel-for on them; inline (one thread)
- * outside a load. For prepacking large weights. */
-int onyx_node_threads(const onyx_node *n);
-void onyx_node_parallel(onyx_node *n, int64_t count, int64_t grain, onyx_task_fn fn, void *ctx);
 
 /* Input i when it is a constant known at load (an initializer, after graph
  * passes), else NULL. For init to prepack weights; the tensor lives as long

@@ -381,7 +381,11 @@ static onyx_status fold_batchnorm(onyx_model *m, onyx_graph *g, onyx_error *err)
             onyx_value_free(nb);
             return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory folding batch norm");
         }
-        if (nw) nw->kind = ONYX_KIND_TENSOR;
+        if (nw) {
+            nw->kind = ONYX_KIND_TENSOR;
+            /* its fresh pages in one call, not a fault each */
+            onyx_pages_populate(nw->tensor.data, onyx_tensor_nbytes(&nw->tensor));
+        }
         nb->kind = ONYX_KIND_TENSOR;
         /* (in place: the model owns the copy, so writing it is safe) */
         float *wd = in_place ? (float *)w->data : nw->tensor.data, *bd = nb->tensor.data;

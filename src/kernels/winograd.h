@@ -61,10 +61,14 @@ typedef void (*onyx_wino_output_fn)(const onyx_wino_geom *g, const float *m, int
                                     const float *bias, const float *sum, const onyx_act *act,
                                     float *y);
 
+/* u (36, k, c) = G g G^T of w (k, c, 3, 3), as onyx_winograd_weights. */
+typedef void (*onyx_wino_weights_fn)(const float *w, int64_t k, int64_t c, float *u);
+
 typedef struct onyx_winograd_kernels {
     const char *name;
     onyx_wino_input_fn input;
     onyx_wino_output_fn output;
+    onyx_wino_weights_fn weights; /* the same bits as onyx_winograd_weights */
 } onyx_winograd_kernels;
 
 extern const onyx_winograd_kernels onyx_winograd_generic;

@@ -4,6 +4,7 @@
  * the generic twins in winograd.c (same operation order up to FMA
  * contraction). Only reached when dispatch.c found AVX2 and FMA. */
 #include "kernels/winograd.h"
+#include "kernels/winograd_weights.h"
 
 #include "kernels/act.h"
 #include "kernels/conv_avx2.h"
@@ -185,4 +186,9 @@ static void output_avx2(const onyx_wino_geom *g, const float *m, int64_t xi_stri
     }
 }
 
-const onyx_winograd_kernels onyx_winograd_avx2 = {"avx2", input_avx2, output_avx2};
+/* The generic transform's code compiled for AVX (4 doubles a vector). */
+static void weights_avx2(const float *w, int64_t k, int64_t c, float *u) {
+    onyx_wino_weights_impl(w, k, c, u);
+}
+
+const onyx_winograd_kernels onyx_winograd_avx2 = {"avx2", input_avx2, output_avx2, weights_avx2};

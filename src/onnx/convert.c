@@ -240,6 +240,8 @@ static onyx_status raw_to_tensor(const onyx_pb_tensor *pb, const uint8_t *src, s
     onyx_status st = alloc_out(pb, out, err);
     if (st) return st;
     uint8_t *dst = out->data;
+    /* A large copy's fresh pages in one call rather than a fault each. */
+    if (nbytes >= ((size_t)64 << 10)) onyx_pages_populate(dst, nbytes);
     if (is_4bit(dt)) {
         for (size_t j = 0; j < (size_t)n; j++) dst[j] = nibble(dt, src[j / 2], j);
     } else if (dt == ONYX_DTYPE_BOOL) {

@@ -60,55 +60,6 @@ static bool all_ones(int64_t n, const int64_t *v) {
     return true;
 }
 
-/* Packing a constant W split over the load's threads: bands of `band`
- * output channels (a multiple of the strip height), each transformed (for
- * Winograd, into the thread's slice of `u`) and packed into its place. */
-typedef struct prepack_job {
-    const onyx_sgemm_kernel *kern;
-    const float *w;   /* (k, kk) for GEMM; (k, c, 3, 3) for Winograd */
-    int64_t k, kk;    /* rows and depth of each packed matrix */
-    int64_t band;     /* rows per band */
-    float *packed;    /* GEMM: (stride); Winograd: (36, stride) */
-    int64_t stride;
-    float *u;         /* Winograd: per thread (36, band, kk), else NULL */
-} prepack_job;
-
-static void prepack_gemm_task(void *ctx, int64_t b0, int64_t b1, int thread) {
-    const prepack_job *j = ctx;
-    (void)thread;
-    for (int64_t b = b0; b < b1; b++) {
-        int64_t k0 = b * j->band, rows = j->k - k0 < j->band ? j->k - k0 : j->band;
-        onyx_sgemm_pack_a_rows(j->kern, j->k, j->kk, k0, rows, j->w + k0 * j->kk, j->kk,
-                               j->packed);
-    }
-}
-
-static void prepack_winograd_task(void *ctx, int64_t b0, int64_t b1, int thread) {
-    const prepack_job *j = ctx;
-    const int64_t c = j->kk;
-    float *u = j->u + (int64_t)thread * ONYX_WINO_XI * j->band * c;
-    for (int64_t b = b0; b < b1; b++) {
-        int64_t k0 = b * j->band, rows = j->k - k0 < j->band ? j->k - k0 : j->band;
-        onyx_winograd_weights(j->w + k0 * c * 9, rows, c, u);
-        for (int xi = 0; xi < ONYX_WINO_XI; xi++)
-            onyx_sgemm_pack_a_rows(j->kern, j->k, c, k0, rows, u + xi * rows * c, c,
-                                   j->packed + xi * j->stride);
-    }
-}
-
-/* Rows per band: at most `cap`, a multiple of mr, and small enough that
- * every thread gets a few bands when there are several threads. */
-static int64_t band_rows(int64_t k, int mr, int64_t cap, int threads) {
-    int64_t band = cap / mr * mr;
-    if (threads > 1) {
-        int64_t even = (k + 4 * threads - 1) / (4 * threads);
-        even = (even + mr - 1) / mr * mr;
-        if (even < band) band = even;
-    }
-    if (band < mr) band = mr;
-    return band < k ? band : k;
-}
-
 /* Transforms and packs a constant 3x3 W for Winograd (see conv_attr). U is
  * made a band of output channels at a time, small enough to stay in L2
  * (about 256 KB), and each band is packed straight into the 36 matrices:
@@ -117,10 +68,12 @@ static onyx_status prepack_winograd(onyx_node *n, conv_attr *a, const onyx_tenso
                                     onyx_error *err) {
     const int64_t k = W->dims[0], c = W->dims[1];
     const onyx_sgemm_kernel *kern = onyx_kernels_get()->sgemm;
-    const int threads = onyx_node_threads(n);
+    const onyx_winograd_kernels *wk = onyx_kernels_get()->winograd;
     int64_t stride = onyx_sgemm_packed_a_floats(kern, k, c);
-    int64_t band = band_rows(k, kern->mr, (64 * 1024) / (ONYX_WINO_XI * c), threads);
-    float *u = malloc((size_t)(threads * ONYX_WINO_XI * band * c) * sizeof(float));
+    int64_t band = (64 * 1024) / (ONYX_WINO_XI * c) / kern->mr * kern->mr;
+    if (band < kern->mr) band = kern->mr;
+    if (band > k) band = k;
+    float *u = malloc((size_t)(ONYX_WINO_XI * band * c) * sizeof(float)); /* (36, band, c) */
     float *packed = stride < 0 ? NULL
                                : onyx_node_alloc_packed(n, (size_t)(ONYX_WINO_XI * stride) *
                                                                 sizeof(float));
@@ -128,8 +81,14 @@ static onyx_status prepack_winograd(onyx_node *n, conv_attr *a, const onyx_tenso
         free(u);
         return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory transforming W");
     }
-    prepack_job j = {kern, W->data, k, c, band, packed, stride, u};
-    onyx_node_parallel(n, (k + band - 1) / band, 1, prepack_winograd_task, &j);
+    const float *w = W->data;
+    for (int64_t k0 = 0; k0 < k; k0 += band) {
+        int64_t rows = k - k0 < band ? k - k0 : band;
+        wk->weights(w + k0 * c * 9, rows, c, u);
+        for (int xi = 0; xi < ONYX_WINO_XI; xi++)
+            onyx_sgemm_pack_a_rows(kern, k, c, k0, rows, u + xi * rows * c, c,
+                                   packed + xi * stride);
+    }
     free(u);
     a->w_data = W->data;
     a->kern = kern;
@@ -162,15 +121,8 @@ static onyx_status prepack_conv(onyx_node *n, conv_attr *a, onyx_error *err) {
     float *packed = onyx_node_alloc_packed(n, (size_t)(stride * a->group) * sizeof(float));
     if (!packed) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory packing W");
     const float *w = W->data;
-    if (a->group == 1 && k * kk >= 64 * 1024) {
-        /* Large single-group weights: bands of rows over the threads. */
-        prepack_job j = {kern, w, k, kk, band_rows(k, kern->mr, k, onyx_node_threads(n)),
-                         packed, stride, NULL};
-        onyx_node_parallel(n, (k + j.band - 1) / j.band, 1, prepack_gemm_task, &j);
-    } else {
-        for (int64_t gi = 0; gi < a->group; gi++)
-            onyx_sgemm_pack_a(kern, false, kg, kk, w + gi * kg * kk, kk, packed + gi * stride);
-    }
+    for (int64_t gi = 0; gi < a->group; gi++)
+        onyx_sgemm_pack_a(kern, false, kg, kk, w + gi * kg * kk, kk, packed + gi * stride);
     a->w_data = W->data;
     a->kern = kern;
     a->packed = packed;

@@ -420,6 +420,13 @@ UNIT_TEST(winograd_weights_match_definition) {
         for (int64_t i = 0; i < 36 * plane; i++)
             if (fabs((double)u0[i] - u1[i]) > worst) worst = fabs((double)u0[i] - u1[i]);
         CHECK_NEAR(worst, 0.0, 1e-6);
+        /* every ISA variant: the same bits as the generic twin */
+        const onyx_cpu *cpu = onyx_cpu_get();
+        if (cpu->avx2 && cpu->fma) {
+            onyx_winograd_avx2.weights(w, k, c, u0);
+            CHECK(memcmp(u0, u1, sizeof(float) * (size_t)(36 * plane)) == 0);
+        }
+        CHECK(onyx_winograd_generic.weights == onyx_winograd_weights);
         free(w);
         free(u0);
         free(u1);

@@ -9,6 +9,7 @@
 #include "unit.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -170,6 +171,36 @@ static int check_model(onyx_model *model, const cnn *n) {
     }
     onyx_session_free(s);
     return ok;
+}
+
+/* Pages moved out of a heap block (as the load's page pool does with a
+ * released weight copy) arrive with their contents; the block keeps its
+ * address range, reading zeros there, and can still be written and freed.
+ * Where the OS cannot move pages, nothing changes. */
+UNIT_TEST(pages_move_from_heap_block) {
+    const size_t ps = onyx_page_size(), n = 8 * ps;
+    unsigned char *block = malloc(n + 2 * ps);
+    unsigned char *dst = onyx_pages_alloc(n);
+    CHECK(block && dst);
+    if (!block || !dst) {
+        free(block);
+        onyx_pages_free(dst, n);
+        return;
+    }
+    unsigned char *src = (unsigned char *)(((uintptr_t)block + ps - 1) / ps * ps);
+    for (size_t i = 0; i < n; i++) src[i] = (unsigned char)(i * 13 + i / ps);
+    bool moved = onyx_pages_move(dst, src, n);
+    for (size_t i = 0; i < n; i++) {
+        if (dst[i] != (moved ? (unsigned char)(i * 13 + i / ps) : 0) ||
+            src[i] != (moved ? 0 : (unsigned char)(i * 13 + i / ps))) {
+            CHECK(false);
+            break;
+        }
+    }
+    memset(src, 1, n); /* still mapped */
+    CHECK(src[n - 1] == 1 && (!moved || dst[n - 1] == (unsigned char)((n - 1) * 13 + 7)));
+    onyx_pages_free(dst, n);
+    free(block);
 }
 
 UNIT_TEST(released_conv_weights_keep_results) {
