@@ -328,9 +328,6 @@ static onyx_status fold_constants(onyx_model *m, onyx_graph *g, bool checked_inp
 // ----------------------------------------------------------------------------
 // Conv + BatchNormalization
 
-/* Y = BN(Conv(X, W, B)) with constant parameters becomes Conv(X, W', B'):
- * W'[k] = W[k] * s[k], B'[k] = (B[k] - mean[k]) * s[k] + bias[k], with
- * s = scale / sqrt(var + epsilon). */
 /* d[j] = x[j] * s for j < n; d may be x (in place), or not overlap it.
  * Eight at a time in a block the compiler turns into vector code (at -O2 it
  * does not vectorize a loop of unknown length), so folding a large model's
@@ -345,6 +342,9 @@ static void scale_row(float *d, const float *x, int64_t n, float s) {
     for (; j < n; j++) d[j] = x[j] * s;
 }
 
+/* Y = BN(Conv(X, W, B)) with constant parameters becomes Conv(X, W', B'):
+ * W'[k] = W[k] * s[k], B'[k] = (B[k] - mean[k]) * s[k] + bias[k], with
+ * s = scale / sqrt(var + epsilon). */
 static onyx_status fold_batchnorm(onyx_model *m, onyx_graph *g, onyx_error *err) {
     for (int i = 0; i < g->n_nodes; i++) {
         onyx_node *bn = &g->nodes[i];
