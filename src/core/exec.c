@@ -474,13 +474,14 @@ static onyx_status gather_slice(onyx_session *s, const split_out *o, int64_t c, 
     return ONYX_OK;
 }
 
-/* Lays out the full outputs from the first slice's (in s->cur); false
- * when an output is not batch-major, so the split does not apply. */
-static onyx_status layout_outputs(onyx_session *s, int64_t n, int64_t sb, split_out *o,
-                                  bool *fallback, onyx_error *err) {
+/* Lays out the full outputs, kept by s, from the first slice's (in
+ * from->cur: s itself or a lane); *fallback when an output is not
+ * batch-major, so the split does not apply. */
+static onyx_status layout_outputs(onyx_session *s, const onyx_session *from, int64_t n,
+                                  int64_t sb, split_out *o, bool *fallback, onyx_error *err) {
     const onyx_graph *g = s->model->graph;
     for (int j = 0; j < g->n_outputs; j++) {
-        const onyx_value *v = s->cur[g->outputs[j]];
+        const onyx_value *v = from->cur[g->outputs[j]];
         const onyx_tensor *t = v && v->kind == ONYX_KIND_TENSOR ? &v->tensor : NULL;
         if (!t || t->ndim < 1 || t->dims[0] != sb || t->dtype == ONYX_DTYPE_STRING) {
             *fallback = true;
@@ -508,14 +509,15 @@ static onyx_status layout_outputs(onyx_session *s, int64_t n, int64_t sb, split_
     return ONYX_OK;
 }
 
-/* Runs slice c on session s in frame f and gathers its outputs. */
+/* Runs slice c on session s in frame f and gathers its outputs (o NULL:
+ * leaves them in s). */
 static onyx_status run_slice(onyx_session *s, frame *f, const onyx_value *const *in, int64_t c,
                              int64_t sb, const split_out *o, onyx_error *err) {
     frame_reset(s);
     bind_slice(s, in, c, sb);
     f->planned = f->recording = false;
     onyx_status st = run_planned(s, f, err);
-    return st ? st : gather_slice(s, o, c, err);
+    return st || !o ? st : gather_slice(s, o, c, err);
 }
 
 // ----------------------------------------------------------------------------
@@ -528,7 +530,7 @@ static onyx_status run_slice(onyx_session *s, frame *f, const onyx_value *const 
 typedef struct lane_job {
     onyx_session *s;               /* the parent */
     const onyx_value *const *in;
-    const split_out *out;
+    const split_out *out;          /* NULL: the first round (see run_lanes) */
     int64_t sb, end;
     atomic_llong next;             /* the next slice to take; slices < end */
     atomic_int failed;
@@ -538,30 +540,45 @@ typedef struct lane_job {
     double *prof_flops;
 } lane_job;
 
+/* Runs slice c on lane li (its frame, error and profile slot); false when
+ * it failed (the job is then marked failed). */
+static bool lane_slice(lane_job *j, int li, int64_t c) {
+    onyx_session *l = j->s->lanes[li];
+    const int nn = j->s->model->graph->n_nodes;
+    frame f = {.g = l->model->graph, .own = l->own, .cur = l->cur};
+    if (j->prof_ns) {
+        f.prof_ns = j->prof_ns + (size_t)li * (size_t)nn;
+        f.prof_flops = j->prof_flops + (size_t)li * (size_t)nn;
+    }
+    onyx_status st = session_aborted(l)
+                         ? onyx_errorf(&j->err[li], ONYX_ERR_CANCELLED, "the run was cancelled")
+                         : run_slice(l, &f, j->in, c, j->sb, j->out, &j->err[li]);
+    if (st) {
+        j->st[li] = st;
+        atomic_store(&j->failed, 1);
+    }
+    return !st;
+}
+
+/* A later round: lane `thread` takes slices until none is left, gathering
+ * each. */
 static void lane_task(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)begin;
     (void)end;
     lane_job *j = ctx;
-    onyx_session *l = j->s->lanes[thread];
-    const int nn = j->s->model->graph->n_nodes;
-    frame f = {.g = l->model->graph, .own = l->own, .cur = l->cur};
-    if (j->prof_ns) {
-        f.prof_ns = j->prof_ns + (size_t)thread * (size_t)nn;
-        f.prof_flops = j->prof_flops + (size_t)thread * (size_t)nn;
-    }
     while (!atomic_load(&j->failed)) {
         int64_t c = atomic_fetch_add(&j->next, 1);
-        if (c >= j->end) break;
-        onyx_status st = session_aborted(l)
-                             ? onyx_errorf(&j->err[thread], ONYX_ERR_CANCELLED,
-                                           "the run was cancelled")
-                             : run_slice(l, &f, j->in, c, j->sb, j->out, &j->err[thread]);
-        if (st) {
-            j->st[thread] = st;
-            atomic_store(&j->failed, 1);
-        }
+        if (c >= j->end || !lane_slice(j, thread, c)) break;
     }
-    frame_reset(l);
+    frame_reset(j->s->lanes[thread]);
+}
+
+/* The first round: lane i runs slice i and keeps its outputs (their layout
+ * is not known yet), whichever thread runs task i. */
+static void lane_first_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    (void)thread;
+    lane_job *j = ctx;
+    for (int64_t i = begin; i < end && !atomic_load(&j->failed); i++) lane_slice(j, (int)i, i);
 }
 
 /* Creates the lanes of s (one per pool thread) on first use. */
@@ -591,7 +608,8 @@ void onyx_exec_free_lanes(onyx_session *s) {
 }
 
 /* Runs slices [c0, c0 + count) on `lanes` lanes; their profile times are
- * added into f's. */
+ * added into f's. o NULL: the first round, slices [0, lanes), whose
+ * outputs stay in the lanes. */
 static onyx_status run_lanes(onyx_session *s, frame *f, const onyx_value *const *in, int64_t c0,
                              int64_t count, int64_t sb, const split_out *o, int lanes,
                              onyx_error *err) {
@@ -613,7 +631,7 @@ static onyx_status run_lanes(onyx_session *s, frame *f, const onyx_value *const 
     }
     /* A lane times its nodes when the parent does; the sums go to the job. */
     for (int i = 0; i < s->n_lanes; i++) s->lanes[i]->profile = s->profile;
-    onyx_pool_run(s->pool, lanes, 1, lane_task, &j);
+    onyx_pool_run(s->pool, lanes, 1, o ? lane_task : lane_first_task, &j);
     for (int i = 0; i < lanes && !st; i++)
         if (j.st[i]) {
             st = j.st[i];
@@ -635,15 +653,17 @@ done:
 
 /* Runs the batch of n samples as n / sb runs over slices of the inputs
  * (contiguous along axis 0), each output's slices gathered into a full
- * output kept by the session. The first slice runs here and lays out the
- * outputs; with several threads, the slices after it run on lanes in
- * rounds of one per thread, and a remainder too small for a round here,
- * split over the threads layer by layer. *fallback is set when the first
- * slice shows the split does not apply (then nothing was computed). */
+ * output kept by the session. With several threads and at least a slice
+ * per thread, the slices run on lanes in rounds of one per thread (lane 0's
+ * first slice lays out the outputs) and a remainder smaller than a round
+ * runs here, split over the threads layer by layer; with one thread every
+ * slice runs here. *fallback is set when the first slice shows the split
+ * does not apply (then nothing was gathered). */
 static onyx_status run_split(onyx_session *s, int64_t n, int64_t sb, bool *fallback,
                              onyx_error *err) {
     const onyx_graph *g = s->model->graph;
     onyx_status st = ONYX_OK;
+    bool lanes_hold = false; /* the lanes hold the first round's outputs */
     *fallback = false;
     const onyx_value **in = calloc((size_t)g->n_inputs + 1, sizeof *in);
     split_out o = {calloc((size_t)g->n_outputs + 1, sizeof *o.t),
@@ -659,17 +679,29 @@ static onyx_status run_split(onyx_session *s, int64_t n, int64_t sb, bool *fallb
     }
     for (int i = 0; i < g->n_inputs; i++) in[i] = s->cur[g->inputs[i]];
     const int64_t slices = n / sb;
-    frame_reset(s);
-    bind_slice(s, in, 0, sb);
-    if ((st = run_planned(s, &f, err))) goto done;
-    if ((st = layout_outputs(s, n, sb, &o, fallback, err)) || *fallback) goto done;
-    if ((st = gather_slice(s, &o, 0, err))) goto done;
-    int64_t c = 1;
     const int threads = onyx_pool_threads(s->pool);
-    if (threads > 1 && slices - 1 >= threads) {
-        int64_t rounds = (slices - 1) / threads * threads;
-        if ((st = run_lanes(s, &f, in, c, rounds, sb, &o, threads, err))) goto done;
+    int64_t c;
+    if (threads > 1 && slices >= threads) {
+        /* The first round on lanes too; lane 0's outputs lay them out. */
+        lanes_hold = true;
+        if ((st = run_lanes(s, &f, in, 0, threads, sb, NULL, threads, err))) goto done;
+        if ((st = layout_outputs(s, s->lanes[0], n, sb, &o, fallback, err)) || *fallback)
+            goto done;
+        for (int i = 0; i < threads; i++)
+            if ((st = gather_slice(s->lanes[i], &o, i, err))) goto done;
+        for (int i = 0; i < threads; i++) frame_reset(s->lanes[i]);
+        lanes_hold = false;
+        c = threads;
+        int64_t rounds = (slices - c) / threads * threads;
+        if (rounds && (st = run_lanes(s, &f, in, c, rounds, sb, &o, threads, err))) goto done;
         c += rounds;
+    } else {
+        frame_reset(s);
+        bind_slice(s, in, 0, sb);
+        if ((st = run_planned(s, &f, err))) goto done;
+        if ((st = layout_outputs(s, s, n, sb, &o, fallback, err)) || *fallback) goto done;
+        if ((st = gather_slice(s, &o, 0, err))) goto done;
+        c = 1;
     }
     for (; c < slices; c++)
         if ((st = run_slice(s, &f, in, c, sb, &o, err))) goto done;
@@ -689,6 +721,7 @@ static onyx_status run_split(onyx_session *s, int64_t n, int64_t sb, bool *fallb
             s->profile(s->profile_user, &ev);
         }
 done:
+    for (int i = 0; lanes_hold && i < s->n_lanes; i++) frame_reset(s->lanes[i]);
     if (st || *fallback) {
         frame_reset(s);
         for (int i = 0; in && i < g->n_inputs; i++) s->cur[g->inputs[i]] = in[i];
