@@ -12,26 +12,6 @@
 
 enum { B = ONYX_DWC_BLOCK };
 
-/* r[i] holds row i of an 8x8 block; afterwards r[i] holds column i. */
-static inline __attribute__((always_inline)) void tr8(__m256 *r) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
-
 /* [lo[j..j+4) | hi[j..j+4)] */
 static inline __m256 load2x4(const float *lo, const float *hi) {
     return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(lo)), _mm_loadu_ps(hi), 1);
@@ -83,7 +63,7 @@ static inline __attribute__((always_inline)) void fill_rows(const onyx_dwc_plan 
             r[5] = _mm256_loadu_ps(s5 + off + j);
             r[6] = _mm256_loadu_ps(s6 + off + j);
             r[7] = _mm256_loadu_ps(s7 + off + j);
-            tr8(r);
+            onyx_avx2_transpose8(r, r);
             for (int k = 0; k < 8; k++) _mm256_storeu_ps(d + (j + k) * B, r[k]);
             continue;
         }
@@ -102,7 +82,7 @@ static inline __attribute__((always_inline)) void fill_rows(const onyx_dwc_plan 
             r[6] = _mm256_loadu_ps(s6 + off);
             r[7] = _mm256_loadu_ps(s7 + off);
         }
-        tr8(r);
+        onyx_avx2_transpose8(r, r);
         for (int64_t k = 0; k < wt; k++) _mm256_storeu_ps(d + k * B, r[k]);
     }
 }
@@ -202,7 +182,7 @@ static inline __attribute__((always_inline)) void body(
                         acc[j] = _mm256_fmadd_ps(wk, _mm256_loadu_ps(q + j * sw * B), acc[j]);
                 }
             }
-            tr8(acc);
+            onyx_avx2_transpose8(acc, acc);
             const int64_t n = ow - ox < 8 ? ow - ox : 8;
             float *yo = y + oy * ow + ox;
             const float *so = sum ? sum + oy * ow + ox : NULL;
@@ -249,7 +229,7 @@ static void block_avx2(const onyx_dwc_plan *p, const float *x, const float *w,
         __m256 r[B];
         for (int c = 0; c < B; c++)
             r[c] = c < nc ? onyx_avx2_load_first(w + c * taps + t, n) : _mm256_setzero_ps();
-        tr8(r);
+        onyx_avx2_transpose8(r, r);
         for (int64_t k = 0; k < n; k++) _mm256_store_ps(wv + (t + k) * B, r[k]);
     }
     /* The pad columns of the ring, which fill_rows never writes. */

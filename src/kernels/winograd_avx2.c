@@ -11,26 +11,6 @@
 
 #include <immintrin.h>
 
-/* c[j][l] = r[l][j] for an 8x8 block of floats (rows in, columns out). */
-static inline void transpose8(const __m256 r[8], __m256 c[8]) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    c[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    c[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    c[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    c[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    c[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    c[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    c[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    c[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 /* out[i*os] = (B^T in)[i] over 6 vectors at stride s (as bt6 in winograd.c). */
 static inline void bt6v(const __m256 *in, int s, __m256 *out, int os) {
     const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f),
@@ -77,7 +57,7 @@ static void input_avx2(const onyx_wino_geom *g, const float *xp, int64_t c0, int
             for (int r = 0; r < 6; r++) {
                 __m256 rows[8], cols[8];
                 for (int l = 0; l < 8; l++) rows[l] = _mm256_loadu_ps(xc + off[l] + r * g->wp);
-                transpose8(rows, cols);
+                onyx_avx2_transpose8(rows, cols);
                 for (int j = 0; j < 6; j++) d[r * 6 + j] = cols[j];
             }
             for (int j = 0; j < 6; j++) bt6v(d + j, 6, tmp + j, 6);
@@ -126,7 +106,7 @@ static inline __attribute__((always_inline)) void output_body(
             const float *sk = sum ? sum + koff : NULL;
             for (int half = 0; half < 2; half++) {
                 __m256 out[8];
-                transpose8(o + 8 * half, out);
+                onyx_avx2_transpose8(o + 8 * half, out);
                 for (int l = 0; l < lanes; l++) {
                     const int64_t at = base[l] + (2 * half) * g->ow;
                     float *p = yk + at;
