@@ -383,23 +383,9 @@ static void depthwise_avx2(const onyx_dw_plan *pl, const float *x, const float *
     __m256 wv[ONYX_DW_MAX_TAPS];
     for (int i = 0; i < pl->ntaps; i++) wv[i] = _mm256_broadcast_ss(w + i);
     const onyx_act_kind kind = act ? act->kind : ONYX_ACT_NONE;
-    switch (kind) {
-    case ONYX_ACT_NONE:
-        depthwise_body(pl, scratch, wv, bias, sum, act, ONYX_ACT_NONE, y);
-        break;
-    case ONYX_ACT_RELU:
-        depthwise_body(pl, scratch, wv, bias, sum, act, ONYX_ACT_RELU, y);
-        break;
-    case ONYX_ACT_CLIP:
-        depthwise_body(pl, scratch, wv, bias, sum, act, ONYX_ACT_CLIP, y);
-        break;
-    case ONYX_ACT_SILU:
-        depthwise_body(pl, scratch, wv, bias, sum, act, ONYX_ACT_SILU, y);
-        break;
-    default:
-        depthwise_body(pl, scratch, wv, bias, sum, act, kind, y);
-        break;
-    }
+#define DW_BODY(K) depthwise_body(pl, scratch, wv, bias, sum, act, K, y)
+    ONYX_AVX2_BY_ACT(kind, DW_BODY)
+#undef DW_BODY
 }
 
 const onyx_conv_kernels onyx_conv_kernels_avx2 = {"avx2", bias_act_avx2, act_avx2,

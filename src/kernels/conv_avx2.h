@@ -190,6 +190,19 @@ static inline __attribute__((always_inline)) void onyx_avx2_act_n(const onyx_avx
     }
 }
 
+/* The one list of activation kinds the fused epilogues (GEMM, depthwise,
+ * Winograd output) compile a copy for: STMT(K) runs with K a constant for
+ * none, Relu, Clip and SiLU, so each copy's per-vector switch folds away,
+ * and with the run-time `kind` otherwise. */
+#define ONYX_AVX2_BY_ACT(kind, STMT)                                                        \
+    switch (kind) {                                                                        \
+    case ONYX_ACT_NONE: STMT(ONYX_ACT_NONE); break;                                        \
+    case ONYX_ACT_RELU: STMT(ONYX_ACT_RELU); break;                                        \
+    case ONYX_ACT_CLIP: STMT(ONYX_ACT_CLIP); break;                                        \
+    case ONYX_ACT_SILU: STMT(ONYX_ACT_SILU); break;                                        \
+    default: STMT(kind); break;                                                            \
+    }
+
 /* out[j][l] = in[l][j] for an 8x8 block of floats (rows in, columns out);
  * out may be in (every input is read before the first store). */
 static inline __attribute__((always_inline)) void onyx_avx2_transpose8(const __m256 *in,

@@ -196,23 +196,12 @@ static inline __attribute__((always_inline)) void body(
 
 /* One geometry, the activation kind made a constant for the common kinds. */
 #define KINDS(KH, KW, SH, SW, D)                                                          \
-    switch (ap.kind) {                                                                    \
-    case ONYX_ACT_NONE:                                                                   \
-        body(p, x, nc, wv, vb, sum, &ap, y, ring, zero, KH, KW, SH, SW, D, ONYX_ACT_NONE); \
-        break;                                                                            \
-    case ONYX_ACT_RELU:                                                                   \
-        body(p, x, nc, wv, vb, sum, &ap, y, ring, zero, KH, KW, SH, SW, D, ONYX_ACT_RELU); \
-        break;                                                                            \
-    case ONYX_ACT_CLIP:                                                                   \
-        body(p, x, nc, wv, vb, sum, &ap, y, ring, zero, KH, KW, SH, SW, D, ONYX_ACT_CLIP); \
-        break;                                                                            \
-    case ONYX_ACT_SILU:                                                                   \
-        body(p, x, nc, wv, vb, sum, &ap, y, ring, zero, KH, KW, SH, SW, D, ONYX_ACT_SILU); \
-        break;                                                                            \
-    default:                                                                              \
-        body(p, x, nc, wv, vb, sum, &ap, y, ring, zero, KH, KW, SH, SW, D, ap.kind);      \
-        break;                                                                            \
+    {                                                                                     \
+        const int kh_ = KH, kw_ = KW, sh_ = SH, sw_ = SW, d_ = D;                         \
+        ONYX_AVX2_BY_ACT(ap.kind, KIND_BODY)                                              \
     }
+#define KIND_BODY(K)                                                                      \
+    body(p, x, nc, wv, vb, sum, &ap, y, ring, zero, kh_, kw_, sh_, sw_, d_, K)
 
 static void block_avx2(const onyx_dwc_plan *p, const float *x, const float *w,
                        const float *bias, const float *sum, const onyx_act *act, float *y,

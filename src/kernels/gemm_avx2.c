@@ -116,26 +116,12 @@ enum { MR = 6, NR = 16 };
     }
 
 /* The fused epilogue after KLOOP(V, ...), one copy per common activation. */
+#define EPI_STORE_1(KIND) EPI_STORE(1, KIND)
+#define EPI_STORE_2(KIND) EPI_STORE(2, KIND)
 #define EPI_SWITCH(V)                                                                      \
     const onyx_avx2_act_params ap = onyx_avx2_act_params_of(epi->act);                     \
     const int rows = epi->rows;                                                            \
-    switch (ap.kind) {                                                                     \
-    case ONYX_ACT_NONE:                                                                    \
-        EPI_STORE(V, ONYX_ACT_NONE)                                                        \
-        break;                                                                             \
-    case ONYX_ACT_RELU:                                                                    \
-        EPI_STORE(V, ONYX_ACT_RELU)                                                        \
-        break;                                                                             \
-    case ONYX_ACT_CLIP:                                                                    \
-        EPI_STORE(V, ONYX_ACT_CLIP)                                                        \
-        break;                                                                             \
-    case ONYX_ACT_SILU:                                                                    \
-        EPI_STORE(V, ONYX_ACT_SILU)                                                        \
-        break;                                                                             \
-    default:                                                                               \
-        EPI_STORE(V, ap.kind)                                                              \
-        break;                                                                             \
-    }
+    ONYX_AVX2_BY_ACT(ap.kind, EPI_STORE_##V)
 
 #define UKERNEL_EPI(NAME, V)                                                               \
     static void NAME(int64_t kc, const float *restrict a, const float *restrict b,          \

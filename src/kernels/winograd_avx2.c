@@ -150,20 +150,9 @@ static void output_avx2(const onyx_wino_geom *g, const float *m, int64_t xi_stri
                         const float *bias, const float *sum, const onyx_act *act,
                         float *y) {
     const onyx_act_kind kind = act ? act->kind : ONYX_ACT_NONE;
-    switch (kind) {
-    case ONYX_ACT_NONE:
-        output_body(g, m, xi_stride, ldm, k0, k1, t0, nt, bias, sum, act, ONYX_ACT_NONE, y);
-        break;
-    case ONYX_ACT_RELU:
-        output_body(g, m, xi_stride, ldm, k0, k1, t0, nt, bias, sum, act, ONYX_ACT_RELU, y);
-        break;
-    case ONYX_ACT_CLIP:
-        output_body(g, m, xi_stride, ldm, k0, k1, t0, nt, bias, sum, act, ONYX_ACT_CLIP, y);
-        break;
-    default:
-        output_body(g, m, xi_stride, ldm, k0, k1, t0, nt, bias, sum, act, kind, y);
-        break;
-    }
+#define OUTPUT_BODY(K) output_body(g, m, xi_stride, ldm, k0, k1, t0, nt, bias, sum, act, K, y)
+    ONYX_AVX2_BY_ACT(kind, OUTPUT_BODY)
+#undef OUTPUT_BODY
 }
 
 /* The generic transform's code compiled for AVX (4 doubles a vector). */
