@@ -35,19 +35,29 @@
 #define GEN_MR 4
 #define GEN_NR 8
 
-/* The unroll pragmas keep the accumulator tile in registers: without them
- * gcc -O2 vectorizes the j loop but leaves acc in memory. 4 x 8 floats is 8
- * SSE registers, leaving room for B and the broadcast of A. */
-static void ukernel_generic(int64_t kc, const float *restrict a, const float *restrict b,
-                            float *restrict c, int64_t ldc, float alpha, float beta) {
-    float acc[GEN_MR][GEN_NR] = {{0}};
+/* acc += the kc steps of a packed A strip times a B strip whose rows are
+ * ldb apart (GEN_NR when packed). The unroll pragmas keep the accumulator
+ * tile in registers: without them gcc -O2 vectorizes the j loop but leaves
+ * acc in memory. 4 x 8 floats is 8 SSE registers, leaving room for B and
+ * the broadcast of A. */
+static inline __attribute__((always_inline)) void generic_tile(int64_t kc,
+                                                               const float *restrict a,
+                                                               const float *restrict b,
+                                                               int64_t ldb,
+                                                               float acc[GEN_MR][GEN_NR]) {
     for (int64_t p = 0; p < kc; p++) {
-        const float *ap = a + p * GEN_MR, *bp = b + p * GEN_NR;
+        const float *ap = a + p * GEN_MR, *bp = b + p * ldb;
 #pragma GCC unroll 16
         for (int i = 0; i < GEN_MR; i++)
 #pragma GCC unroll 16
             for (int j = 0; j < GEN_NR; j++) acc[i][j] += ap[i] * bp[j];
     }
+}
+
+static void ukernel_generic(int64_t kc, const float *restrict a, const float *restrict b,
+                            float *restrict c, int64_t ldc, float alpha, float beta) {
+    float acc[GEN_MR][GEN_NR] = {{0}};
+    generic_tile(kc, a, b, GEN_NR, acc);
     if (beta == 0.0f) {
         for (int i = 0; i < GEN_MR; i++)
             for (int j = 0; j < GEN_NR; j++) c[i * ldc + j] = alpha * acc[i][j];
@@ -84,13 +94,7 @@ static void ukernel_generic_epi_ldb(int64_t kc, const float *restrict a, const f
                                     int64_t ldb, float *restrict c, int64_t ldc,
                                     const onyx_sgemm_epi *epi) {
     float acc[GEN_MR][GEN_NR] = {{0}};
-    for (int64_t p = 0; p < kc; p++) {
-        const float *ap = a + p * GEN_MR, *bp = b + p * ldb;
-#pragma GCC unroll 16
-        for (int i = 0; i < GEN_MR; i++)
-#pragma GCC unroll 16
-            for (int j = 0; j < GEN_NR; j++) acc[i][j] += ap[i] * bp[j];
-    }
+    generic_tile(kc, a, b, ldb, acc);
     for (int i = 0; i < epi->rows; i++)
         for (int j = 0; j < GEN_NR; j++)
             c[i * ldc + j] = epi->accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
