@@ -324,10 +324,12 @@ static void pack_b(const sgemm_problem *g, int64_t p0, int64_t kc, int64_t j0, i
 }
 
 /* direct_b: packs only a last strip narrower than nr (the full ones are
- * read in place), at its place in the panel. */
+ * read in place, and so is a strip the narrow kernel takes), at its place
+ * in the panel. */
 static void pack_b_tail(const sgemm_problem *g, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
                         float *dst) {
     const int64_t full = nc / g->kern->nr * g->kern->nr;
+    if (nc - full <= ONYX_SGEMM_NARROW && g->kern->fn_narrow) return; /* read in place too */
     if (full < nc) pack_b(g, p0, kc, j0 + full, nc - full, dst + full * kc);
 }
 
@@ -371,6 +373,19 @@ static void macro_kernel(const sgemm_problem *g, const float *pa, const float *p
                                     (int)min64(mr, mc - is)};
                 g->kern->fn_epi_ldb(kc, pa + is * kc, bd + js, g->ldb,
                                     g->c + (i0 + is) * g->ldc + j0 + js, g->ldc, &e);
+            }
+            continue;
+        }
+        if (cols <= ONYX_SGEMM_NARROW && g->kern->fn_narrow) {
+            const float *b = bd ? bd + js : bs;
+            const int64_t ldb = bd ? g->ldb : nr;
+            for (int64_t is = 0; is < mc; is += mr) {
+                const float *sum = epi && g->sum ? g->sum + (i0 + is) * g->lds + j0 + js : NULL;
+                onyx_sgemm_epi e = {epi && g->bias ? g->bias + i0 + is : NULL,
+                                    epi ? g->act : NULL, beta != 0.0f, sum, g->lds, 0};
+                g->kern->fn_narrow(kc, pa + is * kc, b, ldb, cols, (int)min64(mr, mc - is),
+                                   g->c + (i0 + is) * g->ldc + j0 + js, g->ldc, alpha, beta,
+                                   epi ? &e : NULL);
             }
             continue;
         }

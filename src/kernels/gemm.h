@@ -72,6 +72,18 @@ typedef void (*onyx_sgemm_ukernel_epi_ldb_fn)(int64_t kc, const float *a, const 
                                               int64_t ldb, float *c, int64_t ldc,
                                               const onyx_sgemm_epi *epi);
 
+/* A last strip of `cols` <= ONYX_SGEMM_NARROW columns (rows p of the strip
+ * at b + p*ldb), vectorized along the tile's rows instead of its columns:
+ * one multiply-add per column and depth, where a narrow strip on the
+ * column-vectorized kernels costs as much as half a full one. Stores rows
+ * [0, rows) only. With `epi` it finishes the tile as fn_epi does (alpha 1,
+ * beta unused), else c = alpha*acc + beta*c as fn does. */
+#define ONYX_SGEMM_NARROW 4
+typedef void (*onyx_sgemm_ukernel_narrow_fn)(int64_t kc, const float *a, const float *b,
+                                             int64_t ldb, int cols, int rows, float *c,
+                                             int64_t ldc, float alpha, float beta,
+                                             const onyx_sgemm_epi *epi);
+
 typedef struct onyx_sgemm_kernel {
     const char *name; /* "generic", "avx2", ... */
     int mr, nr;       /* register tile; mr <= ONYX_SGEMM_MAX_MR, nr <= ONYX_SGEMM_MAX_NR */
@@ -92,6 +104,9 @@ typedef struct onyx_sgemm_kernel {
      * = src[r][p] for the mr rows r and depths p < kc, as the generic loop
      * in gemm.c does. NULL: that loop. */
     void (*pack_a_strip)(const float *const *src, int64_t kc, float *dst);
+    /* Optional: the narrow last strip (see onyx_sgemm_ukernel_narrow_fn).
+     * NULL: the half-width or full kernels. */
+    onyx_sgemm_ukernel_narrow_fn fn_narrow;
 } onyx_sgemm_kernel;
 
 #define ONYX_SGEMM_MAX_MR 16

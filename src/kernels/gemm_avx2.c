@@ -138,6 +138,78 @@ static void ukernel_avx2_epi_ldb(int64_t kc, const float *restrict a, const floa
     EPI_SWITCH(2)
 }
 
+
+/* The narrow last strip: each column's 6 rows in one vector (the A strip's
+ * depth p is a[p*6 .. p*6+6), loaded 8 wide: the 2 extra lanes are the
+ * next depth's and are never stored; the last depth is loaded masked so
+ * that nothing past the strip is read), times B's value broadcast. U
+ * depths in flight per column keep enough FMA chains for 1-2 columns. */
+#define NARROW_LOOP(COLS, U)                                                               \
+    {                                                                                      \
+        __m256 acc_[COLS][U];                                                              \
+        _Pragma("GCC unroll 16") for (int j = 0; j < COLS; j++)                            \
+            _Pragma("GCC unroll 4") for (int u = 0; u < U; u++) acc_[j][u] =               \
+                _mm256_setzero_ps();                                                       \
+        int64_t p = 0;                                                                     \
+        for (; p + U < kc; p += U) {                                                       \
+            _Pragma("GCC unroll 4") for (int u = 0; u < U; u++) {                          \
+                __m256 av = _mm256_loadu_ps(a + (p + u) * MR);                             \
+                _Pragma("GCC unroll 16") for (int j = 0; j < COLS; j++) acc_[j][u] =       \
+                    _mm256_fmadd_ps(av, _mm256_broadcast_ss(b + (p + u) * ldb + j),        \
+                                    acc_[j][u]);                                           \
+            }                                                                              \
+        }                                                                                  \
+        for (; p < kc; p++) {                                                              \
+            __m256 av = p + 1 < kc ? _mm256_loadu_ps(a + p * MR)                           \
+                                   : _mm256_maskload_ps(a + p * MR, six);                  \
+            _Pragma("GCC unroll 16") for (int j = 0; j < COLS; j++) acc_[j][0] =           \
+                _mm256_fmadd_ps(av, _mm256_broadcast_ss(b + p * ldb + j), acc_[j][0]);     \
+        }                                                                                  \
+        _Pragma("GCC unroll 16") for (int j = 0; j < COLS; j++) {                          \
+            _Pragma("GCC unroll 4") for (int u = 1; u < U; u++) acc_[j][0] =               \
+                _mm256_add_ps(acc_[j][0], acc_[j][u]);                                     \
+            acc[j] = acc_[j][0];                                                           \
+        }                                                                                  \
+    }
+
+static void ukernel_avx2_narrow(int64_t kc, const float *restrict a, const float *restrict b,
+                                int64_t ldb, int cols, int rows, float *restrict c,
+                                int64_t ldc, float alpha, float beta,
+                                const onyx_sgemm_epi *epi) {
+    const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    __m256 acc[ONYX_SGEMM_NARROW];
+    switch (cols) {
+    case 1: NARROW_LOOP(1, 4) break;
+    case 2: NARROW_LOOP(2, 4) break;
+    case 3: NARROW_LOOP(3, 2) break;
+    default: NARROW_LOOP(4, 2) break;
+    }
+    float t[8] = {0}, bias[8] = {0};
+    if (epi && epi->bias)
+        for (int i = 0; i < rows; i++) bias[i] = epi->bias[i];
+    const onyx_avx2_act_params ap = onyx_avx2_act_params_of(epi ? epi->act : NULL);
+    for (int j = 0; j < cols; j++) {
+        __m256 r = acc[j];
+        if (epi) { /* the order of EPI_STORE: + old c, + bias, + addend */
+            if (epi->accumulate) {
+                for (int i = 0; i < rows; i++) t[i] = c[i * ldc + j];
+                r = _mm256_add_ps(r, _mm256_loadu_ps(t));
+            }
+            if (epi->bias) r = _mm256_add_ps(r, _mm256_loadu_ps(bias));
+            if (epi->sum) {
+                for (int i = 0; i < rows; i++) t[i] = epi->sum[i * epi->lds + j];
+                r = _mm256_add_ps(r, _mm256_loadu_ps(t));
+            }
+            if (onyx_avx2_act_vectorized(ap.kind)) r = onyx_avx2_act(&ap, r);
+        } else {
+            r = _mm256_mul_ps(r, _mm256_set1_ps(alpha));
+        }
+        _mm256_storeu_ps(t, r);
+        for (int i = 0; i < rows; i++)
+            c[i * ldc + j] = epi || beta == 0.0f ? t[i] : t[i] + beta * c[i * ldc + j];
+    }
+}
+
 UKERNEL(ukernel_avx2, 2)
 UKERNEL(ukernel_avx2_half, 1)
 UKERNEL_EPI(ukernel_avx2_epi, 2)
@@ -183,4 +255,5 @@ const onyx_sgemm_kernel onyx_sgemm_kernel_avx2 = {"avx2",           MR,
                                                   ukernel_avx2_epi, ukernel_avx2_half,
                                                   ukernel_avx2_half_epi, true,
                                                   ukernel_avx2_epi_ldb,
-                                                  pack_a_strip_avx2};
+                                                  pack_a_strip_avx2,
+                                                  ukernel_avx2_narrow};

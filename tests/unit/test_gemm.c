@@ -347,14 +347,17 @@ UNIT_TEST(gemm_run_prepacked_packer_epilogue) {
     const onyx_sgemm_kernel *kerns[3] = {NULL, onyx_kernels_get()->sgemm, &plain};
     /* Odd sizes, depth past KC (several depth blocks: epilogue after the
      * last only), m and n of 1 (no matrix-vector shortcut here); up to 64
-     * rows B is read in place (a narrow last strip packed). */
-    static const int64_t shapes[][3] = {{1, 1, 1},    {7, 17, 3},     {17, 63, 100},
+     * rows B is read in place (a narrow last strip packed); last strips
+     * of 1-4 columns (the narrow kernel), 8 (half) and 15 columns. */
+    static const int64_t shapes[][3] = {{1, 1, 1},     {7, 17, 3},    {17, 63, 100},
                                         {70, 40, 300}, {130, 9, 520}, {6, 1000, 27},
-                                        {1, 33, 7},   {64, 1, 64},    {20, 50, 300}};
+                                        {1, 33, 7},    {64, 1, 64},   {20, 50, 300},
+                                        {13, 35, 70},  {80, 20, 260}, {100, 49, 600}};
+    const int n_shapes = (int)(sizeof shapes / sizeof shapes[0]);
     uint32_t seed = 42;
     int bad = 0;
     for (int ki = 0; ki < 3; ki++)
-        for (int s = 0; s < 9; s++)
+        for (int s = 0; s < n_shapes; s++)
             for (int v = 0; v < 16; v++)
                 bad += !run_op_case(kerns[ki], shapes[s][0], shapes[s][1], shapes[s][2], v & 1,
                                     (v >> 1) & 1, (v >> 2) & 1, (v >> 3) & 1, (s + v) % 4, pool,
