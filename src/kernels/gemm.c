@@ -353,9 +353,10 @@ void onyx_sgemm_pack_b(const onyx_sgemm_kernel *kern, bool trans_b, int64_t k, i
 
 /* One register tile of macro_kernel: rows [is, is+mr) x the strip of
  * columns [js, js+nr) of the block (fewer at its edges). */
-static void macro_tile(const sgemm_problem *g, const float *pa, const float *pb,
-                       const float *bd, int64_t kc, int64_t i0, int64_t mc, int64_t j0,
-                       int64_t nc, int64_t is, int64_t js, float beta, bool epi, float *tile) {
+static inline __attribute__((always_inline)) void macro_tile(
+    const sgemm_problem *g, const float *pa, const float *pb, const float *bd, int64_t kc,
+    int64_t i0, int64_t mc, int64_t j0, int64_t nc, int64_t is, int64_t js, float beta, bool epi,
+    float *tile) {
     const int mr = g->kern->mr, nr = g->kern->nr;
     const float alpha = g->alpha;
     const int cols = (int)min64(nr, nc - js), rows = (int)min64(mr, mc - is);
