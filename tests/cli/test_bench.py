@@ -3,16 +3,17 @@ inputs (ranges, shapes from --batch/--shape, and the Python twin in
 bench/compare.py that onnxruntime is fed from), and one-line errors. No
 timing assertions: the machine may be busy."""
 import json
+import sys
+from pathlib import Path
 
 import onnx
-import sys
 
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
 import models
-from conftest import ROOT, check_error, check_ok, run_onyx, save_model
+from conftest import ROOT, check_error, check_ok, onyx_binary, run_onyx, save_model
 
 sys.path.insert(0, str(ROOT / "bench"))
 import compare  # noqa: E402  (bench/ is not a package)
@@ -185,3 +186,32 @@ def test_bench_peak_rss_is_its_own(tmp_path, onyx_bin):
     doc = bench_json(path, "--iterations", "2", binary=onyx_bin)
     assert ballast.sum() == 400 << 20
     assert doc["peak_rss_mb"] < 250
+
+
+def test_interleaved_drives_the_c_api(tmp_path):
+    """bench/interleaved.py reaches onyx through ctypes copies of onyx.h's
+    structs: a session over them gives onnxruntime's outputs for int64 and
+    float inputs (a layout drifting from the header would not)."""
+    import ctypes
+    import onnxruntime as ort
+    import interleaved  # noqa: E402  (bench/ is on the path above)
+    m = models.make(
+        [helper.make_node("Cast", ["ids"], ["f"], to=TensorProto.FLOAT),
+         helper.make_node("MatMul", ["x", "W"], ["xw"]),
+         helper.make_node("Add", ["xw", "f"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4]),
+         helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],
+        initializer=[helper.make_tensor("W", TensorProto.FLOAT, [4, 8],
+                                        np.arange(32, dtype=np.float32).tolist())])
+    path = save_model(m, tmp_path / "m.onnx")
+    feeds = compare.bench_inputs([("x", "tensor(float)", ["N", 4]),
+                                  ("ids", "tensor(int64)", ["N", 8])], 3, {})
+    lib = ctypes.CDLL(str(Path(onyx_binary()).parent / "libonyx.so"))
+    engine = interleaved.Onyx(lib, str(path), feeds)
+    engine.run()
+    (got,) = engine.outputs()
+    engine.close()
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    assert got.shape == (3, 8)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
