@@ -106,9 +106,10 @@ static void split_phases_avx2(const onyx_conv2d *g, const float *x, float *dst, 
     /* Only the phases and rows some tap reads (1x1: the even phase of
      * every other row). */
     const bool even = onyx_conv_phase_used(g, 0), odd = onyx_conv_phase_used(g, 1);
-    for (int64_t i = 0; i < g->h; i++) {
-        if (!onyx_conv_row_used(g, i)) continue;
-        for (int64_t c = c0; c < c1; c++) {
+    /* Plane by plane: one read and one or two write streams at a time. */
+    for (int64_t c = c0; c < c1; c++) {
+        for (int64_t i = 0; i < g->h; i++) {
+            if (!onyx_conv_row_used(g, i)) continue;
             const float *s = x + (c * g->h + i) * g->w;
             float *de = dst + c * 2 * plane + i * pw, *dd = de + plane;
             int64_t t = 0;
