@@ -138,7 +138,6 @@ static void ukernel_avx2_epi_ldb(int64_t kc, const float *restrict a, const floa
     EPI_SWITCH(2)
 }
 
-
 /* The narrow last strip: each column's 6 rows in one vector (the A strip's
  * depth p is a[p*6 .. p*6+6), loaded 8 wide: the 2 extra lanes are the
  * next depth's and are never stored; the last depth is loaded masked so

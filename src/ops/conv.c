@@ -746,9 +746,10 @@ static void wino_pad_task(void *ctx, int64_t begin, int64_t end, int thread) {
 
 /* Floats from one tile position's (rows, ld) matrix of V or M to the next:
  * one cache line more than the matrix, so that the 36 positions of a column,
- * which the transforms read or write together, do not fall into one cache
- * set (with rows * ld a multiple of 1024 they would, 4 KiB apart, and every
- * access would miss: half the time of SqueezeNet's 55x55 layers). */
+ * which the transforms read or write together, do not fall into one L1 set
+ * (with rows * ld a multiple of 1024 they would, 4 KiB apart, and miss on
+ * every access: the output transform of SqueezeNet's 55x55 layers spent a
+ * third of its time on those loads; the layer runs 12% faster without). */
 static int64_t wino_xs(int64_t rows, int64_t ld) { return rows * ld + 16; }
 
 /* GEMMs of positions [xi0, xi1) of one block: M = U V. */
