@@ -131,6 +131,37 @@ static onyx_status concat_init(onyx_node *n, onyx_error *err) {
     return onyx_op_axis_init1(n, err);
 }
 
+/* Elements one Concat task copies at least: 64 KB of floats. */
+#define CONCAT_GRAIN ((int64_t)16 << 10)
+
+/* The output is `outer` rows of orow elements: the inputs' rows (irow[i]
+ * elements of src[i] each) one after another. */
+typedef struct concat_job {
+    char *out;
+    const void **src;
+    int64_t *irow;
+    int64_t orow;
+    size_t es;
+} concat_job;
+
+/* Output elements [begin, end), a piece of one input row at a time. */
+static void concat_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const concat_job *j = ctx;
+    (void)thread;
+    int64_t pos = begin;
+    while (pos < end) {
+        int64_t o = pos / j->orow, r = pos % j->orow, off = 0;
+        int i = 0;
+        while (r >= off + j->irow[i]) off += j->irow[i++];
+        int64_t n = j->irow[i] - (r - off);
+        if (n > end - pos) n = end - pos;
+        memcpy(j->out + (size_t)pos * j->es,
+               (const char *)j->src[i] + (size_t)(o * j->irow[i] + r - off) * j->es,
+               (size_t)n * j->es);
+        pos += n;
+    }
+}
+
 static onyx_status concat_run(const onyx_node *n, onyx_exec *x) {
     const onyx_op_axis *a = n->state;
     const onyx_tensor *first = onyx_exec_input(x, 0);
@@ -153,18 +184,18 @@ static onyx_status concat_run(const onyx_node *n, onyx_exec *x) {
     onyx_tensor *out;
     onyx_status st = onyx_exec_output(x, 0, first->dtype, r, dims, &out);
     if (st) return st;
-    size_t es = onyx_dtype_size(first->dtype);
+    concat_job j = {.out = out->data, .es = onyx_dtype_size(first->dtype)};
     int64_t outer = onyx_op_prod(dims, 0, axis), inner = onyx_op_prod(dims, axis + 1, r);
-    int64_t orow = dims[axis] * inner, off = 0;
+    j.orow = dims[axis] * inner;
+    j.src = onyx_exec_scratch(x, (size_t)n->n_in * sizeof *j.src);
+    j.irow = onyx_exec_scratch(x, (size_t)n->n_in * sizeof *j.irow);
+    if (!j.src || !j.irow) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
     for (int i = 0; i < n->n_in; i++) {
         const onyx_tensor *t = onyx_exec_input(x, i);
-        int64_t irow = t->dims[axis] * inner;
-        if (irow == 0) continue;
-        for (int64_t o = 0; o < outer; o++)
-            memcpy((char *)out->data + (size_t)(o * orow + off) * es,
-                   (const char *)t->data + (size_t)(o * irow) * es, (size_t)irow * es);
-        off += irow;
+        j.src[i] = t->data;
+        j.irow[i] = t->dims[axis] * inner;
     }
+    onyx_exec_parallel(x, outer * j.orow, CONCAT_GRAIN, concat_task, &j);
     return onyx_op_own_strings(x, out);
 }
 

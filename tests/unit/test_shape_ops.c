@@ -125,6 +125,40 @@ UNIT_TEST(strings_transpose_concat_gather) {
     tm_run_fini(&h);
 }
 
+/* Concat splits its output over threads in pieces that start and end
+ * inside input rows (64K-element tasks over 3 rows of 3 inputs): the same
+ * bytes on 1 and 3 threads as a plain row-by-row copy. */
+UNIT_TEST(concat_parallel_pieces) {
+    enum { OUTER = 3, INNER = 1000 };
+    const int64_t widths[3] = {5, 7, 11}, total = OUTER * (5 + 7 + 11) * INNER;
+    float *in[3], *want = malloc(sizeof(float) * (size_t)total);
+    onyx_tensor_view views[3];
+    int64_t dims[3][3];
+    for (int i = 0; i < 3; i++) {
+        int64_t n = OUTER * widths[i] * INNER;
+        in[i] = malloc(sizeof(float) * (size_t)n);
+        for (int64_t e = 0; e < n; e++) in[i][e] = (float)(i * 1000000 + e);
+        dims[i][0] = OUTER, dims[i][1] = widths[i], dims[i][2] = INNER;
+        views[i] = tm_view(ONYX_DTYPE_FLOAT, 3, dims[i], in[i]);
+    }
+    float *w = want;
+    for (int o = 0; o < OUTER; o++)
+        for (int i = 0; i < 3; i++, w += widths[i - 1] * INNER)
+            memcpy(w, in[i] + o * widths[i] * INNER, sizeof(float) * (size_t)(widths[i] * INNER));
+    onyx_dtype f = ONYX_DTYPE_FLOAT;
+    for (int threads = 1; threads <= 3; threads += 2) {
+        tm_run h;
+        tm_buf node = tm_op("Concat");
+        tm_attr_int(&node, "axis", 1);
+        CHECK(tm_run_node_on(&h, threads, &node, 13, 3, views, 1, &f) == ONYX_OK);
+        CHECK(h.out[0].dims[1] == 23);
+        if (h.out[0].data) CHECK(memcmp(h.out[0].data, want, sizeof(float) * (size_t)total) == 0);
+        tm_run_fini(&h);
+    }
+    for (int i = 0; i < 3; i++) free(in[i]);
+    free(want);
+}
+
 UNIT_TEST(strings_pad_tile_expand_scatter) {
     onyx_dtype S = ONYX_DTYPE_STRING, I = ONYX_DTYPE_INT64;
     int64_t d3 = 3, d2 = 2;

@@ -369,13 +369,14 @@ static inline onyx_status tm_run_model(tm_run *h, int threads, int nin, const ch
     return onyx_session_run_tensors(h->session, nin, in_names, ins, nout, out_names, h->out, &h->err);
 }
 
-/* Runs one node (`node` consumed: op_type and attributes written) with one
- * thread on graph inputs "i0".."i<nin-1>" (an input whose dtype is
- * UNDEFINED is omitted: "") and outputs "o0".. of the given types, at
+/* Runs one node (`node` consumed: op_type and attributes written) on
+ * `threads` threads on graph inputs "i0".."i<nin-1>" (an input whose dtype
+ * is UNDEFINED is omitted: "") and outputs "o0".. of the given types, at
  * ai.onnx `opset`. The graph declares element types only. Returns as
  * tm_run_model. */
-static inline onyx_status tm_run_node(tm_run *h, tm_buf *node, int opset, int nin, const onyx_tensor_view *ins,
-                                      int nout, const onyx_dtype *out_types) {
+static inline onyx_status tm_run_node_on(tm_run *h, int threads, tm_buf *node, int opset, int nin,
+                                         const onyx_tensor_view *ins, int nout,
+                                         const onyx_dtype *out_types) {
     memset(h, 0, sizeof *h);
     if (nin > TM_MAX_IO || nout > TM_MAX_IO) abort();
     tm_buf g = {0};
@@ -394,7 +395,13 @@ static inline onyx_status tm_run_node(tm_run *h, tm_buf *node, int opset, int ni
     }
     for (int i = 0; i < nout; i++) tm_value(&g, 12, h->out_names[i], out_types[i], -1, NULL);
     h->bytes = tm_model(&g, opset);
-    return tm_run_model(h, 1, nb, h->in_names, bound, nout, h->out_names);
+    return tm_run_model(h, threads, nb, h->in_names, bound, nout, h->out_names);
+}
+
+/* tm_run_node_on with one thread. */
+static inline onyx_status tm_run_node(tm_run *h, tm_buf *node, int opset, int nin, const onyx_tensor_view *ins,
+                                      int nout, const onyx_dtype *out_types) {
+    return tm_run_node_on(h, 1, node, opset, nin, ins, nout, out_types);
 }
 
 static inline void tm_run_fini(tm_run *h) {
