@@ -323,13 +323,19 @@ static void pack_b(const sgemm_problem *g, int64_t p0, int64_t kc, int64_t j0, i
     }
 }
 
+/* Whether a last strip of `cols` columns runs on the narrow kernel, which
+ * reads B in place when the full strips are (direct_b). */
+static bool narrow_strip(const sgemm_problem *g, int64_t cols) {
+    return cols <= ONYX_SGEMM_NARROW && g->kern->fn_narrow;
+}
+
 /* direct_b: packs only a last strip narrower than nr (the full ones are
  * read in place, and so is a strip the narrow kernel takes), at its place
  * in the panel. */
 static void pack_b_tail(const sgemm_problem *g, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
                         float *dst) {
     const int64_t full = nc / g->kern->nr * g->kern->nr;
-    if (nc - full <= ONYX_SGEMM_NARROW && g->kern->fn_narrow) return; /* read in place too */
+    if (narrow_strip(g, nc - full)) return; /* read in place too */
     if (full < nc) pack_b(g, p0, kc, j0 + full, nc - full, dst + full * kc);
 }
 
@@ -369,7 +375,7 @@ static inline __attribute__((always_inline)) void macro_tile(
         g->kern->fn_epi_ldb(kc, as, bd + js, g->ldb, c, g->ldc, &e);
         return;
     }
-    if (cols <= ONYX_SGEMM_NARROW && g->kern->fn_narrow) {
+    if (narrow_strip(g, cols)) {
         g->kern->fn_narrow(kc, as, bd ? bd + js : bs, bd ? g->ldb : nr, cols, rows, c, g->ldc,
                            alpha, beta, epi ? &e : NULL);
         return;
