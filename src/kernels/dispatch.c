@@ -35,10 +35,15 @@ static void choose(void) {
     }
     /* AVX-512 has its own GEMM micro-kernel; the convolution kernels stay
      * AVX2 there (every AVX-512 CPU has AVX2 and FMA). */
-    if (level >= 2 && cpu->avx512f) {
+    if (level >= 2 && onyx_kernels_avx512_ok()) {
         table.isa = "avx512";
         table.sgemm = &onyx_sgemm_kernel_avx512;
     }
+}
+
+bool onyx_kernels_avx512_ok(void) {
+    const onyx_cpu *cpu = onyx_cpu_get();
+    return cpu->avx512f && cpu->avx512bw && cpu->avx512dq && cpu->avx512vl;
 }
 
 const onyx_kernels *onyx_kernels_get(void) {

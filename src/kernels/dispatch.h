@@ -25,6 +25,11 @@ typedef struct onyx_kernels {
 /* The kernels for this CPU. Thread-safe; chosen on first call. */
 const onyx_kernels *onyx_kernels_get(void);
 
+/* Whether this CPU runs the *_avx512.c kernels: they are compiled for
+ * AVX-512 F, BW, DQ and VL (Makefile ISA_avx512), and the compiler may use
+ * any of the four. */
+bool onyx_kernels_avx512_ok(void);
+
 extern const onyx_sgemm_kernel onyx_sgemm_kernel_avx2;
 extern const onyx_sgemm_kernel onyx_sgemm_kernel_avx512;
 
