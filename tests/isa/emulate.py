@@ -81,6 +81,24 @@ def link(obj, workdir):
     return segments, syms
 
 
+def c_values(workdir, includes, exprs):
+    """The integer values of C expressions (offsetof, sizeof, enum names)
+    under the project's headers, from a program compiled here, so that the
+    structs built in emulated memory follow the headers as they are."""
+    src, exe = os.path.join(workdir, "values.c"), os.path.join(workdir, "values")
+    with open(src, "w") as f:
+        f.write("#include <stddef.h>\n#include <stdio.h>\n")
+        f.writelines(f"#include \"{h}\"\n" for h in includes)
+        f.write("int main(void) {\n")
+        f.writelines(f"    printf(\"%lld\\n\", (long long)({e}));\n" for e in exprs)
+        f.write("    return 0;\n}\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    subprocess.run(["gcc", "-std=c11", "-I", os.path.join(root, "include"), "-I",
+                    os.path.join(root, "src"), src, "-o", exe], check=True)
+    out = subprocess.run([exe], capture_output=True, text=True, check=True).stdout.split()
+    return dict(zip(exprs, map(int, out)))
+
+
 class Machine:
     """One emulated CPU with an object's segments (see link), a stack and a
     heap."""
