@@ -3,6 +3,7 @@
 #include "unit.h"
 
 #include "base/cpu.h"
+#include "kernels/act.h"
 #include "kernels/conv_kernels.h"
 #include "kernels/dispatch.h"
 #include "kernels/winograd.h"
@@ -54,6 +55,50 @@ UNIT_TEST(sgemm_avx2_matches_generic) {
     if (cpu->avx2 && cpu->fma) check_sgemm_variant(&onyx_sgemm_kernel_avx2, unit_failed_);
 }
 
+/* A portable kernel with the AVX-512 kernel's geometry and entries (12 x 32;
+ * fn and a fn_epi that honours rows, nothing else), so that the driver's
+ * handling of that set is checked on every machine. The AVX-512
+ * micro-kernels themselves run on an emulated CPU in tests/isa. */
+enum { WIDE_MR = 12, WIDE_NR = 32 };
+
+static void wide_product(int64_t kc, const float *a, const float *b, float acc[WIDE_MR][WIDE_NR]) {
+    memset(acc, 0, sizeof(float) * WIDE_MR * WIDE_NR);
+    for (int64_t p = 0; p < kc; p++)
+        for (int i = 0; i < WIDE_MR; i++)
+            for (int j = 0; j < WIDE_NR; j++) acc[i][j] += a[p * WIDE_MR + i] * b[p * WIDE_NR + j];
+}
+
+static void wide_fn(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                    float alpha, float beta) {
+    float acc[WIDE_MR][WIDE_NR];
+    wide_product(kc, a, b, acc);
+    for (int i = 0; i < WIDE_MR; i++)
+        for (int j = 0; j < WIDE_NR; j++)
+            c[i * ldc + j] = alpha * acc[i][j] + (beta == 0.0f ? 0.0f : beta * c[i * ldc + j]);
+}
+
+static void wide_epi(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                     const onyx_sgemm_epi *epi) {
+    float acc[WIDE_MR][WIDE_NR];
+    wide_product(kc, a, b, acc);
+    for (int i = 0; i < epi->rows; i++) {
+        for (int j = 0; j < WIDE_NR; j++) {
+            float r = acc[i][j] + (epi->accumulate ? c[i * ldc + j] : 0.0f);
+            if (epi->bias) r += epi->bias[i];
+            if (epi->sum) r += epi->sum[i * epi->lds + j];
+            c[i * ldc + j] = r;
+        }
+        if (epi->act) onyx_act_apply(epi->act, c + i * ldc, WIDE_NR);
+    }
+}
+
+static const onyx_sgemm_kernel wide_twin = {"wide", WIDE_MR, WIDE_NR, wide_fn, wide_epi,
+                                            NULL, NULL, true};
+
+UNIT_TEST(sgemm_avx512_geometry_matches_generic) {
+    check_sgemm_variant(&wide_twin, unit_failed_);
+}
+
 UNIT_TEST(sgemm_avx512_matches_generic) {
     /* Elsewhere tests/isa/test_avx512.py runs it on an emulated CPU. */
     if (onyx_kernels_avx512_ok()) check_sgemm_variant(&onyx_sgemm_kernel_avx512, unit_failed_);
@@ -61,19 +106,19 @@ UNIT_TEST(sgemm_avx512_matches_generic) {
 
 /* onyx_sgemm_run with the fused residual addend: C = act(A B + bias + S)
  * against a double-precision loop, for the generic kernel, the dispatched
- * one and the dispatched one without fused entries (the driver's fallback);
- * partial tiles, half-width strips, depth past one block, prepacked A. */
+ * one, the dispatched one without fused entries (the driver's fallback) and
+ * the AVX-512 geometry's twin; partial tiles, half-width strips, depth past one block, prepacked A. */
 UNIT_TEST(sgemm_run_sum_epilogue) {
     onyx_sgemm_kernel plain = *onyx_kernels_get()->sgemm;
     plain.fn_epi = plain.fn_half_epi = NULL;
-    const onyx_sgemm_kernel *kerns[3] = {NULL, onyx_kernels_get()->sgemm, &plain};
+    const onyx_sgemm_kernel *kerns[4] = {NULL, onyx_kernels_get()->sgemm, &plain, &wide_twin};
     static const int64_t shapes[][3] = {{1, 1, 1}, {7, 21, 3}, {13, 8, 300}, {64, 50, 33},
                                         {6, 16, 5}};
     static const onyx_act acts[] = {{ONYX_ACT_RELU, 0, 0}, {ONYX_ACT_NONE, 0, 0},
                                     {ONYX_ACT_CLIP, -0.5f, 0.75f}, {ONYX_ACT_SILU, 0, 0},
                                     {ONYX_ACT_TANH, 0, 0}};
     unsigned seed = 23;
-    for (int ki = 0; ki < 3; ki++)
+    for (int ki = 0; ki < 4; ki++)
         for (int si = 0; si < 5; si++)
             for (int v = 0; v < 4; v++) {
                 int64_t m = shapes[si][0], n = shapes[si][1], k = shapes[si][2];
