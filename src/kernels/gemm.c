@@ -709,7 +709,77 @@ static void pb_cols_task(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
+/* The C twin of onyx_sgemm_ukernel_row_fn, for any nr. */
+static void row_generic(int nr, int64_t kc, const float *restrict a, const float *restrict b,
+                        int64_t strips, float *restrict y, bool accumulate) {
+    for (int64_t s = 0; s < strips; s++) {
+        const float *bs = b + s * kc * nr;
+        float *ys = y + s * nr;
+        float acc[ONYX_SGEMM_MAX_NR];
+        for (int j = 0; j < nr; j++) acc[j] = accumulate ? ys[j] : 0.0f;
+        for (int64_t p = 0; p < kc; p++)
+            for (int j = 0; j < nr; j++) acc[j] += a[p] * bs[p * nr + j];
+        for (int j = 0; j < nr; j++) ys[j] = acc[j];
+    }
+}
+
+static void row_strips(const onyx_sgemm_kernel *kern, int64_t kc, const float *a,
+                       const float *b, int64_t strips, float *y, bool accumulate) {
+    if (kern->fn_row)
+        kern->fn_row(kc, a, b, strips, y, accumulate);
+    else
+        row_generic(kern->nr, kc, a, b, strips, y, accumulate);
+}
+
+/* The m = 1 product over a prepacked B: row_task computes the columns of
+ * groups [begin, end) of ROW_GROUP strips each, over all depth blocks,
+ * then their epilogue; a last strip past n goes through a bounce row. */
+#define ROW_GROUP 4
+typedef struct row_problem {
+    const sgemm_problem *g;
+    const float *a; /* op(A)'s row, contiguous */
+} row_problem;
+
+static void row_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const row_problem *r = ctx;
+    const sgemm_problem *g = r->g;
+    const int nr = g->kern->nr;
+    (void)thread;
+    for (int64_t grp = begin; grp < end; grp++) {
+        const int64_t j0 = grp * ROW_GROUP * nr, nc = min64(ROW_GROUP * nr, g->n - j0);
+        const int64_t full = nc / nr, tail = nc - full * nr;
+        float bounce[ONYX_SGEMM_MAX_NR];
+        for (int64_t p0 = 0; p0 < g->k; p0 += KC) {
+            const int64_t kc = min64(KC, g->k - p0);
+            const float *b = g->packed_b + p0 * g->npad + j0 * kc;
+            if (full) row_strips(g->kern, kc, r->a + p0, b, full, g->c + j0, p0 > 0);
+            if (tail) row_strips(g->kern, kc, r->a + p0, b + full * nr * kc, 1, bounce, p0 > 0);
+        }
+        for (int64_t j = 0; j < tail; j++) g->c[j0 + full * nr + j] = bounce[j];
+        if (g->fused)
+            bias_act_rows(g->c + j0, g->ldc, 1, nc, g->bias, g->sum ? g->sum + j0 : NULL, g->lds,
+                          g->act);
+        if (g->epilogue) g->epilogue(g->epilogue_ctx, g->c + j0, g->ldc, 0, 1, j0, nc);
+    }
+}
+
+/* op(A)'s single row, gathered into `row` when A is transposed. */
+static void packed_b_row(const sgemm_problem *g, const onyx_parallel *par, float *row) {
+    const float *a = g->a;
+    if (g->ta) {
+        for (int64_t p = 0; p < g->k; p++) row[p] = g->a[p * g->lda];
+        a = row;
+    }
+    row_problem r = {g, a};
+    const int64_t groups = (g->n + ROW_GROUP * g->kern->nr - 1) / (ROW_GROUP * g->kern->nr);
+    run_parallel(par, groups, 1, row_task, &r, par ? g->n * g->k : 0);
+}
+
 static void packed_b_drive(const sgemm_problem *g, const onyx_parallel *par, float *pa) {
+    if (g->m == 1 && !g->packed_a && g->alpha == 1.0f && g->beta == 0.0f) {
+        packed_b_row(g, par, pa);
+        return;
+    }
     const int mr = g->kern->mr;
     const int64_t rows_full = round_up(PB_ROWS, mr);
     const int64_t macs = par ? g->m * g->n * g->k : 0;

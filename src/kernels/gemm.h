@@ -84,6 +84,12 @@ typedef void (*onyx_sgemm_ukernel_narrow_fn)(int64_t kc, const float *a, const f
                                              int64_t ldc, float alpha, float beta,
                                              const onyx_sgemm_epi *epi);
 
+/* One row of A against `strips` consecutive packed strips of one depth
+ * block (strip s at b + s*kc*nr, row p of it at + p*nr): y[j] = sum over p
+ * of a[p] * b[p*nr + j] for j < strips*nr, added to y when `accumulate`. */
+typedef void (*onyx_sgemm_ukernel_row_fn)(int64_t kc, const float *a, const float *b,
+                                          int64_t strips, float *y, bool accumulate);
+
 typedef struct onyx_sgemm_kernel {
     const char *name; /* "generic", "avx2", ... */
     int mr, nr;       /* register tile; mr <= ONYX_SGEMM_MAX_MR, nr <= ONYX_SGEMM_MAX_NR */
@@ -107,6 +113,10 @@ typedef struct onyx_sgemm_kernel {
     /* Optional: the narrow last strip (see onyx_sgemm_ukernel_narrow_fn).
      * NULL: the half-width or full kernels. */
     onyx_sgemm_ukernel_narrow_fn fn_narrow;
+    /* Optional: the product of a single row over a prepacked B (a dense
+     * layer at batch 1), where the register tile would compute mr - 1 rows
+     * of padding. NULL: a C loop. */
+    onyx_sgemm_ukernel_row_fn fn_row;
 } onyx_sgemm_kernel;
 
 #define ONYX_SGEMM_MAX_MR 16

@@ -209,6 +209,55 @@ static void ukernel_avx2_narrow(int64_t kc, const float *restrict a, const float
     }
 }
 
+/* One row of A against packed strips (onyx_sgemm_ukernel_row_fn): four
+ * strips at a time, so that eight FMA chains overlap and four streams of B
+ * are in flight; a remaining strip alone, its depth split over two
+ * accumulator pairs. */
+static void row_avx2(int64_t kc, const float *restrict a, const float *restrict b,
+                     int64_t strips, float *restrict y, bool accumulate) {
+    const int64_t ss = kc * NR;
+    int64_t s = 0;
+    for (; s + 4 <= strips; s += 4) {
+        const float *bs = b + s * ss;
+        float *ys = y + s * NR;
+        __m256 acc[4][2];
+        _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++)
+            _Pragma("GCC unroll 2") for (int v = 0; v < 2; v++) acc[q][v] =
+                accumulate ? _mm256_loadu_ps(ys + q * NR + 8 * v) : _mm256_setzero_ps();
+        for (int64_t p = 0; p < kc; p++) {
+            __m256 av = _mm256_broadcast_ss(a + p);
+            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++)
+                _Pragma("GCC unroll 2") for (int v = 0; v < 2; v++) acc[q][v] =
+                    _mm256_fmadd_ps(av, _mm256_loadu_ps(bs + q * ss + p * NR + 8 * v), acc[q][v]);
+        }
+        _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++)
+            _Pragma("GCC unroll 2") for (int v = 0; v < 2; v++)
+                _mm256_storeu_ps(ys + q * NR + 8 * v, acc[q][v]);
+    }
+    for (; s < strips; s++) {
+        const float *bs = b + s * ss;
+        float *ys = y + s * NR;
+        __m256 acc[2][2];
+        acc[0][0] = accumulate ? _mm256_loadu_ps(ys) : _mm256_setzero_ps();
+        acc[0][1] = accumulate ? _mm256_loadu_ps(ys + 8) : _mm256_setzero_ps();
+        acc[1][0] = acc[1][1] = _mm256_setzero_ps();
+        int64_t p = 0;
+        for (; p + 2 <= kc; p += 2)
+            _Pragma("GCC unroll 2") for (int u = 0; u < 2; u++) {
+                __m256 av = _mm256_broadcast_ss(a + p + u);
+                acc[u][0] = _mm256_fmadd_ps(av, _mm256_loadu_ps(bs + (p + u) * NR), acc[u][0]);
+                acc[u][1] = _mm256_fmadd_ps(av, _mm256_loadu_ps(bs + (p + u) * NR + 8), acc[u][1]);
+            }
+        if (p < kc) {
+            __m256 av = _mm256_broadcast_ss(a + p);
+            acc[0][0] = _mm256_fmadd_ps(av, _mm256_loadu_ps(bs + p * NR), acc[0][0]);
+            acc[0][1] = _mm256_fmadd_ps(av, _mm256_loadu_ps(bs + p * NR + 8), acc[0][1]);
+        }
+        _mm256_storeu_ps(ys, _mm256_add_ps(acc[0][0], acc[1][0]));
+        _mm256_storeu_ps(ys + 8, _mm256_add_ps(acc[0][1], acc[1][1]));
+    }
+}
+
 UKERNEL(ukernel_avx2, 2)
 UKERNEL(ukernel_avx2_half, 1)
 UKERNEL_EPI(ukernel_avx2_epi, 2)
@@ -255,4 +304,5 @@ const onyx_sgemm_kernel onyx_sgemm_kernel_avx2 = {"avx2",           MR,
                                                   ukernel_avx2_half_epi, true,
                                                   ukernel_avx2_epi_ldb,
                                                   pack_a_strip_avx2,
-                                                  ukernel_avx2_narrow};
+                                                  ukernel_avx2_narrow,
+                                                  row_avx2};

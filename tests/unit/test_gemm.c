@@ -340,19 +340,25 @@ UNIT_TEST(gemm_run_prepacked_packer_epilogue) {
     onyx_pool *pool = onyx_pool_new(2);
     CHECK(pool != NULL);
     /* The generic kernel, the dispatched one, and the dispatched one without
-     * its fused-epilogue entries (the driver's fallback; B always packed). */
+     * its fused-epilogue and row entries (the driver's fallbacks; B always
+     * packed). */
     onyx_sgemm_kernel plain = *onyx_kernels_get()->sgemm;
     plain.fn_epi = NULL;
     plain.fn_epi_ldb = NULL;
+    plain.fn_row = NULL;
     const onyx_sgemm_kernel *kerns[3] = {NULL, onyx_kernels_get()->sgemm, &plain};
     /* Odd sizes, depth past KC (several depth blocks: epilogue after the
      * last only), m and n of 1 (no matrix-vector shortcut here); up to 64
      * rows B is read in place (a narrow last strip packed); last strips
-     * of 1-4 columns (the narrow kernel), 8 (half) and 15 columns. */
+     * of 1-4 columns (the narrow kernel), 8 (half) and 15 columns; one row
+     * over a prepacked B (the row kernel: groups of 4 strips, a last strip
+     * past n, depth blocks accumulated). */
     static const int64_t shapes[][3] = {{1, 1, 1},     {7, 17, 3},    {17, 63, 100},
                                         {70, 40, 300}, {130, 9, 520}, {6, 1000, 27},
                                         {1, 33, 7},    {64, 1, 64},   {20, 50, 300},
-                                        {13, 35, 70},  {80, 20, 260}, {100, 49, 600}};
+                                        {13, 35, 70},  {80, 20, 260}, {100, 49, 600},
+                                        {1, 1000, 1280}, {1, 37, 300}, {1, 3, 5},
+                                        {1, 64, 513}};
     const int n_shapes = (int)(sizeof shapes / sizeof shapes[0]);
     uint32_t seed = 42;
     int bad = 0;
