@@ -99,5 +99,51 @@ static void ukernel_avx512_epi(int64_t kc, const float *restrict a, const float 
         }
 }
 
-const onyx_sgemm_kernel onyx_sgemm_kernel_avx512 = {"avx512", MR, NR, ukernel_avx512,
-                                                    ukernel_avx512_epi, NULL, NULL, true};
+/* One row of A against packed strips (onyx_sgemm_ukernel_row_fn): four
+ * strips at a time (eight FMA chains, four streams of B), then one at a
+ * time. */
+static void row_avx512(int64_t kc, const float *restrict a, const float *restrict b,
+                       int64_t strips, float *restrict y, bool accumulate) {
+    const int64_t ss = kc * NR;
+    int64_t s = 0;
+    for (; s + 4 <= strips; s += 4) {
+        const float *bs = b + s * ss;
+        float *ys = y + s * NR;
+        __m512 acc[4][2];
+        #pragma GCC unroll 4
+        for (int q = 0; q < 4; q++)
+            #pragma GCC unroll 2
+            for (int v = 0; v < 2; v++)
+                acc[q][v] = accumulate ? _mm512_loadu_ps(ys + q * NR + 16 * v) : _mm512_setzero_ps();
+        for (int64_t p = 0; p < kc; p++) {
+            __m512 av = _mm512_set1_ps(a[p]);
+            #pragma GCC unroll 4
+            for (int q = 0; q < 4; q++)
+                #pragma GCC unroll 2
+                for (int v = 0; v < 2; v++)
+                    acc[q][v] = _mm512_fmadd_ps(av, _mm512_loadu_ps(bs + q * ss + p * NR + 16 * v),
+                                                acc[q][v]);
+        }
+        #pragma GCC unroll 4
+        for (int q = 0; q < 4; q++)
+            #pragma GCC unroll 2
+            for (int v = 0; v < 2; v++) _mm512_storeu_ps(ys + q * NR + 16 * v, acc[q][v]);
+    }
+    for (; s < strips; s++) {
+        const float *bs = b + s * ss;
+        float *ys = y + s * NR;
+        __m512 acc0 = accumulate ? _mm512_loadu_ps(ys) : _mm512_setzero_ps();
+        __m512 acc1 = accumulate ? _mm512_loadu_ps(ys + 16) : _mm512_setzero_ps();
+        for (int64_t p = 0; p < kc; p++) {
+            __m512 av = _mm512_set1_ps(a[p]);
+            acc0 = _mm512_fmadd_ps(av, _mm512_loadu_ps(bs + p * NR), acc0);
+            acc1 = _mm512_fmadd_ps(av, _mm512_loadu_ps(bs + p * NR + 16), acc1);
+        }
+        _mm512_storeu_ps(ys, acc0);
+        _mm512_storeu_ps(ys + 16, acc1);
+    }
+}
+
+const onyx_sgemm_kernel onyx_sgemm_kernel_avx512 = {
+    "avx512", MR, NR, ukernel_avx512, ukernel_avx512_epi, NULL, NULL, true,
+    .fn_row = row_avx512};

@@ -149,3 +149,25 @@ def test_ukernel_epi_matches_numpy(gemm512, layout, kind, variant):
     np.testing.assert_allclose(got[:rows, :NR], want[:rows, :NR], rtol=2e-6, atol=2e-6 * (kc + 4))
     np.testing.assert_array_equal(got[rows:], c[rows:])
     np.testing.assert_array_equal(got[:, NR:], c[:, NR:])
+
+
+@pytest.mark.parametrize("strips", [1, 3, 4, 6])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_row_kernel_matches_numpy(gemm512, strips, accumulate):
+    """y = a B over `strips` packed strips (strip s at b + s * kc * 32), added
+    to y when accumulating; past the strips y is untouched."""
+    m, syms = gemm512
+    kc = 37
+    rng = np.random.default_rng(strips * 2 + accumulate)
+    a = rng.uniform(-1, 1, kc).astype(np.float32)
+    b = rng.uniform(-1, 1, (strips, kc, NR)).astype(np.float32)
+    y = rng.uniform(-1, 1, strips * NR + 5).astype(np.float32)
+    m.reset_heap()
+    pa, pb, py = m.put(a), m.put(b), m.put(y)
+    m.call(syms["row_avx512"], ints=(kc, pa, pb, strips, py, int(accumulate)))
+    got = m.get(py, np.float32, y.size)
+    want = y.copy()
+    prod = np.einsum("p,spj->sj", a.astype(np.float64), b.astype(np.float64)).reshape(-1)
+    want[:strips * NR] = prod + (y[:strips * NR] if accumulate else 0)
+    np.testing.assert_allclose(got[:strips * NR], want[:strips * NR], rtol=1e-5, atol=1e-5 * kc)
+    np.testing.assert_array_equal(got[strips * NR:], y[strips * NR:])
