@@ -62,5 +62,16 @@ static void max3s2_generic(const float *x, float *y, int64_t n) {
     }
 }
 
+static double sum_generic(const float *x, int64_t n) {
+    /* Four independent sums: the adds pipeline. */
+    double s4[4] = {0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int q = 0; q < 4; q++) s4[q] += (double)x[i + q];
+    double s = (s4[0] + s4[1]) + (s4[2] + s4[3]);
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
 const onyx_row_kernels onyx_row_kernels_generic = {"generic", softmax_generic, layernorm_generic,
-                                                   add_generic, max3s2_generic};
+                                                   add_generic, max3s2_generic, sum_generic};

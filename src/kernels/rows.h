@@ -1,7 +1,8 @@
 /* rows.h - float32 kernels over one contiguous row: softmax / log-softmax
  * (ops/activation.c), layer / RMS normalization (ops/norm.c), the bias
- * row added by MatMul's fused epilogue (ops/matmul.c), and the 3-wide
- * stride-2 window max of MaxPool (ops/pool.c). Each has a generic C twin (rows.c) and ISA variants chosen
+ * row added by MatMul's fused epilogue (ops/matmul.c), the 3-wide
+ * stride-2 window max of MaxPool and the plane sum of GlobalAveragePool
+ * (ops/pool.c). Each has a generic C twin (rows.c) and ISA variants chosen
  * in dispatch.c. Does not own: axes, strides, type conversion (the ops). */
 #ifndef ONYX_ROWS_H
 #define ONYX_ROWS_H
@@ -27,6 +28,10 @@ typedef struct onyx_row_kernels {
      * taken when greater: a NaN first tap gives NaN, later NaNs are
      * skipped (ops/pool.c's order). */
     void (*max3s2)(const float *x, float *y, int64_t n);
+    /* The sum of x[0..n) (n >= 0), carried in double: the generic twin adds
+     * every element in double, the vector variants add short runs in float
+     * lanes and each run's total in double. */
+    double (*sum)(const float *x, int64_t n);
 } onyx_row_kernels;
 
 extern const onyx_row_kernels onyx_row_kernels_generic;

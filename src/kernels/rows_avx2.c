@@ -187,5 +187,33 @@ static void max3s2_avx2(const float *x, float *y, int64_t n) {
     }
 }
 
+/* Runs of SUM_RUN elements are summed in 4 x 8 float lanes (each lane
+ * adds SUM_RUN / 32 values), and each run's total is added in double, so
+ * that a long plane keeps the generic twin's precision. */
+#define SUM_RUN 512
+static double sum_avx2(const float *x, int64_t n) {
+    __m256d total = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + SUM_RUN <= n; i += SUM_RUN) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t q = i; q < i + SUM_RUN; q += 32) {
+            a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + q));
+            a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + q + 8));
+            a2 = _mm256_add_ps(a2, _mm256_loadu_ps(x + q + 16));
+            a3 = _mm256_add_ps(a3, _mm256_loadu_ps(x + q + 24));
+        }
+        __m256 r = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+        total = _mm256_add_pd(total, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(r)),
+                                                   _mm256_cvtps_pd(_mm256_extractf128_ps(r, 1))));
+    }
+    __m256 a = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8) a = _mm256_add_ps(a, _mm256_loadu_ps(x + i));
+    if (i < n) a = _mm256_add_ps(a, _mm256_maskload_ps(x + i, tail_mask(n - i)));
+    total = _mm256_add_pd(total, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)),
+                                               _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1))));
+    __m128d t = _mm_add_pd(_mm256_castpd256_pd128(total), _mm256_extractf128_pd(total, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(t, _mm_unpackhi_pd(t, t)));
+}
+
 const onyx_row_kernels onyx_row_kernels_avx2 = {"avx2", softmax_avx2, layernorm_avx2, add_avx2,
-                                                max3s2_avx2};
+                                                max3s2_avx2, sum_avx2};

@@ -453,6 +453,15 @@ typedef struct global_job {
     void *y;
 } global_job;
 
+/* A float plane's sum on the row kernel; a double plane's in a loop. */
+static double sum_double(const double *x, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += x[i];
+    return s;
+}
+#define SUM_float(x, n) onyx_kernels_get()->rows->sum(x, n)
+#define SUM_double(x, n) sum_double(x, n)
+
 #define GLOBAL_POOL(NAME, T)                                                               \
     static void NAME(void *ctx, int64_t begin, int64_t end, int thread) {                  \
         const global_job *j = ctx;                                                         \
@@ -466,14 +475,7 @@ typedef struct global_job {
                     if (x[i] > m || x[i] != x[i]) m = x[i];                                \
                 *y = m;                                                                    \
             } else if (j->kind == POOL_AVG) {                                              \
-                /* Four independent double sums: the adds pipeline. */                     \
-                double s4[4] = {0, 0, 0, 0};                                               \
-                int64_t i = 0;                                                             \
-                for (; i + 4 <= j->size; i += 4)                                           \
-                    for (int q = 0; q < 4; q++) s4[q] += (double)x[i + q];                 \
-                double s = (s4[0] + s4[1]) + (s4[2] + s4[3]);                              \
-                for (; i < j->size; i++) s += x[i];                                        \
-                *y = (T)(j->size ? s / (double)j->size : NAN);                             \
+                *y = (T)(j->size ? SUM_##T(x, j->size) / (double)j->size : NAN);           \
             } else {                                                                       \
                 double s = 0;                                                              \
                 for (int64_t i = 0; i < j->size; i++) s += pow(fabs((double)x[i]), j->p);  \

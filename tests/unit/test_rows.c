@@ -170,3 +170,35 @@ UNIT_TEST(rows_max3s2) {
     check_max3s2(&onyx_row_kernels_generic, unit_failed_);
     if (cpu->avx2 && cpu->fma) check_max3s2(&onyx_row_kernels_avx2, unit_failed_);
 }
+
+/* sum against a long double loop, on lengths around the vector width and
+ * the AVX2 kernel's 512-element runs, with an offset mean (so that a
+ * float-only total would drift) and a NaN that must come through. Each
+ * length is read at its own allocation's end, so a read past n would be
+ * caught by the sanitizer build. */
+static void check_sum(const onyx_row_kernels *k, int *unit_failed_) {
+    static const int64_t lens[] = {0, 1, 7, 8, 9, 31, 511, 512, 513, 1030, 12544, 100003};
+    unsigned seed = 9;
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        const int64_t n = lens[li];
+        float *x = malloc(sizeof(float) * (size_t)(n ? n : 1));
+        long double want = 0;
+        for (int64_t i = 0; i < n; i++) {
+            x[i] = 100.0f + 3.0f * frand(&seed);
+            want += x[i];
+        }
+        double got = k->sum(x, n);
+        CHECK_NEAR(got, (double)want, 1e-7 * (double)fabsl(want) + 1e-9);
+        if (n) {
+            x[n / 2] = NAN;
+            CHECK(isnan(k->sum(x, n)));
+        }
+        free(x);
+    }
+}
+
+UNIT_TEST(rows_sum) {
+    const onyx_cpu *cpu = onyx_cpu_get();
+    check_sum(&onyx_row_kernels_generic, unit_failed_);
+    if (cpu->avx2 && cpu->fma) check_sum(&onyx_row_kernels_avx2, unit_failed_);
+}
