@@ -434,6 +434,13 @@ static inline __attribute__((always_inline)) void macro_tile(
 #define ROWS_FIRST_PANEL ((int64_t)128 << 10)
 #define SHALLOW_K 160
 
+/* Asks for the next `count` cache lines (16 floats) of the n floats at p,
+ * from line *line on, toward L2. */
+static inline void prefetch_lines(const float *p, int64_t n, int64_t count, int64_t *line) {
+    for (int64_t q = 0; q < count && *line * 16 < n; q++, ++*line)
+        __builtin_prefetch(p + *line * 16, 0, 2);
+}
+
 /* Multiplies the packed blocks into C[i0.., j0..] (mc x nc), scaling the
  * old C by `beta`; on the last depth block with a fused epilogue (`last`),
  * finishes each tile with bias and activation (old C kept when beta != 0).
@@ -444,20 +451,32 @@ static inline __attribute__((always_inline)) void macro_tile(
  * shallow product: a stem convolution, a 1x1 one with few inputs): then
  * each A strip is reused by all B strips, so that C is written a row strip
  * at a time, mr sequential streams, instead of all mc rows at once, whose
- * many concurrent streams the prefetchers cannot follow. */
+ * many concurrent streams the prefetchers cannot follow.
+ * `next` (next_floats, or NULL): the packed panel read after this one,
+ * prefetched a few lines after each tile, so that a prepacked B streamed
+ * from memory (a transformer's weights, read once per run) arrives while
+ * this panel is computed. */
 static void macro_kernel(const sgemm_problem *g, const float *pa, const float *pb,
                          const float *bd, int64_t kc, int64_t i0, int64_t mc, int64_t j0,
-                         int64_t nc, float beta, bool last, float *tile) {
+                         int64_t nc, float beta, bool last, float *tile, const float *next,
+                         int64_t next_floats) {
     const int mr = g->kern->mr, nr = g->kern->nr;
     const bool epi = last && g->fused && g->kern->fn_epi;
+    const int64_t tiles = ((mc + mr - 1) / mr) * ((nc + nr - 1) / nr);
+    const int64_t per_tile = next ? (next_floats / 16 + tiles - 1) / tiles : 0;
+    int64_t line = 0;
     if (kc * nc * (int64_t)sizeof(float) <= ROWS_FIRST_PANEL) {
         for (int64_t is = 0; is < mc; is += mr)
-            for (int64_t js = 0; js < nc; js += nr)
+            for (int64_t js = 0; js < nc; js += nr) {
                 macro_tile(g, pa, pb, bd, kc, i0, mc, j0, nc, is, js, beta, epi, tile);
+                prefetch_lines(next, next_floats, per_tile, &line);
+            }
     } else {
         for (int64_t js = 0; js < nc; js += nr)
-            for (int64_t is = 0; is < mc; is += mr)
+            for (int64_t is = 0; is < mc; is += mr) {
                 macro_tile(g, pa, pb, bd, kc, i0, mc, j0, nc, is, js, beta, epi, tile);
+                prefetch_lines(next, next_floats, per_tile, &line);
+            }
     }
     if (last && g->fused && !g->kern->fn_epi)
         bias_act_rows(g->c + i0 * g->ldc + j0, g->ldc, mc, nc, g->bias ? g->bias + i0 : NULL,
@@ -496,7 +515,7 @@ static void sgemm_task(void *ctx, int64_t begin, int64_t end, int thread) {
                 const float *as = pa;
                 if (g->packed_a) as = packed_a_at(g, i0, p0, kc);
                 else pack_a(g, i0, mc, p0, kc, pa);
-                macro_kernel(g, as, bs, bd, kc, i0, mc, j0, nc, beta, last, tile);
+                macro_kernel(g, as, bs, bd, kc, i0, mc, j0, nc, beta, last, tile, NULL, 0);
                 if (last && g->epilogue)
                     g->epilogue(g->epilogue_ctx, g->c + i0 * g->ldc + j0, g->ldc, i0, mc, j0, nc);
             }
@@ -656,7 +675,7 @@ static void shared_compute_task(void *ctx, int64_t begin, int64_t end, int threa
             if (g->packed_a) as = packed_a_at(g, i0, p0, kc);
             else pack_a(g, i0, mc, p0, kc, pa);
             macro_kernel(g, as, g->shared_b + p0 * g->npad + j0 * kc, NULL, kc, i0, mc, j0, nc,
-                         p0 == 0 ? g->beta : 1.0f, last, tile);
+                         p0 == 0 ? g->beta : 1.0f, last, tile, NULL, 0);
             if (last && g->epilogue)
                 g->epilogue(g->epilogue_ctx, g->c + i0 * g->ldc + j0, g->ldc, i0, mc, j0, nc);
         }
@@ -699,9 +718,22 @@ static void pb_cols_task(void *ctx, int64_t begin, int64_t end, int thread) {
         for (int64_t p0 = 0; p0 < g->k; p0 += KC) {
             const int64_t kc = min64(KC, g->k - p0);
             const float *as = g->packed_a ? packed_a_at(g, c->i0, p0, kc) : c->pa + p0 * c->mp;
+            /* The panel read next: this column block's next depth block, or
+             * the next column block's first. */
+            const float *next = NULL;
+            int64_t next_floats = 0;
+            if (p0 + kc < g->k) {
+                int64_t kn = min64(KC, g->k - p0 - kc);
+                next = g->packed_b + (p0 + kc) * g->npad + j0 * kn;
+                next_floats = kn * round_up(nc, g->kern->nr);
+            } else if (b + 1 < end) {
+                int64_t j1 = j0 + c->cols, kn = min64(KC, g->k);
+                next = g->packed_b + j1 * kn;
+                next_floats = kn * round_up(min64(c->cols, g->n - j1), g->kern->nr);
+            }
             macro_kernel(g, as, g->packed_b + p0 * g->npad + j0 * kc, NULL, kc, c->i0, c->mc,
                          j0, nc,
-                         p0 == 0 ? g->beta : 1.0f, p0 + kc >= g->k, tile);
+                         p0 == 0 ? g->beta : 1.0f, p0 + kc >= g->k, tile, next, next_floats);
         }
         if (g->epilogue)
             g->epilogue(g->epilogue_ctx, g->c + c->i0 * g->ldc + j0, g->ldc, c->i0, c->mc, j0,
