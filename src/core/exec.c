@@ -63,6 +63,11 @@ bool onyx_exec_wants_output(onyx_exec *x, int i) {
     return i >= 0 && i < x->node->n_out && x->node->out[i] >= 0;
 }
 
+void onyx_exec_place_input(onyx_exec *x, int i, int o, size_t at) {
+    if (!x->f->recording || i < 0 || i >= x->node->n_in || !onyx_exec_wants_output(x, o)) return;
+    onyx_plan_place_inside(&x->s->plan, x->node->in[i], x->node->out[o], at);
+}
+
 onyx_value *onyx_exec_output_value(onyx_exec *x, int i) {
     onyx_value *v;
     if (onyx_exec_wants_output(x, i)) {

@@ -168,6 +168,11 @@ onyx_status onyx_exec_output(onyx_exec *x, int i, onyx_dtype dtype, int ndim,
 onyx_value *onyx_exec_output_value(onyx_exec *x, int i);
 /* Whether output i is consumed (not omitted by the model). */
 bool onyx_exec_wants_output(onyx_exec *x, int i);
+/* Asks the memory plan to have input i produced `at` bytes into output o
+ * on later runs with these input shapes (a Concat whose inputs are its
+ * output's consecutive pieces). The op must still check whether the input
+ * is there (the request may not be honoured) and copy it when it is not. */
+void onyx_exec_place_input(onyx_exec *x, int i, int o, size_t at);
 
 /* Records a failure that names the node and op, and returns `status`. */
 onyx_status onyx_exec_fail(onyx_exec *x, onyx_status status, const char *fmt, ...)

@@ -13,10 +13,13 @@ onyx_status onyx_plan_init(onyx_plan *p, int n_slots) {
     p->n_slots = n_slots;
     p->size = calloc((size_t)n_slots + 1, sizeof *p->size);
     p->offset = calloc((size_t)n_slots + 1, sizeof *p->offset);
-    if (!p->size || !p->offset) {
+    p->inside = malloc(((size_t)n_slots + 1) * sizeof *p->inside);
+    p->inside_at = calloc((size_t)n_slots + 1, sizeof *p->inside_at);
+    if (!p->size || !p->offset || !p->inside || !p->inside_at) {
         onyx_plan_deinit(p);
         return ONYX_ERR_OUT_OF_MEMORY;
     }
+    for (int i = 0; i < n_slots; i++) p->inside[i] = -1;
     return ONYX_OK;
 }
 
@@ -24,6 +27,8 @@ void onyx_plan_deinit(onyx_plan *p) {
     free(p->sig);
     free(p->size);
     free(p->offset);
+    free(p->inside);
+    free(p->inside_at);
     free(p->arena);
     memset(p, 0, sizeof *p);
 }
@@ -54,6 +59,7 @@ bool onyx_plan_begin(onyx_plan *p, const onyx_graph *g, const onyx_value *const 
         if (p->sig) memcpy(p->sig, sig, (size_t)n * sizeof *sig);
         p->n_sig = p->sig ? n : 0;
         memset(p->size, 0, (size_t)p->n_slots * sizeof *p->size);
+        for (int i = 0; i < p->n_slots; i++) p->inside[i] = -1;
     }
     if (sig != stack) free(sig);
     return same;
@@ -64,6 +70,29 @@ typedef struct item {
     int first, last; /* node index range in which the tensor is alive */
     size_t size;
 } item;
+
+void onyx_plan_place_inside(onyx_plan *p, int slot, int into, size_t at) {
+    if (slot < 0 || slot >= p->n_slots || into < 0 || into >= p->n_slots || slot == into) return;
+    p->inside[slot] = into;
+    p->inside_at[slot] = at;
+}
+
+/* Drops the requests of onyx_plan_place_inside that the layout cannot
+ * honour: `slot` must be produced by a node, die at the node producing
+ * `into` (so nothing reads it once that region is the output's), fit inside
+ * `into`, and not be the target of a request itself, nor `into` a piece of
+ * another (no chains). */
+static void check_inside(onyx_plan *p, const onyx_graph *g) {
+    for (int s = 0; s < p->n_slots; s++) {
+        int t = p->inside[s];
+        if (t < 0) continue;
+        bool ok = p->size[s] && p->size[t] && g->slots[s].producer >= 0 &&
+                  g->slots[t].producer >= 0 && g->slots[s].last_use == g->slots[t].producer &&
+                  p->inside_at[s] + p->size[s] <= p->size[t] && p->inside[t] < 0;
+        for (int u = 0; ok && u < p->n_slots; u++) ok = p->inside[u] != s;
+        if (!ok) p->inside[s] = -1;
+    }
+}
 
 static int by_size_desc(const void *a, const void *b) {
     const item *x = a, *y = b;
@@ -76,13 +105,16 @@ size_t onyx_plan_finish(onyx_plan *p, const onyx_graph *g, size_t limit) {
     item *items = malloc(((size_t)p->n_slots + 1) * sizeof *items);
     int *placed = malloc(((size_t)p->n_slots + 1) * sizeof *placed);
     if (!items || !placed) goto done;
+    check_inside(p, g);
     int n = 0;
     for (int s = 0; s < p->n_slots; s++) {
-        if (!p->size[s] || g->slots[s].producer < 0) continue;
-        int last = g->slots[s].last_use;
-        if (last < g->slots[s].producer) last = g->slots[s].producer;
-        items[n++] = (item){s, g->slots[s].producer, last,
-                            (p->size[s] + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN};
+        if (!p->size[s] || g->slots[s].producer < 0 || p->inside[s] >= 0) continue;
+        int first = g->slots[s].producer, last = g->slots[s].last_use;
+        if (last < first) last = first;
+        /* A slot holding others is live from the first of them on. */
+        for (int u = 0; u < p->n_slots; u++)
+            if (p->inside[u] == s && g->slots[u].producer < first) first = g->slots[u].producer;
+        items[n++] = (item){s, first, last, (p->size[s] + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN};
     }
     qsort(items, (size_t)n, sizeof *items, by_size_desc);
     /* Greedy by size: each tensor goes to the lowest offset where it does not
@@ -107,6 +139,8 @@ size_t onyx_plan_finish(onyx_plan *p, const onyx_graph *g, size_t limit) {
         placed[n_placed++] = i;
         if (off + items[i].size > total) total = off + items[i].size;
     }
+    for (int s = 0; s < p->n_slots; s++)
+        if (p->inside[s] >= 0) p->offset[s] = p->offset[p->inside[s]] + p->inside_at[s];
     if (limit && total > limit) goto done;
     free(p->arena);
     p->arena = NULL;

@@ -155,9 +155,10 @@ static void concat_task(void *ctx, int64_t begin, int64_t end, int thread) {
         while (r >= off + j->irow[i]) off += j->irow[i++];
         int64_t n = j->irow[i] - (r - off);
         if (n > end - pos) n = end - pos;
-        memcpy(j->out + (size_t)pos * j->es,
-               (const char *)j->src[i] + (size_t)(o * j->irow[i] + r - off) * j->es,
-               (size_t)n * j->es);
+        if (j->src[i]) /* NULL: already in place */
+            memcpy(j->out + (size_t)pos * j->es,
+                   (const char *)j->src[i] + (size_t)(o * j->irow[i] + r - off) * j->es,
+                   (size_t)n * j->es);
         pos += n;
     }
 }
@@ -190,10 +191,19 @@ static onyx_status concat_run(const onyx_node *n, onyx_exec *x) {
     j.src = onyx_exec_scratch(x, (size_t)n->n_in * sizeof *j.src);
     j.irow = onyx_exec_scratch(x, (size_t)n->n_in * sizeof *j.irow);
     if (!j.src || !j.irow) return onyx_exec_fail(x, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
+    size_t at = 0;
     for (int i = 0; i < n->n_in; i++) {
         const onyx_tensor *t = onyx_exec_input(x, i);
         j.src[i] = t->data;
         j.irow[i] = t->dims[axis] * inner;
+        /* One output row (outer 1: a batch of one along channels): each
+         * input is a consecutive piece of the output, which the memory plan
+         * can have its producer write in place. */
+        if (outer == 1 && first->dtype != ONYX_DTYPE_STRING) {
+            onyx_exec_place_input(x, i, 0, at);
+            if ((const char *)t->data == j.out + at) j.src[i] = NULL;
+            at += (size_t)j.irow[i] * j.es;
+        }
     }
     onyx_exec_parallel(x, outer * j.orow, CONCAT_GRAIN, concat_task, &j);
     return onyx_op_own_strings(x, out);

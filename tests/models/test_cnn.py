@@ -124,3 +124,32 @@ def test_variants(name, variant, onyx_bin, model_file, images, ort_logits, tmp_p
     convolutions (what torch's TorchScript exporter writes), at batch 2."""
     path = model_file(name, 13) if variant == "opset13" else model_file(name, 17, True)
     check_onyx(onyx_bin, path, 2, images, ort_logits, tmp_path)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_planned_runs_match_onnxruntime(name, onyx_bin, model_file, images, ort_logits):
+    """`onyx run` runs a model once; a session serving requests runs it again
+    and again, and from the second run on with the memory plan (one arena,
+    and a Concat's pieces written in place by their producers). Four images
+    through one session over the C API, one at a time, each against
+    onnxruntime."""
+    import ctypes
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+    import interleaved  # noqa: E402  (the C API through ctypes)
+    x4, _ = images(4)
+    want = ort_logits(model_file(name), 4)
+    lib = ctypes.CDLL(os.path.join(os.path.dirname(os.path.abspath(onyx_bin)), "libonyx.so"))
+    engine = interleaved.Onyx(lib, str(model_file(name)), {"input": x4[:1]})
+    try:
+        for i in range(4):
+            engine.feeds["input"][...] = x4[i:i + 1]  # the session's view reads this array
+            engine.run()
+            (got,) = engine.outputs()
+            diff = np.abs(got[0].astype(np.float64) - want[i]).max()
+            assert diff <= TOL, f"run {i}: max abs diff {diff:.3g}"
+            assert (np.argsort(-got[0], kind="stable")[:5].tolist()
+                    == np.argsort(-want[i], kind="stable")[:5].tolist())
+    finally:
+        engine.close()

@@ -66,6 +66,68 @@ UNIT_TEST(core_plan_reused_across_runs_and_shapes) {
     free(m.p);
 }
 
+/* Concat's pieces written in place by their producers (the plan places a
+ * piece that dies at the Concat inside its output): b dies there while
+ * e1, e2 are made and die before it (they must not reuse b's bytes); d
+ * appears twice; x is a graph input and a is read after the Concat, so
+ * both are copied. y = Concat(b, x, d, d, a, e3) along axis 1 of (1, n),
+ * z = a * c. Every run, recording or planned, against the formulas. */
+static tm_buf concat_model(void) {
+    tm_buf g = {0};
+    int64_t dyn[2] = {1, -1}, ydyn[2] = {1, -1};
+    const char *axis1[] = {"axis=i:1", NULL};
+    tm_node(&g, "Neg x -> b", NULL);
+    tm_node(&g, "Abs x -> d", NULL);
+    tm_node(&g, "Relu x -> a", NULL);
+    tm_node(&g, "Add x,x -> c", NULL);
+    tm_node(&g, "Mul x,x -> e1", NULL);
+    tm_node(&g, "Add e1,x -> e2", NULL);
+    tm_node(&g, "Sub e2,x -> e3", NULL);
+    tm_node(&g, "Concat b,x,d,d,a,e3 -> y", axis1);
+    tm_node(&g, "Mul a,c -> z", NULL);
+    tm_input(&g, "x", 1, 2, dyn);
+    tm_output(&g, "y", 1, 2, ydyn);
+    tm_output(&g, "z", 1, 2, dyn);
+    return tm_model(&g, 17);
+}
+
+static int run_concat(onyx_session *s, int64_t n, float seed, onyx_error *err) {
+    float x[64];
+    for (int64_t i = 0; i < n; i++) x[i] = seed * (float)(i % 5) - 1.5f;
+    onyx_tensor_view in = {ONYX_DTYPE_FLOAT, 2, {1, n}, x}, out[2];
+    const char *names[] = {"x"};
+    if (onyx_session_run_tensors(s, 1, names, &in, 2, NULL, out, err)) return -1;
+    if (out[0].dims[1] != 6 * n || out[1].dims[1] != n) return -2;
+    const float *y = out[0].data, *z = out[1].data;
+    for (int64_t i = 0; i < n; i++) {
+        float piece[6] = {-x[i], x[i], fabsf(x[i]), fabsf(x[i]), fmaxf(x[i], 0.0f),
+                          (x[i] * x[i] + x[i]) - x[i]};
+        for (int k = 0; k < 6; k++)
+            if (y[k * n + i] != piece[k]) return -3;
+        if (z[i] != fmaxf(x[i], 0.0f) * (x[i] + x[i])) return -4;
+    }
+    return 0;
+}
+
+UNIT_TEST(core_concat_pieces_in_place) {
+    tm_buf m = concat_model();
+    onyx_error err = {0};
+    for (int optimize = 0; optimize < 2; optimize++) {
+        onyx_model *model = load(&m, optimize, 0, &err);
+        CHECK(model != NULL);
+        onyx_session *s = NULL;
+        CHECK(onyx_session_new(model, NULL, &s, &err) == ONYX_OK);
+        CHECK(run_concat(s, 7, 1.0f, &err) == 0);
+        CHECK(run_concat(s, 7, 0.5f, &err) == 0);
+        CHECK(run_concat(s, 7, -2.0f, &err) == 0);
+        CHECK(run_concat(s, 33, 1.25f, &err) == 0);
+        CHECK(run_concat(s, 33, -0.75f, &err) == 0);
+        onyx_session_free(s);
+        onyx_model_free(model);
+    }
+    free(m.p);
+}
+
 UNIT_TEST(core_memory_limit_is_an_error_not_a_crash) {
     tm_buf m = chain_model();
     onyx_error err = {0};
