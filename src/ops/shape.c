@@ -164,7 +164,7 @@ static onyx_status reshape_run(const onyx_node *n, onyx_exec *x) {
     onyx_tensor *out;
     onyx_status st = onyx_exec_output(x, 0, in->dtype, (int)nd, dims, &out);
     if (st) return st;
-    return onyx_op_copy_data(x, out, in);
+    return onyx_op_copy_through(x, out, in);
 }
 
 static onyx_status flatten_run(const onyx_node *n, onyx_exec *x) {
@@ -181,7 +181,7 @@ static onyx_status flatten_run(const onyx_node *n, onyx_exec *x) {
     onyx_tensor *out;
     onyx_status st = onyx_exec_output(x, 0, in->dtype, 2, dims, &out);
     if (st) return st;
-    return onyx_op_copy_data(x, out, in);
+    return onyx_op_copy_through(x, out, in);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -227,7 +227,7 @@ static onyx_status squeeze_run(const onyx_node *n, onyx_exec *x) {
     onyx_tensor *out;
     onyx_status st = onyx_exec_output(x, 0, in->dtype, nd, dims, &out);
     if (st) return st;
-    return onyx_op_copy_data(x, out, in);
+    return onyx_op_copy_through(x, out, in);
 }
 
 static onyx_status unsqueeze_run(const onyx_node *n, onyx_exec *x) {
@@ -256,7 +256,7 @@ static onyx_status unsqueeze_run(const onyx_node *n, onyx_exec *x) {
     onyx_tensor *out;
     st = onyx_exec_output(x, 0, in->dtype, rank, dims, &out);
     if (st) return st;
-    return onyx_op_copy_data(x, out, in);
+    return onyx_op_copy_through(x, out, in);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -337,7 +337,7 @@ static onyx_status identity_run(const onyx_node *n, onyx_exec *x) {
         onyx_tensor *out;
         onyx_status st = onyx_exec_output(x, 0, in->dtype, in->ndim, in->dims, &out);
         if (st) return st;
-        return onyx_op_copy_data(x, out, in);
+        return onyx_op_copy_through(x, out, in);
     }
     onyx_value *out = onyx_exec_output_value(x, 0);
     if (!out) return onyx_exec_fail(x, ONYX_ERR_RUNTIME, "output value unavailable");
@@ -394,7 +394,7 @@ static onyx_status dropout_run(const onyx_node *n, onyx_exec *x) {
     int64_t count = onyx_tensor_count(in);
     if (!training) {
         if (mask && count) memset(mask->data, 1, (size_t)count);
-        return onyx_op_copy_data(x, out, in);
+        return onyx_op_copy_through(x, out, in);
     }
     /* Training: keep each element with probability 1 - ratio, scaled by
      * 1 / (1 - ratio). Without a seed attribute the stream starts from 0, so

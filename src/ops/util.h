@@ -63,6 +63,12 @@ bool onyx_op_copy_elems(void *dst, const void *src, int64_t n, onyx_dtype dt);
  * start NULL, as onyx_exec_output leaves them). Fails through x. */
 onyx_status onyx_op_copy_data(onyx_exec *x, onyx_tensor *dst, const onyx_tensor *src);
 
+/* Output 0 as input 0's elements unchanged (Reshape, Flatten, Squeeze,
+ * Unsqueeze, Identity): asks the memory plan to have the input produced
+ * where the output goes (onyx_exec_place_input), so that on planned runs
+ * nothing moves; copies when it is elsewhere. */
+onyx_status onyx_op_copy_through(onyx_exec *x, onyx_tensor *out, const onyx_tensor *in);
+
 /* The most axes onyx_op_strided_copy takes (Tile views each axis as two). */
 #define ONYX_OP_STRIDED_MAX_DIMS (2 * ONYX_MAX_DIMS)
 
