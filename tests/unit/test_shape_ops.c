@@ -84,6 +84,14 @@ UNIT_TEST(transpose_general_permutations) {
     check_transpose(unit_failed_, ONYX_DTYPE_INT16, 5, d5, p5);
     check_transpose(unit_failed_, ONYX_DTYPE_DOUBLE, 2, d2, p2);
     check_transpose(unit_failed_, ONYX_DTYPE_BOOL, 2, d2, p2);
+    /* Attention's keys, (batch, tokens, heads, dim) -> (batch, heads, dim,
+     * tokens): heads and dim merge into one axis, and the tiled transpose
+     * runs per batch. */
+    static const int64_t dk[4] = {2, 37, 3, 20}, pk[4] = {0, 2, 3, 1};
+    static const int64_t dk1[4] = {1, 130, 12, 9};
+    check_transpose(unit_failed_, ONYX_DTYPE_FLOAT, 4, dk, pk);
+    check_transpose(unit_failed_, ONYX_DTYPE_FLOAT, 4, dk1, pk);
+    check_transpose(unit_failed_, ONYX_DTYPE_UINT8, 4, dk1, pk);
 }
 
 // ----------------------------------------------------------------------------
