@@ -79,18 +79,32 @@ void onyx_plan_place_inside(onyx_plan *p, int slot, int into, size_t at) {
 
 /* Drops the requests of onyx_plan_place_inside that the layout cannot
  * honour: `slot` must be produced by a node, die at the node producing
- * `into` (so nothing reads it once that region is the output's), fit inside
- * `into`, and not be the target of a request itself, nor `into` a piece of
- * another (no chains). */
-static void check_inside(onyx_plan *p, const onyx_graph *g) {
+ * `into` (so nothing reads it once that region is the output's) and fit
+ * inside `into`; and no chains: a slot that holds pieces is not placed
+ * inside another (both requests of a chain are dropped). `first` (n_slots)
+ * receives, for each slot holding pieces, the first node producing one of
+ * them, and -1 elsewhere. */
+static void check_inside(onyx_plan *p, const onyx_graph *g, int *first) {
+    for (int s = 0; s < p->n_slots; s++) first[s] = -1;
+    for (int s = 0; s < p->n_slots; s++)
+        if (p->inside[s] >= 0) first[p->inside[s]] = 0; /* marks a holder */
     for (int s = 0; s < p->n_slots; s++) {
         int t = p->inside[s];
         if (t < 0) continue;
         bool ok = p->size[s] && p->size[t] && g->slots[s].producer >= 0 &&
                   g->slots[t].producer >= 0 && g->slots[s].last_use == g->slots[t].producer &&
-                  p->inside_at[s] + p->size[s] <= p->size[t] && p->inside[t] < 0;
-        for (int u = 0; ok && u < p->n_slots; u++) ok = p->inside[u] != s;
-        if (!ok) p->inside[s] = -1;
+                  p->inside_at[s] + p->size[s] <= p->size[t] && p->inside[t] < 0 &&
+                  first[s] < 0;
+        if (!ok) p->inside[s] = -2; /* dropped; -1 once every check has read it */
+    }
+    for (int s = 0; s < p->n_slots; s++) {
+        if (p->inside[s] == -2) p->inside[s] = -1;
+        first[s] = -1;
+    }
+    for (int s = 0; s < p->n_slots; s++) {
+        int t = p->inside[s];
+        if (t >= 0 && (first[t] < 0 || g->slots[s].producer < first[t]))
+            first[t] = g->slots[s].producer;
     }
 }
 
@@ -104,16 +118,16 @@ size_t onyx_plan_finish(onyx_plan *p, const onyx_graph *g, size_t limit) {
     size_t total = 0;
     item *items = malloc(((size_t)p->n_slots + 1) * sizeof *items);
     int *placed = malloc(((size_t)p->n_slots + 1) * sizeof *placed);
-    if (!items || !placed) goto done;
-    check_inside(p, g);
+    int *first_piece = malloc(((size_t)p->n_slots + 1) * sizeof *first_piece);
+    if (!items || !placed || !first_piece) goto done;
+    check_inside(p, g, first_piece);
     int n = 0;
     for (int s = 0; s < p->n_slots; s++) {
         if (!p->size[s] || g->slots[s].producer < 0 || p->inside[s] >= 0) continue;
         int first = g->slots[s].producer, last = g->slots[s].last_use;
         if (last < first) last = first;
-        /* A slot holding others is live from the first of them on. */
-        for (int u = 0; u < p->n_slots; u++)
-            if (p->inside[u] == s && g->slots[u].producer < first) first = g->slots[u].producer;
+        /* A slot holding pieces is live from the first of them on. */
+        if (first_piece[s] >= 0 && first_piece[s] < first) first = first_piece[s];
         items[n++] = (item){s, first, last, (p->size[s] + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN};
     }
     qsort(items, (size_t)n, sizeof *items, by_size_desc);
@@ -156,5 +170,6 @@ size_t onyx_plan_finish(onyx_plan *p, const onyx_graph *g, size_t limit) {
 done:
     free(items);
     free(placed);
+    free(first_piece);
     return total;
 }
