@@ -141,7 +141,9 @@ def test_planned_runs_match_onnxruntime(name, onyx_bin, model_file, images, ort_
     x4, _ = images(4)
     want = ort_logits(model_file(name), 4)
     lib = ctypes.CDLL(os.path.join(os.path.dirname(os.path.abspath(onyx_bin)), "libonyx.so"))
-    engine = interleaved.Onyx(lib, str(model_file(name)), {"input": x4[:1]})
+    # A copy: the session reads this array, which each run overwrites (the
+    # images fixture is shared by every test).
+    engine = interleaved.Onyx(lib, str(model_file(name)), {"input": x4[:1].copy()})
     try:
         for i in range(4):
             engine.feeds["input"][...] = x4[i:i + 1]  # the session's view reads this array
