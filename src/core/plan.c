@@ -128,7 +128,8 @@ size_t onyx_plan_finish(onyx_plan *p, const onyx_graph *g, size_t limit) {
         if (last < first) last = first;
         /* A slot holding pieces is live from the first of them on. */
         if (first_piece[s] >= 0 && first_piece[s] < first) first = first_piece[s];
-        items[n++] = (item){s, first, last, (p->size[s] + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN};
+        items[n++] =
+            (item){s, first, last, (p->size[s] + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN};
     }
     qsort(items, (size_t)n, sizeof *items, by_size_desc);
     /* Greedy by size: each tensor goes to the lowest offset where it does not

@@ -48,7 +48,8 @@ static void ukernel_avx512(int64_t kc, const float *restrict a, const float *res
         #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             float *ci = c + i * ldc;
-            _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, acc[i][0], _mm512_mul_ps(vb, _mm512_loadu_ps(ci))));
+            _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, acc[i][0],
+                                                 _mm512_mul_ps(vb, _mm512_loadu_ps(ci))));
             _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, acc[i][1],
                                                       _mm512_mul_ps(vb, _mm512_loadu_ps(ci + 16))));
         }
@@ -114,7 +115,8 @@ static void row_avx512(int64_t kc, const float *restrict a, const float *restric
         for (int q = 0; q < 4; q++)
             #pragma GCC unroll 2
             for (int v = 0; v < 2; v++)
-                acc[q][v] = accumulate ? _mm512_loadu_ps(ys + q * NR + 16 * v) : _mm512_setzero_ps();
+                acc[q][v] = accumulate ? _mm512_loadu_ps(ys + q * NR + 16 * v)
+                                       : _mm512_setzero_ps();
         for (int64_t p = 0; p < kc; p++) {
             __m512 av = _mm512_set1_ps(a[p]);
             #pragma GCC unroll 4

@@ -5,9 +5,9 @@ dispatch.c sends AVX-512 machines to kernels that a machine without AVX-512
 never runs, so its unit tests skip them. Here Bochs' CPU model (through the
 bochscpu-python package) executes them instead: the function's machine code
 is taken from the object file the build produced (build/obj/...), linked
-alone at a fixed address, so what is checked is what ships. The CPU runs in 64-bit mode with identity-mapped
-pages for code, stack and data, and with the x87/SSE/AVX/AVX-512 state
-enabled in XCR0. Calls follow the System V ABI: integer and pointer
+alone at a fixed address, so what is checked is what ships. The CPU runs in
+64-bit mode with identity-mapped pages for code, stack and data, and with
+the x87/SSE/AVX/AVX-512 state enabled in XCR0. Calls follow the System V ABI: integer and pointer
 arguments in rdi, rsi, rdx, rcx, r8, r9; floats in xmm0-xmm7; no stack
 arguments. The object must link on its own: a function that calls into
 another object or libc cannot run here.
