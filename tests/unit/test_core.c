@@ -114,23 +114,32 @@ static int run_concat(onyx_session *s, int64_t n, float seed, onyx_error *err) {
     return 0;
 }
 
-UNIT_TEST(core_concat_pieces_in_place) {
-    tm_buf m = concat_model();
+/* A run of a model with input width n (run_concat, run_view): 0 when the
+ * outputs match the formulas. */
+typedef int (*sized_run)(onyx_session *s, int64_t n, float seed, onyx_error *err);
+
+/* Model m without and with the graph passes, in one session each: three
+ * runs at width n1 (the first records the plan, the others use it), then
+ * two at n2 (a new plan), with the given input seeds. Frees m. */
+static void check_planned_runs(tm_buf *m, sized_run run, int64_t n1, int64_t n2,
+                               const float seeds[5], int *unit_failed_) {
     onyx_error err = {0};
     for (int optimize = 0; optimize < 2; optimize++) {
-        onyx_model *model = load(&m, optimize, 0, &err);
+        onyx_model *model = load(m, optimize, 0, &err);
         CHECK(model != NULL);
         onyx_session *s = NULL;
         CHECK(onyx_session_new(model, NULL, &s, &err) == ONYX_OK);
-        CHECK(run_concat(s, 7, 1.0f, &err) == 0);
-        CHECK(run_concat(s, 7, 0.5f, &err) == 0);
-        CHECK(run_concat(s, 7, -2.0f, &err) == 0);
-        CHECK(run_concat(s, 33, 1.25f, &err) == 0);
-        CHECK(run_concat(s, 33, -0.75f, &err) == 0);
+        for (int r = 0; r < 5; r++) CHECK(run(s, r < 3 ? n1 : n2, seeds[r], &err) == 0);
         onyx_session_free(s);
         onyx_model_free(model);
     }
-    free(m.p);
+    free(m->p);
+}
+
+UNIT_TEST(core_concat_pieces_in_place) {
+    tm_buf m = concat_model();
+    static const float seeds[5] = {1.0f, 0.5f, -2.0f, 1.25f, -0.75f};
+    check_planned_runs(&m, run_concat, 7, 33, seeds, unit_failed_);
 }
 
 /* Reshape, Flatten, Squeeze, Unsqueeze and Identity hand their input on:
@@ -188,21 +197,8 @@ static int run_view(onyx_session *s, int64_t n, float seed, onyx_error *err) {
 
 UNIT_TEST(core_reshapes_hand_their_input_on) {
     tm_buf m = view_model();
-    onyx_error err = {0};
-    for (int optimize = 0; optimize < 2; optimize++) {
-        onyx_model *model = load(&m, optimize, 0, &err);
-        CHECK(model != NULL);
-        onyx_session *s = NULL;
-        CHECK(onyx_session_new(model, NULL, &s, &err) == ONYX_OK);
-        CHECK(run_view(s, 5, 1.0f, &err) == 0);
-        CHECK(run_view(s, 5, -0.5f, &err) == 0);
-        CHECK(run_view(s, 5, 2.0f, &err) == 0);
-        CHECK(run_view(s, 17, 0.75f, &err) == 0);
-        CHECK(run_view(s, 17, -1.25f, &err) == 0);
-        onyx_session_free(s);
-        onyx_model_free(model);
-    }
-    free(m.p);
+    static const float seeds[5] = {1.0f, -0.5f, 2.0f, 0.75f, -1.25f};
+    check_planned_runs(&m, run_view, 5, 17, seeds, unit_failed_);
 }
 
 UNIT_TEST(core_memory_limit_is_an_error_not_a_crash) {

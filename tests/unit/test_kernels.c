@@ -107,7 +107,8 @@ UNIT_TEST(sgemm_avx512_matches_generic) {
 /* onyx_sgemm_run with the fused residual addend: C = act(A B + bias + S)
  * against a double-precision loop, for the generic kernel, the dispatched
  * one, the dispatched one without fused entries (the driver's fallback) and
- * the AVX-512 geometry's twin; partial tiles, half-width strips, depth past one block, prepacked A. */
+ * the AVX-512 geometry's twin; partial tiles, half-width strips, depth past
+ * one block, prepacked A. */
 UNIT_TEST(sgemm_run_sum_epilogue) {
     onyx_sgemm_kernel plain = *onyx_kernels_get()->sgemm;
     plain.fn_epi = plain.fn_half_epi = NULL;
