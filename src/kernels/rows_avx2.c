@@ -191,6 +191,13 @@ static void max3s2_avx2(const float *x, float *y, int64_t n) {
  * adds SUM_RUN / 32 values), and each run's total is added in double, so
  * that a long plane keeps the generic twin's precision. */
 #define SUM_RUN 512
+
+/* total + the 8 lanes of v, widened to double. */
+static inline __m256d add_widened(__m256d total, __m256 v) {
+    return _mm256_add_pd(total, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                                              _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+}
+
 static double sum_avx2(const float *x, int64_t n) {
     __m256d total = _mm256_setzero_pd();
     int64_t i = 0;
@@ -202,15 +209,12 @@ static double sum_avx2(const float *x, int64_t n) {
             a2 = _mm256_add_ps(a2, _mm256_loadu_ps(x + q + 16));
             a3 = _mm256_add_ps(a3, _mm256_loadu_ps(x + q + 24));
         }
-        __m256 r = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
-        total = _mm256_add_pd(total, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(r)),
-                                                   _mm256_cvtps_pd(_mm256_extractf128_ps(r, 1))));
+        total = add_widened(total, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     }
     __m256 a = _mm256_setzero_ps();
     for (; i + 8 <= n; i += 8) a = _mm256_add_ps(a, _mm256_loadu_ps(x + i));
     if (i < n) a = _mm256_add_ps(a, _mm256_maskload_ps(x + i, tail_mask(n - i)));
-    total = _mm256_add_pd(total, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)),
-                                               _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1))));
+    total = add_widened(total, a);
     __m128d t = _mm_add_pd(_mm256_castpd256_pd128(total), _mm256_extractf128_pd(total, 1));
     return _mm_cvtsd_f64(_mm_add_sd(t, _mm_unpackhi_pd(t, t)));
 }
