@@ -52,12 +52,18 @@ static void add_generic(float *y, const float *b, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += b[i];
 }
 
-static void max3s2_generic(const float *x, float *y, int64_t n) {
+static void max3s2_generic(const float *x, int64_t ld, int64_t kh, float *y, int64_t n) {
     for (int64_t o = 0; o < n; o++) {
-        const float *r = x + 2 * o;
-        float m = r[0];
-        m = r[1] > m ? r[1] : m;
-        m = r[2] > m ? r[2] : m;
+        float col[3];
+        for (int t = 0; t < 3; t++) {
+            const float *r = x + 2 * o + t;
+            float m = r[0];
+            for (int64_t i = 1; i < kh; i++) m = r[i * ld] > m ? r[i * ld] : m;
+            col[t] = m;
+        }
+        float m = col[0];
+        m = col[1] > m ? col[1] : m;
+        m = col[2] > m ? col[2] : m;
         y[o] = m;
     }
 }

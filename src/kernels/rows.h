@@ -23,11 +23,13 @@ typedef struct onyx_row_kernels {
                       const float *bias, bool rms, float *mean, float *inv);
     /* y[0..n) += b[0..n); n >= 0, y and b do not overlap. */
     void (*add)(float *y, const float *b, int64_t n);
-    /* y[o] = max(x[2o], x[2o+1], x[2o+2]) for o in [0, n): the columns of a
-     * 3-wide, stride-2 max pooling (reads x[0..2n]). Taps in order, each
-     * taken when greater: a NaN first tap gives NaN, later NaNs are
-     * skipped (ops/pool.c's order). */
-    void (*max3s2)(const float *x, float *y, int64_t n);
+    /* y[o] = the max of x[r*ld + 2o + t] over rows r < kh and taps
+     * t < 3, for o in [0, n): a 3-wide, stride-2 max pooling window over kh
+     * >= 1 rows ld apart (reads x[r*ld .. r*ld + 2n] only). Each column's
+     * rows first, then the three columns; in both, a value is taken when
+     * greater, so a NaN top-left tap gives NaN and later NaNs are skipped
+     * (ops/pool.c's order). */
+    void (*max3s2)(const float *x, int64_t ld, int64_t kh, float *y, int64_t n);
     /* The sum of x[0..n) (n >= 0), carried in double: the generic twin adds
      * every element in double, the vector variants add short runs in float
      * lanes and each run's total in double. */

@@ -166,25 +166,42 @@ static inline __m256 odds(__m256 a, __m256 b) {
         _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-/* max_ps(t, m) is t > m ? t : m (m when either is NaN): the generic order. */
-static void max3s2_avx2(const float *x, float *y, int64_t n) {
+/* Lanes x[2], x[4], .., x[16] of the row at x, from c = x[2..10) and
+ * d = x[9..17): the third tap of 8 windows without reading x[17]. */
+static inline __m256 thirds(__m256 c, __m256 d) {
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(c, d, _MM_SHUFFLE(3, 1, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* Eight windows from x[2o]: each of the four vectors a window block reads
+ * (x[0..8), x[8..16), x[2..10), x[9..17) from 2o) is reduced over the rows
+ * first, then the columns. max_ps(t, m) is t > m ? t : m (m when either is
+ * NaN): the generic order. */
+static inline void max3s2_block(const float *r, int64_t ld, int64_t kh, float *y) {
+    __m256 a = _mm256_loadu_ps(r), b = _mm256_loadu_ps(r + 8);
+    __m256 c = _mm256_loadu_ps(r + 2), d = _mm256_loadu_ps(r + 9);
+    for (int64_t i = 1; i < kh; i++) {
+        const float *q = r + i * ld;
+        a = _mm256_max_ps(_mm256_loadu_ps(q), a);
+        b = _mm256_max_ps(_mm256_loadu_ps(q + 8), b);
+        c = _mm256_max_ps(_mm256_loadu_ps(q + 2), c);
+        d = _mm256_max_ps(_mm256_loadu_ps(q + 9), d);
+    }
+    __m256 m = evens(a, b);
+    m = _mm256_max_ps(odds(a, b), m);
+    m = _mm256_max_ps(thirds(c, d), m);
+    _mm256_storeu_ps(y, m);
+}
+
+static void max3s2_avx2(const float *x, int64_t ld, int64_t kh, float *y, int64_t n) {
+    if (n < 8) {
+        onyx_row_kernels_generic.max3s2(x, ld, kh, y, n);
+        return;
+    }
     int64_t o = 0;
-    /* A block reads x[2o .. 2o+17]: stop while x[2n] is still ahead. */
-    for (; o + 8 < n; o += 8) {
-        const float *r = x + 2 * o;
-        __m256 a = _mm256_loadu_ps(r), b = _mm256_loadu_ps(r + 8);
-        __m256 m = evens(a, b);
-        m = _mm256_max_ps(odds(a, b), m);
-        m = _mm256_max_ps(evens(_mm256_loadu_ps(r + 2), _mm256_loadu_ps(r + 10)), m);
-        _mm256_storeu_ps(y + o, m);
-    }
-    for (; o < n; o++) {
-        const float *r = x + 2 * o;
-        float m = r[0];
-        m = r[1] > m ? r[1] : m;
-        m = r[2] > m ? r[2] : m;
-        y[o] = m;
-    }
+    for (; o + 8 <= n; o += 8) max3s2_block(x + 2 * o, ld, kh, y + o);
+    /* The last few: one more block ending at n (it reads up to x[2n]). */
+    if (o < n) max3s2_block(x + 2 * (n - 8), ld, kh, y + n - 8);
 }
 
 /* Runs of SUM_RUN elements are summed in 4 x 8 float lanes (each lane

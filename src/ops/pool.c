@@ -293,27 +293,32 @@ static void max_rows(float *dst, const float *a, const float *b, int64_t n) {
     for (; i < n; i++) dst[i] = b[i] > a[i] ? b[i] : a[i];
 }
 
-/* y[o] = max over the kw taps of row[o*sw + tap - pw], for the outputs
- * [lo, hi) whose window lies inside the row; first tap first (NaN order as
- * the generic walk). */
-static void max_cols_inner(float *y, const float *row, int64_t lo, int64_t hi, int64_t kw,
-                           int64_t sw, int64_t pw) {
-    if (kw == 3 && sw == 2) {
-        if (hi > lo) onyx_kernels_get()->rows->max3s2(row + 2 * lo - pw, y + lo, hi - lo);
-        return;
+/* The max over rows [lo, hi) and columns [a, b) of x (rows W apart), in
+ * the kernels' order: each column's rows first, then the columns. */
+static float window_max(const float *x, int64_t W, int64_t lo, int64_t hi, int64_t a,
+                        int64_t b) {
+    float m = -INFINITY;
+    for (int64_t c = a; c < b; c++) {
+        float v = x[lo * W + c];
+        for (int64_t i = lo + 1; i < hi; i++) v = x[i * W + c] > v ? x[i * W + c] : v;
+        m = c == a || v > m ? v : m;
     }
-    for (int64_t o = lo; o < hi; o++) {
-        const float *r = row + o * sw - pw;
-        float m = r[0];
-        for (int64_t i = 1; i < kw; i++) m = r[i] > m ? r[i] : m;
-        y[o] = m;
-    }
+    return m;
 }
 
 static void maxpool2d_float(void *ctx, int64_t begin, int64_t end, int thread) {
     const maxpool2d_job *j = ctx;
     const pool_geom *g = j->g;
     const int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    const int64_t sw = g->stride[1], pw = g->pad[1], kw = g->kern[1];
+    /* Outputs whose window lies inside the row: [olo, ohi). */
+    int64_t olo = (pw + sw - 1) / sw, ohi = W - kw + pw < 0 ? 0 : (W - kw + pw) / sw + 1;
+    if (ohi > OW) ohi = OW;
+    if (olo > ohi) olo = ohi;
+    /* A 3-wide stride-2 window (ResNet's and SqueezeNet's pools) runs on
+     * one kernel over the window's rows; others on the max of the rows
+     * first, then a column walk. */
+    const bool k3s2 = kw == 3 && sw == 2;
     float *buf = j->buf + thread * j->buf_stride;
     for (int64_t t = begin; t < end; t++) {
         const float *x = j->x + t * g->in_size;
@@ -325,26 +330,28 @@ static void maxpool2d_float(void *ctx, int64_t begin, int64_t end, int thread) {
                 for (int64_t o = 0; o < OW; o++) y[o] = -INFINITY;
                 continue;
             }
-            const float *row = x + lo * W;
-            if (hi - lo > 1) {
-                max_rows(buf, row, row + W, W);
-                for (int64_t i = lo + 2; i < hi; i++) max_rows(buf, buf, x + i * W, W);
-                row = buf;
+            const float *rows = x + lo * W;
+            int64_t kh = hi - lo;
+            if (k3s2) {
+                if (ohi > olo)
+                    onyx_kernels_get()->rows->max3s2(rows + 2 * olo - pw, W, kh, y + olo,
+                                                     ohi - olo);
+            } else {
+                if (kh > 1) {
+                    max_rows(buf, rows, rows + W, W);
+                    for (int64_t i = 2; i < kh; i++) max_rows(buf, buf, rows + i * W, W);
+                    rows = buf;
+                    kh = 1;
+                }
+                for (int64_t o = olo; o < ohi; o++) y[o] = window_max(rows, W, 0, 1, o * sw - pw,
+                                                                      o * sw - pw + kw);
             }
-            /* Outputs whose window lies inside the row: [olo, ohi). */
-            const int64_t sw = g->stride[1], pw = g->pad[1], kw = g->kern[1];
-            int64_t olo = (pw + sw - 1) / sw, ohi = W - kw + pw < 0 ? 0 : (W - kw + pw) / sw + 1;
-            if (ohi > OW) ohi = OW;
-            if (olo > ohi) olo = ohi;
-            max_cols_inner(y, row, olo, ohi, kw, sw, pw);
             for (int64_t o = 0; o < OW; o++) {
                 if (o == olo) o = ohi;
                 if (o >= OW) break;
                 int64_t w0 = o * sw - pw;
                 int64_t a = w0 < 0 ? 0 : w0, b = w0 + kw < W ? w0 + kw : W;
-                float m = a < b ? row[a] : -INFINITY;
-                for (int64_t i = a + 1; i < b; i++) m = row[i] > m ? row[i] : m;
-                y[o] = m;
+                y[o] = a < b ? window_max(rows, W, 0, kh, a, b) : -INFINITY;
             }
         }
     }

@@ -141,28 +141,36 @@ UNIT_TEST(rows_softmax_special_values) {
     }
 }
 
-/* max3s2 against a scalar walk, with NaNs in every tap position: the AVX2
- * kernel keeps the generic order (NaN first tap -> NaN, later NaN skipped)
- * and reads nothing past x[2n] (the row ends there in the buffer). */
+/* max3s2 against a scalar walk over 1-4 rows, with NaNs in every tap
+ * position: the kernels keep the generic order (each column's rows, then
+ * the columns; a NaN top-left tap gives NaN, later NaNs are skipped) and
+ * read nothing past x[r*ld + 2n] (the allocation ends there: the sanitizer
+ * build would catch a read beyond). */
 static void check_max3s2(const onyx_row_kernels *k, int *unit_failed_) {
     unsigned seed = 5;
-    for (int64_t n = 0; n <= 40; n++) {
-        const int64_t len = 2 * n + 1;
-        float *x = malloc(sizeof(float) * (size_t)len), *y = malloc(sizeof(float) * (size_t)(n + 1));
-        for (int64_t i = 0; i < len; i++) x[i] = frand(&seed);
-        for (int64_t i = 0; i < len; i += 7) x[i] = NAN;
-        y[n] = 42.0f;
-        k->max3s2(x, y, n);
-        for (int64_t o = 0; o < n; o++) {
-            float m = x[2 * o];
-            if (x[2 * o + 1] > m) m = x[2 * o + 1];
-            if (x[2 * o + 2] > m) m = x[2 * o + 2];
-            CHECK(isnan(m) ? isnan(y[o]) : y[o] == m);
+    for (int64_t kh = 1; kh <= 4; kh++)
+        for (int64_t n = 0; n <= 40; n++) {
+            const int64_t ld = 2 * n + 1 + kh % 3, len = (kh - 1) * ld + 2 * n + 1;
+            float *x = malloc(sizeof(float) * (size_t)len);
+            float *y = malloc(sizeof(float) * (size_t)(n + 1));
+            for (int64_t i = 0; i < len; i++) x[i] = frand(&seed);
+            for (int64_t i = n % 5; i < len; i += 7) x[i] = NAN;
+            y[n] = 42.0f;
+            k->max3s2(x, ld, kh, y, n);
+            for (int64_t o = 0; o < n; o++) {
+                float m = 0.0f;
+                for (int64_t t = 0; t < 3; t++) {
+                    float v = x[2 * o + t];
+                    for (int64_t r = 1; r < kh; r++)
+                        if (x[r * ld + 2 * o + t] > v) v = x[r * ld + 2 * o + t];
+                    if (t == 0 || v > m) m = v;
+                }
+                CHECK(isnan(m) ? isnan(y[o]) : y[o] == m);
+            }
+            CHECK(y[n] == 42.0f);
+            free(x);
+            free(y);
         }
-        CHECK(y[n] == 42.0f);
-        free(x);
-        free(y);
-    }
 }
 
 UNIT_TEST(rows_max3s2) {
