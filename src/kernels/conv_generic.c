@@ -54,48 +54,78 @@ void onyx_conv_split_phases(const onyx_conv2d *g, const float *x, float *dst, in
 // ----------------------------------------------------------------------------
 // Implicit im2col packer
 
-/* A position in one packed row: the strip being filled and the lane in it. */
-typedef struct pack_cursor {
-    float *strip;
-    int64_t lane;
-    int nr;
-    int64_t strip_stride;
-} pack_cursor;
+/* d[0..n) = s[0..n) in whole-vector moves: blocks of 16, and for the rest
+ * two overlapping moves of 8 or 4 (a packed row is cut at every output row
+ * and strip edge, so most pieces are short and of any length). */
+static inline void copy_floats(float *d, const float *s, int64_t n) {
+    if (n == 16) {
+        memcpy(d, s, 16 * sizeof(float));
+    } else if (n > 16) {
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16) memcpy(d + i, s + i, 16 * sizeof(float));
+        if (i < n) memcpy(d + n - 16, s + n - 16, 16 * sizeof(float));
+    } else if (n >= 8) {
+        memcpy(d, s, 8 * sizeof(float));
+        memcpy(d + n - 8, s + n - 8, 8 * sizeof(float));
+    } else if (n >= 4) {
+        memcpy(d, s, 4 * sizeof(float));
+        memcpy(d + n - 4, s + n - 4, 4 * sizeof(float));
+    } else {
+        for (int64_t i = 0; i < n; i++) d[i] = s[i];
+    }
+}
 
-/* Appends seg values to the packed row at cursor k: row[base + o + q] for
- * q < seg where o + q lies in [lo, hi), else zero (all zero when row is
- * NULL). */
-static void write_segment(pack_cursor *k, int64_t seg, const float *row, int64_t base, int64_t o,
-                          int64_t lo, int64_t hi) {
-    int64_t q = 0;
-    while (q < seg) {
-        int64_t chunk = min64(seg - q, k->nr - k->lane);
-        float *dd = k->strip + k->lane;
-        int64_t oa = o + q, ob = oa + chunk; /* output columns of this chunk */
-        if (row && oa >= lo && ob <= hi) {
-            const float *s = row + base + oa;
-            /* A constant-size copy compiles to vector moves. */
-            if (chunk == 16) memcpy(dd, s, 16 * sizeof(float));
-            else if (chunk == 8) memcpy(dd, s, 8 * sizeof(float));
-            else
-                for (int64_t i = 0; i < chunk; i++) dd[i] = s[i];
-        } else {
-            /* Zeros, the valid columns [va, vb), zeros: no test per value. */
-            int64_t va = row ? max64(oa, lo) : ob, vb = row ? min64(ob, hi) : ob;
-            if (vb < va) vb = va = ob;
-            int64_t i = 0;
-            for (; i < va - oa; i++) dd[i] = 0.0f;
-            if (i < vb - oa) {
-                memcpy(dd + i, row + base + va, (size_t)(vb - va) * sizeof(float));
-                i = vb - oa;
+static inline void zero_floats(float *d, int64_t n) {
+    static const float zeros[16];
+    for (; n > 16; d += 16, n -= 16) memcpy(d, zeros, sizeof zeros);
+    copy_floats(d, zeros, n);
+}
+
+/* A piece of a packed row: output columns [o, o + len) of output row oh,
+ * stored `dst` floats from the row's start (strip * kc * nr + lane). The
+ * pieces depend only on the columns packed, not on the depth row, so they
+ * are found once for many rows. */
+typedef struct pack_piece {
+    int64_t oh, o, len, dst;
+} pack_piece;
+
+/* One depth row's tap: where its input rows start, and the output columns
+ * [lo, hi) it reads inside them. */
+typedef struct pack_tap {
+    int64_t plane, offh, shift, lo, hi;
+} pack_tap;
+
+/* Columns and depth rows handled per list of pieces and of taps (PACK_COLS
+ * a multiple of every kernel's nr). */
+#define PACK_COLS 256
+#define PACK_DEPTH 64
+
+/* The pieces of the packed rows [0, n) of `taps` (row p from dst + p * nr;
+ * a piece's dst is from its row's start). */
+static void pack_rows(const onyx_conv_im2col *im, const pack_tap *taps, int64_t n,
+                      const pack_piece *pieces, int np, int nr, float *dst) {
+    const onyx_conv2d *g = im->g;
+    for (int64_t p = 0; p < n; p++, dst += nr) {
+        const pack_tap *t = &taps[p];
+        const float *plane = im->x + t->plane;
+        for (int i = 0; i < np; i++) {
+            const pack_piece *q = &pieces[i];
+            float *d = dst + q->dst;
+            int64_t ih = q->oh * g->sh + t->offh, end = q->o + q->len;
+            if (ih < 0 || ih >= g->h || t->hi <= q->o || end <= t->lo) {
+                zero_floats(d, q->len);
+                continue;
             }
-            for (; i < chunk; i++) dd[i] = 0.0f;
-        }
-        q += chunk;
-        k->lane += chunk;
-        if (k->lane == k->nr) {
-            k->lane = 0;
-            k->strip += k->strip_stride;
+            const int64_t at = ih * im->phase_w + t->shift; /* output column 0 of the row */
+            if (q->o >= t->lo && end <= t->hi) {
+                copy_floats(d, plane + (at + q->o), q->len);
+                continue;
+            }
+            /* Zeros, the valid columns [va, vb), zeros. */
+            int64_t va = max64(q->o, t->lo), vb = min64(end, t->hi);
+            zero_floats(d, va - q->o);
+            copy_floats(d + (va - q->o), plane + (at + va), vb - va);
+            zero_floats(d + (vb - q->o), end - vb);
         }
     }
 }
@@ -104,34 +134,37 @@ void onyx_conv_pack_b(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
                       float *dst) {
     const onyx_conv_im2col *im = ctx;
     const onyx_conv2d *g = im->g;
-    const int64_t taps = g->kh * g->kw, sw = g->sw, pwid = im->phase_w;
-    const int64_t oh0 = j0 / g->ow, o0 = j0 % g->ow;
-    int64_t c = p0 / taps, r = p0 % taps;
-    for (int64_t p = p0; p < p0 + kc; p++) {
-        int64_t ki = r / g->kw, kj = r % g->kw;
-        int64_t offh = ki * g->dh - g->ph, offw = kj * g->dw - g->pw;
-        /* Input column o*sw + offw = sw*(o + shift) + phase. */
-        int64_t phase = ((offw % sw) + sw) % sw, shift = (offw - phase) / sw;
-        int64_t plen = (g->w - phase + sw - 1) / sw; /* real columns in this phase */
-        int64_t lo = max64(0, -shift), hi = min64(g->ow, plen - shift);
-        if (hi < lo) hi = lo;
-        const float *plane = im->x + (c * sw + phase) * g->h * pwid;
-        pack_cursor k = {dst + (p - p0) * nr, 0, nr, kc * nr};
-        int64_t oh = oh0, o = o0, t = 0;
-        while (t < nc) {
-            int64_t seg = min64(g->ow - o, nc - t);
-            int64_t ih = oh * g->sh + offh;
-            const float *row = ih >= 0 && ih < g->h ? plane + ih * pwid : NULL;
-            write_segment(&k, seg, row, shift, o, lo, hi);
-            t += seg;
-            o = 0;
-            oh++;
+    const int64_t ntaps = g->kh * g->kw, sw = g->sw;
+    pack_tap taps[PACK_DEPTH];
+    pack_piece pieces[2 * PACK_COLS];
+    for (int64_t d0 = 0; d0 < kc; d0 += PACK_DEPTH) {
+        const int64_t dn = min64(PACK_DEPTH, kc - d0);
+        for (int64_t p = 0; p < dn; p++) {
+            int64_t c = (p0 + d0 + p) / ntaps, r = (p0 + d0 + p) % ntaps;
+            int64_t offh = r / g->kw * g->dh - g->ph, offw = r % g->kw * g->dw - g->pw;
+            /* Input column o*sw + offw = sw*(o + shift) + phase. */
+            int64_t phase = ((offw % sw) + sw) % sw, shift = (offw - phase) / sw;
+            int64_t plen = (g->w - phase + sw - 1) / sw; /* real columns in this phase */
+            taps[p] = (pack_tap){(c * sw + phase) * g->h * im->phase_w, offh, shift,
+                                 max64(0, -shift), min64(g->ow, plen - shift)};
         }
-        if (k.lane) memset(k.strip + k.lane, 0, (size_t)(nr - k.lane) * sizeof(float));
-        if (++r == taps) {
-            r = 0;
-            c++;
+        for (int64_t b0 = 0; b0 < nc; b0 += PACK_COLS) {
+            const int64_t bn = min64(PACK_COLS, nc - b0);
+            int n = 0;
+            for (int64_t t = 0; t < bn;) {
+                int64_t j = j0 + b0 + t, lane = t % nr;
+                int64_t oh = j / g->ow, o = j % g->ow;
+                int64_t len = min64(min64(g->ow - o, bn - t), nr - lane);
+                pieces[n++] = (pack_piece){oh, o, len, t / nr * kc * nr + lane};
+                t += len;
+            }
+            pack_rows(im, taps, dn, pieces, n, nr, dst + (b0 / nr * kc + d0) * nr);
         }
+    }
+    /* The last strip's lanes past nc are zero. */
+    if (nc % nr) {
+        float *d = dst + nc / nr * kc * nr + nc % nr;
+        for (int64_t p = 0; p < kc; p++) zero_floats(d + p * nr, nr - nc % nr);
     }
 }
 

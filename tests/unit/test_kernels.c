@@ -575,3 +575,75 @@ UNIT_TEST(conv_split_phases_avx2_matches_generic) {
         free(p1);
     }
 }
+
+/* The implicit-im2col packer against the im2col matrix written out by its
+ * definition: every packed value of every depth block and column block
+ * (cuts inside output rows and strips), with strides, dilations, pads that
+ * put whole taps outside the image, 1 x 1 stride 2, and each kernel's strip
+ * width; the last strip's lanes past the block are zero. The phases the
+ * packer must not read hold NaN. */
+UNIT_TEST(conv_pack_b_matches_im2col) {
+    /* c, h, w, kh, kw, stride, dilation, pad */
+    static const int64_t shapes[][8] = {
+        {3, 9, 13, 3, 3, 1, 1, 1}, {2, 11, 11, 3, 3, 2, 1, 1}, {3, 20, 20, 7, 7, 2, 1, 3},
+        {4, 7, 7, 3, 3, 1, 1, 1},  {2, 9, 17, 1, 1, 2, 1, 0}, {2, 10, 9, 3, 2, 3, 1, 4},
+        {1, 12, 12, 3, 3, 1, 2, 2}, {5, 6, 30, 5, 5, 2, 1, 2}};
+    static const int nrs[] = {8, 16, 32};
+    unsigned seed = 31;
+    for (int si = 0; si < 8; si++) {
+        const int64_t *sp = shapes[si];
+        onyx_conv2d g = {.c = sp[0], .h = sp[1], .w = sp[2], .kh = sp[3], .kw = sp[4],
+                         .sh = sp[5], .sw = sp[5], .dh = sp[6], .dw = sp[6], .ph = sp[7],
+                         .pw = sp[7]};
+        g.oh = (g.h + 2 * g.ph - (g.kh - 1) * g.dh - 1) / g.sh + 1;
+        g.ow = (g.w + 2 * g.pw - (g.kw - 1) * g.dw - 1) / g.sw + 1;
+        const int64_t K = g.c * g.kh * g.kw, N = g.oh * g.ow, nx = g.c * g.h * g.w;
+        float *x = malloc(sizeof(float) * (size_t)nx);
+        for (int64_t i = 0; i < nx; i++) x[i] = frand(&seed);
+        onyx_conv_im2col im = {&g, x, g.w};
+        float *phases = NULL;
+        if (g.sw > 1) {
+            int64_t np = onyx_conv_phase_floats(&g);
+            phases = malloc(sizeof(float) * (size_t)np);
+            for (int64_t i = 0; i < np; i++) phases[i] = NAN;
+            onyx_conv_split_phases(&g, x, phases, 0, g.c);
+            im.x = phases;
+            im.phase_w = (g.w + g.sw - 1) / g.sw;
+        }
+        /* depth and column blocks: whole, and cut at odd places */
+        const int64_t kcs[] = {K, K > 5 ? 5 : K}, ncs[] = {N, N > 19 ? 19 : N};
+        for (int ni = 0; ni < 3; ni++)
+            for (int b = 0; b < 4; b++) {
+                const int nr = nrs[ni];
+                const int64_t kc = kcs[b & 1], nc = ncs[b >> 1];
+                const int64_t strips = (nc + nr - 1) / nr;
+                float *dst = malloc(sizeof(float) * (size_t)(strips * kc * nr));
+                for (int64_t p0 = 0; p0 < K; p0 += kc)
+                    for (int64_t j0 = 0; j0 < N; j0 += nc) {
+                        const int64_t k1 = p0 + kc < K ? kc : K - p0;
+                        const int64_t n1 = j0 + nc < N ? nc : N - j0;
+                        for (int64_t i = 0; i < strips * k1 * nr; i++) dst[i] = 99.0f;
+                        onyx_conv_pack_b(&im, p0, k1, j0, n1, nr, dst);
+                        int same = 1;
+                        for (int64_t p = 0; p < k1; p++)
+                            for (int64_t j = 0; j < (n1 + nr - 1) / nr * nr; j++) {
+                                float want = 0.0f;
+                                if (j < n1) {
+                                    int64_t d = p0 + p, c = d / (g.kh * g.kw);
+                                    int64_t ki = d / g.kw % g.kh, kj = d % g.kw;
+                                    int64_t oh = (j0 + j) / g.ow, ow = (j0 + j) % g.ow;
+                                    int64_t ih = oh * g.sh + ki * g.dh - g.ph;
+                                    int64_t iw = ow * g.sw + kj * g.dw - g.pw;
+                                    if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w)
+                                        want = x[(c * g.h + ih) * g.w + iw];
+                                }
+                                same &= dst[(j / nr * k1 + p) * nr + j % nr] == want;
+                            }
+                        CHECK(same);
+                    }
+                free(dst);
+            }
+        free(x);
+        free(phases);
+    }
+}
