@@ -742,6 +742,7 @@ static onyx_status build_graph(onyx_model *m, const onyx_pb_graph *pg, scope *pa
 
     if (m->opts.optimize && (st = onyx_graph_optimize(m, g, !parent, err))) goto fail;
     onyx_graph_lifetimes(g);
+    if (!parent) onyx_model_unalign_bytewise(m, g);
     if ((st = init_nodes(g, err))) goto fail;
     g->parent = NULL; /* set by the caller for subgraphs */
     *out = g;

@@ -90,6 +90,16 @@ onyx_status onyx_model_keep_constant(onyx_model *m, onyx_value *v, onyx_error *e
  * addresses stay valid (model.c). Idempotent. */
 void onyx_model_release_unused(const onyx_model *m, const onyx_graph *g);
 
+/* An initializer of the top-level graph g that the load copied only because
+ * its bytes in the mapped file are misaligned, and that only ops copying
+ * bytes read (ONYX_OP_BYTEWISE_IN0), goes back to being a view into the
+ * file: the copy is freed, and a run faults in only the pages it reads. The
+ * copy must still equal the file's bytes (a graph pass may have given a new
+ * value the initializer's name). Called after the passes and before node
+ * init, so that the copy (BERT-base's word embeddings: 94 MB) is gone
+ * before the packed weights are made: the load's peak is not both. */
+void onyx_model_unalign_bytewise(onyx_model *m, const onyx_graph *g);
+
 /* Runs every node's init-time cleanup and frees owned constants. */
 void onyx_model_release_graph(onyx_model *m);
 

@@ -268,14 +268,8 @@ static bool same_as_file(const uint8_t *file, const void *copy, size_t n) {
     return true;
 }
 
-/* An initializer copied only because its bytes in the file are misaligned,
- * and read only by ops that copy bytes (ONYX_OP_BYTEWISE_IN0), goes back to
- * being a view into the file: the copy is freed, and a run faults in only
- * the pages it reads. The copy must still equal the file's bytes (a graph
- * pass may have given a new value the initializer's name). Top-level graph
- * only. */
-static void unalign_bytewise(onyx_model *m) {
-    const onyx_graph *g = m->graph;
+void onyx_model_unalign_bytewise(onyx_model *m, const onyx_graph *g) {
+    if (!m->map.data || m->bytes != m->map.data) return;
     const onyx_pb_graph *pg = m->pb->graph;
     /* Per slot: readers, and whether every read is a bytewise input 0. */
     int *readers = calloc((size_t)g->n_slots + 1, sizeof *readers);
@@ -355,7 +349,6 @@ static onyx_status load(onyx_model *m, onyx_error *err) {
     /* Before anything frees a constant whose pages the pool holds. */
     pool_close(m->pages);
     if (st) return st;
-    if (m->map.data && m->bytes == m->map.data) unalign_bytewise(m);
     m->batch_separable = onyx_subbatch_analyze(m->graph, &m->batch_has_conv);
     onyx_model_release_unused(m, m->graph);
     return ONYX_OK;

@@ -246,6 +246,16 @@ static onyx_status raw_to_tensor(const onyx_pb_tensor *pb, const uint8_t *src, s
         for (size_t j = 0; j < (size_t)n; j++) dst[j] = nibble(dt, src[j / 2], j);
     } else if (dt == ONYX_DTYPE_BOOL) {
         for (size_t j = 0; j < (size_t)n; j++) dst[j] = src[j] != 0;
+    } else if (mapped) {
+        /* A block at a time, each block's file pages given back once
+         * copied: the file and the copy are never both resident (the pages
+         * that straddle two blocks go with the whole range below). */
+        enum { BLOCK = 1 << 20 };
+        for (size_t off = 0; off < nbytes; off += BLOCK) {
+            size_t len = nbytes - off < BLOCK ? nbytes - off : BLOCK;
+            memcpy(dst + off, src + off, len);
+            onyx_pages_drop(src + off, len);
+        }
     } else {
         memcpy(dst, src, nbytes);
     }
