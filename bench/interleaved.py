@@ -51,11 +51,11 @@ class TensorView(C.Structure):
 class Onyx:
     """One onyx session over the C API, run on numpy feeds."""
 
-    def __init__(self, lib, path, feeds):
+    def __init__(self, lib, path, feeds, threads=1):
         self.lib, self.err = lib, Error()
         opts = Options()
         lib.onyx_options_init(C.byref(opts))
-        opts.threads = 1
+        opts.threads = threads
         self.model, self.session = C.c_void_p(), C.c_void_p()
         if lib.onyx_model_load_file(path.encode(), C.byref(opts), C.byref(self.model),
                                     C.byref(self.err)):

@@ -145,8 +145,8 @@ void onyx_conv_pack_b(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
             /* Input column o*sw + offw = sw*(o + shift) + phase. */
             int64_t phase = ((offw % sw) + sw) % sw, shift = (offw - phase) / sw;
             int64_t plen = (g->w - phase + sw - 1) / sw; /* real columns in this phase */
-            taps[p] = (pack_tap){(c * sw + phase) * g->h * im->phase_w, offh, shift,
-                                 max64(0, -shift), min64(g->ow, plen - shift)};
+            int64_t lo = max64(0, -shift), hi = max64(lo, min64(g->ow, plen - shift));
+            taps[p] = (pack_tap){(c * sw + phase) * g->h * im->phase_w, offh, shift, lo, hi};
         }
         for (int64_t b0 = 0; b0 < nc; b0 += PACK_COLS) {
             const int64_t bn = min64(PACK_COLS, nc - b0);

@@ -215,3 +215,30 @@ def test_interleaved_drives_the_c_api(tmp_path):
     want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
     assert got.shape == (3, 8)
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_nodes_profiles_both_engines(tmp_path):
+    """bench/nodes.py reads onyx's per-node profile through a ctypes copy of
+    onyx_profile_event (a drifting layout would give garbage op types) and
+    onnxruntime's through its profile file: every node of a small graph
+    once per engine, with positive times."""
+    import ctypes
+    import nodes  # noqa: E402  (bench/ is on the path above)
+    m = models.make(
+        [helper.make_node("MatMul", ["x", "W"], ["xw"]),
+         helper.make_node("Relu", ["xw"], ["r"]),
+         helper.make_node("Softmax", ["r"], ["y"], axis=1)],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 48])],
+        initializer=[helper.make_tensor("W", TensorProto.FLOAT, [32, 48],
+                                        np.linspace(-1, 1, 32 * 48).tolist())])
+    path = save_model(m, tmp_path / "m.onnx")
+    feeds = {"x": np.linspace(-2, 2, 64 * 32, dtype=np.float32).reshape(64, 32)}
+    lib = ctypes.CDLL(str(Path(onyx_binary()).parent / "libonyx.so"))
+    lib.onyx_session_set_profiler.argtypes = [ctypes.c_void_p, nodes.PROFILE_FN,
+                                              ctypes.c_void_p]
+    got, theirs = nodes.measure(lib, str(path), feeds, runs=5, threads=1)
+    assert [t for t, _ in got] == ["MatMul", "Softmax"]  # Relu fused into MatMul
+    assert all(ms > 0 for _, ms in got)
+    assert len(theirs) >= 2 and all(ms >= 0 for _, ms in theirs)
+    assert "Softmax" in dict(theirs)
