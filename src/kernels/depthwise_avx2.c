@@ -23,10 +23,9 @@ static inline __m256 load2x4(const float *lo, const float *hi) {
  * unrolled kernel its eight plane pointers were spilled and reloaded on
  * every 4 columns (a stride-2 layer of 96 channels at 112x112: 0.25 ->
  * 0.19 ms). */
-static __attribute__((noinline)) void fill_rows(const onyx_dwc_plan *p,
-                                                            const float *const *s, int64_t lo,
-                                                            int64_t hi, int64_t slot,
-                                                            float *ring) {
+static __attribute__((noinline)) void fill_rows(const onyx_dwc_plan *p, const float *const *s,
+                                                int64_t lo, int64_t hi, int64_t slot,
+                                                float *ring) {
     const onyx_conv2d *g = &p->g;
     const int64_t wt = p->wt, w = g->w, rowf = p->cols * B, plane = g->h * w;
     const float *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3], *s4 = s[4], *s5 = s[5],
