@@ -187,8 +187,8 @@ def test_bert_load_never_holds_file_and_copy():
     so the load copies them; the copy is made a block at a time with each
     block's file pages given back, and, read only by Gather, turned back
     into a view into the file before the MatMul weights are packed. The
-    load's peak stays well under twice the table (it was 188 MB, 140 MB
-    since, while the file's pages and the copy were resident together)."""
+    load's peak stays well under twice the table (188 MB while the file's
+    pages and the copy were resident together, 140 MB since)."""
     path = Path(build_bert.model_path(opset=17, layers=2))
     model = onnx.load(str(path), load_external_data=False)
     table = next(t for t in model.graph.initializer if "word_embeddings" in t.name)
