@@ -59,6 +59,15 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# The objects that print the commit are rebuilt when it changes: an
+# incremental build kept the old one, and `onyx --version` and the JSON of
+# `onyx bench` (which bench/compare.py records) named a commit that was not
+# the code's.
+COMMIT_STAMP := $(BUILD)/commit-$(COMMIT)
+$(COMMIT_STAMP):
+	@mkdir -p $(BUILD) && rm -f $(BUILD)/commit-* && touch $@
+$(BUILD)/obj/src/cli/main.o $(BUILD)/obj/src/cli/bench.o: $(COMMIT_STAMP)
+
 $(BUILD)/libonyx.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
