@@ -68,9 +68,10 @@ class OnyxNodes:
 
 
 class OrtNodes:
-    """An onnxruntime session with its profiler on."""
+    """An onnxruntime session with its profiler on; `inputs` as
+    compare.bench_inputs takes them."""
 
-    def __init__(self, path, feeds, threads, tmp):
+    def __init__(self, path, threads, tmp):
         import onnxruntime as ort
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
@@ -79,9 +80,12 @@ class OrtNodes:
         so.enable_profiling = True
         so.profile_file_prefix = os.path.join(tmp, "ort")
         self.sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        self.inputs = [(i.name, i.type, i.shape) for i in self.sess.get_inputs()]
+
+    def start(self, feeds):
+        """Warm-up runs on `feeds` (minimums() leaves them out)."""
         self.feeds = feeds
-        for _ in range(3):
-            self.sess.run(None, feeds)
+        self.run(3)
 
     def run(self, n):
         for _ in range(n):
@@ -98,13 +102,19 @@ class OrtNodes:
         return [(v[0][0], min(d for _, d in v[3:] or v)) for v in per.values()]
 
 
-def measure(lib, path, feeds, runs, threads, rounds=5):
-    """Per-node minimums of both engines, [(op_type, ms)] each: the runs go
-    in `rounds` chunks, the engines' chunks alternating (a slow spell of the
-    machine falls on both), with a pause between chunks so that one engine's
-    idle threads have stopped spinning when the other starts."""
+def measure(lib, path, runs, threads, feeds=None, batch=1, dims=None, rounds=5):
+    """Per-node minimums of both engines, [(op_type, ms)] each, on `feeds`
+    (None: onyx bench's generated inputs at `batch`, symbolic dimensions
+    from `dims`). The runs go in `rounds` chunks, the engines' chunks
+    alternating (a slow spell of the machine falls on both), with a pause
+    between chunks so that one engine's idle threads have stopped spinning
+    when the other starts."""
     with tempfile.TemporaryDirectory() as tmp:
-        mine, theirs = OnyxNodes(lib, path, feeds, threads), OrtNodes(path, feeds, threads, tmp)
+        theirs = OrtNodes(path, threads, tmp)
+        if feeds is None:
+            feeds = compare.bench_inputs(theirs.inputs, batch, dims or {})
+        theirs.start(feeds)
+        mine = OnyxNodes(lib, path, feeds, threads)
         per = max(1, runs // rounds)
         for _ in range(rounds):
             for engine in (mine, theirs):
@@ -137,12 +147,7 @@ def main(argv):
             ap.error(f"unknown model {name}")
         runs = args.runs or (100 if name in ("mobilenet_v2", "squeezenet1_1") else 20)
         path, dims, _ = compare.model_setup(name)
-        import onnxruntime as ort
-        probe = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        inputs = [(i.name, i.type, i.shape) for i in probe.get_inputs()]
-        del probe
-        feeds = compare.bench_inputs(inputs, args.batch, dims)
-        o, r = measure(lib, path, feeds, runs, args.threads)
+        o, r = measure(lib, path, runs, args.threads, batch=args.batch, dims=dims)
         so, sr = sum(ms for _, ms in o), sum(ms for _, ms in r)
         print(f"\n{name}, batch {args.batch}, {args.threads} thread(s), minimum of {runs} runs "
               f"per node: onyx {so:.2f} ms ({len(o)} nodes), onnxruntime {sr:.2f} ms "

@@ -237,7 +237,7 @@ def test_nodes_profiles_both_engines(tmp_path):
     lib = ctypes.CDLL(str(Path(onyx_binary()).parent / "libonyx.so"))
     lib.onyx_session_set_profiler.argtypes = [ctypes.c_void_p, nodes.PROFILE_FN,
                                               ctypes.c_void_p]
-    got, theirs = nodes.measure(lib, str(path), feeds, runs=5, threads=1)
+    got, theirs = nodes.measure(lib, str(path), runs=5, threads=1, feeds=feeds)
     assert [t for t, _ in got] == ["MatMul", "Softmax"]  # Relu fused into MatMul
     assert all(ms > 0 for _, ms in got)
     assert len(theirs) >= 2 and all(ms >= 0 for _, ms in theirs)
