@@ -42,7 +42,7 @@ ISA_amx    := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mamx-tile
 .PHONY: all lib asan run deps test test-deps unit conformance pytest clean docs check-docs \
         install size
 all: $(BUILD)/onyx $(BUILD)/libonyx.a $(BUILD)/libonyx.so $(BUILD)/example \
-     $(BUILD)/unit_tests $(BUILD)/conformance $(BUILD)/opdoc
+     $(BUILD)/unit_tests $(BUILD)/conformance $(BUILD)/opdoc $(BUILD)/peak
 
 lib: $(BUILD)/libonyx.a
 
@@ -97,6 +97,12 @@ $(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libonyx.a
 	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/libonyx.a $(LDLIBS)
 $(BUILD)/conformance: $(BUILD)/obj/tests/conformance/runner.o $(BUILD)/libonyx.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# bench/peak.c: the FMA peak bench/compare.py measures both engines against;
+# a bench tool, built without sanitizers, its ISA chosen per function.
+$(BUILD)/peak: bench/peak.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 $(WARN) -D_POSIX_C_SOURCE=200809L -pthread -o $@ $<
 
 $(BUILD)/opdoc: $(BUILD)/obj/tools/opdoc.o $(BUILD)/libonyx.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -188,15 +188,36 @@ def run_ort(spec, timeout):
     return json.loads(r.stdout)
 
 
-def run_onyx(onyx, model, threads, batch, iterations, dims, timeout):
+def run_onyx(onyx, model, threads, batch, iterations, dims, timeout, extra=()):
     args = [onyx, "bench", model, "--threads", str(threads), "--batch", str(batch),
-            "--iterations", str(iterations), "--warmup", str(WARMUP[batch]), "--json"]
+            "--iterations", str(iterations), "--warmup", str(WARMUP[batch]), "--json",
+            *extra]
     for k, v in dims.items():
         args += ["--shape", f"{k}={v}"]
     r = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         raise RuntimeError(r.stderr.strip() or f"onyx bench exited {r.returncode}")
     return json.loads(r.stdout)
+
+
+def model_gflop(onyx, model, dims, timeout):
+    """Floating-point work of one batch-1 run, in GFLOP: the sum over nodes
+    of the direct algorithm's count (2 per multiply-add of Conv, Gemm and
+    MatMul), from onyx's profiler. It depends on the model only, so it
+    measures both engines alike (Winograd's saving is not subtracted)."""
+    doc = run_onyx(onyx, model, 1, 1, 1, dims, timeout, ("--profile",))
+    return sum(t.get("gflop_per_run", 0) for t in doc.get("profile", []))
+
+
+def fma_peak(path, threads, timeout=60):
+    """This machine's float32 FMA peak in GFLOP/s with `threads` threads
+    running at once (bench/peak.c, built by make), or None when the tool is
+    missing or the CPU has no FMA."""
+    if not os.access(path, os.X_OK):
+        return None
+    r = subprocess.run([path, "--threads", str(threads)], capture_output=True, text=True,
+                       timeout=timeout)
+    return json.loads(r.stdout).get("gflops_all") if r.returncode == 0 else None
 
 
 # ----------------------------------------------------------------------------
@@ -298,6 +319,26 @@ def table(results):
     return "\n".join(lines)
 
 
+def bound_table(results, peaks):
+    """The compute bound: each engine's p50 as GFLOP/s and as a share of the
+    FMA peak of that many threads (`peaks`: thread count -> GFLOP/s, all
+    threads running at once), and the latency at 100% of that peak."""
+    lines = ["| model | threads | GFLOP per run (b1) | ms at 100% of peak | "
+             "onyx GFLOP/s (% of peak) | ort GFLOP/s (% of peak) |", "|" + "---|" * 6]
+    for r in results:
+        g, ceiling = r.get("gflop"), peaks.get(r["threads"])
+        if "error" in r or not g or not ceiling:
+            continue
+
+        def share(eng):
+            ms = r[eng]["batch1"]["p50_ms"]
+            return f"{g / ms * 1e3:.1f} ({100 * g / ms * 1e3 / ceiling:.0f}%)" if ms else "-"
+
+        lines.append(f"| {r['model']} | {r['threads']} | {g:.2f} | {g / ceiling * 1e3:.1f} | "
+                     f"{share('onyx')} | {share('onnxruntime')} |")
+    return "\n".join(lines)
+
+
 def conditions(onyx):
     v = subprocess.run([onyx, "--version"], capture_output=True, text=True).stdout.strip()
     cpu = ""
@@ -327,6 +368,8 @@ def main(argv):
     ap.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported (3)")
     ap.add_argument("--out", default=os.path.join(HERE, "results.json"))
     ap.add_argument("--timeout", type=float, default=900, help="seconds per process")
+    ap.add_argument("--peak", default=os.path.join(ROOT, "build", "peak"),
+                    help="the FMA peak tool (bench/peak.c, built by make)")
     ap.add_argument("--ort-runner", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.ort_runner:
@@ -351,6 +394,12 @@ def main(argv):
     print(f"{cond['onyx'].replace(chr(10), '; ')}; onnxruntime {cond['onnxruntime']}; "
           f"{cond['cpu_model']}, {cond['cpus_usable']} usable cpus; load average "
           f"{cond['loadavg_start'][0]:.1f}", flush=True)
+    # The ceiling both engines are measured against, before anything else runs.
+    peaks = {t: fma_peak(args.peak, t) for t in threads}
+    cond["fma_peak_gflops"] = {str(t): v for t, v in peaks.items()}
+    if None in peaks.values():
+        print(f"{args.peak}: no FMA peak measured (run make); the compute-bound table "
+              "is left out", file=sys.stderr, flush=True)
     iters = {1: args.iterations, THROUGHPUT_BATCH: max(2, args.iterations // 5)}
     t_start = time.perf_counter()
     results = []
@@ -358,6 +407,7 @@ def main(argv):
         try:
             path, dims, feeds = model_setup(name)
             diff = max_abs_diff(args.onyx, path, feeds, args.timeout)
+            gflop = model_gflop(args.onyx, path, dims, args.timeout)
         except Exception as e:  # a model onyx cannot run still gets its row
             print(f"{name}: {e}", file=sys.stderr, flush=True)
             for t in threads:
@@ -385,7 +435,7 @@ def main(argv):
                 print(f"  {name} threads {t} round {rnd + 1}/{args.rounds} "
                       f"({time.perf_counter() - t_start:.0f} s)", file=sys.stderr, flush=True)
             res = {"model": name, "path": os.path.relpath(path, ROOT), "threads": t,
-                   "dims": dims, "max_abs_diff": diff}
+                   "dims": dims, "max_abs_diff": diff, "gflop": gflop}
             for eng in raw:
                 res[eng] = {f"batch{b}": summarize(raw[eng][b]) for b in iters}
                 res[eng]["rounds"] = {f"batch{b}": raw[eng][b] for b in iters}
@@ -403,11 +453,16 @@ def main(argv):
                         "iterations": {f"batch{b}": k for b, k in iters.items()},
                         "warmup": {f"batch{b}": w for b, w in WARMUP.items()},
                         "sequence": SEQ},
-           "table": table(results), "results": results}
+           "table": table(results), "bound_table": bound_table(results, peaks),
+           "results": results}
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=1)
     print(table(results))
-    print(f"\n{cond['seconds']:.0f} s; load average {cond['loadavg_start'][0]:.1f} at start, "
+    print()
+    print(doc["bound_table"])
+    peak_note = ", ".join(f"{t} thread(s) {v:.0f}" for t, v in peaks.items() if v)
+    print(f"\nFMA peak GFLOP/s: {peak_note or 'not measured'}")
+    print(f"{cond['seconds']:.0f} s; load average {cond['loadavg_start'][0]:.1f} at start, "
           f"{cond['loadavg_end'][0]:.1f} at end; ratios are onyx / onnxruntime; "
           f"written to {args.out}")
     return 0

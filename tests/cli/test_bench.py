@@ -242,3 +242,52 @@ def test_nodes_profiles_both_engines(tmp_path):
     assert all(ms > 0 for _, ms in got)
     assert len(theirs) >= 2 and all(ms >= 0 for _, ms in theirs)
     assert "Softmax" in dict(theirs)
+
+
+def test_peak_tool_runs_independent_chains():
+    """bench/peak.c: one JSON object per run, and the multiply-adds it counts
+    are really in its loop: an earlier probe counted ten chains that the
+    compiler had merged into one, and reported a peak 20% above the
+    machine's. Its AVX2 function must hold 12 separate FMAs (objdump)."""
+    import shutil
+    import subprocess
+    peak = Path(onyx_binary()).parent / "peak"
+    r = subprocess.run([str(peak), "--threads", "2", "--seconds", "0.02"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["isa"] in ("avx2", "avx512f", "none")
+    if doc["isa"] != "none":
+        assert doc["threads"] == 2 and doc["gflops_1"] > 0 and doc["gflops_all"] > 0
+    bad = subprocess.run([str(peak), "--threads", "0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "usage" in bad.stderr
+    if shutil.which("objdump"):
+        asm = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(peak)],
+                             capture_output=True, text=True).stdout
+        body = asm.split("<chains_avx2>:", 1)[1].split("\n\n", 1)[0]
+        fmas = {ln.split()[-1] for ln in body.splitlines() if "vfmadd" in ln and "ymm" in ln}
+        assert len(fmas) >= 12, body  # distinct accumulators
+
+
+def test_compare_compute_bound(tmp_path):
+    """compare.py's compute-bound table: the model's GFLOP from onyx's
+    profile (the direct algorithm's count), each engine's p50 as GFLOP/s
+    and as a share of the peak of that many threads."""
+    rng = np.random.default_rng(0)
+    w = helper.make_tensor("W", TensorProto.FLOAT, [6, 2, 3, 3], rng.standard_normal(108).tolist())
+    m = models.make([helper.make_node("Conv", ["x", "W"], ["c"], group=2, strides=[2, 2],
+                                      pads=[1, 1, 1, 1]),
+                     helper.make_node("Relu", ["c"], ["y"])],
+                    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 9, 9])],
+                    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6, 5, 5])],
+                    initializer=[w])
+    path = save_model(m, tmp_path / "conv.onnx")
+    g = compare.model_gflop(onyx_binary(), str(path), {}, 60)
+    assert abs(g - 2 * (6 * 5 * 5) * (2 * 9) / 1e9) < 1e-15
+    res = [{"model": "a", "threads": 2, "gflop": 1.5,
+            "onyx": {"batch1": {"p50_ms": 10.0}}, "onnxruntime": {"batch1": {"p50_ms": 20.0}}},
+           {"model": "b", "threads": 1, "error": "x"}]
+    rows = compare.bound_table(res, {2: 200.0}).splitlines()
+    assert len(rows) == 3
+    assert rows[2] == "| a | 2 | 1.50 | 7.5 | 150.0 (75%) | 75.0 (38%) |"
+    assert len(compare.bound_table(res, {1: 100.0}).splitlines()) == 2  # no peak, no row
