@@ -301,6 +301,7 @@ void onyx_model_unalign_bytewise(onyx_model *m, const onyx_graph *g) {
             t->dtype == ONYX_DTYPE_FLOAT4E2M1)
             continue; /* their copies are not the file's bytes */
         size_t bytes = onyx_tensor_nbytes(t);
+        if (bytes < ONYX_PB_VIEW_MIN_BYTES) continue; /* stays a copy, as at load */
         const onyx_pb_tensor *pb = NULL;
         for (int i = 0; !pb && i < pg->n_initializers; i++)
             if (strcmp(pg->initializers[i].name, sl->name) == 0) pb = &pg->initializers[i];

@@ -209,9 +209,11 @@ static onyx_status strings_to_tensor(const onyx_pb_tensor *pb, int64_t n, onyx_t
     return ONYX_OK;
 }
 
-/* Places raw little-endian bytes (raw_data or external) into `out`. When it
- * copies them out of a file mapping (`mapped`), the source pages are given
- * back: a misaligned weight would otherwise be resident twice. */
+/* Places raw little-endian bytes (raw_data or external) into `out`: in place
+ * when aligned, unless they are in a file mapping (`mapped`) and small
+ * (ONYX_PB_VIEW_MIN_BYTES). When it copies them out of a file mapping, the
+ * source pages are given back: a misaligned weight would otherwise be
+ * resident twice. */
 static onyx_status raw_to_tensor(const onyx_pb_tensor *pb, const uint8_t *src, size_t src_size,
                                  int64_t n, size_t nbytes, bool own, bool mapped,
                                  onyx_tensor *out, onyx_error *err) {
@@ -231,6 +233,7 @@ static onyx_status raw_to_tensor(const onyx_pb_tensor *pb, const uint8_t *src, s
         for (size_t i = 0; i < src_size && in_place; i++) in_place = src[i] <= 1;
     }
     size_t esz = onyx_dtype_size((onyx_dtype)dt), align = esz > 8 ? 8 : esz;
+    if (mapped && nbytes < ONYX_PB_VIEW_MIN_BYTES) in_place = false;
     if (in_place && ((uintptr_t)src & (align - 1)) == 0) {
         /* Zero copy: the model is immutable, so the tensor never writes here. */
         out->data = (void *)(uintptr_t)src;

@@ -302,7 +302,8 @@ typedef onyx_status (*onyx_pb_external_fn)(void *user, const char *location,
 /* Converts a decoded TensorProto to a runtime tensor. When the data is
  * raw_data (or external) and its address is aligned for the element type,
  * out->data points in place (into the decoded buffer or the resolved file) and
- * out->heap is NULL: zero copy. Otherwise the data is copied or converted into
+ * out->heap is NULL: zero copy; except that bytes in a file mapping shorter
+ * than ONYX_PB_VIEW_MIN_BYTES are copied. Otherwise the data is copied or converted into
  * heap memory owned by out->heap (release with onyx_tensor_release). 4-bit
  * types are unpacked to one byte per element (low nibble first; INT4 sign
  * extended); STRING elements are malloc'ed copies. The element count must
@@ -345,6 +346,13 @@ onyx_status onyx_pb_encode_value(onyx_buf *out, const char *name, const onyx_val
 /* Conversion to runtime values (convert.c)                                 */
 
 struct onyx_tensor;
+/* A tensor in a file mapping smaller than this is copied, not viewed in
+ * place. A view's first read maps the page-cache pages around it into the
+ * process (a whole large folio, up to 2 MB, on recent kernels), so a few KB
+ * of bias or LayerNorm scale read at every run kept megabytes of the
+ * released weights beside it resident (BERT-base: 58 MB of file pages after
+ * the first run). The copies cost at most this much each. */
+#define ONYX_PB_VIEW_MIN_BYTES ((size_t)64 << 10)
 /* Maps an external-data location to bytes that outlive the tensor. */
 typedef onyx_status (*onyx_pb_external_fn)(void *user, const char *location,
                                            const uint8_t **data, size_t *size, onyx_error *err);
