@@ -731,7 +731,7 @@ static onyx_status build_graph(onyx_model *m, const onyx_pb_graph *pg, scope *pa
         g->nodes[i] = nodes[order[i]];
         g->implicit[i] = implicit[order[i]];
     }
-    memcpy(g->slots, sc.slots, (size_t)sc.n_slots * sizeof *g->slots);
+    if (sc.n_slots) memcpy(g->slots, sc.slots, (size_t)sc.n_slots * sizeof *g->slots);
     if (sc.n_captures) memcpy(g->captures, sc.captures, (size_t)sc.n_captures * sizeof(int));
     for (int i = 0; i < pg->n_inputs; i++) {
         g->inputs[i] = i; /* inputs were added first */

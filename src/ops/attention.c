@@ -135,6 +135,10 @@ static inline float exp_fast(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
+    /* A NaN x (a fully masked row: -inf minus its -inf max) gives a NaN k,
+     * whose conversion to int is undefined; p is NaN, and so is the result,
+     * whatever the scale. */
+    k = select_bits(-(int32_t)(k != k), 0.0f, k);
     int32_t bits = ((int32_t)k + 127) * (1 << 23); /* 2^k */
     float scale;
     memcpy(&scale, &bits, sizeof scale);

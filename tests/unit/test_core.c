@@ -215,6 +215,24 @@ UNIT_TEST(core_memory_limit_is_an_error_not_a_crash) {
     free(m.p);
 }
 
+/* A graph with no inputs, outputs or nodes loads, and runs to nothing (its
+ * empty slot table was a memcpy from NULL: UBSan, found by fuzzing). */
+UNIT_TEST(core_empty_graph) {
+    tm_buf g = {0};
+    tm_buf m = tm_model(&g, 17);
+    onyx_error err = {0};
+    onyx_model *model = NULL;
+    onyx_session *s = NULL;
+    CHECK(onyx_model_load_memory(m.p, m.n, NULL, NULL, &model, &err) == ONYX_OK);
+    CHECK(model && onyx_model_num_inputs(model) == 0 && onyx_model_num_outputs(model) == 0);
+    CHECK(model && onyx_session_new(model, NULL, &s, &err) == ONYX_OK);
+    CHECK(s && onyx_session_run_tensors(s, 0, NULL, NULL, 0, NULL, NULL, &err) == ONYX_OK);
+    onyx_session_free(s);
+    onyx_model_free(model);
+    free(m.p);
+    free(g.p);
+}
+
 UNIT_TEST(core_inputs_are_validated) {
     tm_buf g = {0};
     int64_t fixed[2] = {2, 3};

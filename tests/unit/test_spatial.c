@@ -385,6 +385,28 @@ UNIT_TEST(attention_bert_like_blocks_and_threads) {
     check_attention(unit_failed_, &c4, 1);
 }
 
+/* A query row whose boolean mask is all false: softmax over scores that are
+ * all -inf is 0/0, NaN in the ONNX reference (onnxruntime writes zeros).
+ * The row's exp saw a NaN argument, whose conversion to an exponent was
+ * undefined behaviour (UBSan, found by fuzzing); the other row is exact. */
+UNIT_TEST(attention_fully_masked_row) {
+    float q[8] = {1, 1, 1, 1, 1, 1, 1, 1}, v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    uint8_t mask[4] = {0, 0, 1, 1};
+    int64_t d[4] = {1, 1, 2, 4}, md[2] = {2, 2};
+    onyx_tensor_view ins[4] = {view(F, 4, d, q), view(F, 4, d, q), view(F, 4, d, v),
+                               view(ONYX_DTYPE_BOOL, 2, md, mask)};
+    onyx_dtype o = F;
+    harness h;
+    wb node = op_node("Attention");
+    CHECK(RUN(&h, &node, 23, 4, ins, 1, &o) == ONYX_OK);
+    const float *y = h.out[0].data;
+    for (int j = 0; y && j < 4; j++) {
+        CHECK(isnan(y[j]));
+        CHECK_NEAR(y[4 + j], (v[j] + v[4 + j]) / 2, 1e-6); /* equal scores: the mean */
+    }
+    fini(&h);
+}
+
 UNIT_TEST(attention_rejects_bad_shapes) {
     float buf[256] = {0};
     harness h;
