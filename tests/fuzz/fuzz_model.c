@@ -7,15 +7,16 @@
  * fuzz input's bytes. Any crash, sanitizer report or leak is a bug; an
  * error status is the right answer to a bad model.
  *
- * Not built by the Makefile; build by hand with the library compiled for
- * coverage (docs/testing.md), e.g.:
- *   make BUILD=build/fuzz CC=clang SAN=1 \
- *        EXTRA_CFLAGS=-fsanitize=fuzzer-no-link build/fuzz/libonyx.a
+ * Not built by the Makefile; build by hand with the library compiled by
+ * clang for coverage (docs/testing.md), e.g.:
+ *   make BUILD=build/fuzz CC=clang SAN=1 OPT=-O1 EXTRA_CFLAGS="-fsanitize=fuzzer-no-link \
+ *        -Wno-unknown-warning-option -Wno-duplicate-decl-specifier" build/fuzz/libonyx.a
  *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
  *     tests/fuzz/fuzz_model.c build/fuzz/libonyx.a -ljpeg -lpng -lz -lm \
  *     -pthread -o build/fuzz/fuzz_model
- *   build/fuzz/fuzz_model -max_len=65536 -rss_limit_mb=4096 corpus/
- * (seed corpus: the model.onnx files of onnx's backend node tests). */
+ *   mkdir -p corpus && find .venv -name model.onnx -path '*data/node*' | \
+ *     while read f; do cp "$f" corpus/$(echo "$f" | md5sum | cut -c1-16).onnx; done
+ *   build/fuzz/fuzz_model -max_len=65536 -rss_limit_mb=4096 -timeout=20 corpus/ */
 #include "onyx.h"
 
 #include <stdbool.h>
