@@ -341,6 +341,27 @@ UNIT_TEST(string_regex_translation) {
     tm_attr_str(&node, "pattern", "(unclosed");
     CHECK(run_strings(&h, &node, 20, 1, t, ONYX_DTYPE_BOOL, 1) == ONYX_ERR_INVALID_MODEL);
     tm_run_fini(&h);
+    /* An empty pattern matches the empty string only, whether its value is
+     * written as "" or left out of a STRING attribute (which decodes as a
+     * NULL string: read as such, found by fuzzing); an attribute of another
+     * type is refused. */
+    const char *e[2] = {"", "x"};
+    node = tm_op("RegexFullMatch");
+    tm_attr_str(&node, "pattern", "");
+    CHECK(run_strings(&h, &node, 20, 2, e, ONYX_DTYPE_BOOL, 1) == ONYX_OK);
+    CHECK(h.out[0].data && ((uint8_t *)h.out[0].data)[0] == 1 && ((uint8_t *)h.out[0].data)[1] == 0);
+    tm_run_fini(&h);
+    node = tm_op("RegexFullMatch");
+    tm_buf bare;
+    tm_attr_begin(&bare, "pattern", 3); /* STRING, no value */
+    tm_msg(&node, 5, &bare);
+    CHECK(run_strings(&h, &node, 20, 2, e, ONYX_DTYPE_BOOL, 1) == ONYX_OK);
+    CHECK(h.out[0].data && ((uint8_t *)h.out[0].data)[0] == 1 && ((uint8_t *)h.out[0].data)[1] == 0);
+    tm_run_fini(&h);
+    node = tm_op("RegexFullMatch");
+    tm_attr_int(&node, "pattern", 3);
+    CHECK(run_strings(&h, &node, 20, 1, t, ONYX_DTYPE_BOOL, 1) == ONYX_ERR_INVALID_MODEL);
+    tm_run_fini(&h);
 }
 
 UNIT_TEST(string_split_whitespace_rules) {
