@@ -308,7 +308,8 @@ static onyx_status red_run(const onyx_node *n, onyx_exec *x) {
     }
 
     /* One pass over the input, row by row along the last group. */
-    int64_t rows = onyx_tensor_count(in) / L, pos[MAXG] = {0}, base = 0;
+    /* L is 0 when the innermost group is an empty reduced axis: no rows. */
+    int64_t rows = L ? onyx_tensor_count(in) / L : 0, pos[MAXG] = {0}, base = 0;
     int step = gr[ng - 1] ? 0 : 1;
     for (int64_t row = 0; row < rows; row++) {
         if (use_f) {
