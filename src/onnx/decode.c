@@ -891,6 +891,9 @@ static onyx_status dec_attr(pb_ctx *c, size_t pos, size_t end, void *out) {
             found = 1;
         }
     }
+    /* An unset string field is protobuf's empty string, never NULL: every
+     * reader of a STRING attribute gets a real (NUL-terminated) string. */
+    if (a->type == ONYX_PB_ATTR_STRING && !a->s.s) a->s.s = "";
     return ONYX_OK;
 }
 

@@ -630,13 +630,11 @@ static onyx_status init_regex(onyx_node *n, onyx_error *err) {
     regex_attr *a = onyx_node_alloc(n, sizeof *a);
     if (!a) return onyx_errorf(err, ONYX_ERR_OUT_OF_MEMORY, "out of memory");
     const onyx_pb_attr *pat = onyx_attr_find(n, "pattern");
-    if (!pat || pat->type != ONYX_PB_ATTR_STRING)
-        return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "missing string attribute 'pattern'");
-    const char *src = pat->s.s ? pat->s.s : ""; /* an empty string decodes as NULL */
-    if (memchr(src, 0, pat->s.len)) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "pattern contains a NUL byte");
+    if (!pat) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "missing attribute 'pattern'");
+    if (memchr(pat->s.s, 0, pat->s.len)) return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "pattern contains a NUL byte");
     const char *why;
-    char *t = translate_re2(src, &a->flags, &why);
-    if (!t) return onyx_errorf(err, ONYX_ERR_UNSUPPORTED, "pattern '%s': %s", src, why);
+    char *t = translate_re2(pat->s.s, &a->flags, &why);
+    if (!t) return onyx_errorf(err, ONYX_ERR_UNSUPPORTED, "pattern '%s': %s", pat->s.s, why);
     /* Compile once to reject bad patterns at load; runs compile their own
      * copy (regex_t needs a regfree that no model teardown would call). */
     regex_t re;
@@ -645,7 +643,7 @@ static onyx_status init_regex(onyx_node *n, onyx_error *err) {
         char msg[128];
         regerror(rc, &re, msg, sizeof msg);
         free(t);
-        return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "pattern '%s': %s", src, msg);
+        return onyx_errorf(err, ONYX_ERR_INVALID_MODEL, "pattern '%s': %s", pat->s.s, msg);
     }
     regfree(&re);
     a->posix = onyx_node_alloc(n, strlen(t) + 1);

@@ -622,6 +622,9 @@ static void build_model(tm_buf *m) {
     tm_str(&at, 1, "s");
     tm_bytes(&at, 4, "a\0b", 3);
     tm_msg(&node, 5, &at);
+    tm_str(&at, 1, "s_unset"); /* typed STRING, no value */
+    tm_int(&at, 20, ONYX_PB_ATTR_STRING);
+    tm_msg(&node, 5, &at);
     tm_str(&at, 1, "ints");
     const int64_t ints[3] = {1, -2, 3};
     tm_packed_i64(&at, 8, ints, 3);
@@ -752,6 +755,8 @@ UNIT_TEST(onnx_model_every_message) {
     CHECK(at && at->type == ONYX_PB_ATTR_INT && at->i == -7);
     at = find_attr(n, "s");
     CHECK(at && at->type == ONYX_PB_ATTR_STRING && at->s.len == 3 && !memcmp(at->s.s, "a\0b", 4));
+    at = find_attr(n, "s_unset"); /* protobuf's default: "", not NULL */
+    CHECK(at && at->type == ONYX_PB_ATTR_STRING && at->s.len == 0 && at->s.s && !*at->s.s);
     at = find_attr(n, "ints");
     CHECK(at && at->type == ONYX_PB_ATTR_INTS && at->n_ints == 3 && at->ints[1] == -2);
     at = find_attr(n, "ints_unpacked");

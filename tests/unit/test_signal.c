@@ -342,9 +342,9 @@ UNIT_TEST(string_regex_translation) {
     CHECK(run_strings(&h, &node, 20, 1, t, ONYX_DTYPE_BOOL, 1) == ONYX_ERR_INVALID_MODEL);
     tm_run_fini(&h);
     /* An empty pattern matches the empty string only, whether its value is
-     * written as "" or left out of a STRING attribute (which decodes as a
-     * NULL string: read as such, found by fuzzing); an attribute of another
-     * type is refused. */
+     * written as "" or left out of a STRING attribute (decoded as "": it
+     * was a NULL string that crashed the load, found by fuzzing); an
+     * attribute of another type is refused. */
     const char *e[2] = {"", "x"};
     node = tm_op("RegexFullMatch");
     tm_attr_str(&node, "pattern", "");
