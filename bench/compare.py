@@ -52,6 +52,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CNNS = ("resnet50", "mobilenet_v2", "squeezenet1_1", "efficientnet_b0")
+FAST_CNNS = ("mobilenet_v2", "squeezenet1_1")  # a run in about 10 ms: the tools run them more
 MODELS = CNNS + ("bert_base", "bert_base_opset14")
 DEFAULT_MODELS = CNNS + ("bert_base",)
 SEQ = 128

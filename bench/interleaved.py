@@ -139,7 +139,7 @@ def main(argv):
     for name in args.models.split(","):
         if name not in compare.MODELS:
             ap.error(f"unknown model {name}")
-        runs = args.runs or (200 if name in ("mobilenet_v2", "squeezenet1_1") else 40)
+        runs = args.runs or (200 if name in compare.FAST_CNNS else 40)
         t = measure(lib, name, runs, args.batch)
         s = {k: (statistics.mean(v), statistics.median(v), min(v)) for k, v in t.items()}
         o, r = s["onyx"], s["ort"]

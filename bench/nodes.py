@@ -145,7 +145,7 @@ def main(argv):
     for name in args.models.split(","):
         if name not in compare.MODELS:
             ap.error(f"unknown model {name}")
-        runs = args.runs or (100 if name in ("mobilenet_v2", "squeezenet1_1") else 20)
+        runs = args.runs or (100 if name in compare.FAST_CNNS else 20)
         path, dims, _ = compare.model_setup(name)
         o, r = measure(lib, path, runs, args.threads, batch=args.batch, dims=dims)
         so, sr = sum(ms for _, ms in o), sum(ms for _, ms in r)
